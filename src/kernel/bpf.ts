@@ -1,0 +1,432 @@
+/**
+ * BPF objects through libbpf: open and load an ELF object (CO-RE), find its
+ * programs and maps, attach tracing programs, reuse pinned maps, and set
+ * `const volatile` globals before load.
+ */
+import { CgviewError } from '../errors.js';
+import { Fd } from './fd.js';
+import {
+  bpfMapDelete,
+  bpfMapLookup,
+  bpfMapLookupBatch,
+  bpfMapNextKey,
+  bpfMapUpdate,
+  btfFindByNameKind,
+  btfNameByOffset,
+  btfTypeById,
+  copyBytes,
+  cVsnprintf,
+  errno,
+  koffi,
+  LibbpfPrintFn,
+  libbpfSetPrint,
+  linkDestroy,
+  linkDisconnect,
+  linkFd,
+  mapFd,
+  mapInitialValue,
+  mapName,
+  mapReuseFd,
+  mapSetInitialValue,
+  objBtf,
+  objClose,
+  objFindMap,
+  objLoad,
+  objNextMap,
+  objNextProg,
+  objOpenFile,
+  type Ptr,
+  progAttach,
+  progFd,
+  progName,
+  progSectionName,
+  progSetAutoload,
+} from './ffi.js';
+import {
+  type CgroupIterOrder,
+  type CgroupTarget,
+  errnoName,
+  iterCreate,
+  linkCreateCgroupIter,
+  mapInfo,
+  type MapInfo,
+  objPinAt,
+  progInfo,
+  type ProgInfo,
+  readAll,
+  sysError,
+} from './sys.js';
+
+// --- libbpf's own messages ------------------------------------------------
+
+export type LibbpfLogger = (level: 'warn' | 'info' | 'debug', line: string) => void;
+// Silent by default: failures carry libbpf's lines in the thrown error; the
+// daemon routes them into its own log with setLibbpfLogger.
+let logger: LibbpfLogger = () => {};
+/** Lines libbpf printed during the current open/load, kept for error messages. */
+let captured: string[] | null = null;
+const printBuf = Buffer.alloc(1 << 16);
+const printCb = koffi.register((level: number, fmt: Ptr, ap: Ptr) => {
+  // va_list can only be consumed once: format it in C, once, into our buffer.
+  const n = cVsnprintf(printBuf, printBuf.length, fmt, ap);
+  const text = printBuf.toString('utf8', 0, Math.min(Math.max(n, 0), printBuf.length - 1)).replace(/\n$/, '');
+  captured?.push(text);
+  logger(level === 0 ? 'warn' : level === 1 ? 'info' : 'debug', text);
+  return 0;
+}, koffi.pointer(LibbpfPrintFn));
+libbpfSetPrint(printCb);
+
+/** Routes libbpf's messages (warnings by default to stderr) to `fn`. */
+export function setLibbpfLogger(fn: LibbpfLogger): void {
+  logger = fn;
+}
+
+// --- objects --------------------------------------------------------------
+
+const LOG_SIZE = 4 << 20;
+/** How many lines of the verifier log an E_VERIFIER message shows. */
+const LOG_TAIL = 12;
+
+export interface OpenOptions {
+  /** Values for `const volatile` globals (in .rodata), by variable name. */
+  rodata?: Record<string, Buffer>;
+  /** Pinned or shared maps to use instead of creating new ones, by map name. */
+  reuseMaps?: Record<string, Fd>;
+  /** Load only these programs (others are kept out of the kernel). */
+  programs?: string[];
+}
+
+/**
+ * An opened and loaded BPF object file. Throws E_LOAD when the file cannot be
+ * opened or relocated, E_VERIFIER (with `.log`) when the kernel rejects a
+ * program. Needs CAP_BPF (and CAP_PERFMON for tracing programs).
+ */
+export class BpfObject {
+  #obj: Ptr;
+  readonly path: string;
+  readonly programs = new Map<string, BpfProgram>();
+  readonly maps = new Map<string, BpfMap>();
+
+  private constructor(obj: Ptr, path: string) {
+    this.#obj = obj;
+    this.path = path;
+  }
+
+  static load(path: string, opts: OpenOptions = {}): BpfObject {
+    const logBuf = Buffer.alloc(LOG_SIZE);
+    // struct bpf_object_open_opts (libbpf 1.1): size_t sz @0; const char *object_name @8;
+    // bool relaxed_maps @16; const char *pin_root_path @24; u32 :32 @32; const char *kconfig @40;
+    // const char *btf_custom_path @48; char *kernel_log_buf @56; size_t kernel_log_size @64;
+    // u32 kernel_log_level @72; sizeof 80 (checked against the header with offsetof)
+    const oo = Buffer.alloc(80);
+    oo.writeBigUInt64LE(80n, 0);
+    oo.writeBigUInt64LE(koffi.address(logBuf), 56);
+    oo.writeBigUInt64LE(BigInt(LOG_SIZE), 64);
+    captured = [];
+    try {
+      const obj = objOpenFile(path, oo) as Ptr;
+      if (!obj) {
+        const e = errno();
+        throw new CgviewError('E_LOAD', `open BPF object ${path}: ${errnoName(e)}`, {
+          errno: e,
+          path,
+          log: captured.join('\n'),
+        });
+      }
+      const self = new BpfObject(obj, path);
+      try {
+        self.#prepare(opts, logBuf);
+      } catch (e) {
+        self.close();
+        throw e;
+      }
+      return self;
+    } finally {
+      captured = null;
+    }
+  }
+
+  #prepare(opts: OpenOptions, logBuf: Buffer): void {
+    for (let p = objNextProg(this.#obj, null) as Ptr; p; p = objNextProg(this.#obj, p) as Ptr) {
+      const name = progName(p) as string;
+      if (opts.programs && !opts.programs.includes(name)) progSetAutoload(p, false);
+    }
+    if (opts.rodata) this.#setRodata(opts.rodata);
+    for (const [name, fd] of Object.entries(opts.reuseMaps ?? {})) {
+      const m = objFindMap(this.#obj, name) as Ptr;
+      if (!m) throw new CgviewError('E_NOT_FOUND', `map ${name} not in ${this.path}`, { path: this.path });
+      const r = mapReuseFd(m, fd.fd) as number;
+      if (r < 0) throw sysError(`reuse map ${name} for`, this.path, -r);
+    }
+    const r = objLoad(this.#obj) as number;
+    if (r < 0) {
+      const log = logBuf.toString('utf8', 0, Math.max(0, logBuf.indexOf(0))).trimEnd();
+      const lines = captured ?? [];
+      if (log.length > 0) {
+        const tail = log.split('\n').slice(-LOG_TAIL).join('\n');
+        throw new CgviewError('E_VERIFIER', `load ${this.path}: the verifier rejected a program:\n${tail}`, {
+          errno: -r,
+          path: this.path,
+          log,
+          hint: 'run with --verbose for the whole verifier log',
+        });
+      }
+      throw new CgviewError('E_LOAD', `load ${this.path}: ${errnoName(-r)}\n${lines.slice(-LOG_TAIL).join('\n')}`, {
+        errno: -r,
+        path: this.path,
+        log: lines.join('\n'),
+      });
+    }
+    for (let p = objNextProg(this.#obj, null) as Ptr; p; p = objNextProg(this.#obj, p) as Ptr) {
+      const fd = progFd(p) as number;
+      if (fd < 0) continue; // not loaded (autoload off)
+      const name = progName(p) as string;
+      this.programs.set(name, new BpfProgram(this, p, name, progSectionName(p) as string));
+    }
+    for (let m = objNextMap(this.#obj, null) as Ptr; m; m = objNextMap(this.#obj, m) as Ptr) {
+      const name = mapName(m) as string;
+      this.maps.set(name, new BpfMap(mapFd(m) as number, name, false));
+    }
+  }
+
+  /** Writes `const volatile` globals: walks the BTF DATASEC ".rodata" for each variable's offset. */
+  #setRodata(values: Record<string, Buffer>): void {
+    let rodata: Ptr = 0n;
+    for (let m = objNextMap(this.#obj, null) as Ptr; m; m = objNextMap(this.#obj, m) as Ptr) {
+      if ((mapName(m) as string).endsWith('.rodata')) rodata = m;
+    }
+    const btf = objBtf(this.#obj) as Ptr;
+    if (!rodata || !btf) throw new CgviewError('E_NOT_FOUND', `${this.path} has no .rodata to set`, { path: this.path });
+    const size = [0];
+    const init = mapInitialValue(rodata, size) as Ptr;
+    const data = copyBytes(init, size[0]!);
+    const secId = btfFindByNameKind(btf, '.rodata', 15 /* BTF_KIND_DATASEC */) as number;
+    if (secId < 0) throw new CgviewError('E_NOT_FOUND', `${this.path}: no BTF for .rodata`, { path: this.path });
+    // struct btf_type { u32 name_off; u32 info; u32 size; } + vlen * struct btf_var_secinfo { u32 type; u32 offset; u32 size; }
+    const sec = btfTypeById(btf, secId) as Ptr;
+    const vlen = copyBytes(sec, 12).readUInt32LE(4) & 0xffff;
+    const vars = copyBytes(sec + 12n, 12 * vlen);
+    const offsets = new Map<string, { offset: number; size: number }>();
+    for (let i = 0; i < vlen; i++) {
+      const v = btfTypeById(btf, vars.readUInt32LE(i * 12)) as Ptr;
+      const name = btfNameByOffset(btf, copyBytes(v, 4).readUInt32LE(0)) as string;
+      offsets.set(name, { offset: vars.readUInt32LE(i * 12 + 4), size: vars.readUInt32LE(i * 12 + 8) });
+    }
+    for (const [name, value] of Object.entries(values)) {
+      const at = offsets.get(name);
+      if (!at) throw new CgviewError('E_NOT_FOUND', `${this.path} has no const volatile ${name}`, { path: this.path });
+      if (value.length !== at.size)
+        throw new CgviewError('E_BAD_INPUT', `${name} is ${at.size} bytes, got ${value.length}`, { path: this.path });
+      value.copy(data, at.offset);
+    }
+    const r = mapSetInitialValue(rodata, data, data.length) as number;
+    if (r < 0) throw sysError('set .rodata of', this.path, -r);
+  }
+
+  program(name: string): BpfProgram {
+    const p = this.programs.get(name);
+    if (!p)
+      throw new CgviewError('E_NOT_FOUND', `program ${name} not in ${this.path} (has: ${[...this.programs.keys()].join(', ')})`, {
+        path: this.path,
+      });
+    return p;
+  }
+
+  map(name: string): BpfMap {
+    const m = this.maps.get(name);
+    if (!m) throw new CgviewError('E_NOT_FOUND', `map ${name} not in ${this.path}`, { path: this.path });
+    return m;
+  }
+
+  /** @internal */
+  get ptr(): Ptr {
+    if (!this.#obj) throw new Error(`BPF object ${this.path} is closed`);
+    return this.#obj;
+  }
+
+  get closed(): boolean {
+    return this.#obj === 0n;
+  }
+
+  /** Unloads what no link or pin still holds. Idempotent. */
+  close(): void {
+    if (!this.#obj) return;
+    objClose(this.#obj);
+    this.#obj = 0n;
+  }
+}
+
+/** One loaded program of a BpfObject (its fd belongs to the object). */
+export class BpfProgram {
+  constructor(
+    readonly object: BpfObject,
+    readonly ptr: Ptr,
+    readonly name: string,
+    readonly section: string,
+  ) {}
+
+  get fd(): number {
+    void this.object.ptr; // throws when the object was closed
+    return progFd(this.ptr) as number;
+  }
+
+  info(): ProgInfo {
+    return progInfo(this.fd);
+  }
+
+  /**
+   * Attaches a program whose section says where (tp_btf/..., fentry/...).
+   * The link lives while the returned Link is open or pinned.
+   */
+  attach(): Link {
+    const l = progAttach(this.ptr) as Ptr;
+    if (!l) throw sysError(`attach ${this.name} (${this.section})`, undefined, errno());
+    // Own the fd ourselves: once disconnected, bpf_link__destroy frees libbpf's
+    // struct without closing the fd.
+    const fd = linkFd(l) as number;
+    linkDisconnect(l);
+    linkDestroy(l);
+    return new Link(new Fd(fd, `link ${this.name}`));
+  }
+
+  /** Creates an `iter/cgroup` link for one cgroup (Linux 6.1+); see linkCreateCgroupIter. */
+  cgroupIter(target: CgroupTarget, order: CgroupIterOrder = 'self'): Link {
+    return new Link(linkCreateCgroupIter(this.fd, target, order));
+  }
+}
+
+/** A BPF link held by an fd. Pin it to keep it beyond close(). */
+export class Link {
+  constructor(readonly fd: Fd) {}
+
+  /** Pins the link as `name` in bpffs directory `dir` (see objPinAt). */
+  pinAt(dir: Fd, name: string): void {
+    objPinAt(this.fd, dir, name);
+  }
+
+  /** Runs an iterator link once and returns what it printed. */
+  read(): Buffer {
+    const it = iterCreate(this.fd);
+    try {
+      return readAll(it);
+    } finally {
+      it.close();
+    }
+  }
+
+  close(): void {
+    this.fd.close();
+  }
+}
+
+/** A BPF map by fd. Keys and values are raw bytes (decoders live with each view). */
+export class BpfMap {
+  readonly fd: number;
+  readonly name: string;
+  #owned: Fd | undefined;
+  #info: MapInfo | undefined;
+
+  constructor(fd: number | Fd, name: string, _owned = true) {
+    if (typeof fd === 'number') this.fd = fd;
+    else {
+      this.fd = fd.fd;
+      this.#owned = fd;
+    }
+    this.name = name;
+  }
+
+  info(): MapInfo {
+    this.#info ??= mapInfo(this.fd);
+    return this.#info;
+  }
+
+  /** Pins the map as `name` in bpffs directory `dir`. */
+  pinAt(dir: Fd, name: string): void {
+    objPinAt(this.fd, dir, name);
+  }
+
+  lookup(key: Buffer): Buffer | null {
+    const v = Buffer.alloc(this.info().valueSize);
+    if ((bpfMapLookup(this.fd, key, v) as number) < 0) {
+      const e = errno();
+      if (e === 2) return null;
+      throw sysError(`lookup in map ${this.name}`, undefined, e);
+    }
+    return v;
+  }
+
+  update(key: Buffer, value: Buffer, flags = 0): void {
+    if ((bpfMapUpdate(this.fd, key, value, flags) as number) < 0) throw sysError(`update map ${this.name}`, undefined, errno());
+  }
+
+  /** Returns false when the key was not there. */
+  delete(key: Buffer): boolean {
+    if ((bpfMapDelete(this.fd, key) as number) < 0) {
+      const e = errno();
+      if (e === 2) return false;
+      throw sysError(`delete from map ${this.name}`, undefined, e);
+    }
+    return true;
+  }
+
+  keys(): Buffer[] {
+    const out: Buffer[] = [];
+    const ks = this.info().keySize;
+    let prev: Buffer | null = null;
+    for (;;) {
+      const next = Buffer.alloc(ks);
+      if ((bpfMapNextKey(this.fd, prev, next) as number) < 0) {
+        const e = errno();
+        if (e === 2) return out;
+        throw sysError(`iterate map ${this.name}`, undefined, e);
+      }
+      out.push(next);
+      prev = next;
+    }
+  }
+
+  /**
+   * All entries. Uses BPF_MAP_LOOKUP_BATCH where the map type allows it and
+   * falls back to key-by-key lookups elsewhere.
+   */
+  entries(): Array<[Buffer, Buffer]> {
+    const { keySize, valueSize, maxEntries } = this.info();
+    const batch = Math.max(1, Math.min(maxEntries, 4096));
+    const keys = Buffer.alloc(keySize * batch);
+    const values = Buffer.alloc(valueSize * batch);
+    const inBatch = Buffer.alloc(Math.max(8, keySize));
+    const outBatch = Buffer.alloc(Math.max(8, keySize));
+    const out: Array<[Buffer, Buffer]> = [];
+    let first = true;
+    for (;;) {
+      const count = [batch];
+      const r = bpfMapLookupBatch(this.fd, first ? null : inBatch, outBatch, keys, values, count, null) as number;
+      const e = r < 0 ? errno() : 0;
+      if (r < 0 && e !== 2) {
+        if (first && (e === 22 || e === 95 || e === 524)) return this.#entriesOneByOne();
+        throw sysError(`batch lookup in map ${this.name}`, undefined, e);
+      }
+      for (let i = 0; i < count[0]!; i++)
+        out.push([
+          Buffer.from(keys.subarray(i * keySize, (i + 1) * keySize)),
+          Buffer.from(values.subarray(i * valueSize, (i + 1) * valueSize)),
+        ]);
+      if (e === 2) return out; // ENOENT: no more entries
+      outBatch.copy(inBatch);
+      first = false;
+    }
+  }
+
+  #entriesOneByOne(): Array<[Buffer, Buffer]> {
+    const out: Array<[Buffer, Buffer]> = [];
+    for (const k of this.keys()) {
+      const v = this.lookup(k);
+      if (v) out.push([k, v]);
+    }
+    return out;
+  }
+
+  close(): void {
+    this.#owned?.close();
+  }
+}

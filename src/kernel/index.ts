@@ -1,0 +1,3 @@
+export * from './bpf.js';
+export * from './fd.js';
+export * from './sys.js';
