@@ -3,6 +3,7 @@
  * operations that never follow symlinks, and the bpf(2) commands for links,
  * pins, iterators and object info. Only src/kernel/ uses this file.
  */
+import fs from 'node:fs';
 import { CgviewError } from '../errors.js';
 import { Fd } from './fd.js';
 import {
@@ -441,4 +442,20 @@ export function enableRunTimeStats(): Fd {
   const fd = bpf(BPF_ENABLE_STATS, attr);
   if (fd < 0) throw sysError('enable bpf stats', undefined, errno());
   return new Fd(fd, 'bpf stats');
+}
+
+export interface DirEntry {
+  name: string;
+  isDir: boolean;
+  isSymlink: boolean;
+  isFile: boolean;
+}
+
+/**
+ * Lists an open directory (through /proc/self/fd, so the path is never
+ * walked again). Names are byte strings (latin1).
+ */
+export function listDir(dir: Fd): DirEntry[] {
+  const entries = fs.readdirSync(`/proc/self/fd/${dir.fd}`, { withFileTypes: true, encoding: 'latin1' }) as unknown as fs.Dirent[];
+  return entries.map((e) => ({ name: e.name, isDir: e.isDirectory(), isSymlink: e.isSymbolicLink(), isFile: e.isFile() }));
 }

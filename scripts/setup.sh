@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Sets up everything cgview needs on a Debian machine, idempotently:
+# Debian packages, bpffs at /sys/fs/bpf, npm ci, BPF objects, TypeScript.
+# Quick when everything is already there. Needs root for the first two steps.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+PKGS=(clang llvm libbpf-dev libbpf1 bpftool make linux-perf bpftrace stress-ng)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! awk '$9=="bpf" && $5=="/sys/fs/bpf" {f=1} END {exit !f}' /proc/self/mountinfo; then
+  say "mounting bpffs at /sys/fs/bpf"
+  mkdir -p /sys/fs/bpf
+  mount -t bpf bpf /sys/fs/bpf
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+say "building BPF objects"
+make -s -C bpf
+say "building TypeScript"
+rm -rf dist
+npx tsc -p tsconfig.json

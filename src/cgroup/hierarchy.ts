@@ -1,0 +1,121 @@
+/**
+ * Cgroup hierarchies: where v2 and the v1 hierarchies are mounted, which one
+ * a path belongs to, and snapshots of a subtree (ids, owners). Reads
+ * cgroupfs with Node's fs on byte-string paths and never follows a symlink.
+ */
+import fs from 'node:fs';
+import { CgviewError } from '../errors.js';
+import { showPath } from '../kernel/index.js';
+import { join, normalize } from '../tree/paths.js';
+import type { CgroupNode } from '../tree/reconcile.js';
+
+export interface CgroupMount {
+  path: string;
+  version: 1 | 2;
+  /** v1: the controllers (and name=...) bound to it. */
+  options: string[];
+}
+
+/** Unescapes mountinfo's octal escapes (\040 for a space, ...). */
+function unescapeMount(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+}
+
+/** Cgroup mounts listed in a mountinfo text (pure). */
+export function parseCgroupMounts(mountinfo: string): CgroupMount[] {
+  const out: CgroupMount[] = [];
+  for (const line of mountinfo.split('\n')) {
+    const f = line.split(' ');
+    const sep = f.indexOf('-');
+    if (sep < 0) continue;
+    const fstype = f[sep + 1];
+    if (fstype !== 'cgroup' && fstype !== 'cgroup2') continue;
+    out.push({
+      path: unescapeMount(f[4]!),
+      version: fstype === 'cgroup2' ? 2 : 1,
+      options: (f[sep + 3] ?? '').split(',').filter((o) => o !== 'rw' && o !== 'ro' && !o.startsWith('relatime')),
+    });
+  }
+  return out;
+}
+
+export function cgroupMounts(): CgroupMount[] {
+  return parseCgroupMounts(fs.readFileSync('/proc/self/mountinfo', 'latin1'));
+}
+
+/** The cgroup v2 mount point; E_NOT_SUPPORTED when there is none. */
+export function cgroup2Root(mounts = cgroupMounts()): string {
+  const m = mounts.find((x) => x.version === 2);
+  if (!m)
+    throw new CgviewError('E_NOT_SUPPORTED', 'no cgroup v2 hierarchy is mounted', {
+      hint: 'mount -t cgroup2 none /sys/fs/cgroup/unified',
+    });
+  return m.path;
+}
+
+/** The mount a cgroup directory belongs to; E_NOT_FOUND when it is in none. */
+export function mountOf(dir: string, mounts = cgroupMounts()): CgroupMount {
+  let best: CgroupMount | undefined;
+  for (const m of mounts) {
+    if ((dir === m.path || dir.startsWith(`${m.path}/`)) && (!best || m.path.length > best.path.length)) best = m;
+  }
+  if (!best) throw new CgviewError('E_NOT_FOUND', `${showPath(dir)} is not in a cgroup hierarchy`, { path: dir });
+  return best;
+}
+
+/** Buffer path from a byte string, for Node's fs. */
+export function bpath(p: string): Buffer {
+  return Buffer.from(p, 'latin1');
+}
+
+/** One cgroup directory's id (its inode number: kernfs node id) and owner; null when gone. */
+export function statCgroup(dir: string): CgroupNode | null {
+  try {
+    const st = fs.lstatSync(bpath(dir), { bigint: true });
+    if (!st.isDirectory()) return null;
+    return { id: st.ino, uid: Number(st.uid), gid: Number(st.gid) };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw e;
+  }
+}
+
+/**
+ * Snapshot of the cgroup subtree at `root`/`scope`: relative path → id and
+ * owner. A cgroup removed during the walk is simply absent.
+ */
+export function scanCgroups(root: string, scope = ''): Map<string, CgroupNode> {
+  const out = new Map<string, CgroupNode>();
+  const top = statCgroup(join(root, scope));
+  if (!top) return out;
+  out.set(scope, top);
+  const stack = [scope];
+  while (stack.length) {
+    const rel = stack.pop()!;
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(bpath(join(root, rel)), { withFileTypes: true, encoding: 'latin1' }) as unknown as fs.Dirent[];
+    } catch {
+      continue; // removed meanwhile
+    }
+    for (const e of entries) {
+      if (!e.isDirectory()) continue;
+      const childRel = rel === '' ? e.name : `${rel}/${e.name}`;
+      const node = statCgroup(join(root, childRel));
+      if (!node) continue;
+      out.set(childRel, node);
+      stack.push(childRel);
+    }
+  }
+  return out;
+}
+
+/** Validates a cgroup directory argument: absolute, normalised, inside a hierarchy, existing. */
+export function checkCgroupDir(dir: string, mounts = cgroupMounts()): { dir: string; mount: CgroupMount } {
+  const n = normalize(dir);
+  if (!n) throw new CgviewError('E_BAD_INPUT', `cgroup directory must be an absolute path without '..': ${showPath(dir)}`);
+  const mount = mountOf(n, mounts);
+  if (!statCgroup(n)) throw new CgviewError('E_NOT_FOUND', `no cgroup at ${showPath(n)}`, { path: n });
+  return { dir: n, mount };
+}

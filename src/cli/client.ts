@@ -1,0 +1,176 @@
+/** Client commands: talk to the daemon over its socket; cat reads view files itself. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { request, socketPath } from '../daemon/server.js';
+import { CgviewError } from '../errors.js';
+import { parseArgs } from './args.js';
+
+function sock(values: Map<string, string>): string {
+  return socketPath(values.get('socket'));
+}
+
+function out(v: unknown, json: boolean, human: () => string): void {
+  process.stdout.write(json ? `${JSON.stringify(v, null, 2)}\n` : human());
+}
+
+/** Resolves a view spec's object path against the current directory. */
+function resolveView(spec: string): string {
+  const i = spec.lastIndexOf(':');
+  if (i > 0 && spec.slice(0, i).endsWith('.o')) return `${path.resolve(spec.slice(0, i))}:${spec.slice(i + 1)}`;
+  return spec;
+}
+
+export async function pin(argv: string[]): Promise<number> {
+  const a = parseArgs(argv, { values: ['cgroup', 'name', 'mode', 'file-mode', 'socket'], bools: ['inherit', 'json'] });
+  const [view, dir, ...extra] = a.positional;
+  if (!view || !dir || extra.length)
+    throw new CgviewError('E_BAD_INPUT', 'usage: cgview pin VIEW DIR [--cgroup CGROUP_DIR] [--inherit] [--name NAME] [--mode auto|manual] [--file-mode OCTAL]');
+  const mode = a.values.get('mode');
+  if (mode !== undefined && mode !== 'auto' && mode !== 'manual')
+    throw new CgviewError('E_BAD_INPUT', `--mode is auto or manual, not ${JSON.stringify(mode)}`);
+  const fm = a.values.get('file-mode');
+  if (fm !== undefined && !/^0?[0-7]{1,3}$/.test(fm))
+    throw new CgviewError('E_BAD_INPUT', `--file-mode wants an octal mode such as 0440, not ${JSON.stringify(fm)}`);
+  const cgroup = a.values.get('cgroup');
+  const res = (await request(sock(a.values), {
+    op: 'pin',
+    args: {
+      view: resolveView(view),
+      dir: path.resolve(dir),
+      ...(cgroup ? { cgroup: path.resolve(cgroup) } : {}),
+      inherit: a.bools.has('inherit'),
+      ...(a.values.has('name') ? { name: a.values.get('name') } : {}),
+      ...(mode ? { mode } : {}),
+      ...(fm ? { fileMode: Number.parseInt(fm, 8) } : {}),
+    },
+  })) as { dir: string; name: string; tagged: boolean; cgroup: string; inherit: boolean; mode: string };
+  out(res, a.bools.has('json'), () =>
+    `${res.tagged ? `tagged ${res.dir} with ${res.cgroup} (${res.mode} mode); ` : ''}pinned ${view} as ${path.join(res.dir, res.name)}${
+      res.inherit ? ' (inherited by every directory of the tree)' : ''
+    }\n`,
+  );
+  return 0;
+}
+
+export async function unpin(argv: string[]): Promise<number> {
+  const a = parseArgs(argv, { values: ['socket'], bools: ['json'] });
+  const [p, ...extra] = a.positional;
+  if (!p || extra.length) throw new CgviewError('E_BAD_INPUT', 'usage: cgview unpin DIR/NAME');
+  const res = (await request(sock(a.values), { op: 'unpin', args: { path: path.resolve(p) } })) as {
+    path: string;
+    inherited: boolean;
+    untagged: boolean;
+  };
+  out(res, a.bools.has('json'), () =>
+    `unpinned ${res.path}${res.inherited ? ' from the whole tree' : ''}${res.untagged ? '; the tree is untagged' : ''}\n`,
+  );
+  return 0;
+}
+
+export async function ls(argv: string[]): Promise<number> {
+  const a = parseArgs(argv, { values: ['socket'], bools: ['json'] });
+  const [dir] = a.positional;
+  const res = (await request(sock(a.values), { op: 'ls', args: dir ? { dir: path.resolve(dir) } : {} })) as Record<string, unknown>;
+  out(res, a.bools.has('json'), () => {
+    if (!dir) {
+      const roots = res['roots'] as Array<{ dir: string; cgroup: string; mode: string; inherit: string[]; dirs: number }>;
+      if (!roots.length) return 'no tagged view trees\n';
+      return roots.map((r) => `${r.dir}\t${r.cgroup}\t${r.mode}\t${r.dirs} dirs\tinherit: ${r.inherit.join(',') || '-'}\n`).join('');
+    }
+    const views = res['views'] as Array<{ name: string; view: string; mode: string; present: boolean }>;
+    const subdirs = res['subdirs'] as string[];
+    return (
+      `${res['dir']} (cgroup ${res['cgroup']})\n` +
+      views.map((v) => `  ${v.name}\t${v.view}\t0${v.mode}${v.present ? '' : '\t(missing)'}\n`).join('') +
+      subdirs.map((s) => `  ${s}/\n`).join('')
+    );
+  });
+  return 0;
+}
+
+function readView(file: string): string {
+  // Never follow a symlink someone put in a tree.
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    return fs.readFileSync(fd, 'latin1');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export async function cat(argv: string[]): Promise<number> {
+  const a = parseArgs(argv, { values: ['socket'], bools: [] });
+  const [target, view, ...extra] = a.positional;
+  if (!target || extra.length) throw new CgviewError('E_BAD_INPUT', 'usage: cgview cat CGROUP_OR_VIEW_PATH [VIEW]');
+  const p = path.resolve(target);
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(p);
+  } catch {
+    throw new CgviewError('E_NOT_FOUND', `${p} does not exist`, { path: p });
+  }
+  if (st.isFile()) {
+    process.stdout.write(readView(p));
+    return 0;
+  }
+  if (!st.isDirectory()) throw new CgviewError('E_BAD_INPUT', `${p} is neither a view file nor a directory`);
+  let dirs: Array<{ dir: string; views: string[] }>;
+  if (p.startsWith('/sys/fs/cgroup/') || p === '/sys/fs/cgroup' || !isBpffsDir(p)) {
+    dirs = (await request(sock(a.values), { op: 'resolve', args: { cgroup: p } })) as typeof dirs;
+    if (!dirs.length) throw new CgviewError('E_NOT_TAGGED', `no view tree mirrors ${p}`, { hint: 'cgview ls shows the tagged trees' });
+  } else dirs = [{ dir: p, views: fs.readdirSync(p, { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name) }];
+  let printed = 0;
+  for (const d of dirs) {
+    const names = view ? [view] : d.views;
+    for (const n of names) {
+      const f = path.join(d.dir, n);
+      let text: string;
+      try {
+        text = readView(f);
+      } catch (e) {
+        if (view) throw new CgviewError('E_NOT_FOUND', `${f}: ${(e as NodeJS.ErrnoException).code}`, { path: f });
+        continue;
+      }
+      if (!view || dirs.length > 1) process.stdout.write(`==> ${f} <==\n`);
+      process.stdout.write(text);
+      printed++;
+    }
+  }
+  if (!printed) throw new CgviewError('E_NOT_FOUND', `no view ${view ?? ''} to read for ${p}`);
+  return 0;
+}
+
+function isBpffsDir(p: string): boolean {
+  try {
+    return fs.statfsSync(p).type === 0xcafe4a11;
+  } catch {
+    return false;
+  }
+}
+
+export async function status(argv: string[]): Promise<number> {
+  const a = parseArgs(argv, { values: ['socket'], bools: ['json'] });
+  const s = (await request(sock(a.values), { op: 'status' })) as Record<string, unknown> & {
+    roots: Array<Record<string, unknown> & { inherit: Array<{ name: string }>; conflicts: string[] }>;
+  };
+  out(s, a.bools.has('json'), () => {
+    const lines = [
+      `daemon: pid ${s['pid']}, up ${s['uptimeSeconds']} s, state ${s['stateFile']}`,
+      `watching: ${s['watches']} inotify watches; ${s['events']} events, ${s['overflows']} overflows, ${s['rescans']} rescans${
+        s['degraded'] ? `; DEGRADED: ${s['degraded']}` : ''
+      }`,
+      `operations: ${s['opsApplied']} applied, ${s['opsFailed']} failed`,
+    ];
+    for (const r of s.roots) {
+      lines.push(
+        `tree ${r['dir']} <- ${r['cgroup']} (${r['hierarchy']}, ${r['mode']}): ${r['dirs']} dirs, ${r['pins']} pins; inherit: ${
+          r.inherit.map((p) => p.name).join(', ') || '-'
+        }${r.conflicts.length ? `; ${r.conflicts.length} cgroups not mirrored (name taken by a view)` : ''}${r['error'] ? `; ERROR: ${r['error']}` : ''}`,
+      );
+    }
+    const c = s['collectors'] as Record<string, Record<string, unknown>>;
+    for (const [name, v] of Object.entries(c)) lines.push(`collector ${name}: ${JSON.stringify(v)}`);
+    return `${lines.join('\n')}\n`;
+  });
+  return 0;
+}

@@ -1,0 +1,619 @@
+/**
+ * The manager: owns the persisted state (tagged roots, inherit lists), keeps
+ * every view tree reconciled with its cgroup subtree, follows both with
+ * inotify, and serves pin/unpin/ls/status requests.
+ *
+ * Every change is: update state → save atomically → reconcile (pure diff,
+ * then apply). Reconciling from scratch is always correct, which is what a
+ * restart, an inotify overflow and a crash at any point rely on.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { cgroup2Root, cgroupMounts, checkCgroupDir, mountOf, scanCgroups, statCgroup } from '../cgroup/hierarchy.js';
+import { CgviewError, isCgviewError } from '../errors.js';
+import {
+  type Fd,
+  IN_CREATE,
+  IN_DELETE,
+  IN_DELETE_SELF,
+  IN_IGNORED,
+  IN_ISDIR,
+  IN_MOVED_FROM,
+  IN_MOVED_TO,
+  IN_Q_OVERFLOW,
+  Inotify,
+  type InotifyEvent,
+  listDir,
+  mkdirAt,
+  openDir,
+  requireBpffs,
+  showPath,
+} from '../kernel/index.js';
+import { isWithin, join, normalize, parentRel, relativeTo } from '../tree/paths.js';
+import { type ActualDir, diff, pinsFor } from '../tree/reconcile.js';
+import { loadState, saveState, type Mode, type State, type TagRoot, type ViewPin } from '../tree/state.js';
+import { applyOps, scanTree, TagCache } from '../tree/treefs.js';
+import { Collectors } from '../views/collectors.js';
+import { parseViewSpec, ViewSet } from '../views/registry.js';
+import type { Logger } from './log.js';
+
+export interface ManagerOptions {
+  /** Default view tree (and where the default root is tagged). */
+  bpffs: string;
+  /** Cgroup directory the default tree mirrors (default: the cgroup v2 root). */
+  cgroupRoot?: string;
+  stateFile: string;
+  /** bpffs directory for collectors' pinned links and maps. */
+  privateDir: string;
+  /** Create the default tree (info inherited, auto mode) on first start. */
+  defaultViews: boolean;
+  log: Logger;
+  /** Seconds between rescans when inotify cannot be trusted (watch limit reached). */
+  pollSeconds?: number;
+}
+
+export interface PinRequest {
+  view: string;
+  dir: string;
+  cgroup?: string;
+  inherit?: boolean;
+  name?: string;
+  mode?: Mode;
+  fileMode?: number;
+}
+
+const DEFAULT_FILE_MODE = 0o440;
+const CG_MASK = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF;
+const TREE_MASK = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF;
+
+interface Watch {
+  root: RootRuntime;
+  side: 'cgroup' | 'tree';
+  rel: string;
+}
+
+/** A tagged root while the daemon runs. */
+class RootRuntime {
+  fd: Fd | null = null;
+  v2 = true;
+  conflicts: string[] = [];
+  dirs = 0;
+  pins = 0;
+  lastError: string | null = null;
+  /** rel → wd, per side. */
+  readonly cgWatches = new Map<string, number>();
+  readonly treeWatches = new Map<string, number>();
+  constructor(public cfg: TagRoot) {}
+}
+
+export class Manager {
+  readonly opts: ManagerOptions;
+  readonly log: Logger;
+  state: State;
+  readonly views: ViewSet;
+  readonly collectors: Collectors;
+  readonly roots: RootRuntime[] = [];
+  readonly startedAt = Date.now();
+  #inotify: Inotify | null = null;
+  readonly #watches = new Map<number, Watch>();
+  #pending = new Map<RootRuntime, Map<string, 'deep' | 'shallow'>>();
+  #flushScheduled = false;
+  #pollTimer: NodeJS.Timeout | null = null;
+  readonly stats = {
+    overflows: 0,
+    watchLimitHits: 0,
+    rescans: 0,
+    reconciles: 0,
+    opsApplied: 0,
+    opsFailed: 0,
+    events: 0,
+    degraded: null as string | null,
+  };
+
+  constructor(opts: ManagerOptions) {
+    this.opts = opts;
+    this.log = opts.log;
+    this.state = loadState(opts.stateFile);
+    this.collectors = new Collectors(opts.privateDir, opts.log);
+    this.views = new ViewSet(this.collectors);
+  }
+
+  /** Loads state, creates the default tree on first start, reconciles everything, starts watching. */
+  start(): void {
+    this.#inotify = new Inotify(
+      (evs) => this.#onEvents(evs),
+      (e) => this.log('error', 'inotify read failed', { error: e.message }),
+    );
+    if (!this.state.initialized) {
+      if (this.opts.defaultViews && !this.state.roots.some((r) => r.dir === this.opts.bpffs)) {
+        this.#ensureDir(this.opts.bpffs);
+        this.state.roots.push({
+          dir: this.opts.bpffs,
+          cgroup: this.opts.cgroupRoot ?? cgroup2Root(),
+          mode: 'auto',
+          inherit: [{ view: 'info', name: 'info', fileMode: DEFAULT_FILE_MODE }],
+          local: {},
+        });
+        this.log('info', 'created the default view tree', { dir: this.opts.bpffs, view: 'info' });
+      }
+      this.state.initialized = true;
+      this.#save();
+    }
+    for (const cfg of this.state.roots) {
+      const rt = new RootRuntime(cfg);
+      this.roots.push(rt);
+      this.#openRoot(rt);
+    }
+    this.collectors.adoptOrStopUnused(this.#collectorsInUse());
+    for (const rt of this.roots) this.#fullReconcile(rt);
+  }
+
+  stop(): void {
+    if (this.#pollTimer) clearInterval(this.#pollTimer);
+    this.#inotify?.close();
+    this.#inotify = null;
+    for (const rt of this.roots) {
+      rt.fd?.close();
+      rt.fd = null;
+    }
+    this.views.close();
+    this.collectors.close();
+  }
+
+  // --- requests ------------------------------------------------------------
+
+  /** cgview pin. Returns what was done. */
+  pin(req: PinRequest): Record<string, unknown> {
+    const dir = normalize(req.dir);
+    if (!dir) throw new CgviewError('E_BAD_INPUT', `DIR must be an absolute path without '..': ${showPath(req.dir)}`);
+    const def = parseViewSpec(req.view);
+    const name = req.name ?? def.defaultName;
+    if (!/^[^/\0]{1,255}$/.test(name) || name === '.' || name === '..')
+      throw new CgviewError('E_BAD_INPUT', `bad pin name ${JSON.stringify(name)}`);
+    const fileMode = req.fileMode ?? DEFAULT_FILE_MODE;
+    if (!Number.isInteger(fileMode) || fileMode < 0 || fileMode > 0o777)
+      throw new CgviewError('E_BAD_INPUT', `bad file mode ${String(req.fileMode)}`);
+    // Load first: a view that does not verify changes nothing.
+    this.views.get(req.view);
+    const pin: ViewPin = { view: req.view, name, fileMode };
+
+    let rt = this.#rootOf(dir);
+    let created = false;
+    let rel = '';
+    if (rt) {
+      rel = relativeTo(rt.cfg.dir, dir)!;
+      const cg = join(rt.cfg.cgroup, rel);
+      if (req.cgroup !== undefined && normalize(req.cgroup) !== cg)
+        throw new CgviewError('E_TAGGED', `${showPath(dir)} is already tagged with ${showPath(cg)}`, { path: dir });
+      if (req.mode !== undefined && req.mode !== rt.cfg.mode)
+        throw new CgviewError('E_TAGGED', `${showPath(rt.cfg.dir)} is mirrored in ${rt.cfg.mode} mode`, { path: dir });
+      if (rel !== '' && !fs.existsSync(Buffer.from(dir, 'latin1')))
+        throw new CgviewError('E_NOT_FOUND', `${showPath(dir)} is not in the tree (no directory for that cgroup)`, { path: dir });
+      const taken = [...rt.cfg.inherit, ...(req.inherit ? Object.values(rt.cfg.local).flat() : (rt.cfg.local[rel] ?? []))];
+      if (taken.some((p) => p.name === name))
+        throw new CgviewError('E_EXISTS', `pin ${req.view} as ${showPath(join(dir, name))}: that name is taken`, { path: dir });
+    } else {
+      const cgroup = checkCgroupDir(req.cgroup ?? this.opts.cgroupRoot ?? cgroup2Root()).dir;
+      this.#checkNewRoot(dir);
+      rt = new RootRuntime({ dir, cgroup, mode: req.mode ?? 'auto', inherit: [], local: {} });
+      created = true;
+    }
+    if (req.inherit) rt.cfg.inherit.push(pin);
+    else (rt.cfg.local[rel] ??= []).push(pin);
+    if (created) {
+      this.state.roots.push(rt.cfg);
+      this.roots.push(rt);
+    }
+    this.#save();
+    this.log('info', created ? 'tagged' : 'pinned', {
+      dir,
+      cgroup: rt.cfg.cgroup,
+      view: req.view,
+      name,
+      inherit: !!req.inherit,
+      mode: rt.cfg.mode,
+    });
+    if (created) this.#openRoot(rt);
+    if (req.inherit || created) this.#fullReconcile(rt);
+    else this.#reconcile(rt, rel, 'shallow');
+    return { dir, name, tagged: created, cgroup: join(rt.cfg.cgroup, rel), inherit: !!req.inherit, mode: rt.cfg.mode };
+  }
+
+  /** cgview unpin DIR/NAME. */
+  unpin(file: string): Record<string, unknown> {
+    const p = normalize(file);
+    if (!p || p === '/') throw new CgviewError('E_BAD_INPUT', `expected DIR/NAME, got ${showPath(file)}`);
+    const dir = path.posix.dirname(p);
+    const name = path.posix.basename(p);
+    const rt = this.#rootOf(dir);
+    if (!rt) throw new CgviewError('E_NOT_TAGGED', `${showPath(dir)} is not in a tagged view tree`, { path: dir });
+    const rel = relativeTo(rt.cfg.dir, dir)!;
+    let inherited = false;
+    const i = rt.cfg.inherit.findIndex((x) => x.name === name);
+    if (i >= 0) {
+      rt.cfg.inherit.splice(i, 1);
+      inherited = true;
+    } else {
+      const list = rt.cfg.local[rel] ?? [];
+      const j = list.findIndex((x) => x.name === name);
+      if (j < 0) throw new CgviewError('E_NOT_FOUND', `no view pinned as ${showPath(p)}`, { path: p });
+      list.splice(j, 1);
+      if (list.length === 0) delete rt.cfg.local[rel];
+    }
+    const empty = rt.cfg.inherit.length === 0 && Object.keys(rt.cfg.local).length === 0;
+    if (empty) this.state.roots = this.state.roots.filter((r) => r !== rt.cfg);
+    this.#save();
+    if (empty) {
+      // S4: untag. Removing every pin and mirrored directory (the root itself stays).
+      this.#untag(rt);
+      this.log('info', 'untagged', { dir: rt.cfg.dir });
+    } else if (inherited) this.#fullReconcile(rt);
+    else this.#reconcile(rt, rel, 'shallow');
+    this.collectors.stopUnused(this.#collectorsInUse(), this.views);
+    this.log('info', 'unpinned', { path: p, inherited });
+    return { path: p, inherited, untagged: empty };
+  }
+
+  /** Tagged roots, or the entries of one tree directory. */
+  ls(dir?: string): Record<string, unknown> {
+    if (dir === undefined)
+      return {
+        roots: this.roots.map((rt) => ({
+          dir: rt.cfg.dir,
+          cgroup: rt.cfg.cgroup,
+          mode: rt.cfg.mode,
+          inherit: rt.cfg.inherit.map((p) => p.name),
+          dirs: rt.dirs,
+        })),
+      };
+    const d = normalize(dir);
+    const rt = d ? this.#rootOf(d) : undefined;
+    if (!d || !rt) throw new CgviewError('E_NOT_TAGGED', `${showPath(dir)} is not in a tagged view tree`, { path: dir });
+    const rel = relativeTo(rt.cfg.dir, d)!;
+    const tree = scanTree(rt.fd!, rel, new TagCache());
+    const here = tree.get(rel);
+    if (!here) throw new CgviewError('E_NOT_FOUND', `${showPath(d)} does not exist`, { path: d });
+    const pins = pinsFor(rt.cfg, rel);
+    return {
+      dir: d,
+      cgroup: join(rt.cfg.cgroup, rel),
+      views: pins.map((p) => {
+        const f = here.files.get(p.name);
+        return { name: p.name, view: p.view, mode: p.fileMode.toString(8), present: !!f, cgroupId: f?.cgroupId };
+      }),
+      subdirs: [...tree.keys()].filter((r) => r !== rel && parentRel(r) === rel).map((r) => r.slice(rel === '' ? 0 : rel.length + 1)),
+    };
+  }
+
+  /** Tree directories that mirror a cgroup directory (for cgview cat). */
+  resolve(cgroupDir: string): Array<{ dir: string; views: string[] }> {
+    const cg = normalize(cgroupDir);
+    if (!cg) throw new CgviewError('E_BAD_INPUT', `not an absolute path: ${showPath(cgroupDir)}`);
+    const out: Array<{ dir: string; views: string[] }> = [];
+    for (const rt of this.roots) {
+      const rel = relativeTo(rt.cfg.cgroup, cg);
+      if (rel === null) continue;
+      out.push({ dir: join(rt.cfg.dir, rel), views: pinsFor(rt.cfg, rel).map((p) => p.name) });
+    }
+    return out;
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      pid: process.pid,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      stateFile: this.opts.stateFile,
+      bpffs: this.opts.bpffs,
+      watches: this.#inotify?.watchCount ?? 0,
+      ...this.stats,
+      roots: this.roots.map((rt) => ({
+        dir: rt.cfg.dir,
+        cgroup: rt.cfg.cgroup,
+        hierarchy: rt.v2 ? 'v2' : 'v1',
+        mode: rt.cfg.mode,
+        inherit: rt.cfg.inherit.map((p) => ({ name: p.name, view: p.view, fileMode: p.fileMode.toString(8) })),
+        local: Object.fromEntries(Object.entries(rt.cfg.local).map(([r, ps]) => [r, ps.map((p) => p.name)])),
+        dirs: rt.dirs,
+        pins: rt.pins,
+        conflicts: rt.conflicts,
+        error: rt.lastError,
+      })),
+      collectors: this.collectors.status(),
+    };
+  }
+
+  // --- roots -----------------------------------------------------------------
+
+  #rootOf(dir: string): RootRuntime | undefined {
+    return this.roots.find((rt) => relativeTo(rt.cfg.dir, dir) !== null);
+  }
+
+  #checkNewRoot(dir: string): void {
+    if (relativeTo(this.opts.privateDir, dir) !== null)
+      throw new CgviewError('E_BAD_INPUT', `${dir} is cgview's private directory`, { path: dir });
+    for (const rt of this.roots)
+      if (relativeTo(dir, rt.cfg.dir) !== null)
+        throw new CgviewError('E_TAGGED', `${showPath(dir)} contains the tagged tree ${showPath(rt.cfg.dir)}`, { path: dir });
+    this.#ensureDir(dir);
+    const fd = openDir(dir);
+    try {
+      requireBpffs(fd, dir);
+      if (listDir(fd).length > 0)
+        throw new CgviewError('E_EXISTS', `${showPath(dir)} is not empty: a view tree starts in an empty bpffs directory`, {
+          path: dir,
+        });
+    } finally {
+      fd.close();
+    }
+  }
+
+  /** Makes a missing tree root directory when its parent is on bpffs. */
+  #ensureDir(dir: string): void {
+    if (statCgroup(dir)) return;
+    const parent = openDir(path.posix.dirname(dir));
+    try {
+      requireBpffs(parent, path.posix.dirname(dir));
+      try {
+        mkdirAt(parent, path.posix.basename(dir), 0o755);
+      } catch (e) {
+        if (!isCgviewError(e, 'E_EXISTS')) throw e;
+      }
+    } finally {
+      parent.close();
+    }
+  }
+
+  #openRoot(rt: RootRuntime): void {
+    try {
+      rt.v2 = mountOf(rt.cfg.cgroup, cgroupMounts()).version === 2;
+      this.#ensureDir(rt.cfg.dir);
+      const fd = openDir(rt.cfg.dir);
+      try {
+        requireBpffs(fd, rt.cfg.dir);
+      } catch (e) {
+        fd.close();
+        throw e;
+      }
+      rt.fd = fd;
+      rt.lastError = null;
+    } catch (e) {
+      rt.lastError = (e as Error).message;
+      this.log('error', 'cannot open view tree', { dir: rt.cfg.dir, error: rt.lastError });
+    }
+  }
+
+  #untag(rt: RootRuntime): void {
+    if (rt.fd) {
+      const tree = scanTree(rt.fd, '', new TagCache());
+      // Desired: nothing. Reuse diff with an empty config and no cgroups.
+      const { ops } = diff({
+        root: { ...rt.cfg, inherit: [], local: {} },
+        cgroups: new Map(),
+        tree,
+        viewTag: () => undefined,
+      });
+      applyOps(this.#applyCtx(rt), ops);
+    }
+    for (const wd of [...rt.cgWatches.values(), ...rt.treeWatches.values()]) this.#unwatch(wd);
+    rt.fd?.close();
+    rt.fd = null;
+    this.roots.splice(this.roots.indexOf(rt), 1);
+  }
+
+  #collectorsInUse(): Set<string> {
+    const used = new Set<string>();
+    for (const r of this.state.roots)
+      for (const p of [...r.inherit, ...Object.values(r.local).flat()]) {
+        try {
+          const c = parseViewSpec(p.view).collector;
+          if (c) used.add(c);
+        } catch {
+          /* a view that no longer parses uses no collector */
+        }
+      }
+    return used;
+  }
+
+  #save(): void {
+    saveState(this.opts.stateFile, this.state);
+  }
+
+  // --- reconciliation --------------------------------------------------------
+
+  #applyCtx(rt: RootRuntime) {
+    return {
+      rootFd: rt.fd!,
+      cgroupRoot: rt.cfg.cgroup,
+      v2: rt.v2,
+      views: this.views,
+      log: (level: 'info' | 'warn' | 'debug', msg: string, fields?: Record<string, unknown>) =>
+        this.log(level, msg, { root: rt.cfg.dir, ...fields }),
+    };
+  }
+
+  #fullReconcile(rt: RootRuntime): void {
+    this.#reconcile(rt, '', 'deep');
+  }
+
+  /**
+   * Makes the tree under `scope` right. 'shallow' looks at the scope's own
+   * directory only (its files), 'deep' at the whole subtree.
+   */
+  #reconcile(rt: RootRuntime, scope: string, depthMode: 'deep' | 'shallow'): void {
+    if (!rt.fd) {
+      this.#openRoot(rt);
+      if (!rt.fd) return;
+    }
+    this.stats.reconciles++;
+    // Make sure every view of this root is loaded, so pins are compared with its current program.
+    for (const p of [...rt.cfg.inherit, ...Object.values(rt.cfg.local).flat()]) {
+      try {
+        this.views.get(p.view);
+      } catch (e) {
+        this.log('error', 'cannot load view', { view: p.view, error: (e as Error).message });
+      }
+    }
+    // The scope's parent must exist in the tree; otherwise widen the scope.
+    let s = scope;
+    while (s !== '') {
+      const parent = parentRel(s)!;
+      if (parent === '' || scanTree(rt.fd, parent, new TagCache()).size > 0) break;
+      s = parent;
+      depthMode = 'deep';
+    }
+    const tags = new TagCache();
+    let cgroups = scanCgroups(rt.cfg.cgroup, s);
+    let tree: Map<string, ActualDir> = scanTree(rt.fd, s, tags);
+    if (depthMode === 'shallow') {
+      cgroups = new Map([...cgroups].filter(([r]) => r === s));
+      tree = new Map([...tree].filter(([r]) => r === s));
+    }
+    const d = diff({ root: rt.cfg, cgroups, tree, viewTag: (v) => this.views.tagOf(v), scope: s });
+    const res = applyOps(this.#applyCtx(rt), d.ops);
+    this.stats.opsApplied += res.done;
+    this.stats.opsFailed += res.failed;
+    if (depthMode === 'deep') {
+      rt.conflicts = [...rt.conflicts.filter((c) => !isWithin(s, c)), ...d.conflicts];
+      for (const c of d.conflicts) this.log('warn', 'cgroup not mirrored: its name is a view file of its parent', { root: rt.cfg.dir, rel: c });
+      this.#updateWatches(rt, s, cgroups);
+    }
+    this.#count(rt);
+    if (res.raced) this.#markDirty(rt, s, 'deep');
+  }
+
+  #count(rt: RootRuntime): void {
+    // Approximate counters for status: directories mirrored and pins in place.
+    rt.dirs = rt.treeWatches.size || rt.cgWatches.size;
+    const perDir = rt.cfg.inherit.length;
+    rt.pins = rt.dirs * perDir + Object.values(rt.cfg.local).reduce((n, ps) => n + ps.length, 0);
+  }
+
+  // --- watching --------------------------------------------------------------
+
+  #updateWatches(rt: RootRuntime, scope: string, cgroups: Map<string, unknown>): void {
+    const ino = this.#inotify;
+    if (!ino) return;
+    // Drop watches of cgroups that are gone from the scope.
+    for (const [rel, wd] of rt.cgWatches) if (isWithin(scope, rel) && !cgroups.has(rel)) this.#unwatch(wd, rt.cgWatches, rel);
+    for (const [rel, wd] of rt.treeWatches) if (isWithin(scope, rel) && !cgroups.has(rel)) this.#unwatch(wd, rt.treeWatches, rel);
+    for (const rel of cgroups.keys()) {
+      if (rt.conflicts.some((c) => isWithin(c, rel))) continue;
+      if (!rt.cgWatches.has(rel)) this.#watch(rt, 'cgroup', rel, join(rt.cfg.cgroup, rel), CG_MASK);
+      if (!rt.treeWatches.has(rel) && (rel === '' || rt.cfg.mode === 'auto' || fs.existsSync(Buffer.from(join(rt.cfg.dir, rel), 'latin1'))))
+        this.#watch(rt, 'tree', rel, join(rt.cfg.dir, rel), TREE_MASK);
+    }
+  }
+
+  #watch(rt: RootRuntime, side: 'cgroup' | 'tree', rel: string, p: string, mask: number): void {
+    try {
+      const wd = this.#inotify!.add(p, mask);
+      this.#watches.set(wd, { root: rt, side, rel });
+      (side === 'cgroup' ? rt.cgWatches : rt.treeWatches).set(rel, wd);
+    } catch (e) {
+      if (isCgviewError(e) && e.errno === 28) {
+        // ENOSPC: fs.inotify.max_user_watches reached. Fall back to polling.
+        this.stats.watchLimitHits++;
+        if (!this.stats.degraded) {
+          this.stats.degraded = 'inotify watch limit reached (fs.inotify.max_user_watches): rescanning periodically';
+          this.log('warn', this.stats.degraded);
+          this.#startPolling();
+        }
+      } else this.log('debug', 'watch failed', { path: showPath(p), error: (e as Error).message });
+    }
+  }
+
+  #unwatch(wd: number, map?: Map<string, number>, rel?: string): void {
+    this.#watches.delete(wd);
+    if (map && rel !== undefined) map.delete(rel);
+    this.#inotify?.remove(wd);
+  }
+
+  #startPolling(): void {
+    if (this.#pollTimer) return;
+    this.#pollTimer = setInterval(() => this.rescanAll('poll'), (this.opts.pollSeconds ?? 5) * 1000);
+    this.#pollTimer.unref();
+  }
+
+  /** Full reconcile of every root (after an overflow, or periodically when degraded). */
+  rescanAll(why: string): void {
+    this.stats.rescans++;
+    this.log(why === 'poll' ? 'debug' : 'warn', 'rescanning every view tree', { why });
+    for (const rt of this.roots) this.#fullReconcile(rt);
+  }
+
+  #onEvents(events: InotifyEvent[]): void {
+    this.stats.events += events.length;
+    for (const ev of events) {
+      if (ev.mask & IN_Q_OVERFLOW) {
+        this.stats.overflows++;
+        this.#pending.clear();
+        this.rescanAll('inotify queue overflow: events were lost');
+        continue;
+      }
+      const w = this.#watches.get(ev.wd);
+      if (!w) continue;
+      if (ev.mask & IN_IGNORED) {
+        this.#watches.delete(ev.wd);
+        this.#inotify?.dropped(ev.wd);
+        const map = w.side === 'cgroup' ? w.root.cgWatches : w.root.treeWatches;
+        if (map.get(w.rel) === ev.wd) map.delete(w.rel);
+        continue;
+      }
+      const rt = w.root;
+      if (ev.name === '') {
+        // The watched directory itself went away: its parent's reconcile handles it.
+        if (ev.mask & IN_DELETE_SELF) this.#markDirty(rt, parentRel(w.rel) ?? '', 'shallow');
+        continue;
+      }
+      const child = w.rel === '' ? ev.name : `${w.rel}/${ev.name}`;
+      if (w.side === 'cgroup') {
+        if (ev.mask & IN_ISDIR) this.#markDirty(rt, child, 'deep');
+      } else if (ev.mask & IN_ISDIR) {
+        // A directory made or removed in the tree: ours (nothing to do) or a user's (S2 check).
+        if (ev.mask & (IN_CREATE | IN_MOVED_TO) || rt.cgWatches.has(child)) this.#markDirty(rt, child, 'deep');
+      } else if (pinsFor(rt.cfg, w.rel).some((p) => p.name === ev.name) || ev.mask & (IN_CREATE | IN_MOVED_TO)) {
+        // A view file removed or replaced, or something new placed in the tree.
+        this.#markDirty(rt, w.rel, 'shallow');
+      }
+    }
+    this.#scheduleFlush();
+  }
+
+  #markDirty(rt: RootRuntime, rel: string, mode: 'deep' | 'shallow'): void {
+    let m = this.#pending.get(rt);
+    if (!m) {
+      m = new Map();
+      this.#pending.set(rt, m);
+    }
+    if (m.get(rel) !== 'deep') m.set(rel, mode);
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.#pending.size === 0) return;
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  /** Reconciles every scope marked dirty since the last flush. */
+  flush(): void {
+    const pending = this.#pending;
+    this.#pending = new Map();
+    for (const [rt, scopes] of pending) {
+      if (!this.roots.includes(rt)) continue;
+      const deep = [...scopes].filter(([, m]) => m === 'deep').map(([r]) => r);
+      const covered = (rel: string) => deep.some((d) => d !== rel && isWithin(d, rel));
+      for (const [rel, mode] of scopes) {
+        if (covered(rel) || (mode === 'shallow' && deep.includes(rel))) continue;
+        try {
+          this.#reconcile(rt, rel, mode);
+        } catch (e) {
+          this.log('error', 'reconcile failed', { root: rt.cfg.dir, rel, error: (e as Error).message });
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * inotify, with what fs.watch hides: creation and deletion told apart
+ * (IN_CREATE / IN_DELETE), whether the entry is a directory, and queue
+ * overflow (IN_Q_OVERFLOW), which means events were lost and a rescan is due.
+ *
+ * The fd is blocking and read on libuv's thread pool, so events arrive as
+ * soon as the kernel queues them. close() removes every watch first: that
+ * queues IN_IGNORED, which wakes the pending read.
+ */
+import fs from 'node:fs';
+import { Fd } from './fd.js';
+import { cInotifyAddWatch, cInotifyInit1, cInotifyRmWatch, errno } from './ffi.js';
+import { cstr, sysError } from './sys.js';
+
+export const IN_MODIFY = 0x2;
+export const IN_ATTRIB = 0x4;
+export const IN_MOVED_FROM = 0x40;
+export const IN_MOVED_TO = 0x80;
+export const IN_CREATE = 0x100;
+export const IN_DELETE = 0x200;
+export const IN_DELETE_SELF = 0x400;
+export const IN_MOVE_SELF = 0x800;
+export const IN_Q_OVERFLOW = 0x4000;
+export const IN_IGNORED = 0x8000;
+export const IN_ONLYDIR = 0x1000000;
+export const IN_DONT_FOLLOW = 0x2000000;
+export const IN_ISDIR = 0x40000000;
+const IN_CLOEXEC = 0o2000000;
+
+export interface InotifyEvent {
+  wd: number;
+  mask: number;
+  /** Byte-string name of the entry ('' for events on the watched directory itself). */
+  name: string;
+}
+
+export class Inotify {
+  readonly #fd: Fd;
+  readonly #wds = new Set<number>();
+  #closing = false;
+  #onEvents: (events: InotifyEvent[]) => void;
+  #onError: (e: Error) => void;
+
+  constructor(onEvents: (events: InotifyEvent[]) => void, onError: (e: Error) => void = () => {}) {
+    const fd = cInotifyInit1(IN_CLOEXEC);
+    if (fd < 0) throw sysError('inotify_init1', undefined, errno());
+    this.#fd = new Fd(fd, 'inotify');
+    this.#onEvents = onEvents;
+    this.#onError = onError;
+    this.#readLoop();
+  }
+
+  get watchCount(): number {
+    return this.#wds.size;
+  }
+
+  /**
+   * Watches a directory (the last component is not followed). Returns the
+   * watch descriptor; throws E_SYSCALL with errno ENOSPC when the user's
+   * watch limit (fs.inotify.max_user_watches) is reached.
+   */
+  add(path: string, mask: number): number {
+    const wd = cInotifyAddWatch(this.#fd.fd, cstr(path), mask | IN_ONLYDIR | IN_DONT_FOLLOW);
+    if (wd < 0) throw sysError('inotify watch', path, errno());
+    this.#wds.add(wd);
+    return wd;
+  }
+
+  remove(wd: number): void {
+    if (this.#wds.delete(wd)) cInotifyRmWatch(this.#fd.fd, wd);
+  }
+
+  /** Forgets a watch the kernel already dropped (IN_IGNORED). */
+  dropped(wd: number): void {
+    this.#wds.delete(wd);
+  }
+
+  #readLoop(): void {
+    const buf = Buffer.alloc(64 * 1024);
+    const next = () => {
+      if (this.#closing) return;
+      fs.read(this.#fd.fd, buf, 0, buf.length, null, (err, n) => {
+        if (this.#closing) {
+          this.#fd.close();
+          return;
+        }
+        if (err) {
+          this.#onError(err);
+          setTimeout(next, 100);
+          return;
+        }
+        const events: InotifyEvent[] = [];
+        for (let off = 0; off + 16 <= n; ) {
+          // struct inotify_event { int wd; u32 mask; u32 cookie; u32 len; char name[len]; }
+          const wd = buf.readInt32LE(off);
+          const mask = buf.readUInt32LE(off + 4);
+          const len = buf.readUInt32LE(off + 12);
+          const raw = buf.subarray(off + 16, off + 16 + len);
+          const nul = raw.indexOf(0);
+          events.push({ wd, mask, name: raw.toString('latin1', 0, nul < 0 ? len : nul) });
+          off += 16 + len;
+        }
+        try {
+          this.#onEvents(events);
+        } catch (e) {
+          this.#onError(e as Error);
+        }
+        next();
+      });
+    };
+    next();
+  }
+
+  /** Removes every watch and closes the fd once the pending read returns. */
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    const wds = [...this.#wds];
+    this.#wds.clear();
+    for (const wd of wds) cInotifyRmWatch(this.#fd.fd, wd);
+    if (wds.length === 0) this.#fd.close();
+  }
+}

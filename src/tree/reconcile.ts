@@ -1,0 +1,169 @@
+/**
+ * Reconciliation as a pure diff: from a tagged root's configuration, a
+ * snapshot of its cgroup subtree and a snapshot of its view tree, compute the
+ * operations that make the tree right. No I/O here; apply.ts carries them out.
+ *
+ * The rules (DESIGN.md S1-S4, S6, S9):
+ * - auto mode: every cgroup of the subtree has a directory;
+ * - manual mode: the root, and every directory a user made whose name is a
+ *   child cgroup of its parent's cgroup (S2); other directories are refused;
+ * - every directory holds the inherit list plus its own local pins, each a
+ *   link for that directory's cgroup (a pin for another cgroup id, or for an
+ *   outdated program, is replaced);
+ * - a directory whose cgroup is gone is removed with its pins (S4);
+ * - a cgroup whose name equals a view file of its parent directory cannot be
+ *   mirrored (the view file wins, so a job cannot hide its parent's views):
+ *   it is reported as a conflict, with its subtree;
+ * - symlinks never belong in a tree and are removed; pins cgview did not make
+ *   are left alone unless they stand where a view or a removed directory must go.
+ */
+import { baseName, depth, isWithin, join, parentRel } from './paths.js';
+import type { TagRoot, ViewPin } from './state.js';
+
+/** A cgroup of the root's subtree, by path relative to the root cgroup. */
+export interface CgroupNode {
+  id: bigint;
+  uid: number;
+  gid: number;
+}
+
+export type FileKind = 'view' | 'foreign' | 'symlink' | 'other';
+
+/** An entry (not a directory) found in a tree directory. */
+export interface ActualFile {
+  kind: FileKind;
+  /** For kind 'view': the cgroup id the iter link holds, and its program's tag. */
+  cgroupId?: bigint;
+  progTag?: string;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+/** A directory found in the view tree, by path relative to the tagged root. */
+export interface ActualDir {
+  uid: number;
+  gid: number;
+  files: Map<string, ActualFile>;
+}
+
+export type Op =
+  | { op: 'rmfile'; rel: string; name: string; reason: string }
+  | { op: 'rmdir'; rel: string; reason: string }
+  | { op: 'mkdir'; rel: string; uid: number; gid: number }
+  | { op: 'chown'; rel: string; name: string | null; uid: number; gid: number }
+  | { op: 'chmod'; rel: string; name: string; mode: number }
+  | { op: 'pin'; rel: string; name: string; pin: ViewPin; cgroupId: bigint; uid: number; gid: number };
+
+export interface Diff {
+  ops: Op[];
+  /** Cgroups not mirrored because their name is taken by a view file (relative paths). */
+  conflicts: string[];
+}
+
+export interface DiffInput {
+  root: TagRoot;
+  /** Cgroups within `scope`, by path relative to the root cgroup. */
+  cgroups: Map<string, CgroupNode>;
+  /** Tree directories within `scope`, by path relative to the tagged root. */
+  tree: Map<string, ActualDir>;
+  /** Tag of the program each view is loaded as now; a pin of another program is replaced. */
+  viewTag: (view: string) => string | undefined;
+  /** Only this subtree is considered ('' is the whole tree). Its parent directory must exist. */
+  scope?: string;
+}
+
+/** The views that belong in directory `rel`: the inherit list and its local pins. */
+export function pinsFor(root: TagRoot, rel: string): ViewPin[] {
+  return [...root.inherit, ...(root.local[rel] ?? [])];
+}
+
+/** Which tree directories should exist, and which cgroups conflict with a view file name. */
+export function desiredDirs(input: DiffInput): { dirs: Set<string>; conflicts: string[] } {
+  const { root, cgroups, tree } = input;
+  const scope = input.scope ?? '';
+  const dirs = new Set<string>();
+  const conflicts: string[] = [];
+  const rels = [...cgroups.keys()].filter((r) => isWithin(scope, r)).sort((a, b) => depth(a) - depth(b));
+  for (const rel of rels) {
+    const parent = parentRel(rel);
+    if (parent !== null) {
+      // Inside the scope a directory needs its parent kept; the scope's own
+      // parent exists by the caller's contract.
+      if (rel !== scope && !dirs.has(parent)) continue;
+      if (pinsFor(root, parent).some((p) => p.name === baseName(rel))) {
+        conflicts.push(rel);
+        continue;
+      }
+    }
+    if (root.mode === 'manual' && rel !== '' && !tree.has(rel)) continue;
+    dirs.add(rel);
+  }
+  return { dirs, conflicts };
+}
+
+function sameCgroupView(f: ActualFile, cg: CgroupNode, tag: string | undefined): boolean {
+  return f.kind === 'view' && f.cgroupId === cg.id && (tag === undefined || f.progTag === tag);
+}
+
+export function diff(input: DiffInput): Diff {
+  const { root, cgroups, tree, viewTag } = input;
+  const scope = input.scope ?? '';
+  const { dirs, conflicts } = desiredDirs(input);
+  const removals: Op[] = [];
+  const creations: Op[] = [];
+
+  // Directories that must go, deepest first, each emptied first.
+  const gone = [...tree.keys()].filter((r) => isWithin(scope, r) && !dirs.has(r)).sort((a, b) => depth(b) - depth(a));
+  for (const rel of gone) {
+    const reason = !cgroups.has(rel)
+      ? root.mode === 'manual'
+        ? 'no cgroup of that name'
+        : 'cgroup removed'
+      : conflicts.some((c) => isWithin(c, rel))
+        ? 'cgroup name taken by a view file'
+        : 'not mirrored';
+    for (const name of tree.get(rel)!.files.keys()) removals.push({ op: 'rmfile', rel, name, reason });
+    if (rel === '') continue; // the tagged root itself is never removed here
+    removals.push({ op: 'rmdir', rel, reason });
+  }
+
+  for (const rel of [...dirs].sort((a, b) => depth(a) - depth(b))) {
+    const cg = cgroups.get(rel)!;
+    const actual = tree.get(rel);
+    if (!actual) creations.push({ op: 'mkdir', rel, uid: cg.uid, gid: cg.gid });
+    else if (rel !== '' && (actual.uid !== cg.uid || actual.gid !== cg.gid))
+      creations.push({ op: 'chown', rel, name: null, uid: cg.uid, gid: cg.gid });
+    const want = pinsFor(root, rel);
+    const wantNames = new Set(want.map((p) => p.name));
+    for (const pin of want) {
+      const f = actual?.files.get(pin.name);
+      // A directory of the same name that is not mirrored was removed above.
+      if (f && sameCgroupView(f, cg, viewTag(pin.view))) {
+        if (f.mode !== pin.fileMode) creations.push({ op: 'chmod', rel, name: pin.name, mode: pin.fileMode });
+        if (f.uid !== cg.uid || f.gid !== cg.gid) creations.push({ op: 'chown', rel, name: pin.name, uid: cg.uid, gid: cg.gid });
+        continue;
+      }
+      if (f)
+        removals.push({
+          op: 'rmfile',
+          rel,
+          name: pin.name,
+          reason: f.kind === 'view' ? (f.cgroupId === cg.id ? 'outdated program' : 'link for another cgroup') : `a ${f.kind} stood there`,
+        });
+      creations.push({ op: 'pin', rel, name: pin.name, pin, cgroupId: cg.id, uid: cg.uid, gid: cg.gid });
+    }
+    for (const [name, f] of actual?.files ?? []) {
+      if (wantNames.has(name)) continue;
+      if (f.kind === 'view') removals.push({ op: 'rmfile', rel, name, reason: 'view no longer pinned here' });
+      else if (f.kind === 'symlink') removals.push({ op: 'rmfile', rel, name, reason: 'symlinks are refused in a view tree' });
+    }
+  }
+  return { ops: [...removals, ...creations], conflicts };
+}
+
+/** Absolute tree path of an op's target, for logs. */
+export function opPath(root: TagRoot, op: Op): string {
+  const dir = join(root.dir, op.rel);
+  return 'name' in op && op.name ? `${dir}/${op.name}` : dir;
+}

@@ -1,0 +1,227 @@
+/**
+ * The view tree on bpffs: snapshots of what is there (scan) and carrying out
+ * reconcile ops (apply). Every path is walked from the tagged root's
+ * directory fd with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): a user
+ * who can write into the tree can make us fail, never act outside it.
+ */
+import { isCgviewError } from '../errors.js';
+import {
+  chmodAt,
+  chownAt,
+  type Fd,
+  linkInfo,
+  listDir,
+  mkdirAt,
+  objGetAt,
+  openDir,
+  openDirAt,
+  progFdById,
+  progInfo,
+  statAt,
+  unlinkAt,
+} from '../kernel/index.js';
+import type { ViewSet } from '../views/registry.js';
+import { baseName, join, parentRel } from './paths.js';
+import type { ActualDir, ActualFile, Op } from './reconcile.js';
+
+/** Program id → tag, so each pinned program is asked once per scan. */
+export class TagCache {
+  readonly #tags = new Map<number, string>();
+  get(progId: number): string | undefined {
+    let t = this.#tags.get(progId);
+    if (t === undefined) {
+      try {
+        const fd = progFdById(progId);
+        try {
+          t = progInfo(fd).tag;
+        } finally {
+          fd.close();
+        }
+      } catch {
+        return undefined;
+      }
+      this.#tags.set(progId, t);
+    }
+    return t;
+  }
+}
+
+/** What one entry of a tree directory is: our kind of view pin, another pin, a symlink, ... */
+export function classify(dir: Fd, name: string, tags: TagCache): ActualFile | null {
+  const st = statAt(dir, name);
+  if (!st || st.isDir) return null;
+  const base = { mode: st.mode, uid: st.uid, gid: st.gid };
+  if (st.isSymlink) return { kind: 'symlink', ...base };
+  let obj: Fd | null = null;
+  try {
+    obj = objGetAt(dir, name);
+  } catch {
+    return { kind: 'other', ...base };
+  }
+  if (!obj) return null;
+  try {
+    const li = linkInfo(obj);
+    if (li.cgroupId === undefined) return { kind: 'foreign', ...base };
+    const progTag = tags.get(li.progId);
+    return { kind: 'view', cgroupId: li.cgroupId, ...(progTag ? { progTag } : {}), ...base };
+  } catch {
+    return { kind: 'foreign', ...base }; // a pinned map or program, not a link
+  } finally {
+    obj.close();
+  }
+}
+
+/**
+ * Snapshot of the tree under `scope` (relative to the root fd). A scope that
+ * is missing gives an empty map; a symlink in place of a directory is not
+ * entered (it shows up as a file of its parent, kind 'symlink').
+ */
+export function scanTree(root: Fd, scope = '', tags = new TagCache()): Map<string, ActualDir> {
+  const out = new Map<string, ActualDir>();
+  const walk = (rel: string, fd: Fd) => {
+    const self = rel === '' ? null : statAt(fd, '.');
+    const dir: ActualDir = { uid: self?.uid ?? 0, gid: self?.gid ?? 0, files: new Map() };
+    out.set(rel, dir);
+    for (const e of listDir(fd)) {
+      const childRel = rel === '' ? e.name : `${rel}/${e.name}`;
+      if (e.isDir) {
+        let child: Fd;
+        try {
+          child = openDirAt(fd, e.name);
+        } catch {
+          continue; // removed or swapped meanwhile
+        }
+        try {
+          walk(childRel, child);
+        } finally {
+          child.close();
+        }
+        continue;
+      }
+      const f = classify(fd, e.name, tags);
+      if (f) dir.files.set(e.name, f);
+    }
+  };
+  let fd: Fd;
+  try {
+    fd = scope === '' ? openDirAt(root, '.') : openDirAt(root, scope);
+  } catch {
+    return out;
+  }
+  try {
+    walk(scope, fd);
+  } finally {
+    fd.close();
+  }
+  return out;
+}
+
+export interface ApplyContext {
+  rootFd: Fd;
+  /** Absolute cgroup directory of the root, and whether its hierarchy is v2 (links by id) or v1 (by fd). */
+  cgroupRoot: string;
+  v2: boolean;
+  views: ViewSet;
+  log: (level: 'info' | 'warn' | 'debug', msg: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface ApplyResult {
+  done: number;
+  failed: number;
+  /** Something changed under us (EEXIST, a dir vanished): a rescan is due. */
+  raced: boolean;
+}
+
+/** Carries out reconcile ops in order; a failing op is logged and the rest go on. */
+export function applyOps(ctx: ApplyContext, ops: Op[]): ApplyResult {
+  const dirs = new Map<string, Fd>();
+  const res: ApplyResult = { done: 0, failed: 0, raced: false };
+  const dirFd = (rel: string): Fd => {
+    let fd = dirs.get(rel);
+    if (!fd) {
+      fd = openDirAt(ctx.rootFd, rel === '' ? '.' : rel);
+      dirs.set(rel, fd);
+    }
+    return fd;
+  };
+  const forget = (rel: string) => {
+    for (const [r, fd] of dirs)
+      if (r === rel || r.startsWith(`${rel}/`)) {
+        fd.close();
+        dirs.delete(r);
+      }
+  };
+  try {
+    for (const op of ops) {
+      try {
+        applyOne(ctx, op, dirFd, forget);
+        res.done++;
+      } catch (e) {
+        res.failed++;
+        const code = isCgviewError(e) ? e.code : 'E_SYSCALL';
+        if (code === 'E_EXISTS' || code === 'E_NOT_FOUND' || code === 'E_SYMLINK') res.raced = true;
+        ctx.log(code === 'E_NOT_FOUND' ? 'debug' : 'warn', `${op.op} failed`, {
+          rel: op.rel,
+          ...('name' in op && op.name ? { name: op.name } : {}),
+          error: e instanceof Error ? e.message : String(e),
+          code,
+        });
+      }
+    }
+  } finally {
+    for (const fd of dirs.values()) fd.close();
+  }
+  return res;
+}
+
+function applyOne(ctx: ApplyContext, op: Op, dirFd: (rel: string) => Fd, forget: (rel: string) => void): void {
+  switch (op.op) {
+    case 'rmfile':
+      unlinkAt(dirFd(op.rel), op.name);
+      if (op.reason !== 'view no longer pinned here') ctx.log('info', 'removed', { rel: op.rel, name: op.name, reason: op.reason });
+      return;
+    case 'rmdir': {
+      forget(op.rel);
+      unlinkAt(dirFd(parentRel(op.rel)!), baseName(op.rel), true);
+      ctx.log('info', 'removed directory', { rel: op.rel, reason: op.reason });
+      return;
+    }
+    case 'mkdir': {
+      const parent = dirFd(parentRel(op.rel) ?? '');
+      const name = op.rel === '' ? '.' : baseName(op.rel);
+      mkdirAt(parent, name, 0o755);
+      if (op.uid !== 0 || op.gid !== 0) chownAt(parent, name, op.uid, op.gid);
+      return;
+    }
+    case 'chown':
+      if (op.name === null) chownAt(dirFd(parentRel(op.rel)!), baseName(op.rel), op.uid, op.gid);
+      else chownAt(dirFd(op.rel), op.name, op.uid, op.gid);
+      return;
+    case 'chmod':
+      chmodAt(dirFd(op.rel), op.name, op.mode);
+      return;
+    case 'pin': {
+      const view = ctx.views.get(op.pin.view);
+      const dir = dirFd(op.rel);
+      let link: ReturnType<typeof view.program.cgroupIter>;
+      if (ctx.v2) link = view.program.cgroupIter({ id: op.cgroupId });
+      else {
+        const cg = openDir(join(ctx.cgroupRoot, op.rel));
+        try {
+          link = view.program.cgroupIter({ fd: cg });
+        } finally {
+          cg.close();
+        }
+      }
+      try {
+        link.pinAt(dir, op.name);
+      } finally {
+        link.close();
+      }
+      // bpffs creates pins 0600 root: set the mode and owner asked for.
+      if (op.pin.fileMode !== 0o600) chmodAt(dir, op.name, op.pin.fileMode);
+      if (op.uid !== 0 || op.gid !== 0) chownAt(dir, op.name, op.uid, op.gid);
+      return;
+    }
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * Views: the built-in ones and user BPF objects ("file.bpf.o:program").
+ * A view is an `iter/cgroup` program; the registry loads each object once
+ * and hands out its program for link creation. Views that read data a
+ * collector gathers name that collector; the collector is started before the
+ * view object loads, so that the object can reuse the collector's maps.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CgviewError } from '../errors.js';
+import { BpfObject, type BpfProgram, type Fd } from '../kernel/index.js';
+
+/** Where `make -C bpf` puts the objects: <repo>/build/bpf (this file is dist/src/views/). */
+export const BPF_BUILD_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../build/bpf');
+
+export interface ViewDef {
+  /** The spec as given: built-in name or "path.bpf.o:program". */
+  spec: string;
+  /** Default file name of a pin. */
+  defaultName: string;
+  object: string;
+  program: string;
+  /** Collector this view reads from, if any. */
+  collector?: string;
+  description: string;
+}
+
+const BUILTIN: Record<string, Omit<ViewDef, 'spec' | 'defaultName'>> = {
+  info: { object: 'info.bpf.o', program: 'info', description: 'identity of the cgroup: id, level, name' },
+  sched_lat: {
+    object: 'sched_lat.bpf.o',
+    program: 'sched_lat',
+    collector: 'sched_lat',
+    description: "scheduling queueing delay of the cgroup's tasks (the RFC's metric)",
+  },
+  sched_lat_tree: {
+    object: 'sched_lat.bpf.o',
+    program: 'sched_lat_tree',
+    collector: 'sched_lat',
+    description: 'sched_lat summed over the cgroup and all its descendants',
+  },
+};
+
+export function builtinViews(): string[] {
+  return Object.keys(BUILTIN);
+}
+
+/** Parses a view spec. Throws E_BAD_INPUT / E_NOT_FOUND with what was expected. */
+export function parseViewSpec(spec: string): ViewDef {
+  const b = BUILTIN[spec];
+  if (b) return { spec, defaultName: spec, ...b, object: path.join(BPF_BUILD_DIR, b.object) };
+  const i = spec.lastIndexOf(':');
+  if (i > 0 && spec.slice(0, i).endsWith('.o')) {
+    const object = spec.slice(0, i);
+    const program = spec.slice(i + 1);
+    if (!path.isAbsolute(object))
+      throw new CgviewError('E_BAD_INPUT', `view object must be an absolute path: ${object}`, {
+        hint: 'the cgview CLI resolves relative paths against the current directory',
+      });
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(program)) throw new CgviewError('E_BAD_INPUT', `bad program name ${JSON.stringify(program)}`);
+    return { spec, defaultName: program, object, program, description: `user view ${program} from ${object}` };
+  }
+  throw new CgviewError('E_NOT_FOUND', `unknown view ${JSON.stringify(spec)}`, {
+    hint: `built-in views: ${builtinViews().join(', ')}; or give path/to/file.bpf.o:program`,
+  });
+}
+
+/** Starts collectors on demand; returns the maps a view object must reuse. */
+export interface CollectorHost {
+  acquire(name: string): Record<string, Fd>;
+}
+
+export interface LoadedView {
+  def: ViewDef;
+  program: BpfProgram;
+  /** Kernel tag of the program (hash of its instructions): pins of the same program are adopted. */
+  tag: string;
+}
+
+/** Loads each view object once, on first use. */
+export class ViewSet {
+  readonly #objects = new Map<string, BpfObject>();
+  readonly #views = new Map<string, LoadedView>();
+
+  constructor(private readonly collectors: CollectorHost) {}
+
+  get(spec: string): LoadedView {
+    const have = this.#views.get(spec);
+    if (have && !have.program.object.closed) return have;
+    const def = parseViewSpec(spec);
+    const key = `${def.object}\0${def.collector ?? ''}`;
+    let obj = this.#objects.get(key);
+    if (!obj || obj.closed) {
+      const reuseMaps = def.collector ? this.collectors.acquire(def.collector) : undefined;
+      obj = BpfObject.load(def.object, reuseMaps ? { reuseMaps } : {});
+      this.#objects.set(key, obj);
+    }
+    const program = obj.program(def.program);
+    if (!program.section.startsWith('iter/cgroup'))
+      throw new CgviewError('E_BAD_INPUT', `${spec}: program ${def.program} is ${program.section}, a view must be SEC("iter/cgroup")`);
+    const loaded = { def, program, tag: program.info().tag };
+    this.#views.set(spec, loaded);
+    return loaded;
+  }
+
+  /** Tag of a view if it is loaded (pins are compared against it), without loading it. */
+  tagOf(spec: string): string | undefined {
+    return this.#views.get(spec)?.tag;
+  }
+
+  /** Closes the objects of views reading from `collector` (before the collector stops). */
+  dropCollectorViews(collector: string): void {
+    for (const [spec, v] of this.#views) if (v.def.collector === collector) this.#views.delete(spec);
+    for (const [key, obj] of this.#objects) if (key.endsWith(`\0${collector}`)) {
+      obj.close();
+      this.#objects.delete(key);
+    }
+  }
+
+  close(): void {
+    for (const o of this.#objects.values()) o.close();
+    this.#objects.clear();
+    this.#views.clear();
+  }
+}
