@@ -21,6 +21,7 @@ import {
   unlinkAt,
 } from '../kernel/index.js';
 import type { ViewSet } from '../views/registry.js';
+import { crashPoint } from './crash.js';
 import { baseName, join, parentRel } from './paths.js';
 import type { ActualDir, ActualFile, Op } from './reconcile.js';
 
@@ -156,6 +157,8 @@ export function applyOps(ctx: ApplyContext, ops: Op[]): ApplyResult {
       try {
         applyOne(ctx, op, dirFd, forget);
         res.done++;
+        if (op.op === 'mkdir' || op.op === 'pin') crashPoint(op.op);
+        crashPoint('reconcile');
       } catch (e) {
         res.failed++;
         const code = isCgviewError(e) ? e.code : 'E_SYSCALL';
