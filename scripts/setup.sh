@@ -19,7 +19,8 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if ! awk '$9=="bpf" && $5=="/sys/fs/bpf" {f=1} END {exit !f}' /proc/self/mountinfo; then
+# mountinfo: the filesystem type follows the "-" separator (optional fields vary in number).
+if ! awk '{for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) == "bpf" && $5 == "/sys/fs/bpf") f = 1; break }} END {exit !f}' /proc/self/mountinfo; then
   say "mounting bpffs at /sys/fs/bpf"
   mkdir -p /sys/fs/bpf
   mount -t bpf bpf /sys/fs/bpf

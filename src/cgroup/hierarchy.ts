@@ -85,11 +85,12 @@ export function statCgroup(dir: string): CgroupNode | null {
  * Snapshot of the cgroup subtree at `root`/`scope`: relative path → id and
  * owner. A cgroup removed during the walk is simply absent.
  */
-export function scanCgroups(root: string, scope = ''): Map<string, CgroupNode> {
+export function scanCgroups(root: string, scope = '', shallow = false): Map<string, CgroupNode> {
   const out = new Map<string, CgroupNode>();
   const top = statCgroup(join(root, scope));
   if (!top) return out;
   out.set(scope, top);
+  if (shallow) return out;
   const stack = [scope];
   while (stack.length) {
     const rel = stack.pop()!;

@@ -30,9 +30,9 @@ import {
   showPath,
 } from '../kernel/index.js';
 import { isWithin, join, normalize, parentRel, relativeTo } from '../tree/paths.js';
-import { type ActualDir, diff, pinsFor } from '../tree/reconcile.js';
+import { diff, pinsFor } from '../tree/reconcile.js';
 import { loadState, saveState, type Mode, type State, type TagRoot, type ViewPin } from '../tree/state.js';
-import { applyOps, scanTree, TagCache } from '../tree/treefs.js';
+import { applyOps, scanTree, TagCache, treeDirExists } from '../tree/treefs.js';
 import { Collectors } from '../views/collectors.js';
 import { parseViewSpec, ViewSet } from '../views/registry.js';
 import type { Logger } from './log.js';
@@ -457,17 +457,13 @@ export class Manager {
     let s = scope;
     while (s !== '') {
       const parent = parentRel(s)!;
-      if (parent === '' || scanTree(rt.fd, parent, new TagCache()).size > 0) break;
+      if (parent === '' || treeDirExists(rt.fd, parent)) break;
       s = parent;
       depthMode = 'deep';
     }
-    const tags = new TagCache();
-    let cgroups = scanCgroups(rt.cfg.cgroup, s);
-    let tree: Map<string, ActualDir> = scanTree(rt.fd, s, tags);
-    if (depthMode === 'shallow') {
-      cgroups = new Map([...cgroups].filter(([r]) => r === s));
-      tree = new Map([...tree].filter(([r]) => r === s));
-    }
+    const shallow = depthMode === 'shallow';
+    const cgroups = scanCgroups(rt.cfg.cgroup, s, shallow);
+    const tree = scanTree(rt.fd, s, new TagCache(), shallow);
     const d = diff({ root: rt.cfg, cgroups, tree, viewTag: (v) => this.views.tagOf(v), scope: s });
     const res = applyOps(this.#applyCtx(rt), d.ops);
     this.stats.opsApplied += res.done;
@@ -493,9 +489,12 @@ export class Manager {
   #updateWatches(rt: RootRuntime, scope: string, cgroups: Map<string, unknown>): void {
     const ino = this.#inotify;
     if (!ino) return;
-    // Drop watches of cgroups that are gone from the scope.
-    for (const [rel, wd] of rt.cgWatches) if (isWithin(scope, rel) && !cgroups.has(rel)) this.#unwatch(wd, rt.cgWatches, rel);
-    for (const [rel, wd] of rt.treeWatches) if (isWithin(scope, rel) && !cgroups.has(rel)) this.#unwatch(wd, rt.treeWatches, rel);
+    // Watches of removed directories go by themselves (IN_IGNORED); a full
+    // reconcile also drops any the kernel kept (e.g. conflicts found later).
+    if (scope === '') {
+      for (const [rel, wd] of rt.cgWatches) if (!cgroups.has(rel)) this.#unwatch(wd, rt.cgWatches, rel);
+      for (const [rel, wd] of rt.treeWatches) if (!cgroups.has(rel)) this.#unwatch(wd, rt.treeWatches, rel);
+    }
     for (const rel of cgroups.keys()) {
       if (rt.conflicts.some((c) => isWithin(c, rel))) continue;
       if (!rt.cgWatches.has(rel)) this.#watch(rt, 'cgroup', rel, join(rt.cfg.cgroup, rel), CG_MASK);
@@ -566,14 +565,19 @@ export class Manager {
         continue;
       }
       const child = w.rel === '' ? ev.name : `${w.rel}/${ev.name}`;
+      const created = (ev.mask & (IN_CREATE | IN_MOVED_TO)) !== 0;
       if (w.side === 'cgroup') {
         if (ev.mask & IN_ISDIR) this.#markDirty(rt, child, 'deep');
       } else if (ev.mask & IN_ISDIR) {
-        // A directory made or removed in the tree: ours (nothing to do) or a user's (S2 check).
-        if (ev.mask & (IN_CREATE | IN_MOVED_TO) || rt.cgWatches.has(child)) this.#markDirty(rt, child, 'deep');
-      } else if (pinsFor(rt.cfg, w.rel).some((p) => p.name === ev.name) || ev.mask & (IN_CREATE | IN_MOVED_TO)) {
-        // A view file removed or replaced, or something new placed in the tree.
-        this.#markDirty(rt, w.rel, 'shallow');
+        // A directory made in the tree: by us for a cgroup we follow (nothing to do in
+        // auto mode), or by a user (manual mode: S2 check). One removed: re-mirror if due.
+        if (!(created && rt.cfg.mode === 'auto' && rt.cgWatches.has(child))) this.#markDirty(rt, child, 'deep');
+      } else {
+        // Files: a view file removed or replaced must be re-pinned; a new entry
+        // under a name that is not a view may be a symlink to remove. A new
+        // entry under a view's name is our own pin.
+        const isView = pinsFor(rt.cfg, w.rel).some((p) => p.name === ev.name);
+        if (isView !== created) this.#markDirty(rt, w.rel, 'shallow');
       }
     }
     this.#scheduleFlush();

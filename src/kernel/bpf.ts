@@ -171,6 +171,13 @@ export class BpfObject {
           hint: 'run with --verbose for the whole verifier log',
         });
       }
+      if (-r === 1)
+        throw new CgviewError('E_PERMISSION', `load ${this.path}: EPERM`, {
+          errno: 1,
+          path: this.path,
+          log: lines.join('\n'),
+          hint: 'loading BPF programs needs root (CAP_BPF and CAP_PERFMON)',
+        });
       throw new CgviewError('E_LOAD', `load ${this.path}: ${errnoName(-r)}\n${lines.slice(-LOG_TAIL).join('\n')}`, {
         errno: -r,
         path: this.path,
@@ -185,7 +192,7 @@ export class BpfObject {
     }
     for (let m = objNextMap(this.#obj, null) as Ptr; m; m = objNextMap(this.#obj, m) as Ptr) {
       const name = mapName(m) as string;
-      this.maps.set(name, new BpfMap(mapFd(m) as number, name, false));
+      this.maps.set(name, new BpfMap(mapFd(m) as number, name, this));
     }
   }
 
@@ -321,18 +328,25 @@ export class Link {
 
 /** A BPF map by fd. Keys and values are raw bytes (decoders live with each view). */
 export class BpfMap {
-  readonly fd: number;
+  readonly #fd: number | Fd;
   readonly name: string;
-  #owned: Fd | undefined;
+  readonly #object: BpfObject | undefined;
   #info: MapInfo | undefined;
 
-  constructor(fd: number | Fd, name: string, _owned = true) {
-    if (typeof fd === 'number') this.fd = fd;
-    else {
-      this.fd = fd.fd;
-      this.#owned = fd;
-    }
+  /** A map of a loaded object (its fd belongs to the object), or one held by its own Fd (e.g. a pinned map). */
+  constructor(fd: number | Fd, name: string, object?: BpfObject) {
+    this.#fd = fd;
     this.name = name;
+    this.#object = object;
+  }
+
+  /** Throws once the owning object or Fd is closed, so a reused fd number is never touched. */
+  get fd(): number {
+    if (this.#object) {
+      void this.#object.ptr;
+      return this.#fd as number;
+    }
+    return typeof this.#fd === 'number' ? this.#fd : this.#fd.fd;
   }
 
   info(): MapInfo {
@@ -427,6 +441,6 @@ export class BpfMap {
   }
 
   close(): void {
-    this.#owned?.close();
+    if (typeof this.#fd !== 'number') this.#fd.close();
   }
 }

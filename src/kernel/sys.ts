@@ -131,6 +131,7 @@ export function openDirAt(dir: Fd, rel: string): Fd {
 
 /** Opens a regular file below `dir` for reading, no symlinks. */
 export function openFileAt(dir: Fd, name: string): Fd {
+  checkName(name);
   const fd = cOpenat(dir.fd, cstr(name), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
   if (fd < 0) throw sysError('open', name, errno());
   return new Fd(fd, `file ${name}`);
@@ -181,6 +182,7 @@ function decodeStat(buf: Buffer): StatInfo {
 
 /** lstat of `name` in `dir` (never follows); null when it does not exist. */
 export function statAt(dir: Fd, name: string): StatInfo | null {
+  checkName(name);
   const buf = Buffer.alloc(144);
   if (cFstatat(dir.fd, cstr(name), buf, AT_SYMLINK_NOFOLLOW) < 0) {
     const e = errno();
@@ -217,11 +219,13 @@ export function unlinkAt(dir: Fd, name: string, isDir = false): boolean {
 
 /** chown `name` in `dir` without following a symlink. */
 export function chownAt(dir: Fd, name: string, uid: number, gid: number): void {
+  checkName(name);
   if (cFchownat(dir.fd, cstr(name), uid, gid, AT_SYMLINK_NOFOLLOW) < 0) throw sysError('chown', name, errno());
 }
 
 /** chmod `name` in `dir` without following a symlink (fchmodat2, Linux 6.6+). */
 export function chmodAt(dir: Fd, name: string, mode: number): void {
+  checkName(name);
   if (Number(sysFchmodat2(NR_FCHMODAT2, dir.fd, cstr(name), mode, AT_SYMLINK_NOFOLLOW)) < 0)
     throw sysError('chmod', name, errno());
 }

@@ -18,6 +18,7 @@ import {
   progFdById,
   progInfo,
   statAt,
+  statFd,
   unlinkAt,
 } from '../kernel/index.js';
 import type { ViewSet } from '../views/registry.js';
@@ -77,15 +78,16 @@ export function classify(dir: Fd, name: string, tags: TagCache): ActualFile | nu
  * is missing gives an empty map; a symlink in place of a directory is not
  * entered (it shows up as a file of its parent, kind 'symlink').
  */
-export function scanTree(root: Fd, scope = '', tags = new TagCache()): Map<string, ActualDir> {
+export function scanTree(root: Fd, scope = '', tags = new TagCache(), shallow = false): Map<string, ActualDir> {
   const out = new Map<string, ActualDir>();
   const walk = (rel: string, fd: Fd) => {
-    const self = rel === '' ? null : statAt(fd, '.');
+    const self = rel === '' ? null : statFd(fd);
     const dir: ActualDir = { uid: self?.uid ?? 0, gid: self?.gid ?? 0, files: new Map() };
     out.set(rel, dir);
     for (const e of listDir(fd)) {
       const childRel = rel === '' ? e.name : `${rel}/${e.name}`;
       if (e.isDir) {
+        if (shallow) continue;
         let child: Fd;
         try {
           child = openDirAt(fd, e.name);
@@ -115,6 +117,16 @@ export function scanTree(root: Fd, scope = '', tags = new TagCache()): Map<strin
     fd.close();
   }
   return out;
+}
+
+/** True when the tree directory `rel` exists (a directory, reached without symlinks). */
+export function treeDirExists(root: Fd, rel: string): boolean {
+  try {
+    openDirAt(root, rel === '' ? '.' : rel).close();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export interface ApplyContext {

@@ -1,0 +1,168 @@
+/**
+ * View-tree benchmarks (issue 3), side by side with a C floor:
+ *   1. initial mirror of N existing cgroups x 2 inherited views: cgview's
+ *      daemon start vs a C loop doing only mkdir + link-create + pin;
+ *   2. daemon RSS with the N cgroups mirrored;
+ *   3. mkdir of a cgroup -> its view file readable, p50/p99 over 200 creations.
+ * Run as root: node dist/bench/mirror.js [--cgroups 10000]
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+
+const REPO = path.resolve(import.meta.dirname, '../..');
+const CG2 = '/sys/fs/cgroup/unified';
+const arg = (name: string, dflt: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const N = arg('cgroups', 10000);
+const LAT = arg('latency-samples', 200);
+const tag = `cgvb-${process.pid}`;
+const parent = path.join(CG2, tag);
+const floorDir = `/sys/fs/bpf/${tag}-floor`;
+const treeDir = `/sys/fs/bpf/${tag}-tree`;
+const work = fs.mkdtempSync('/tmp/cgvb-');
+
+function layout(n: number): string[] {
+  // Two levels: sqrt(n) children each with sqrt(n) children (parents first).
+  const k = Math.ceil(Math.sqrt(n));
+  const rels: string[] = [];
+  for (let i = 0; i < k && rels.length < n; i++) {
+    rels.push(`g${i}`);
+    for (let j = 0; j < k - 1 && rels.length < n; j++) rels.push(`g${i}/c${j}`);
+  }
+  return rels;
+}
+
+function rmTree(p: string): void {
+  if (!fs.existsSync(p)) return;
+  for (const e of fs.readdirSync(p, { withFileTypes: true })) {
+    const q = path.join(p, e.name);
+    if (e.isDirectory()) rmTree(q);
+    else if (!p.startsWith('/sys/fs/cgroup')) fs.unlinkSync(q);
+  }
+  fs.rmdirSync(p);
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+async function main(): Promise<void> {
+  const rels = layout(N);
+  let t = performance.now();
+  fs.mkdirSync(parent);
+  for (const r of rels) fs.mkdirSync(path.join(parent, r));
+  console.log(`created ${rels.length} cgroups in ${(performance.now() - t).toFixed(0)} ms`);
+  const list = rels.map((r) => `${fs.statSync(path.join(parent, r), { bigint: true }).ino} ${r}`).join('\n');
+
+  // 1a. the C floor
+  const floorBin = path.join(work, 'floor');
+  execFileSync('gcc', ['-O2', '-o', floorBin, path.join(REPO, 'bench/floor.c'), '-lbpf']);
+  fs.mkdirSync(floorDir);
+  const out = execFileSync(floorBin, [path.join(REPO, 'build/bpf/info.bpf.o'), 'info', floorDir, '2'], { input: list });
+  const [, secs] = out.toString().trim().split(' ');
+  const floorUs = (Number(secs) * 1e6) / rels.length;
+  rmTree(floorDir);
+
+  // 1b. cgview: a daemon starting on a state that asks for the tree with two inherited views
+  const state = path.join(work, 'state.json');
+  fs.writeFileSync(
+    state,
+    JSON.stringify({
+      version: 1,
+      initialized: true,
+      roots: [
+        {
+          dir: treeDir,
+          cgroup: parent,
+          mode: 'auto',
+          inherit: [
+            { view: 'info', name: 'info', fileMode: 0o440 },
+            { view: 'info', name: 'info2', fileMode: 0o440 },
+          ],
+          local: {},
+        },
+      ],
+    }),
+  );
+  const sock = path.join(work, 'sock');
+  t = performance.now();
+  const d = spawn(
+    process.execPath,
+    [path.join(REPO, 'bin/cgview'), 'daemon', '--bpffs', treeDir, '--state', state, '--socket', sock, '--no-default-views'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let startMs = 0;
+  await new Promise<void>((resolve, reject) => {
+    let buf = '';
+    d.stderr.on('data', (c: Buffer) => {
+      buf += c.toString();
+      const m = /"msg":"ready".*?"ms":(\d+)/.exec(buf);
+      if (m) {
+        startMs = Number(m[1]);
+        resolve();
+      }
+    });
+    d.once('exit', (code) => reject(new Error(`daemon exited ${code}: ${buf}`)));
+  });
+  const wallMs = performance.now() - t;
+  const cgviewUs = (startMs * 1000) / rels.length;
+  const files = rels.filter((r) => fs.existsSync(path.join(treeDir, r, 'info2'))).length;
+  const rssMb = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${d.pid}/status`, 'utf8'))![1]) / 1024;
+
+  // 3. latency: mkdir -> view file readable
+  const lat: number[] = [];
+  for (let i = 0; i < LAT; i++) {
+    const name = `lat${i}`;
+    const file = path.join(treeDir, name, 'info');
+    const t0 = performance.now();
+    fs.mkdirSync(path.join(parent, name));
+    for (;;) {
+      try {
+        if (fs.readFileSync(file).length > 0) break;
+      } catch {
+        /* not there yet */
+      }
+      if (performance.now() - t0 > 5000) throw new Error(`${file} not readable after 5 s`);
+    }
+    lat.push(performance.now() - t0);
+  }
+  const worst = lat.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]).slice(0, 5);
+  console.log(`slowest creations (ms, index): ${worst.map(([v, i]) => `${v.toFixed(2)}@${i}`).join(" ")}`);
+  const rssAfter = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${d.pid}/status`, 'utf8'))![1]) / 1024;
+  d.kill('SIGTERM');
+  await new Promise((r) => d.once('exit', r));
+
+  console.log(`\ninitial mirror, ${rels.length} cgroups x 2 inherited views (${files} mirrored):`);
+  console.log(`  C floor (mkdir + 2 x (link_create + pin))   ${floorUs.toFixed(2)} us/cgroup   ${(Number(secs) * 1000).toFixed(0)} ms total`);
+  console.log(
+    `  cgview daemon start (scan, diff, apply, watch) ${cgviewUs.toFixed(2)} us/cgroup   ${startMs} ms total (${wallMs.toFixed(0)} ms wall incl. node start)`,
+  );
+  console.log(`  ratio cgview / floor: ${(cgviewUs / floorUs).toFixed(2)}x (goal <= 5x)`);
+  console.log(`daemon RSS with ${rels.length} cgroups mirrored: ${rssMb.toFixed(1)} MB after start, ${rssAfter.toFixed(1)} MB after the latency run (goal < 150 MB)`);
+  console.log(
+    `mkdir -> view readable over ${LAT} creations: p50 ${pct(lat, 50).toFixed(2)} ms, p99 ${pct(lat, 99).toFixed(2)} ms, max ${Math.max(...lat).toFixed(2)} ms (goal p99 < 10 ms)`,
+  );
+}
+
+try {
+  await main();
+} finally {
+  for (const p of [floorDir, treeDir, `/sys/fs/bpf/.${tag}-tree.private`]) {
+    try {
+      rmTree(p);
+    } catch (e) {
+      console.error(`cleanup ${p}: ${e}`);
+    }
+  }
+  try {
+    rmTree(parent);
+  } catch (e) {
+    console.error(`cleanup ${parent}: ${e}`);
+  }
+  fs.rmSync(work, { recursive: true, force: true });
+}
