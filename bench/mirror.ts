@@ -63,7 +63,9 @@ async function main(): Promise<void> {
   const floorBin = path.join(work, 'floor');
   execFileSync('gcc', ['-O2', '-o', floorBin, path.join(REPO, 'bench/floor.c'), '-lbpf']);
   fs.mkdirSync(floorDir);
-  const out = execFileSync(floorBin, [path.join(REPO, 'build/bpf/info.bpf.o'), 'info', floorDir, '2'], { input: list });
+  const out = execFileSync(floorBin, [path.join(REPO, 'build/bpf/info.bpf.o'), 'info', floorDir, '2'], {
+    input: list,
+  });
   const [, secs] = out.toString().trim().split(' ');
   const floorUs = (Number(secs) * 1e6) / rels.length;
   rmTree(floorDir);
@@ -93,7 +95,17 @@ async function main(): Promise<void> {
   t = performance.now();
   const d = spawn(
     process.execPath,
-    [path.join(REPO, 'bin/cgview'), 'daemon', '--bpffs', treeDir, '--state', state, '--socket', sock, '--no-default-views'],
+    [
+      path.join(REPO, 'bin/cgview'),
+      'daemon',
+      '--bpffs',
+      treeDir,
+      '--state',
+      state,
+      '--socket',
+      sock,
+      '--no-default-views',
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let startMs = 0;
@@ -131,19 +143,26 @@ async function main(): Promise<void> {
     }
     lat.push(performance.now() - t0);
   }
-  const worst = lat.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]).slice(0, 5);
-  console.log(`slowest creations (ms, index): ${worst.map(([v, i]) => `${v.toFixed(2)}@${i}`).join(" ")}`);
+  const worst = lat
+    .map((v, i) => [v, i] as const)
+    .sort((a, b) => b[0] - a[0])
+    .slice(0, 5);
+  console.log(`slowest creations (ms, index): ${worst.map(([v, i]) => `${v.toFixed(2)}@${i}`).join(' ')}`);
   const rssAfter = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${d.pid}/status`, 'utf8'))![1]) / 1024;
   d.kill('SIGTERM');
   await new Promise((r) => d.once('exit', r));
 
   console.log(`\ninitial mirror, ${rels.length} cgroups x 2 inherited views (${files} mirrored):`);
-  console.log(`  C floor (mkdir + 2 x (link_create + pin))   ${floorUs.toFixed(2)} us/cgroup   ${(Number(secs) * 1000).toFixed(0)} ms total`);
+  console.log(
+    `  C floor (mkdir + 2 x (link_create + pin))   ${floorUs.toFixed(2)} us/cgroup   ${(Number(secs) * 1000).toFixed(0)} ms total`,
+  );
   console.log(
     `  cgview daemon start (scan, diff, apply, watch) ${cgviewUs.toFixed(2)} us/cgroup   ${startMs} ms total (${wallMs.toFixed(0)} ms wall incl. node start)`,
   );
   console.log(`  ratio cgview / floor: ${(cgviewUs / floorUs).toFixed(2)}x (goal <= 5x)`);
-  console.log(`daemon RSS with ${rels.length} cgroups mirrored: ${rssMb.toFixed(1)} MB after start, ${rssAfter.toFixed(1)} MB after the latency run (goal < 150 MB)`);
+  console.log(
+    `daemon RSS with ${rels.length} cgroups mirrored: ${rssMb.toFixed(1)} MB after start, ${rssAfter.toFixed(1)} MB after the latency run (goal < 150 MB)`,
+  );
   console.log(
     `mkdir -> view readable over ${LAT} creations: p50 ${pct(lat, 50).toFixed(2)} ms, p99 ${pct(lat, 99).toFixed(2)} ms, max ${Math.max(...lat).toFixed(2)} ms (goal p99 < 10 ms)`,
   );

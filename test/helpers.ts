@@ -96,7 +96,11 @@ export function checkFdLeaks(): void {
   });
   afterEach(() => {
     const leaked = [...openFds()].filter(([fd]) => !before.has(fd));
-    assert.deepEqual(leaked, [], `descriptors left open: ${leaked.map(([fd, w]) => `${fd} (${w})`).join(', ')}`);
+    assert.deepEqual(
+      leaked,
+      [],
+      `descriptors left open: ${leaked.map(([fd, w]) => `${fd} (${w})`).join(', ')}`,
+    );
   });
 }
 

@@ -33,7 +33,9 @@ export function parseCgroupMounts(mountinfo: string): CgroupMount[] {
     out.push({
       path: unescapeMount(f[4]!),
       version: fstype === 'cgroup2' ? 2 : 1,
-      options: (f[sep + 3] ?? '').split(',').filter((o) => o !== 'rw' && o !== 'ro' && !o.startsWith('relatime')),
+      options: (f[sep + 3] ?? '')
+        .split(',')
+        .filter((o) => o !== 'rw' && o !== 'ro' && !o.startsWith('relatime')),
     });
   }
   return out;
@@ -57,9 +59,11 @@ export function cgroup2Root(mounts = cgroupMounts()): string {
 export function mountOf(dir: string, mounts = cgroupMounts()): CgroupMount {
   let best: CgroupMount | undefined;
   for (const m of mounts) {
-    if ((dir === m.path || dir.startsWith(`${m.path}/`)) && (!best || m.path.length > best.path.length)) best = m;
+    if ((dir === m.path || dir.startsWith(`${m.path}/`)) && (!best || m.path.length > best.path.length))
+      best = m;
   }
-  if (!best) throw new CgviewError('E_NOT_FOUND', `${showPath(dir)} is not in a cgroup hierarchy`, { path: dir });
+  if (!best)
+    throw new CgviewError('E_NOT_FOUND', `${showPath(dir)} is not in a cgroup hierarchy`, { path: dir });
   return best;
 }
 
@@ -96,7 +100,10 @@ export function scanCgroups(root: string, scope = '', shallow = false): Map<stri
     const rel = stack.pop()!;
     let entries: fs.Dirent[];
     try {
-      entries = fs.readdirSync(bpath(join(root, rel)), { withFileTypes: true, encoding: 'latin1' }) as unknown as fs.Dirent[];
+      entries = fs.readdirSync(bpath(join(root, rel)), {
+        withFileTypes: true,
+        encoding: 'latin1',
+      }) as unknown as fs.Dirent[];
     } catch {
       continue; // removed meanwhile
     }
@@ -115,7 +122,11 @@ export function scanCgroups(root: string, scope = '', shallow = false): Map<stri
 /** Validates a cgroup directory argument: absolute, normalised, inside a hierarchy, existing. */
 export function checkCgroupDir(dir: string, mounts = cgroupMounts()): { dir: string; mount: CgroupMount } {
   const n = normalize(dir);
-  if (!n) throw new CgviewError('E_BAD_INPUT', `cgroup directory must be an absolute path without '..': ${showPath(dir)}`);
+  if (!n)
+    throw new CgviewError(
+      'E_BAD_INPUT',
+      `cgroup directory must be an absolute path without '..': ${showPath(dir)}`,
+    );
   const mount = mountOf(n, mounts);
   if (!statCgroup(n)) throw new CgviewError('E_NOT_FOUND', `no cgroup at ${showPath(n)}`, { path: n });
   return { dir: n, mount };

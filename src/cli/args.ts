@@ -32,7 +32,10 @@ export function parseArgs(argv: string[], spec: FlagSpec): Parsed {
         if (v === undefined) throw new CgviewError('E_BAD_INPUT', `--${name} needs a value`);
         out.values.set(name, v);
       } else if (bools.has(name) && eq < 0) out.bools.add(name);
-      else throw new CgviewError('E_BAD_INPUT', `unknown option --${name}`, { hint: 'cgview --help lists the options' });
+      else
+        throw new CgviewError('E_BAD_INPUT', `unknown option --${name}`, {
+          hint: 'cgview --help lists the options',
+        });
     } else out.positional.push(a);
   }
   return out;

@@ -16,21 +16,31 @@ function out(v: unknown, json: boolean, human: () => string): void {
 /** Resolves a view spec's object path against the current directory. */
 function resolveView(spec: string): string {
   const i = spec.lastIndexOf(':');
-  if (i > 0 && spec.slice(0, i).endsWith('.o')) return `${path.resolve(spec.slice(0, i))}:${spec.slice(i + 1)}`;
+  if (i > 0 && spec.slice(0, i).endsWith('.o'))
+    return `${path.resolve(spec.slice(0, i))}:${spec.slice(i + 1)}`;
   return spec;
 }
 
 export async function pin(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, { values: ['cgroup', 'name', 'mode', 'file-mode', 'socket'], bools: ['inherit', 'json'] });
+  const a = parseArgs(argv, {
+    values: ['cgroup', 'name', 'mode', 'file-mode', 'socket'],
+    bools: ['inherit', 'json'],
+  });
   const [view, dir, ...extra] = a.positional;
   if (!view || !dir || extra.length)
-    throw new CgviewError('E_BAD_INPUT', 'usage: cgview pin VIEW DIR [--cgroup CGROUP_DIR] [--inherit] [--name NAME] [--mode auto|manual] [--file-mode OCTAL]');
+    throw new CgviewError(
+      'E_BAD_INPUT',
+      'usage: cgview pin VIEW DIR [--cgroup CGROUP_DIR] [--inherit] [--name NAME] [--mode auto|manual] [--file-mode OCTAL]',
+    );
   const mode = a.values.get('mode');
   if (mode !== undefined && mode !== 'auto' && mode !== 'manual')
     throw new CgviewError('E_BAD_INPUT', `--mode is auto or manual, not ${JSON.stringify(mode)}`);
   const fm = a.values.get('file-mode');
   if (fm !== undefined && !/^0?[0-7]{1,3}$/.test(fm))
-    throw new CgviewError('E_BAD_INPUT', `--file-mode wants an octal mode such as 0440, not ${JSON.stringify(fm)}`);
+    throw new CgviewError(
+      'E_BAD_INPUT',
+      `--file-mode wants an octal mode such as 0440, not ${JSON.stringify(fm)}`,
+    );
   const cgroup = a.values.get('cgroup');
   const res = (await request(sock(a.values), {
     op: 'pin',
@@ -44,10 +54,13 @@ export async function pin(argv: string[]): Promise<number> {
       ...(fm ? { fileMode: Number.parseInt(fm, 8) } : {}),
     },
   })) as { dir: string; name: string; tagged: boolean; cgroup: string; inherit: boolean; mode: string };
-  out(res, a.bools.has('json'), () =>
-    `${res.tagged ? `tagged ${res.dir} with ${res.cgroup} (${res.mode} mode); ` : ''}pinned ${view} as ${path.join(res.dir, res.name)}${
-      res.inherit ? ' (inherited by every directory of the tree)' : ''
-    }\n`,
+  out(
+    res,
+    a.bools.has('json'),
+    () =>
+      `${res.tagged ? `tagged ${res.dir} with ${res.cgroup} (${res.mode} mode); ` : ''}pinned ${view} as ${path.join(res.dir, res.name)}${
+        res.inherit ? ' (inherited by every directory of the tree)' : ''
+      }\n`,
   );
   return 0;
 }
@@ -61,8 +74,11 @@ export async function unpin(argv: string[]): Promise<number> {
     inherited: boolean;
     untagged: boolean;
   };
-  out(res, a.bools.has('json'), () =>
-    `unpinned ${res.path}${res.inherited ? ' from the whole tree' : ''}${res.untagged ? '; the tree is untagged' : ''}\n`,
+  out(
+    res,
+    a.bools.has('json'),
+    () =>
+      `unpinned ${res.path}${res.inherited ? ' from the whole tree' : ''}${res.untagged ? '; the tree is untagged' : ''}\n`,
   );
   return 0;
 }
@@ -70,12 +86,25 @@ export async function unpin(argv: string[]): Promise<number> {
 export async function ls(argv: string[]): Promise<number> {
   const a = parseArgs(argv, { values: ['socket'], bools: ['json'] });
   const [dir] = a.positional;
-  const res = (await request(sock(a.values), { op: 'ls', args: dir ? { dir: path.resolve(dir) } : {} })) as Record<string, unknown>;
+  const res = (await request(sock(a.values), {
+    op: 'ls',
+    args: dir ? { dir: path.resolve(dir) } : {},
+  })) as Record<string, unknown>;
   out(res, a.bools.has('json'), () => {
     if (!dir) {
-      const roots = res['roots'] as Array<{ dir: string; cgroup: string; mode: string; inherit: string[]; dirs: number }>;
+      const roots = res['roots'] as Array<{
+        dir: string;
+        cgroup: string;
+        mode: string;
+        inherit: string[];
+        dirs: number;
+      }>;
       if (!roots.length) return 'no tagged view trees\n';
-      return roots.map((r) => `${r.dir}\t${r.cgroup}\t${r.mode}\t${r.dirs} dirs\tinherit: ${r.inherit.join(',') || '-'}\n`).join('');
+      return roots
+        .map(
+          (r) => `${r.dir}\t${r.cgroup}\t${r.mode}\t${r.dirs} dirs\tinherit: ${r.inherit.join(',') || '-'}\n`,
+        )
+        .join('');
     }
     const views = res['views'] as Array<{ name: string; view: string; mode: string; present: boolean }>;
     const subdirs = res['subdirs'] as string[];
@@ -101,7 +130,8 @@ function readView(file: string): string {
 export async function cat(argv: string[]): Promise<number> {
   const a = parseArgs(argv, { values: ['socket'], bools: [] });
   const [target, view, ...extra] = a.positional;
-  if (!target || extra.length) throw new CgviewError('E_BAD_INPUT', 'usage: cgview cat CGROUP_OR_VIEW_PATH [VIEW]');
+  if (!target || extra.length)
+    throw new CgviewError('E_BAD_INPUT', 'usage: cgview cat CGROUP_OR_VIEW_PATH [VIEW]');
   const p = path.resolve(target);
   let st: fs.Stats;
   try {
@@ -117,8 +147,20 @@ export async function cat(argv: string[]): Promise<number> {
   let dirs: Array<{ dir: string; views: string[] }>;
   if (p.startsWith('/sys/fs/cgroup/') || p === '/sys/fs/cgroup' || !isBpffsDir(p)) {
     dirs = (await request(sock(a.values), { op: 'resolve', args: { cgroup: p } })) as typeof dirs;
-    if (!dirs.length) throw new CgviewError('E_NOT_TAGGED', `no view tree mirrors ${p}`, { hint: 'cgview ls shows the tagged trees' });
-  } else dirs = [{ dir: p, views: fs.readdirSync(p, { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name) }];
+    if (!dirs.length)
+      throw new CgviewError('E_NOT_TAGGED', `no view tree mirrors ${p}`, {
+        hint: 'cgview ls shows the tagged trees',
+      });
+  } else
+    dirs = [
+      {
+        dir: p,
+        views: fs
+          .readdirSync(p, { withFileTypes: true })
+          .filter((e) => e.isFile())
+          .map((e) => e.name),
+      },
+    ];
   let printed = 0;
   for (const d of dirs) {
     const names = view ? [view] : d.views;
@@ -128,7 +170,8 @@ export async function cat(argv: string[]): Promise<number> {
       try {
         text = readView(f);
       } catch (e) {
-        if (view) throw new CgviewError('E_NOT_FOUND', `${f}: ${(e as NodeJS.ErrnoException).code}`, { path: f });
+        if (view)
+          throw new CgviewError('E_NOT_FOUND', `${f}: ${(e as NodeJS.ErrnoException).code}`, { path: f });
         continue;
       }
       if (!view || dirs.length > 1) process.stdout.write(`==> ${f} <==\n`);

@@ -1,10 +1,10 @@
 /** cgview daemon: the manager in the foreground. SIGTERM/SIGINT stop it and leave every pin in place. */
 import path from 'node:path';
-import { setLibbpfLogger } from '../kernel/index.js';
 import { makeLogger, parseLevel } from '../daemon/log.js';
 import { Manager } from '../daemon/manager.js';
 import { serveMetrics, serveSocket, socketPath } from '../daemon/server.js';
 import { CgviewError } from '../errors.js';
+import { setLibbpfLogger } from '../kernel/index.js';
 import { parseArgs } from './args.js';
 
 export const DEFAULT_BPFFS = '/sys/fs/bpf/cgview';
@@ -15,7 +15,8 @@ export async function daemon(argv: string[]): Promise<number> {
     values: ['bpffs', 'cgroup-root', 'state', 'socket', 'listen', 'private-dir', 'log-level', 'socket-mode'],
     bools: ['no-default-views'],
   });
-  if (a.positional.length) throw new CgviewError('E_BAD_INPUT', `daemon takes no arguments (got ${a.positional.join(' ')})`);
+  if (a.positional.length)
+    throw new CgviewError('E_BAD_INPUT', `daemon takes no arguments (got ${a.positional.join(' ')})`);
   const abs = (p: string | undefined) => (p === undefined ? undefined : path.resolve(p));
   const bpffs = abs(a.values.get('bpffs')) ?? DEFAULT_BPFFS;
   const log = makeLogger(parseLevel(a.values.get('log-level') ?? process.env['CGVIEW_LOG']));
@@ -25,7 +26,8 @@ export async function daemon(argv: string[]): Promise<number> {
     bpffs,
     ...(cgroupRoot ? { cgroupRoot } : {}),
     stateFile: abs(a.values.get('state')) ?? DEFAULT_STATE,
-    privateDir: abs(a.values.get('private-dir')) ?? path.join(path.dirname(bpffs), `.${path.basename(bpffs)}.private`),
+    privateDir:
+      abs(a.values.get('private-dir')) ?? path.join(path.dirname(bpffs), `.${path.basename(bpffs)}.private`),
     defaultViews: !a.bools.has('no-default-views'),
     log,
   });
@@ -37,13 +39,16 @@ export async function daemon(argv: string[]): Promise<number> {
   const server = await serveSocket(m, sock, log, Number.parseInt(a.values.get('socket-mode') ?? '600', 8));
   const listen = a.values.get('listen');
   const metrics = listen ? await serveMetrics(m, listen) : null;
-  const st = m.status() as { roots: Array<{ dir: string; cgroup: string; dirs: number; inherit: Array<{ name: string }> }> };
+  const st = m.status() as {
+    roots: Array<{ dir: string; cgroup: string; dirs: number; inherit: Array<{ name: string }> }>;
+  };
   log('info', 'ready', { socket: sock, roots: st.roots.length, ms: Math.round(performance.now() - t0) });
   for (const r of st.roots) {
     const file = r.inherit[0] ? path.join(r.dir, r.inherit[0].name) : r.dir;
     process.stdout.write(`cgview: ${r.dir} mirrors ${r.cgroup} (${r.dirs} directories); try: cat ${file}\n`);
   }
-  if (st.roots.length === 0) process.stdout.write('cgview: no view trees yet; try: cgview pin info /sys/fs/bpf/cgview --inherit\n');
+  if (st.roots.length === 0)
+    process.stdout.write('cgview: no view trees yet; try: cgview pin info /sys/fs/bpf/cgview --inherit\n');
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       log('info', 'stopping; pins stay in place', { signal: sig });

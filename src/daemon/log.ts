@@ -8,7 +8,10 @@ function jsonable(v: unknown): unknown {
   return typeof v === 'bigint' ? v.toString() : v;
 }
 
-export function makeLogger(min: Level = 'info', out: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+export function makeLogger(
+  min: Level = 'info',
+  out: (line: string) => void = (l) => process.stderr.write(l),
+): Logger {
   return (level, msg, fields = {}) => {
     if (ORDER[level] < ORDER[min]) return;
     const rec: Record<string, unknown> = { ts: new Date().toISOString(), level, msg };

@@ -9,7 +9,14 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { cgroup2Root, cgroupMounts, checkCgroupDir, mountOf, scanCgroups, statCgroup } from '../cgroup/hierarchy.js';
+import {
+  cgroup2Root,
+  cgroupMounts,
+  checkCgroupDir,
+  mountOf,
+  scanCgroups,
+  statCgroup,
+} from '../cgroup/hierarchy.js';
 import { CgviewError, isCgviewError } from '../errors.js';
 import {
   type Fd,
@@ -31,7 +38,7 @@ import {
 } from '../kernel/index.js';
 import { isWithin, join, normalize, parentRel, relativeTo } from '../tree/paths.js';
 import { diff, pinsFor } from '../tree/reconcile.js';
-import { loadState, saveState, type Mode, type State, type TagRoot, type ViewPin } from '../tree/state.js';
+import { loadState, type Mode, type State, saveState, type TagRoot, type ViewPin } from '../tree/state.js';
 import { applyOps, scanTree, TagCache, treeDirExists } from '../tree/treefs.js';
 import { Collectors } from '../views/collectors.js';
 import { parseViewSpec, ViewSet } from '../views/registry.js';
@@ -165,7 +172,8 @@ export class Manager {
   /** cgview pin. Returns what was done. */
   pin(req: PinRequest): Record<string, unknown> {
     const dir = normalize(req.dir);
-    if (!dir) throw new CgviewError('E_BAD_INPUT', `DIR must be an absolute path without '..': ${showPath(req.dir)}`);
+    if (!dir)
+      throw new CgviewError('E_BAD_INPUT', `DIR must be an absolute path without '..': ${showPath(req.dir)}`);
     const def = parseViewSpec(req.view);
     const name = req.name ?? def.defaultName;
     if (!/^[^/\0]{1,255}$/.test(name) || name === '.' || name === '..')
@@ -184,14 +192,29 @@ export class Manager {
       rel = relativeTo(rt.cfg.dir, dir)!;
       const cg = join(rt.cfg.cgroup, rel);
       if (req.cgroup !== undefined && normalize(req.cgroup) !== cg)
-        throw new CgviewError('E_TAGGED', `${showPath(dir)} is already tagged with ${showPath(cg)}`, { path: dir });
+        throw new CgviewError('E_TAGGED', `${showPath(dir)} is already tagged with ${showPath(cg)}`, {
+          path: dir,
+        });
       if (req.mode !== undefined && req.mode !== rt.cfg.mode)
-        throw new CgviewError('E_TAGGED', `${showPath(rt.cfg.dir)} is mirrored in ${rt.cfg.mode} mode`, { path: dir });
+        throw new CgviewError('E_TAGGED', `${showPath(rt.cfg.dir)} is mirrored in ${rt.cfg.mode} mode`, {
+          path: dir,
+        });
       if (rel !== '' && !fs.existsSync(Buffer.from(dir, 'latin1')))
-        throw new CgviewError('E_NOT_FOUND', `${showPath(dir)} is not in the tree (no directory for that cgroup)`, { path: dir });
-      const taken = [...rt.cfg.inherit, ...(req.inherit ? Object.values(rt.cfg.local).flat() : (rt.cfg.local[rel] ?? []))];
+        throw new CgviewError(
+          'E_NOT_FOUND',
+          `${showPath(dir)} is not in the tree (no directory for that cgroup)`,
+          { path: dir },
+        );
+      const taken = [
+        ...rt.cfg.inherit,
+        ...(req.inherit ? Object.values(rt.cfg.local).flat() : (rt.cfg.local[rel] ?? [])),
+      ];
       if (taken.some((p) => p.name === name))
-        throw new CgviewError('E_EXISTS', `pin ${req.view} as ${showPath(join(dir, name))}: that name is taken`, { path: dir });
+        throw new CgviewError(
+          'E_EXISTS',
+          `pin ${req.view} as ${showPath(join(dir, name))}: that name is taken`,
+          { path: dir },
+        );
     } else {
       const cgroup = checkCgroupDir(req.cgroup ?? this.opts.cgroupRoot ?? cgroup2Root()).dir;
       this.#checkNewRoot(dir);
@@ -199,7 +222,7 @@ export class Manager {
       created = true;
     }
     if (req.inherit) rt.cfg.inherit.push(pin);
-    else (rt.cfg.local[rel] ??= []).push(pin);
+    else rt.cfg.local[rel] = [...(rt.cfg.local[rel] ?? []), pin];
     if (created) {
       this.state.roots.push(rt.cfg);
       this.roots.push(rt);
@@ -216,7 +239,14 @@ export class Manager {
     if (created) this.#openRoot(rt);
     if (req.inherit || created) this.#fullReconcile(rt);
     else this.#reconcile(rt, rel, 'shallow');
-    return { dir, name, tagged: created, cgroup: join(rt.cfg.cgroup, rel), inherit: !!req.inherit, mode: rt.cfg.mode };
+    return {
+      dir,
+      name,
+      tagged: created,
+      cgroup: join(rt.cfg.cgroup, rel),
+      inherit: !!req.inherit,
+      mode: rt.cfg.mode,
+    };
   }
 
   /** cgview unpin DIR/NAME. */
@@ -226,7 +256,8 @@ export class Manager {
     const dir = path.posix.dirname(p);
     const name = path.posix.basename(p);
     const rt = this.#rootOf(dir);
-    if (!rt) throw new CgviewError('E_NOT_TAGGED', `${showPath(dir)} is not in a tagged view tree`, { path: dir });
+    if (!rt)
+      throw new CgviewError('E_NOT_TAGGED', `${showPath(dir)} is not in a tagged view tree`, { path: dir });
     const rel = relativeTo(rt.cfg.dir, dir)!;
     let inherited = false;
     const i = rt.cfg.inherit.findIndex((x) => x.name === name);
@@ -268,7 +299,8 @@ export class Manager {
       };
     const d = normalize(dir);
     const rt = d ? this.#rootOf(d) : undefined;
-    if (!d || !rt) throw new CgviewError('E_NOT_TAGGED', `${showPath(dir)} is not in a tagged view tree`, { path: dir });
+    if (!d || !rt)
+      throw new CgviewError('E_NOT_TAGGED', `${showPath(dir)} is not in a tagged view tree`, { path: dir });
     const rel = relativeTo(rt.cfg.dir, d)!;
     const tree = scanTree(rt.fd!, rel, new TagCache());
     const here = tree.get(rel);
@@ -279,9 +311,17 @@ export class Manager {
       cgroup: join(rt.cfg.cgroup, rel),
       views: pins.map((p) => {
         const f = here.files.get(p.name);
-        return { name: p.name, view: p.view, mode: p.fileMode.toString(8), present: !!f, cgroupId: f?.cgroupId };
+        return {
+          name: p.name,
+          view: p.view,
+          mode: p.fileMode.toString(8),
+          present: !!f,
+          cgroupId: f?.cgroupId,
+        };
       }),
-      subdirs: [...tree.keys()].filter((r) => r !== rel && parentRel(r) === rel).map((r) => r.slice(rel === '' ? 0 : rel.length + 1)),
+      subdirs: [...tree.keys()]
+        .filter((r) => r !== rel && parentRel(r) === rel)
+        .map((r) => r.slice(rel === '' ? 0 : rel.length + 1)),
     };
   }
 
@@ -311,7 +351,11 @@ export class Manager {
         cgroup: rt.cfg.cgroup,
         hierarchy: rt.v2 ? 'v2' : 'v1',
         mode: rt.cfg.mode,
-        inherit: rt.cfg.inherit.map((p) => ({ name: p.name, view: p.view, fileMode: p.fileMode.toString(8) })),
+        inherit: rt.cfg.inherit.map((p) => ({
+          name: p.name,
+          view: p.view,
+          fileMode: p.fileMode.toString(8),
+        })),
         local: Object.fromEntries(Object.entries(rt.cfg.local).map(([r, ps]) => [r, ps.map((p) => p.name)])),
         dirs: rt.dirs,
         pins: rt.pins,
@@ -333,15 +377,23 @@ export class Manager {
       throw new CgviewError('E_BAD_INPUT', `${dir} is cgview's private directory`, { path: dir });
     for (const rt of this.roots)
       if (relativeTo(dir, rt.cfg.dir) !== null)
-        throw new CgviewError('E_TAGGED', `${showPath(dir)} contains the tagged tree ${showPath(rt.cfg.dir)}`, { path: dir });
+        throw new CgviewError(
+          'E_TAGGED',
+          `${showPath(dir)} contains the tagged tree ${showPath(rt.cfg.dir)}`,
+          { path: dir },
+        );
     this.#ensureDir(dir);
     const fd = openDir(dir);
     try {
       requireBpffs(fd, dir);
       if (listDir(fd).length > 0)
-        throw new CgviewError('E_EXISTS', `${showPath(dir)} is not empty: a view tree starts in an empty bpffs directory`, {
-          path: dir,
-        });
+        throw new CgviewError(
+          'E_EXISTS',
+          `${showPath(dir)} is not empty: a view tree starts in an empty bpffs directory`,
+          {
+            path: dir,
+          },
+        );
     } finally {
       fd.close();
     }
@@ -470,7 +522,11 @@ export class Manager {
     this.stats.opsFailed += res.failed;
     if (depthMode === 'deep') {
       rt.conflicts = [...rt.conflicts.filter((c) => !isWithin(s, c)), ...d.conflicts];
-      for (const c of d.conflicts) this.log('warn', 'cgroup not mirrored: its name is a view file of its parent', { root: rt.cfg.dir, rel: c });
+      for (const c of d.conflicts)
+        this.log('warn', 'cgroup not mirrored: its name is a view file of its parent', {
+          root: rt.cfg.dir,
+          rel: c,
+        });
       this.#updateWatches(rt, s, cgroups);
     }
     this.#count(rt);
@@ -498,7 +554,10 @@ export class Manager {
     for (const rel of cgroups.keys()) {
       if (rt.conflicts.some((c) => isWithin(c, rel))) continue;
       if (!rt.cgWatches.has(rel)) this.#watch(rt, 'cgroup', rel, join(rt.cfg.cgroup, rel), CG_MASK);
-      if (!rt.treeWatches.has(rel) && (rel === '' || rt.cfg.mode === 'auto' || fs.existsSync(Buffer.from(join(rt.cfg.dir, rel), 'latin1'))))
+      if (
+        !rt.treeWatches.has(rel) &&
+        (rel === '' || rt.cfg.mode === 'auto' || fs.existsSync(Buffer.from(join(rt.cfg.dir, rel), 'latin1')))
+      )
         this.#watch(rt, 'tree', rel, join(rt.cfg.dir, rel), TREE_MASK);
     }
   }
@@ -513,7 +572,8 @@ export class Manager {
         // ENOSPC: fs.inotify.max_user_watches reached. Fall back to polling.
         this.stats.watchLimitHits++;
         if (!this.stats.degraded) {
-          this.stats.degraded = 'inotify watch limit reached (fs.inotify.max_user_watches): rescanning periodically';
+          this.stats.degraded =
+            'inotify watch limit reached (fs.inotify.max_user_watches): rescanning periodically';
           this.log('warn', this.stats.degraded);
           this.#startPolling();
         }
@@ -571,7 +631,8 @@ export class Manager {
       } else if (ev.mask & IN_ISDIR) {
         // A directory made in the tree: by us for a cgroup we follow (nothing to do in
         // auto mode), or by a user (manual mode: S2 check). One removed: re-mirror if due.
-        if (!(created && rt.cfg.mode === 'auto' && rt.cgWatches.has(child))) this.#markDirty(rt, child, 'deep');
+        if (!(created && rt.cfg.mode === 'auto' && rt.cgWatches.has(child)))
+          this.#markDirty(rt, child, 'deep');
       } else {
         // Files: a view file removed or replaced must be re-pinned; a new entry
         // under a name that is not a view may be a symlink to remove. A new

@@ -22,7 +22,9 @@ export interface Request {
   args?: Record<string, unknown>;
 }
 
-export type Response = { ok: true; result: unknown } | { ok: false; error: { code: string; message: string; hint?: string } };
+export type Response =
+  | { ok: true; result: unknown }
+  | { ok: false; error: { code: string; message: string; hint?: string } };
 
 function toJson(v: unknown): string {
   return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x));
@@ -83,7 +85,9 @@ export async function serveSocket(m: Manager, file: string, log: Logger, mode = 
       c.once('error', () => resolve(false));
     });
     if (alive)
-      throw new CgviewError('E_EXISTS', `another daemon is listening on ${file}`, { hint: 'stop it, or pass --socket PATH' });
+      throw new CgviewError('E_EXISTS', `another daemon is listening on ${file}`, {
+        hint: 'stop it, or pass --socket PATH',
+      });
     fs.rmSync(file, { force: true });
   }
   const server = net.createServer((sock) => {
@@ -179,7 +183,11 @@ export function request(file: string, req: Request, timeoutMs = 60000): Promise<
       if (res.ok) resolve(res.result);
       else
         reject(
-          new CgviewError(res.error.code as 'E_BAD_INPUT', res.error.message, res.error.hint ? { hint: res.error.hint } : {}),
+          new CgviewError(
+            res.error.code as 'E_BAD_INPUT',
+            res.error.message,
+            res.error.hint ? { hint: res.error.hint } : {},
+          ),
         );
     });
     sock.on('error', (e: NodeJS.ErrnoException) => {
@@ -191,7 +199,11 @@ export function request(file: string, req: Request, timeoutMs = 60000): Promise<
           }),
         );
       else if (e.code === 'EACCES')
-        reject(new CgviewError('E_PERMISSION', `no permission to talk to the daemon on ${file}`, { hint: 'run as root' }));
+        reject(
+          new CgviewError('E_PERMISSION', `no permission to talk to the daemon on ${file}`, {
+            hint: 'run as root',
+          }),
+        );
       else reject(e);
     });
   });

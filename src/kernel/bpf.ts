@@ -48,11 +48,11 @@ import {
   errnoName,
   iterCreate,
   linkCreateCgroupIter,
-  mapInfo,
   type MapInfo,
+  mapInfo,
   objPinAt,
-  progInfo,
   type ProgInfo,
+  progInfo,
   readAll,
   sysError,
 } from './sys.js';
@@ -178,11 +178,15 @@ export class BpfObject {
           log: lines.join('\n'),
           hint: 'loading BPF programs needs root (CAP_BPF and CAP_PERFMON)',
         });
-      throw new CgviewError('E_LOAD', `load ${this.path}: ${errnoName(-r)}\n${lines.slice(-LOG_TAIL).join('\n')}`, {
-        errno: -r,
-        path: this.path,
-        log: lines.join('\n'),
-      });
+      throw new CgviewError(
+        'E_LOAD',
+        `load ${this.path}: ${errnoName(-r)}\n${lines.slice(-LOG_TAIL).join('\n')}`,
+        {
+          errno: -r,
+          path: this.path,
+          log: lines.join('\n'),
+        },
+      );
     }
     for (let p = objNextProg(this.#obj, null) as Ptr; p; p = objNextProg(this.#obj, p) as Ptr) {
       const fd = progFd(p) as number;
@@ -203,12 +207,14 @@ export class BpfObject {
       if ((mapName(m) as string).endsWith('.rodata')) rodata = m;
     }
     const btf = objBtf(this.#obj) as Ptr;
-    if (!rodata || !btf) throw new CgviewError('E_NOT_FOUND', `${this.path} has no .rodata to set`, { path: this.path });
+    if (!rodata || !btf)
+      throw new CgviewError('E_NOT_FOUND', `${this.path} has no .rodata to set`, { path: this.path });
     const size = [0];
     const init = mapInitialValue(rodata, size) as Ptr;
     const data = copyBytes(init, size[0]!);
     const secId = btfFindByNameKind(btf, '.rodata', 15 /* BTF_KIND_DATASEC */) as number;
-    if (secId < 0) throw new CgviewError('E_NOT_FOUND', `${this.path}: no BTF for .rodata`, { path: this.path });
+    if (secId < 0)
+      throw new CgviewError('E_NOT_FOUND', `${this.path}: no BTF for .rodata`, { path: this.path });
     // struct btf_type { u32 name_off; u32 info; u32 size; } + vlen * struct btf_var_secinfo { u32 type; u32 offset; u32 size; }
     const sec = btfTypeById(btf, secId) as Ptr;
     const vlen = copyBytes(sec, 12).readUInt32LE(4) & 0xffff;
@@ -221,9 +227,14 @@ export class BpfObject {
     }
     for (const [name, value] of Object.entries(values)) {
       const at = offsets.get(name);
-      if (!at) throw new CgviewError('E_NOT_FOUND', `${this.path} has no const volatile ${name}`, { path: this.path });
+      if (!at)
+        throw new CgviewError('E_NOT_FOUND', `${this.path} has no const volatile ${name}`, {
+          path: this.path,
+        });
       if (value.length !== at.size)
-        throw new CgviewError('E_BAD_INPUT', `${name} is ${at.size} bytes, got ${value.length}`, { path: this.path });
+        throw new CgviewError('E_BAD_INPUT', `${name} is ${at.size} bytes, got ${value.length}`, {
+          path: this.path,
+        });
       value.copy(data, at.offset);
     }
     const r = mapSetInitialValue(rodata, data, data.length) as number;
@@ -233,9 +244,13 @@ export class BpfObject {
   program(name: string): BpfProgram {
     const p = this.programs.get(name);
     if (!p)
-      throw new CgviewError('E_NOT_FOUND', `program ${name} not in ${this.path} (has: ${[...this.programs.keys()].join(', ')})`, {
-        path: this.path,
-      });
+      throw new CgviewError(
+        'E_NOT_FOUND',
+        `program ${name} not in ${this.path} (has: ${[...this.programs.keys()].join(', ')})`,
+        {
+          path: this.path,
+        },
+      );
     return p;
   }
 
@@ -370,7 +385,8 @@ export class BpfMap {
   }
 
   update(key: Buffer, value: Buffer, flags = 0): void {
-    if ((bpfMapUpdate(this.fd, key, value, flags) as number) < 0) throw sysError(`update map ${this.name}`, undefined, errno());
+    if ((bpfMapUpdate(this.fd, key, value, flags) as number) < 0)
+      throw sysError(`update map ${this.name}`, undefined, errno());
   }
 
   /** Returns false when the key was not there. */
@@ -414,7 +430,15 @@ export class BpfMap {
     let first = true;
     for (;;) {
       const count = [batch];
-      const r = bpfMapLookupBatch(this.fd, first ? null : inBatch, outBatch, keys, values, count, null) as number;
+      const r = bpfMapLookupBatch(
+        this.fd,
+        first ? null : inBatch,
+        outBatch,
+        keys,
+        values,
+        count,
+        null,
+      ) as number;
       const e = r < 0 ? errno() : 0;
       if (r < 0 && e !== 2) {
         if (first && (e === 22 || e === 95 || e === 524)) return this.#entriesOneByOne();

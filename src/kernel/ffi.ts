@@ -21,13 +21,19 @@ export type Ptr = bigint;
 // syscall(2) is variadic in C but written in assembly in glibc and reads its
 // arguments from registers only, so fixed prototypes per use are safe.
 export const sys4 = libc.func('long syscall(long nr, long a, void *b, unsigned long c)');
-export const sysOpenat2 = libc.func('long syscall(long nr, int dirfd, const char *path, void *how, unsigned long size)');
-export const sysFchmodat2 = libc.func('long syscall(long nr, int dirfd, const char *path, unsigned int mode, int flags)');
+export const sysOpenat2 = libc.func(
+  'long syscall(long nr, int dirfd, const char *path, void *how, unsigned long size)',
+);
+export const sysFchmodat2 = libc.func(
+  'long syscall(long nr, int dirfd, const char *path, unsigned int mode, int flags)',
+);
 export const cClose = libc.func('int close(int fd)');
 export const cOpenat = libc.func('int openat(int dirfd, const char *path, int flags, unsigned int mode)');
 export const cMkdirat = libc.func('int mkdirat(int dirfd, const char *path, unsigned int mode)');
 export const cUnlinkat = libc.func('int unlinkat(int dirfd, const char *path, int flags)');
-export const cFchownat = libc.func('int fchownat(int dirfd, const char *path, unsigned int uid, unsigned int gid, int flags)');
+export const cFchownat = libc.func(
+  'int fchownat(int dirfd, const char *path, unsigned int uid, unsigned int gid, int flags)',
+);
 export const cFstatfs = libc.func('int fstatfs(int fd, void *buf)');
 export const cFstatat = libc.func('int fstatat(int dirfd, const char *path, void *buf, int flags)');
 export const cRead = libc.func('long read(int fd, void *buf, unsigned long count)');
@@ -62,12 +68,18 @@ export const mapName = libbpf.func('const char *bpf_map__name(void *map)');
 export const mapFd = libbpf.func('int bpf_map__fd(void *map)');
 export const mapReuseFd = libbpf.func('int bpf_map__reuse_fd(void *map, int fd)');
 export const mapInitialValue = libbpf.func('void *bpf_map__initial_value(void *map, _Out_ size_t *psize)');
-export const mapSetInitialValue = libbpf.func('int bpf_map__set_initial_value(void *map, const void *data, size_t size)');
-export const btfFindByNameKind = libbpf.func('int btf__find_by_name_kind(void *btf, const char *name, uint32_t kind)');
+export const mapSetInitialValue = libbpf.func(
+  'int bpf_map__set_initial_value(void *map, const void *data, size_t size)',
+);
+export const btfFindByNameKind = libbpf.func(
+  'int btf__find_by_name_kind(void *btf, const char *name, uint32_t kind)',
+);
 export const btfTypeById = libbpf.func('void *btf__type_by_id(void *btf, uint32_t id)');
 export const btfNameByOffset = libbpf.func('const char *btf__name_by_offset(void *btf, uint32_t off)');
 export const bpfMapLookup = libbpf.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)');
-export const bpfMapUpdate = libbpf.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)');
+export const bpfMapUpdate = libbpf.func(
+  'int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)',
+);
 export const bpfMapDelete = libbpf.func('int bpf_map_delete_elem(int fd, const void *key)');
 export const bpfMapNextKey = libbpf.func('int bpf_map_get_next_key(int fd, const void *key, void *next_key)');
 export const bpfMapLookupBatch = libbpf.func(

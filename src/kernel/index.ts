@@ -1,4 +1,4 @@
 export * from './bpf.js';
 export * from './fd.js';
-export * from './sys.js';
 export * from './inotify.js';
+export * from './sys.js';

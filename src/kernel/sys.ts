@@ -66,7 +66,9 @@ export function showPath(p: string): string {
   const b = Buffer.from(p, 'latin1');
   const s = b.toString('utf8');
   if (!s.includes('\ufffd') && Buffer.from(s, 'utf8').equals(b)) return s;
-  return [...b].map((c) => (c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`)).join('');
+  return [...b]
+    .map((c) => (c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`))
+    .join('');
 }
 
 /** Builds the error for a failed call: "what path: ENAME". */
@@ -74,7 +76,15 @@ export function sysError(what: string, path: string | undefined, e: number): Cgv
   const name = errnoName(e);
   const msg = path === undefined ? `${what}: ${name}` : `${what} ${showPath(path)}: ${name}`;
   const code =
-    e === 17 ? 'E_EXISTS' : e === 2 ? 'E_NOT_FOUND' : e === 40 ? 'E_SYMLINK' : e === 1 || e === 13 ? 'E_PERMISSION' : 'E_SYSCALL';
+    e === 17
+      ? 'E_EXISTS'
+      : e === 2
+        ? 'E_NOT_FOUND'
+        : e === 40
+          ? 'E_SYMLINK'
+          : e === 1 || e === 13
+            ? 'E_PERMISSION'
+            : 'E_SYSCALL';
   return new CgviewError(code, msg, { errno: e, ...(path === undefined ? {} : { path }) });
 }
 
@@ -87,7 +97,14 @@ export function cstr(s: string): Buffer {
 
 /** Fails on a name that is not a single path component. */
 export function checkName(name: string): void {
-  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0') || name.length > 255)
+  if (
+    name === '' ||
+    name === '.' ||
+    name === '..' ||
+    name.includes('/') ||
+    name.includes('\0') ||
+    name.length > 255
+  )
     throw new CgviewError('E_BAD_INPUT', `not a valid file name: ${JSON.stringify(showPath(name))}`);
 }
 
@@ -108,7 +125,11 @@ export function openDir(path: string): Fd {
   const fd = Number(sysOpenat2(NR_OPENAT2, AT_FDCWD, cstr(path), how, 24));
   if (fd < 0) {
     const e = errno();
-    if (e === 40) throw new CgviewError('E_SYMLINK', `open ${showPath(path)}: a symlink is in the path, refused`, { errno: e, path });
+    if (e === 40)
+      throw new CgviewError('E_SYMLINK', `open ${showPath(path)}: a symlink is in the path, refused`, {
+        errno: e,
+        path,
+      });
     throw sysError('open', path, e);
   }
   return new Fd(fd, `dir ${path}`);
@@ -119,11 +140,18 @@ export function openDir(path: string): Fd {
  * and never following a symlink (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS).
  */
 export function openDirAt(dir: Fd, rel: string): Fd {
-  const how = openHow(O_RDONLY | O_DIRECTORY | O_CLOEXEC, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+  const how = openHow(
+    O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+    RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+  );
   const fd = Number(sysOpenat2(NR_OPENAT2, dir.fd, cstr(rel), how, 24));
   if (fd < 0) {
     const e = errno();
-    if (e === 40) throw new CgviewError('E_SYMLINK', `open ${showPath(rel)}: a symlink is in the path, refused`, { errno: e, path: rel });
+    if (e === 40)
+      throw new CgviewError('E_SYMLINK', `open ${showPath(rel)}: a symlink is in the path, refused`, {
+        errno: e,
+        path: rel,
+      });
     throw sysError('open', rel, e);
   }
   return new Fd(fd, `dir ${rel}`);
@@ -220,7 +248,8 @@ export function unlinkAt(dir: Fd, name: string, isDir = false): boolean {
 /** chown `name` in `dir` without following a symlink. */
 export function chownAt(dir: Fd, name: string, uid: number, gid: number): void {
   checkName(name);
-  if (cFchownat(dir.fd, cstr(name), uid, gid, AT_SYMLINK_NOFOLLOW) < 0) throw sysError('chown', name, errno());
+  if (cFchownat(dir.fd, cstr(name), uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+    throw sysError('chown', name, errno());
 }
 
 /** chmod `name` in `dir` without following a symlink (fchmodat2, Linux 6.6+). */
@@ -254,7 +283,12 @@ function bpf(cmd: number, attr: Buffer): number {
 }
 
 export type CgroupIterOrder = 'self' | 'descendants_pre' | 'descendants_post' | 'ancestors_up';
-const ORDERS: Record<CgroupIterOrder, number> = { self: 1, descendants_pre: 2, descendants_post: 3, ancestors_up: 4 };
+const ORDERS: Record<CgroupIterOrder, number> = {
+  self: 1,
+  descendants_pre: 2,
+  descendants_post: 3,
+  ancestors_up: 4,
+};
 
 /** Target of an `iter/cgroup` link: a cgroup v2 id, or an open cgroup directory (v1 or v2). */
 export type CgroupTarget = { id: bigint } | { fd: Fd };
@@ -263,7 +297,11 @@ export type CgroupTarget = { id: bigint } | { fd: Fd };
  * BPF_LINK_CREATE of an `iter/cgroup` program for one cgroup (Linux 6.1+).
  * Throws E_NOT_FOUND when the cgroup is gone, E_SYSCALL otherwise.
  */
-export function linkCreateCgroupIter(progFd: number, target: CgroupTarget, order: CgroupIterOrder = 'self'): Fd {
+export function linkCreateCgroupIter(
+  progFd: number,
+  target: CgroupTarget,
+  order: CgroupIterOrder = 'self',
+): Fd {
   // union bpf_iter_link_info.cgroup { u32 order @0; u32 cgroup_fd @4; u64 cgroup_id @8 }
   const info = Buffer.alloc(16);
   info.writeUInt32LE(ORDERS[order], 0);
@@ -280,7 +318,10 @@ export function linkCreateCgroupIter(progFd: number, target: CgroupTarget, order
   if (fd < 0) {
     const e = errno();
     const what = 'fd' in target ? `fd ${target.fd.what}` : `id ${target.id}`;
-    if (e === 2 || e === 19) throw new CgviewError('E_NOT_FOUND', `create iter link for cgroup ${what}: cgroup is gone`, { errno: e });
+    if (e === 2 || e === 19)
+      throw new CgviewError('E_NOT_FOUND', `create iter link for cgroup ${what}: cgroup is gone`, {
+        errno: e,
+      });
     throw sysError(`create iter link for cgroup ${what}`, undefined, e);
   }
   return new Fd(fd, 'iter link');
@@ -305,7 +346,11 @@ export function objPinAt(obj: Fd | number, dir: Fd, name: string): void {
   const n = cstr(name);
   if (bpf(BPF_OBJ_PIN, objAttr(n, dir, typeof obj === 'number' ? obj : obj.fd, 0)) < 0) {
     const e = errno();
-    if (e === 17) throw new CgviewError('E_EXISTS', `pin ${showPath(name)}: a file of that name exists`, { errno: e, path: name });
+    if (e === 17)
+      throw new CgviewError('E_EXISTS', `pin ${showPath(name)}: a file of that name exists`, {
+        errno: e,
+        path: name,
+      });
     throw sysError('pin', name, e);
   }
 }
@@ -369,7 +414,11 @@ export function linkInfo(fd: Fd | number): LinkInfo {
   attr.writeUInt32LE(info.length, 4);
   attr.writeBigUInt64LE(koffi.address(info), 8);
   if (bpf(BPF_OBJ_GET_INFO_BY_FD, attr) < 0) throw sysError('get link info', undefined, errno());
-  const out: LinkInfo = { type: info.readUInt32LE(0), id: info.readUInt32LE(4), progId: info.readUInt32LE(8) };
+  const out: LinkInfo = {
+    type: info.readUInt32LE(0),
+    id: info.readUInt32LE(4),
+    progId: info.readUInt32LE(8),
+  };
   if (out.type === BPF_LINK_TYPE_ITER) {
     const len = info.readUInt32LE(24);
     out.targetName = nameBuf.toString('latin1', 0, Math.max(0, len - 1));
@@ -460,6 +509,14 @@ export interface DirEntry {
  * walked again). Names are byte strings (latin1).
  */
 export function listDir(dir: Fd): DirEntry[] {
-  const entries = fs.readdirSync(`/proc/self/fd/${dir.fd}`, { withFileTypes: true, encoding: 'latin1' }) as unknown as fs.Dirent[];
-  return entries.map((e) => ({ name: e.name, isDir: e.isDirectory(), isSymlink: e.isSymbolicLink(), isFile: e.isFile() }));
+  const entries = fs.readdirSync(`/proc/self/fd/${dir.fd}`, {
+    withFileTypes: true,
+    encoding: 'latin1',
+  }) as unknown as fs.Dirent[];
+  return entries.map((e) => ({
+    name: e.name,
+    isDir: e.isDirectory(),
+    isSymlink: e.isSymbolicLink(),
+    isFile: e.isFile(),
+  }));
 }

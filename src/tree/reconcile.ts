@@ -114,7 +114,9 @@ export function diff(input: DiffInput): Diff {
   const creations: Op[] = [];
 
   // Directories that must go, deepest first, each emptied first.
-  const gone = [...tree.keys()].filter((r) => isWithin(scope, r) && !dirs.has(r)).sort((a, b) => depth(b) - depth(a));
+  const gone = [...tree.keys()]
+    .filter((r) => isWithin(scope, r) && !dirs.has(r))
+    .sort((a, b) => depth(b) - depth(a));
   for (const rel of gone) {
     const reason = !cgroups.has(rel)
       ? root.mode === 'manual'
@@ -141,7 +143,8 @@ export function diff(input: DiffInput): Diff {
       // A directory of the same name that is not mirrored was removed above.
       if (f && sameCgroupView(f, cg, viewTag(pin.view))) {
         if (f.mode !== pin.fileMode) creations.push({ op: 'chmod', rel, name: pin.name, mode: pin.fileMode });
-        if (f.uid !== cg.uid || f.gid !== cg.gid) creations.push({ op: 'chown', rel, name: pin.name, uid: cg.uid, gid: cg.gid });
+        if (f.uid !== cg.uid || f.gid !== cg.gid)
+          creations.push({ op: 'chown', rel, name: pin.name, uid: cg.uid, gid: cg.gid });
         continue;
       }
       if (f)
@@ -149,14 +152,20 @@ export function diff(input: DiffInput): Diff {
           op: 'rmfile',
           rel,
           name: pin.name,
-          reason: f.kind === 'view' ? (f.cgroupId === cg.id ? 'outdated program' : 'link for another cgroup') : `a ${f.kind} stood there`,
+          reason:
+            f.kind === 'view'
+              ? f.cgroupId === cg.id
+                ? 'outdated program'
+                : 'link for another cgroup'
+              : `a ${f.kind} stood there`,
         });
       creations.push({ op: 'pin', rel, name: pin.name, pin, cgroupId: cg.id, uid: cg.uid, gid: cg.gid });
     }
     for (const [name, f] of actual?.files ?? []) {
       if (wantNames.has(name)) continue;
       if (f.kind === 'view') removals.push({ op: 'rmfile', rel, name, reason: 'view no longer pinned here' });
-      else if (f.kind === 'symlink') removals.push({ op: 'rmfile', rel, name, reason: 'symlinks are refused in a view tree' });
+      else if (f.kind === 'symlink')
+        removals.push({ op: 'rmfile', rel, name, reason: 'symlinks are refused in a view tree' });
     }
   }
   return { ops: [...removals, ...creations], conflicts };

@@ -56,7 +56,8 @@ export function validateState(x: unknown, file: string): State {
   if (!Array.isArray(s.roots)) throw bad('roots is not a list');
   const checkPin = (p: unknown): ViewPin => {
     const v = p as ViewPin;
-    if (typeof v?.view !== 'string' || typeof v.name !== 'string' || typeof v.fileMode !== 'number') throw bad('bad view pin');
+    if (typeof v?.view !== 'string' || typeof v.name !== 'string' || typeof v.fileMode !== 'number')
+      throw bad('bad view pin');
     return v;
   };
   for (const r of s.roots) {
@@ -77,7 +78,10 @@ export function loadState(file: string): State {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
-    throw new CgviewError('E_SYSCALL', `read state file ${file}: ${(e as NodeJS.ErrnoException).code}`, { cause: e, path: file });
+    throw new CgviewError('E_SYSCALL', `read state file ${file}: ${(e as NodeJS.ErrnoException).code}`, {
+      cause: e,
+      path: file,
+    });
   }
   let parsed: unknown;
   try {

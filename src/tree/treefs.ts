@@ -78,7 +78,12 @@ export function classify(dir: Fd, name: string, tags: TagCache): ActualFile | nu
  * is missing gives an empty map; a symlink in place of a directory is not
  * entered (it shows up as a file of its parent, kind 'symlink').
  */
-export function scanTree(root: Fd, scope = '', tags = new TagCache(), shallow = false): Map<string, ActualDir> {
+export function scanTree(
+  root: Fd,
+  scope = '',
+  tags = new TagCache(),
+  shallow = false,
+): Map<string, ActualDir> {
   const out = new Map<string, ActualDir>();
   const walk = (rel: string, fd: Fd) => {
     const self = rel === '' ? null : statFd(fd);
@@ -189,11 +194,17 @@ export function applyOps(ctx: ApplyContext, ops: Op[]): ApplyResult {
   return res;
 }
 
-function applyOne(ctx: ApplyContext, op: Op, dirFd: (rel: string) => Fd, forget: (rel: string) => void): void {
+function applyOne(
+  ctx: ApplyContext,
+  op: Op,
+  dirFd: (rel: string) => Fd,
+  forget: (rel: string) => void,
+): void {
   switch (op.op) {
     case 'rmfile':
       unlinkAt(dirFd(op.rel), op.name);
-      if (op.reason !== 'view no longer pinned here') ctx.log('info', 'removed', { rel: op.rel, name: op.name, reason: op.reason });
+      if (op.reason !== 'view no longer pinned here')
+        ctx.log('info', 'removed', { rel: op.rel, name: op.name, reason: op.reason });
       return;
     case 'rmdir': {
       forget(op.rel);

@@ -2,9 +2,10 @@
  * Collectors: BPF programs that gather the data views print (tracepoint
  * programs and their maps). Placeholder until the sched_lat collector lands.
  */
+
+import type { Logger } from '../daemon/log.js';
 import { CgviewError } from '../errors.js';
 import type { Fd } from '../kernel/index.js';
-import type { Logger } from '../daemon/log.js';
 import type { CollectorHost, ViewSet } from './registry.js';
 
 export class Collectors implements CollectorHost {

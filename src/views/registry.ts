@@ -57,8 +57,15 @@ export function parseViewSpec(spec: string): ViewDef {
       throw new CgviewError('E_BAD_INPUT', `view object must be an absolute path: ${object}`, {
         hint: 'the cgview CLI resolves relative paths against the current directory',
       });
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(program)) throw new CgviewError('E_BAD_INPUT', `bad program name ${JSON.stringify(program)}`);
-    return { spec, defaultName: program, object, program, description: `user view ${program} from ${object}` };
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(program))
+      throw new CgviewError('E_BAD_INPUT', `bad program name ${JSON.stringify(program)}`);
+    return {
+      spec,
+      defaultName: program,
+      object,
+      program,
+      description: `user view ${program} from ${object}`,
+    };
   }
   throw new CgviewError('E_NOT_FOUND', `unknown view ${JSON.stringify(spec)}`, {
     hint: `built-in views: ${builtinViews().join(', ')}; or give path/to/file.bpf.o:program`,
@@ -97,7 +104,10 @@ export class ViewSet {
     }
     const program = obj.program(def.program);
     if (!program.section.startsWith('iter/cgroup'))
-      throw new CgviewError('E_BAD_INPUT', `${spec}: program ${def.program} is ${program.section}, a view must be SEC("iter/cgroup")`);
+      throw new CgviewError(
+        'E_BAD_INPUT',
+        `${spec}: program ${def.program} is ${program.section}, a view must be SEC("iter/cgroup")`,
+      );
     const loaded = { def, program, tag: program.info().tag };
     this.#views.set(spec, loaded);
     return loaded;
@@ -111,10 +121,11 @@ export class ViewSet {
   /** Closes the objects of views reading from `collector` (before the collector stops). */
   dropCollectorViews(collector: string): void {
     for (const [spec, v] of this.#views) if (v.def.collector === collector) this.#views.delete(spec);
-    for (const [key, obj] of this.#objects) if (key.endsWith(`\0${collector}`)) {
-      obj.close();
-      this.#objects.delete(key);
-    }
+    for (const [key, obj] of this.#objects)
+      if (key.endsWith(`\0${collector}`)) {
+        obj.close();
+        this.#objects.delete(key);
+      }
   }
 
   close(): void {

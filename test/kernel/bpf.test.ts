@@ -137,7 +137,10 @@ describe('pinning is checked', () => {
     const l = info.program('info').cgroupIter({ id: inode(cg) });
     try {
       l.pinAt(dir, 'a');
-      assert.throws(() => l.pinAt(dir, 'a'), (e) => isCgviewError(e, 'E_EXISTS') && /pin a: /.test(e.message));
+      assert.throws(
+        () => l.pinAt(dir, 'a'),
+        (e) => isCgviewError(e, 'E_EXISTS') && /pin a: /.test(e.message),
+      );
     } finally {
       l.close();
       dir.close();
@@ -149,7 +152,10 @@ describe('pinning is checked', () => {
     onCleanup(() => fs.rmSync(d, { recursive: true, force: true }));
     const dir = openDir(d);
     try {
-      assert.throws(() => requireBpffs(dir, d), (e) => isCgviewError(e, 'E_NOT_BPFFS'));
+      assert.throws(
+        () => requireBpffs(dir, d),
+        (e) => isCgviewError(e, 'E_NOT_BPFFS'),
+      );
     } finally {
       dir.close();
     }
@@ -171,8 +177,14 @@ describe('pinning is checked', () => {
     const link = path.join('/tmp', uniq('cgvt-link'));
     fs.symlinkSync(path.join(tree, 'real'), link);
     onCleanup(() => fs.rmSync(link, { force: true }));
-    assert.throws(() => openDir(link), (e) => isCgviewError(e, 'E_SYMLINK'));
-    assert.throws(() => openDir(path.join(link, '.')), (e) => isCgviewError(e, 'E_SYMLINK'));
+    assert.throws(
+      () => openDir(link),
+      (e) => isCgviewError(e, 'E_SYMLINK'),
+    );
+    assert.throws(
+      () => openDir(path.join(link, '.')),
+      (e) => isCgviewError(e, 'E_SYMLINK'),
+    );
     const dir = openDir(tree);
     try {
       // Inside a tree, escaping with .. is refused too.
@@ -200,13 +212,18 @@ describe('BPF objects', () => {
   });
 
   it('a missing object file is E_LOAD', () => {
-    assert.throws(() => BpfObject.load('/nonexistent.bpf.o'), (e) => isCgviewError(e, 'E_LOAD'));
+    assert.throws(
+      () => BpfObject.load('/nonexistent.bpf.o'),
+      (e) => isCgviewError(e, 'E_LOAD'),
+    );
   });
 
   it('sets const volatile globals, attaches tp_btf, and reads and writes maps', async () => {
     const magic = Buffer.alloc(8);
     magic.writeBigUInt64LE(4242n);
-    const obj = BpfObject.load(path.join(BPF_BUILD, 'test_fixture.bpf.o'), { rodata: { fixture_magic: magic } });
+    const obj = BpfObject.load(path.join(BPF_BUILD, 'test_fixture.bpf.o'), {
+      rodata: { fixture_magic: magic },
+    });
     try {
       const cg = tmpCgroup();
       const l = obj.program('fixture_magic_view').cgroupIter({ id: inode(cg) });
@@ -256,7 +273,9 @@ describe('BPF objects', () => {
       a.map('fixture_hash').update(k, Buffer.alloc(8, 1));
       const pinned = objGetAt(dir, 'hash');
       assert.ok(pinned);
-      const b = BpfObject.load(path.join(BPF_BUILD, 'test_fixture.bpf.o'), { reuseMaps: { fixture_hash: pinned } });
+      const b = BpfObject.load(path.join(BPF_BUILD, 'test_fixture.bpf.o'), {
+        reuseMaps: { fixture_hash: pinned },
+      });
       pinned.close();
       try {
         assert.deepEqual(b.map('fixture_hash').lookup(k), Buffer.alloc(8, 1));
