@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import { CgviewError } from '../errors.js';
+import { cgroupV1Controllers, parseMountinfo } from '../kernel/features.js';
 import { showPath } from '../kernel/index.js';
 import { join, normalize } from '../tree/paths.js';
 import type { CgroupNode } from '../tree/reconcile.js';
@@ -16,29 +17,15 @@ export interface CgroupMount {
   options: string[];
 }
 
-/** Unescapes mountinfo's octal escapes (\040 for a space, ...). */
-function unescapeMount(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
-}
-
 /** Cgroup mounts listed in a mountinfo text (pure). */
 export function parseCgroupMounts(mountinfo: string): CgroupMount[] {
-  const out: CgroupMount[] = [];
-  for (const line of mountinfo.split('\n')) {
-    const f = line.split(' ');
-    const sep = f.indexOf('-');
-    if (sep < 0) continue;
-    const fstype = f[sep + 1];
-    if (fstype !== 'cgroup' && fstype !== 'cgroup2') continue;
-    out.push({
-      path: unescapeMount(f[4]!),
-      version: fstype === 'cgroup2' ? 2 : 1,
-      options: (f[sep + 3] ?? '')
-        .split(',')
-        .filter((o) => o !== 'rw' && o !== 'ro' && !o.startsWith('relatime')),
-    });
-  }
-  return out;
+  return parseMountinfo(mountinfo)
+    .filter((m) => m.fstype === 'cgroup' || m.fstype === 'cgroup2')
+    .map((m) => ({
+      path: m.mountPoint,
+      version: m.fstype === 'cgroup2' ? 2 : 1,
+      options: m.fstype === 'cgroup2' ? [] : cgroupV1Controllers(m.superOptions),
+    }));
 }
 
 export function cgroupMounts(): CgroupMount[] {

@@ -157,7 +157,7 @@ export function diff(input: DiffInput): Diff {
               ? f.cgroupId === cg.id
                 ? 'outdated program'
                 : 'link for another cgroup'
-              : `a ${f.kind} stood there`,
+              : `${f.kind === 'other' ? 'an unknown file' : `a ${f.kind}`} stood there`,
         });
       creations.push({ op: 'pin', rel, name: pin.name, pin, cgroupId: cg.id, uid: cg.uid, gid: cg.gid });
     }

@@ -66,7 +66,10 @@ export function validateState(x: unknown, file: string): State {
     if (!Array.isArray(r.inherit)) throw bad(`root ${r.dir}: inherit is not a list`);
     r.inherit.forEach(checkPin);
     if (typeof r.local !== 'object' || r.local === null) throw bad(`root ${r.dir}: local is not an object`);
-    for (const pins of Object.values(r.local)) (pins as unknown[]).forEach(checkPin);
+    for (const [rel, pins] of Object.entries(r.local)) {
+      if (!Array.isArray(pins)) throw bad(`root ${r.dir}: local pins of ${JSON.stringify(rel)} is not a list`);
+      pins.forEach(checkPin);
+    }
   }
   return { version: 1, initialized: s.initialized === true, roots: s.roots };
 }

@@ -1,7 +1,13 @@
 /** Pure parts of src/cgroup/hierarchy.ts: mountinfo parsing and mount lookup on given mounts. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bpath, type CgroupMount, cgroup2Root, mountOf, parseCgroupMounts } from '../../src/cgroup/hierarchy.js';
+import {
+  bpath,
+  type CgroupMount,
+  cgroup2Root,
+  mountOf,
+  parseCgroupMounts,
+} from '../../src/cgroup/hierarchy.js';
 import { CgviewError } from '../../src/errors.js';
 
 // A hybrid host: v1 controllers under /sys/fs/cgroup, v2 at /unified, with

@@ -23,7 +23,13 @@ const viewTag = (v: string): string | undefined => TAGS[v];
 const RAW = 'job-\x80\xe9\xff';
 
 function tagRoot(mode: Mode = 'auto', local: Record<string, ViewPin[]> = {}): TagRoot {
-  return { dir: '/sys/fs/bpf/cgview', cgroup: '/sys/fs/cgroup/unified/jobs', mode, inherit: [SCHED, INFO], local };
+  return {
+    dir: '/sys/fs/bpf/cgview',
+    cgroup: '/sys/fs/cgroup/unified/jobs',
+    mode,
+    inherit: [SCHED, INFO],
+    local,
+  };
 }
 
 /** Cgroups by relative path; ids 100, 101, ... in order; owner 1000+index unless given. */
@@ -68,7 +74,12 @@ function emptyDir(uid = 0): ActualDir {
   return { uid, gid: uid, files: new Map() };
 }
 
-function input(root: TagRoot, cgs: Map<string, CgroupNode>, tree: Map<string, ActualDir>, scope?: string): DiffInput {
+function input(
+  root: TagRoot,
+  cgs: Map<string, CgroupNode>,
+  tree: Map<string, ActualDir>,
+  scope?: string,
+): DiffInput {
   return { root, cgroups: cgs, tree, viewTag, ...(scope === undefined ? {} : { scope }) };
 }
 
@@ -168,7 +179,11 @@ describe('diff: auto mode', () => {
     const tree = mirrored(root, cgs);
     tree.get('a')!.files.get('sched_lat')!.cgroupId = 999n;
     const { ops } = diff(input(root, cgs, tree));
-    assert.equal(ops.length, 2, JSON.stringify(ops, (_, v) => (typeof v === 'bigint' ? `${v}` : v)));
+    assert.equal(
+      ops.length,
+      2,
+      JSON.stringify(ops, (_, v) => (typeof v === 'bigint' ? `${v}` : v)),
+    );
     const rm = ops[0]!;
     const pin = ops[1]!;
     assert.ok(rm.op === 'rmfile' && rm.rel === 'a' && rm.name === 'sched_lat');
@@ -212,7 +227,9 @@ describe('diff: auto mode', () => {
     const tree = mirrored(root, cgs);
     tree.get('a')!.gid = 4242;
     const { ops } = diff(input(root, cgs, tree));
-    assert.deepEqual(ops, [{ op: 'chown', rel: 'a', name: null, uid: cgs.get('a')!.uid, gid: cgs.get('a')!.gid }]);
+    assert.deepEqual(ops, [
+      { op: 'chown', rel: 'a', name: null, uid: cgs.get('a')!.uid, gid: cgs.get('a')!.gid },
+    ]);
   });
 
   it('removes views no longer pinned in a directory', () => {
@@ -252,7 +269,8 @@ describe('diff: auto mode', () => {
     // deepest first: a child before its parent
     for (const r of rmdirs) {
       const p = parentRel(r.rel)!;
-      if (p !== '') assert.ok(idx(ops, isOp('rmdir', r.rel)) < idx(ops, isOp('rmdir', p)), `${r.rel} before ${p}`);
+      if (p !== '')
+        assert.ok(idx(ops, isOp('rmdir', r.rel)) < idx(ops, isOp('rmdir', p)), `${r.rel} before ${p}`);
     }
     // every file of a removed directory (foreign ones too) goes before its rmdir
     for (const r of rmdirs) {
@@ -371,7 +389,10 @@ describe('diff: conflicts with view file names', () => {
     }
     assert.ok(idx(ops, isOp('mkdir', 'ok')) >= 0);
     // the parent's view files stay
-    assert.equal(idx(ops, (o) => o.op === 'rmfile'), -1);
+    assert.equal(
+      idx(ops, (o) => o.op === 'rmfile'),
+      -1,
+    );
     const { dirs } = desiredDirs(input(root, cgs, tree));
     assert.deepEqual([...dirs].sort(), ['', 'ok']);
   });
@@ -447,10 +468,7 @@ describe('diff: scoped', () => {
   });
 
   it('removes the scope directory when its cgroup is gone', () => {
-    const tree = mirrored(
-      root,
-      new Map([...cgs].filter(([r]) => isWithin('a/b', r))),
-    );
+    const tree = mirrored(root, new Map([...cgs].filter(([r]) => isWithin('a/b', r))));
     const { ops } = diff(input(root, new Map(), tree, 'a/b'));
     assert.deepEqual(
       ofKind(ops, 'rmdir').map((o) => o.rel),
@@ -461,7 +479,9 @@ describe('diff: scoped', () => {
 
   it('a scope named like a view file of its parent is a conflict', () => {
     const c2 = cgroups(['', 'a', 'a/info']);
-    const { ops, conflicts } = diff(input(root, new Map([['a/info', c2.get('a/info')!]]), new Map(), 'a/info'));
+    const { ops, conflicts } = diff(
+      input(root, new Map([['a/info', c2.get('a/info')!]]), new Map(), 'a/info'),
+    );
     assert.deepEqual(conflicts, ['a/info']);
     assert.deepEqual(ops, []);
   });
@@ -472,8 +492,14 @@ describe('opPath', () => {
     const root = tagRoot();
     assert.equal(opPath(root, { op: 'mkdir', rel: 'a/b', uid: 0, gid: 0 }), '/sys/fs/bpf/cgview/a/b');
     assert.equal(opPath(root, { op: 'rmdir', rel: '', reason: 'x' }), '/sys/fs/bpf/cgview');
-    assert.equal(opPath(root, { op: 'rmfile', rel: 'a', name: 'info', reason: 'x' }), '/sys/fs/bpf/cgview/a/info');
+    assert.equal(
+      opPath(root, { op: 'rmfile', rel: 'a', name: 'info', reason: 'x' }),
+      '/sys/fs/bpf/cgview/a/info',
+    );
     assert.equal(opPath(root, { op: 'chown', rel: 'a', name: null, uid: 1, gid: 1 }), '/sys/fs/bpf/cgview/a');
-    assert.equal(opPath(root, { op: 'chmod', rel: '', name: 'info', mode: 0o444 }), '/sys/fs/bpf/cgview/info');
+    assert.equal(
+      opPath(root, { op: 'chmod', rel: '', name: 'info', mode: 0o444 }),
+      '/sys/fs/bpf/cgview/info',
+    );
   });
 });
