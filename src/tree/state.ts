@@ -67,7 +67,8 @@ export function validateState(x: unknown, file: string): State {
     r.inherit.forEach(checkPin);
     if (typeof r.local !== 'object' || r.local === null) throw bad(`root ${r.dir}: local is not an object`);
     for (const [rel, pins] of Object.entries(r.local)) {
-      if (!Array.isArray(pins)) throw bad(`root ${r.dir}: local pins of ${JSON.stringify(rel)} is not a list`);
+      if (!Array.isArray(pins))
+        throw bad(`root ${r.dir}: local pins of ${JSON.stringify(rel)} is not a list`);
       pins.forEach(checkPin);
     }
   }
