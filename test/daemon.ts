@@ -70,11 +70,14 @@ export interface DaemonEnv {
   socket: string;
 }
 
-/** A fresh environment for one daemon; removed after the file's tests. */
-export function daemonEnv(opts: { cgroupParent?: string } = {}): DaemonEnv {
+/**
+ * A fresh environment for one daemon; removed after the file's tests. The
+ * cgroup root is a new temporary cgroup unless `cgroupRoot` names one.
+ */
+export function daemonEnv(opts: { cgroupParent?: string; cgroupRoot?: string } = {}): DaemonEnv {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cgvt-'));
   onCleanup(() => fs.rmSync(tmp, { recursive: true, force: true }));
-  const cgroupRoot = tmpCgroup(opts.cgroupParent ?? CGROUP2);
+  const cgroupRoot = opts.cgroupRoot ?? tmpCgroup(opts.cgroupParent ?? CGROUP2);
   const bpffsParent = tmpBpffsDir();
   const privateDir = path.join(bpffsParent, '.tree.private');
   onCleanup(() => removeTree(privateDir));
@@ -178,7 +181,7 @@ export class Daemon {
   }
 
   /** SIGTERM, and wait for the exit. */
-  async stop(ms = 10000): Promise<Exit> {
+  async stop(ms = 5000): Promise<Exit> {
     if (!this.exit) this.child.kill('SIGTERM');
     return this.waitExit(ms);
   }

@@ -118,3 +118,22 @@ export function checkCgroupDir(dir: string, mounts = cgroupMounts()): { dir: str
   if (!statCgroup(n)) throw new CgviewError('E_NOT_FOUND', `no cgroup at ${showPath(n)}`, { path: n });
   return { dir: n, mount };
 }
+
+/**
+ * Hierarchy id of a cgroup mount as the kernel numbers it (cgroup->root->hierarchy_id):
+ * 0 for v2; for v1, from /proc/self/cgroup ("id:controllers:path"), matched by
+ * the mount's controllers or name=.
+ */
+export function hierarchyIdOf(mount: CgroupMount, procSelfCgroup?: string): number {
+  if (mount.version === 2) return 0;
+  const text = procSelfCgroup ?? fs.readFileSync('/proc/self/cgroup', 'latin1');
+  const want = [...mount.options].sort().join(',');
+  for (const line of text.split('\n')) {
+    const [id, ctrls] = line.split(':');
+    if (id === undefined || ctrls === undefined || id === '0') continue;
+    if (ctrls.split(',').sort().join(',') === want) return Number(id);
+  }
+  throw new CgviewError('E_NOT_FOUND', `cannot find the hierarchy id of ${mount.path} (${want})`, {
+    path: mount.path,
+  });
+}

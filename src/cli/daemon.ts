@@ -27,7 +27,7 @@ export async function daemon(argv: string[]): Promise<number> {
     ...(cgroupRoot ? { cgroupRoot } : {}),
     stateFile: abs(a.values.get('state')) ?? DEFAULT_STATE,
     privateDir:
-      abs(a.values.get('private-dir')) ?? path.join(path.dirname(bpffs), `.${path.basename(bpffs)}.private`),
+      abs(a.values.get('private-dir')) ?? path.join(path.dirname(bpffs), `${path.basename(bpffs)}-private`),
     defaultViews: !a.bools.has('no-default-views'),
     log,
   });

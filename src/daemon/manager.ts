@@ -13,11 +13,13 @@ import {
   cgroup2Root,
   cgroupMounts,
   checkCgroupDir,
+  hierarchyIdOf,
   mountOf,
   scanCgroups,
   statCgroup,
 } from '../cgroup/hierarchy.js';
 import { CgviewError, isCgviewError } from '../errors.js';
+import { bpfBuildDir } from '../kernel/features.js';
 import {
   type Fd,
   IN_CREATE,
@@ -36,11 +38,21 @@ import {
   requireBpffs,
   showPath,
 } from '../kernel/index.js';
-import { isWithin, join, normalize, parentRel, relativeTo } from '../tree/paths.js';
+import {
+  childKey,
+  decodeRel,
+  encodeName,
+  encodeRel,
+  isWithin,
+  join,
+  normalize,
+  parentRel,
+  relativeTo,
+} from '../tree/paths.js';
 import { diff, pinsFor } from '../tree/reconcile.js';
 import { loadState, type Mode, type State, saveState, type TagRoot, type ViewPin } from '../tree/state.js';
 import { applyOps, scanTree, TagCache, treeDirExists } from '../tree/treefs.js';
-import { Collectors } from '../views/collectors.js';
+import { Collectors, collectorInstance } from '../views/collectors.js';
 import { parseViewSpec, ViewSet } from '../views/registry.js';
 import type { Logger } from './log.js';
 
@@ -83,6 +95,7 @@ interface Watch {
 class RootRuntime {
   fd: Fd | null = null;
   v2 = true;
+  hierarchyId = 0;
   conflicts: string[] = [];
   dirs = 0;
   pins = 0;
@@ -121,7 +134,7 @@ export class Manager {
     this.opts = opts;
     this.log = opts.log;
     this.state = loadState(opts.stateFile);
-    this.collectors = new Collectors(opts.privateDir, opts.log);
+    this.collectors = new Collectors(opts.privateDir, bpfBuildDir(), opts.log);
     this.views = new ViewSet(this.collectors);
   }
 
@@ -151,7 +164,7 @@ export class Manager {
       this.roots.push(rt);
       this.#openRoot(rt);
     }
-    this.collectors.adoptOrStopUnused(this.#collectorsInUse());
+    this.collectors.stopUnused(this.#collectorsInUse());
     for (const rt of this.roots) this.#fullReconcile(rt);
   }
 
@@ -176,20 +189,20 @@ export class Manager {
       throw new CgviewError('E_BAD_INPUT', `DIR must be an absolute path without '..': ${showPath(req.dir)}`);
     const def = parseViewSpec(req.view);
     const name = req.name ?? def.defaultName;
-    if (!/^[^/\0]{1,255}$/.test(name) || name === '.' || name === '..')
-      throw new CgviewError('E_BAD_INPUT', `bad pin name ${JSON.stringify(name)}`);
+    if (!/^[^/\0.]{1,255}$/.test(name))
+      throw new CgviewError('E_BAD_INPUT', `bad pin name ${JSON.stringify(name)}`, {
+        hint: "a file name without '/' or '.' (bpffs refuses names with a dot)",
+      });
     const fileMode = req.fileMode ?? DEFAULT_FILE_MODE;
     if (!Number.isInteger(fileMode) || fileMode < 0 || fileMode > 0o777)
       throw new CgviewError('E_BAD_INPUT', `bad file mode ${String(req.fileMode)}`);
-    // Load first: a view that does not verify changes nothing.
-    this.views.get(req.view);
     const pin: ViewPin = { view: req.view, name, fileMode };
 
     let rt = this.#rootOf(dir);
     let created = false;
     let rel = '';
     if (rt) {
-      rel = relativeTo(rt.cfg.dir, dir)!;
+      rel = this.#cgroupRel(rt, dir);
       const cg = join(rt.cfg.cgroup, rel);
       if (req.cgroup !== undefined && normalize(req.cgroup) !== cg)
         throw new CgviewError('E_TAGGED', `${showPath(dir)} is already tagged with ${showPath(cg)}`, {
@@ -219,8 +232,11 @@ export class Manager {
       const cgroup = checkCgroupDir(req.cgroup ?? this.opts.cgroupRoot ?? cgroup2Root()).dir;
       this.#checkNewRoot(dir);
       rt = new RootRuntime({ dir, cgroup, mode: req.mode ?? 'auto', inherit: [], local: {} });
+      this.#setHierarchy(rt);
       created = true;
     }
+    // Load first: a view that does not verify changes nothing.
+    this.views.get(req.view, rt.hierarchyId);
     if (req.inherit) rt.cfg.inherit.push(pin);
     else rt.cfg.local[rel] = [...(rt.cfg.local[rel] ?? []), pin];
     if (created) {
@@ -258,7 +274,7 @@ export class Manager {
     const rt = this.#rootOf(dir);
     if (!rt)
       throw new CgviewError('E_NOT_TAGGED', `${showPath(dir)} is not in a tagged view tree`, { path: dir });
-    const rel = relativeTo(rt.cfg.dir, dir)!;
+    const rel = this.#cgroupRel(rt, dir);
     let inherited = false;
     const i = rt.cfg.inherit.findIndex((x) => x.name === name);
     if (i >= 0) {
@@ -280,7 +296,7 @@ export class Manager {
       this.log('info', 'untagged', { dir: rt.cfg.dir });
     } else if (inherited) this.#fullReconcile(rt);
     else this.#reconcile(rt, rel, 'shallow');
-    this.collectors.stopUnused(this.#collectorsInUse(), this.views);
+    for (const inst of this.collectors.stopUnused(this.#collectorsInUse())) this.views.dropInstance(inst);
     this.log('info', 'unpinned', { path: p, inherited });
     return { path: p, inherited, untagged: empty };
   }
@@ -301,7 +317,7 @@ export class Manager {
     const rt = d ? this.#rootOf(d) : undefined;
     if (!d || !rt)
       throw new CgviewError('E_NOT_TAGGED', `${showPath(dir)} is not in a tagged view tree`, { path: dir });
-    const rel = relativeTo(rt.cfg.dir, d)!;
+    const rel = this.#cgroupRel(rt, d);
     const tree = scanTree(rt.fd!, rel, new TagCache());
     const here = tree.get(rel);
     if (!here) throw new CgviewError('E_NOT_FOUND', `${showPath(d)} does not exist`, { path: d });
@@ -321,7 +337,7 @@ export class Manager {
       }),
       subdirs: [...tree.keys()]
         .filter((r) => r !== rel && parentRel(r) === rel)
-        .map((r) => r.slice(rel === '' ? 0 : rel.length + 1)),
+        .map((r) => encodeName(r.slice(rel === '' ? 0 : rel.length + 1))),
     };
   }
 
@@ -333,7 +349,7 @@ export class Manager {
     for (const rt of this.roots) {
       const rel = relativeTo(rt.cfg.cgroup, cg);
       if (rel === null) continue;
-      out.push({ dir: join(rt.cfg.dir, rel), views: pinsFor(rt.cfg, rel).map((p) => p.name) });
+      out.push({ dir: join(rt.cfg.dir, encodeRel(rel)), views: pinsFor(rt.cfg, rel).map((p) => p.name) });
     }
     return out;
   }
@@ -367,6 +383,16 @@ export class Manager {
   }
 
   // --- roots -----------------------------------------------------------------
+
+  /** Cgroup-relative path of a directory of `rt`'s tree (tree names are encoded, see paths.ts). */
+  #cgroupRel(rt: RootRuntime, dir: string): string {
+    const rel = decodeRel(relativeTo(rt.cfg.dir, dir)!);
+    if (rel === null)
+      throw new CgviewError('E_NO_MATCH', `${showPath(dir)} is not the name of a mirrored cgroup`, {
+        path: dir,
+      });
+    return rel;
+  }
 
   #rootOf(dir: string): RootRuntime | undefined {
     return this.roots.find((rt) => relativeTo(rt.cfg.dir, dir) !== null);
@@ -415,9 +441,15 @@ export class Manager {
     }
   }
 
+  #setHierarchy(rt: RootRuntime): void {
+    const mount = mountOf(rt.cfg.cgroup, cgroupMounts());
+    rt.v2 = mount.version === 2;
+    rt.hierarchyId = hierarchyIdOf(mount);
+  }
+
   #openRoot(rt: RootRuntime): void {
     try {
-      rt.v2 = mountOf(rt.cfg.cgroup, cgroupMounts()).version === 2;
+      this.#setHierarchy(rt);
       this.#ensureDir(rt.cfg.dir);
       const fd = openDir(rt.cfg.dir);
       try {
@@ -454,11 +486,11 @@ export class Manager {
 
   #collectorsInUse(): Set<string> {
     const used = new Set<string>();
-    for (const r of this.state.roots)
-      for (const p of [...r.inherit, ...Object.values(r.local).flat()]) {
+    for (const rt of this.roots)
+      for (const p of [...rt.cfg.inherit, ...Object.values(rt.cfg.local).flat()]) {
         try {
           const c = parseViewSpec(p.view).collector;
-          if (c) used.add(c);
+          if (c) used.add(collectorInstance(c, rt.hierarchyId));
         } catch {
           /* a view that no longer parses uses no collector */
         }
@@ -477,6 +509,7 @@ export class Manager {
       rootFd: rt.fd!,
       cgroupRoot: rt.cfg.cgroup,
       v2: rt.v2,
+      hierarchyId: rt.hierarchyId,
       views: this.views,
       log: (level: 'info' | 'warn' | 'debug', msg: string, fields?: Record<string, unknown>) =>
         this.log(level, msg, { root: rt.cfg.dir, ...fields }),
@@ -500,7 +533,7 @@ export class Manager {
     // Make sure every view of this root is loaded, so pins are compared with its current program.
     for (const p of [...rt.cfg.inherit, ...Object.values(rt.cfg.local).flat()]) {
       try {
-        this.views.get(p.view);
+        this.views.get(p.view, rt.hierarchyId);
       } catch (e) {
         this.log('error', 'cannot load view', { view: p.view, error: (e as Error).message });
       }
@@ -516,7 +549,13 @@ export class Manager {
     const shallow = depthMode === 'shallow';
     const cgroups = scanCgroups(rt.cfg.cgroup, s, shallow);
     const tree = scanTree(rt.fd, s, new TagCache(), shallow);
-    const d = diff({ root: rt.cfg, cgroups, tree, viewTag: (v) => this.views.tagOf(v), scope: s });
+    const d = diff({
+      root: rt.cfg,
+      cgroups,
+      tree,
+      viewTag: (v) => this.views.tagOf(v, rt.hierarchyId),
+      scope: s,
+    });
     const res = applyOps(this.#applyCtx(rt), d.ops);
     this.stats.opsApplied += res.done;
     this.stats.opsFailed += res.failed;
@@ -554,11 +593,8 @@ export class Manager {
     for (const rel of cgroups.keys()) {
       if (rt.conflicts.some((c) => isWithin(c, rel))) continue;
       if (!rt.cgWatches.has(rel)) this.#watch(rt, 'cgroup', rel, join(rt.cfg.cgroup, rel), CG_MASK);
-      if (
-        !rt.treeWatches.has(rel) &&
-        (rel === '' || rt.cfg.mode === 'auto' || fs.existsSync(Buffer.from(join(rt.cfg.dir, rel), 'latin1')))
-      )
-        this.#watch(rt, 'tree', rel, join(rt.cfg.dir, rel), TREE_MASK);
+      if (!rt.treeWatches.has(rel) && (rel === '' || rt.cfg.mode === 'auto' || treeDirExists(rt.fd!, rel)))
+        this.#watch(rt, 'tree', rel, join(rt.cfg.dir, encodeRel(rel)), TREE_MASK);
     }
   }
 
@@ -624,7 +660,9 @@ export class Manager {
         if (ev.mask & IN_DELETE_SELF) this.#markDirty(rt, parentRel(w.rel) ?? '', 'shallow');
         continue;
       }
-      const child = w.rel === '' ? ev.name : `${w.rel}/${ev.name}`;
+      // Tree names are encoded cgroup names (paths.ts).
+      const key = w.side === 'tree' ? childKey(ev.name) : ev.name;
+      const child = w.rel === '' ? key : `${w.rel}/${key}`;
       const created = (ev.mask & (IN_CREATE | IN_MOVED_TO)) !== 0;
       if (w.side === 'cgroup') {
         if (ev.mask & IN_ISDIR) this.#markDirty(rt, child, 'deep');

@@ -49,14 +49,59 @@ export function isWithin(anc: string, rel: string): boolean {
   return anc === '' || rel === anc || rel.startsWith(`${anc}/`);
 }
 
-/** The cgroup directory a tree directory mirrors. */
+/** The cgroup directory a tree directory mirrors (null: outside the tree, or not a valid tree name). */
 export function cgroupForTreeDir(root: { dir: string; cgroup: string }, treeDir: string): string | null {
   const rel = relativeTo(root.dir, treeDir);
-  return rel === null ? null : join(root.cgroup, rel);
+  const cg = rel === null ? null : decodeRel(rel);
+  return cg === null ? null : join(root.cgroup, cg);
 }
 
 /** The tree directory that mirrors a cgroup directory. */
 export function treeDirForCgroup(root: { dir: string; cgroup: string }, cgroupDir: string): string | null {
   const rel = relativeTo(root.cgroup, cgroupDir);
-  return rel === null ? null : join(root.dir, rel);
+  return rel === null ? null : join(root.dir, encodeRel(rel));
+}
+
+/** Tree name of a child entry as a cgroup-space name ('\0' + raw when it decodes to none). */
+export function childKey(treeName: string): string {
+  return decodeName(treeName) ?? `\0${treeName}`;
+}
+
+/*
+ * bpffs refuses every name that contains a '.' ("reserved for future
+ * extensions", kernel/bpf/inode.c), and cgroup names like system.slice have
+ * them. Tree names are therefore cgroup names with '%' and '.' percent-encoded
+ * ("system%2Eslice"): reversible and collision-free. Names are byte strings.
+ */
+
+/** Tree (bpffs) name of a cgroup name. */
+export function encodeName(name: string): string {
+  // A tree name that decodes to no cgroup name is carried as '\0' + raw name.
+  if (name.startsWith('\0')) return name.slice(1);
+  return name.replace(/[%.]/g, (c) => (c === '%' ? '%25' : '%2E'));
+}
+
+/** Cgroup name of a tree name; null when it is not a valid encoding (no cgroup can match it). */
+export function decodeName(name: string): string | null {
+  if (name.includes('.')) return null;
+  let bad = false;
+  const out = name.replace(/%(..)?/g, (_m, hex: string | undefined) => {
+    if (hex === '25') return '%';
+    if (hex === '2E' || hex === '2e') return '.';
+    bad = true;
+    return '';
+  });
+  return bad || encodeName(out) !== name ? null : out;
+}
+
+/** Tree path of a cgroup-relative path, component by component. */
+export function encodeRel(rel: string): string {
+  return rel === '' ? '' : rel.split('/').map(encodeName).join('/');
+}
+
+/** Cgroup-relative path of a tree path; null when a component is not a valid encoding. */
+export function decodeRel(rel: string): string | null {
+  if (rel === '') return '';
+  const parts = rel.split('/').map(decodeName);
+  return parts.some((p) => p === null) ? null : parts.join('/');
 }

@@ -13,11 +13,14 @@
  * - a directory whose cgroup is gone is removed with its pins (S4);
  * - a cgroup whose name equals a view file of its parent directory cannot be
  *   mirrored (the view file wins, so a job cannot hide its parent's views):
- *   it is reported as a conflict, with its subtree;
+ *   it is reported as a conflict and its subtree is not mirrored either; so is
+ *   a name longer than 255 bytes once encoded for bpffs (see paths.ts);
+ * - relative paths are cgroup-space names; the tree snapshot is decoded into
+ *   them and apply encodes them again;
  * - symlinks never belong in a tree and are removed; pins cgview did not make
  *   are left alone unless they stand where a view or a removed directory must go.
  */
-import { baseName, depth, isWithin, join, parentRel } from './paths.js';
+import { baseName, depth, encodeName, isWithin, join, parentRel } from './paths.js';
 import type { TagRoot, ViewPin } from './state.js';
 
 /** A cgroup of the root's subtree, by path relative to the root cgroup. */
@@ -91,7 +94,8 @@ export function desiredDirs(input: DiffInput): { dirs: Set<string>; conflicts: s
       // Inside the scope a directory needs its parent kept; the scope's own
       // parent exists by the caller's contract.
       if (rel !== scope && !dirs.has(parent)) continue;
-      if (pinsFor(root, parent).some((p) => p.name === baseName(rel))) {
+      const treeName = encodeName(baseName(rel));
+      if (treeName.length > 255 || pinsFor(root, parent).some((p) => p.name === treeName)) {
         conflicts.push(rel);
         continue;
       }

@@ -23,7 +23,7 @@ import {
 } from '../kernel/index.js';
 import type { ViewSet } from '../views/registry.js';
 import { crashPoint } from './crash.js';
-import { baseName, join, parentRel } from './paths.js';
+import { baseName, childKey, encodeName, encodeRel, join, parentRel } from './paths.js';
 import type { ActualDir, ActualFile, Op } from './reconcile.js';
 
 /** Program id → tag, so each pinned program is asked once per scan. */
@@ -90,8 +90,9 @@ export function scanTree(
     const dir: ActualDir = { uid: self?.uid ?? 0, gid: self?.gid ?? 0, files: new Map() };
     out.set(rel, dir);
     for (const e of listDir(fd)) {
-      const childRel = rel === '' ? e.name : `${rel}/${e.name}`;
       if (e.isDir) {
+        const key = childKey(e.name);
+        const childRel = rel === '' ? key : `${rel}/${key}`;
         if (shallow) continue;
         let child: Fd;
         try {
@@ -112,7 +113,7 @@ export function scanTree(
   };
   let fd: Fd;
   try {
-    fd = scope === '' ? openDirAt(root, '.') : openDirAt(root, scope);
+    fd = scope === '' ? openDirAt(root, '.') : openDirAt(root, encodeRel(scope));
   } catch {
     return out;
   }
@@ -127,7 +128,7 @@ export function scanTree(
 /** True when the tree directory `rel` exists (a directory, reached without symlinks). */
 export function treeDirExists(root: Fd, rel: string): boolean {
   try {
-    openDirAt(root, rel === '' ? '.' : rel).close();
+    openDirAt(root, rel === '' ? '.' : encodeRel(rel)).close();
     return true;
   } catch {
     return false;
@@ -139,6 +140,8 @@ export interface ApplyContext {
   /** Absolute cgroup directory of the root, and whether its hierarchy is v2 (links by id) or v1 (by fd). */
   cgroupRoot: string;
   v2: boolean;
+  /** Hierarchy id (0: v2), for views that read a per-hierarchy collector. */
+  hierarchyId: number;
   views: ViewSet;
   log: (level: 'info' | 'warn' | 'debug', msg: string, fields?: Record<string, unknown>) => void;
 }
@@ -157,7 +160,7 @@ export function applyOps(ctx: ApplyContext, ops: Op[]): ApplyResult {
   const dirFd = (rel: string): Fd => {
     let fd = dirs.get(rel);
     if (!fd) {
-      fd = openDirAt(ctx.rootFd, rel === '' ? '.' : rel);
+      fd = openDirAt(ctx.rootFd, rel === '' ? '.' : encodeRel(rel));
       dirs.set(rel, fd);
     }
     return fd;
@@ -208,26 +211,26 @@ function applyOne(
       return;
     case 'rmdir': {
       forget(op.rel);
-      unlinkAt(dirFd(parentRel(op.rel)!), baseName(op.rel), true);
+      unlinkAt(dirFd(parentRel(op.rel)!), encodeName(baseName(op.rel)), true);
       ctx.log('info', 'removed directory', { rel: op.rel, reason: op.reason });
       return;
     }
     case 'mkdir': {
       const parent = dirFd(parentRel(op.rel) ?? '');
-      const name = op.rel === '' ? '.' : baseName(op.rel);
+      const name = encodeName(baseName(op.rel));
       mkdirAt(parent, name, 0o755);
       if (op.uid !== 0 || op.gid !== 0) chownAt(parent, name, op.uid, op.gid);
       return;
     }
     case 'chown':
-      if (op.name === null) chownAt(dirFd(parentRel(op.rel)!), baseName(op.rel), op.uid, op.gid);
+      if (op.name === null) chownAt(dirFd(parentRel(op.rel)!), encodeName(baseName(op.rel)), op.uid, op.gid);
       else chownAt(dirFd(op.rel), op.name, op.uid, op.gid);
       return;
     case 'chmod':
       chmodAt(dirFd(op.rel), op.name, op.mode);
       return;
     case 'pin': {
-      const view = ctx.views.get(op.pin.view);
+      const view = ctx.views.get(op.pin.view, ctx.hierarchyId);
       const dir = dirFd(op.rel);
       let link: ReturnType<typeof view.program.cgroupIter>;
       if (ctx.v2) link = view.program.cgroupIter({ id: op.cgroupId });

@@ -1,30 +1,304 @@
 /**
- * Collectors: BPF programs that gather the data views print (tracepoint
- * programs and their maps). Placeholder until the sched_lat collector lands.
+ * Collectors: the BPF programs that gather what views print (tracing
+ * programs and their maps), loaded once per collector and hierarchy, and
+ * kept alive by pinning their links and maps in the daemon's private bpffs
+ * directory. A restarted daemon adopts them, so the data survives it.
+ *
+ * An instance is named "<collector>@<hierarchy id>" (0 is cgroup v2). It is
+ * started when the first view that reads it is loaded and stopped when the
+ * last pin of such a view goes.
  */
-
+import path from 'node:path';
 import type { Logger } from '../daemon/log.js';
-import { CgviewError } from '../errors.js';
-import type { Fd } from '../kernel/index.js';
-import type { CollectorHost, ViewSet } from './registry.js';
+import { CgviewError, isCgviewError } from '../errors.js';
+import {
+  BpfObject,
+  type Fd,
+  linkInfo,
+  listDir,
+  mkdirAt,
+  objGetAt,
+  openDir,
+  openDirAt,
+  progFdById,
+  progInfo,
+  requireBpffs,
+  unlinkAt,
+} from '../kernel/index.js';
+import type { CollectorHost } from './registry.js';
+
+interface CollectorDef {
+  object: string;
+  /** Programs to attach (all of them are tracing programs). */
+  programs: string[];
+  /** Maps to pin; `shared` ones are reused by the view objects. */
+  maps: string[];
+  shared: string[];
+  /** Load-time settings from the hierarchy id. */
+  rodata: (hierarchyId: number) => Record<string, Buffer>;
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+}
+
+const DEFS: Record<string, CollectorDef> = {
+  sched_lat: {
+    object: 'sched_lat_collector.bpf.o',
+    programs: ['sl_wakeup', 'sl_wakeup_new', 'sl_switch', 'sl_migrate', 'sl_rmdir'],
+    maps: ['sl_cgrp', 'sl_cg_v1', 'sl_task', 'sl_cpu'],
+    shared: ['sl_cgrp', 'sl_cg_v1'],
+    rodata: (h) => ({ v1_hierarchy_id: u32(h) }),
+  },
+};
+
+interface Running {
+  instance: string;
+  /** Pinned maps the views reuse, by map name. */
+  maps: Record<string, Fd>;
+  adopted: boolean;
+  startedAt: number;
+}
+
+export function collectorInstance(collector: string, hierarchyId: number): string {
+  return `${collector}@${hierarchyId}`;
+}
+
+function parseInstance(instance: string): { name: string; def: CollectorDef; hierarchyId: number } {
+  const m = /^([a-z_]+)@(\d+)$/.exec(instance);
+  const def = m ? DEFS[m[1]!] : undefined;
+  if (!m || !def) throw new CgviewError('E_NOT_FOUND', `unknown collector ${instance}`);
+  return { name: m[1]!, def, hierarchyId: Number(m[2]) };
+}
 
 export class Collectors implements CollectorHost {
+  readonly #running = new Map<string, Running>();
+
   constructor(
     readonly privateDir: string,
+    readonly bpfDir: string,
     readonly log: Logger,
   ) {}
 
-  acquire(name: string): Record<string, Fd> {
-    throw new CgviewError('E_NOT_SUPPORTED', `collector ${name} is not available`);
+  /** The private directory, made on first use (its parent must be bpffs). */
+  #privateFd(): Fd {
+    try {
+      const fd = openDir(this.privateDir);
+      try {
+        requireBpffs(fd, this.privateDir);
+      } catch (e) {
+        fd.close();
+        throw e;
+      }
+      return fd;
+    } catch (e) {
+      if (!isCgviewError(e, 'E_NOT_FOUND')) throw e;
+    }
+    const parent = openDir(path.dirname(this.privateDir));
+    try {
+      requireBpffs(parent, path.dirname(this.privateDir));
+      mkdirAt(parent, path.basename(this.privateDir), 0o700);
+    } finally {
+      parent.close();
+    }
+    return openDir(this.privateDir);
   }
 
-  adoptOrStopUnused(_inUse: Set<string>): void {}
+  /** Maps a view object must reuse; starts (or adopts) the collector instance. */
+  acquire(instance: string): Record<string, Fd> {
+    const have = this.#running.get(instance);
+    if (have) return have.maps;
+    const { def, hierarchyId } = parseInstance(instance);
+    const priv = this.#privateFd();
+    try {
+      const adopted = this.#adopt(priv, instance, def);
+      if (adopted) {
+        this.#running.set(instance, adopted);
+        this.log('info', 'collector adopted', { collector: instance });
+        return adopted.maps;
+      }
+      const started = this.#start(priv, instance, def, hierarchyId);
+      this.#running.set(instance, started);
+      this.log('info', 'collector started', { collector: instance });
+      return started.maps;
+    } finally {
+      priv.close();
+    }
+  }
 
-  stopUnused(_inUse: Set<string>, _views: ViewSet): void {}
+  /** Reuses pins left by an earlier daemon when every link and map is there. */
+  #adopt(priv: Fd, instance: string, def: CollectorDef): Running | null {
+    let dir: Fd;
+    try {
+      dir = openDirAt(priv, instance);
+    } catch {
+      return null;
+    }
+    const maps: Record<string, Fd> = {};
+    try {
+      const names = new Set(listDir(dir).map((e) => e.name));
+      const complete =
+        def.programs.every((p) => names.has(`link_${p}`)) && def.maps.every((m) => names.has(m));
+      if (!complete) {
+        // A crash while starting: clear the leftovers and start afresh.
+        this.log('warn', 'collector pins incomplete, starting afresh', { collector: instance });
+        for (const n of names) unlinkAt(dir, n);
+        return null;
+      }
+      for (const m of def.shared) {
+        const fd = objGetAt(dir, m, `map ${m}`);
+        if (!fd) return null;
+        maps[m] = fd;
+      }
+      return { instance, maps, adopted: true, startedAt: Date.now() };
+    } catch (e) {
+      for (const fd of Object.values(maps)) fd.close();
+      throw e;
+    } finally {
+      dir.close();
+    }
+  }
 
+  #start(priv: Fd, instance: string, def: CollectorDef, hierarchyId: number): Running {
+    const obj = BpfObject.load(path.join(this.bpfDir, def.object), { rodata: def.rodata(hierarchyId) });
+    try {
+      try {
+        mkdirAt(priv, instance, 0o700);
+      } catch (e) {
+        if (!isCgviewError(e, 'E_EXISTS')) throw e;
+      }
+      const dir = openDirAt(priv, instance);
+      try {
+        // Maps first, links last: the links make it complete (see #adopt).
+        for (const m of def.maps) obj.map(m).pinAt(dir, m);
+        for (const p of def.programs) {
+          const link = obj.program(p).attach();
+          try {
+            link.pinAt(dir, `link_${p}`);
+          } finally {
+            link.close();
+          }
+        }
+        const maps: Record<string, Fd> = {};
+        for (const m of def.shared) maps[m] = objGetAt(dir, m, `map ${m}`)!;
+        return { instance, maps, adopted: false, startedAt: Date.now() };
+      } catch (e) {
+        for (const e2 of listDir(dir)) unlinkAt(dir, e2.name);
+        throw e;
+      } finally {
+        dir.close();
+      }
+    } finally {
+      // Pinned links keep the programs, pinned maps the data.
+      obj.close();
+    }
+  }
+
+  /** Stops an instance: unpins its links (detaching the programs) and maps. */
+  stop(instance: string): void {
+    const r = this.#running.get(instance);
+    if (r) for (const fd of Object.values(r.maps)) fd.close();
+    this.#running.delete(instance);
+    let priv: Fd;
+    try {
+      priv = openDir(this.privateDir);
+    } catch {
+      return;
+    }
+    try {
+      let dir: Fd;
+      try {
+        dir = openDirAt(priv, instance);
+      } catch {
+        return;
+      }
+      try {
+        for (const e of listDir(dir)) unlinkAt(dir, e.name);
+      } finally {
+        dir.close();
+      }
+      unlinkAt(priv, instance, true);
+      this.log('info', 'collector stopped', { collector: instance });
+    } finally {
+      priv.close();
+    }
+  }
+
+  /** Stops every instance not in `inUse` (running here or left pinned by an earlier daemon). */
+  stopUnused(inUse: Set<string>): string[] {
+    const stopped: string[] = [];
+    const found = new Set(this.#running.keys());
+    try {
+      const priv = openDir(this.privateDir);
+      try {
+        for (const e of listDir(priv)) if (e.isDir) found.add(e.name);
+      } finally {
+        priv.close();
+      }
+    } catch {
+      /* no private dir: nothing pinned */
+    }
+    for (const inst of found)
+      if (!inUse.has(inst)) {
+        this.stop(inst);
+        stopped.push(inst);
+      }
+    return stopped;
+  }
+
+  /** Per instance: running, adopted, and its programs' run counts (when bpf_stats_enabled). */
   status(): Record<string, unknown> {
-    return {};
+    const out: Record<string, unknown> = {};
+    for (const [inst, r] of this.#running) {
+      const progs: Record<string, unknown> = {};
+      try {
+        const priv = openDir(this.privateDir);
+        try {
+          const dir = openDirAt(priv, inst);
+          try {
+            for (const e of listDir(dir)) {
+              if (!e.name.startsWith('link_')) continue;
+              const l = objGetAt(dir, e.name);
+              if (!l) continue;
+              try {
+                const p = progFdById(linkInfo(l).progId);
+                try {
+                  const pi = progInfo(p);
+                  progs[e.name.slice(5)] = {
+                    id: pi.id,
+                    runCnt: Number(pi.runCnt),
+                    runTimeNs: Number(pi.runTimeNs),
+                  };
+                } finally {
+                  p.close();
+                }
+              } finally {
+                l.close();
+              }
+            }
+          } finally {
+            dir.close();
+          }
+        } finally {
+          priv.close();
+        }
+      } catch (e) {
+        progs['error'] = (e as Error).message;
+      }
+      out[inst] = {
+        running: true,
+        adopted: r.adopted,
+        since: new Date(r.startedAt).toISOString(),
+        programs: progs,
+      };
+    }
+    return out;
   }
 
-  close(): void {}
+  close(): void {
+    for (const r of this.#running.values()) for (const fd of Object.values(r.maps)) fd.close();
+    this.#running.clear();
+  }
 }

@@ -6,12 +6,10 @@
  * view object loads, so that the object can reuse the collector's maps.
  */
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { CgviewError } from '../errors.js';
+import { bpfBuildDir } from '../kernel/features.js';
 import { BpfObject, type BpfProgram, type Fd } from '../kernel/index.js';
-
-/** Where `make -C bpf` puts the objects: <repo>/build/bpf (this file is dist/src/views/). */
-export const BPF_BUILD_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../build/bpf');
+import { collectorInstance } from './collectors.js';
 
 export interface ViewDef {
   /** The spec as given: built-in name or "path.bpf.o:program". */
@@ -48,7 +46,7 @@ export function builtinViews(): string[] {
 /** Parses a view spec. Throws E_BAD_INPUT / E_NOT_FOUND with what was expected. */
 export function parseViewSpec(spec: string): ViewDef {
   const b = BUILTIN[spec];
-  if (b) return { spec, defaultName: spec, ...b, object: path.join(BPF_BUILD_DIR, b.object) };
+  if (b) return { spec, defaultName: spec, ...b, object: path.join(bpfBuildDir(), b.object) };
   const i = spec.lastIndexOf(':');
   if (i > 0 && spec.slice(0, i).endsWith('.o')) {
     const object = spec.slice(0, i);
@@ -84,23 +82,33 @@ export interface LoadedView {
   tag: string;
 }
 
-/** Loads each view object once, on first use. */
+/**
+ * Loads each view object once, on first use. A view that reads a collector
+ * is loaded once per hierarchy (its maps are that hierarchy's collector's).
+ */
 export class ViewSet {
   readonly #objects = new Map<string, BpfObject>();
   readonly #views = new Map<string, LoadedView>();
 
   constructor(private readonly collectors: CollectorHost) {}
 
-  get(spec: string): LoadedView {
-    const have = this.#views.get(spec);
-    if (have && !have.program.object.closed) return have;
+  #key(def: ViewDef, hierarchyId: number): string {
+    return def.collector ? `${def.spec}\0${collectorInstance(def.collector, hierarchyId)}` : def.spec;
+  }
+
+  /** The loaded view for a tree of the given hierarchy (0: cgroup v2). Throws what BpfObject.load throws. */
+  get(spec: string, hierarchyId = 0): LoadedView {
     const def = parseViewSpec(spec);
-    const key = `${def.object}\0${def.collector ?? ''}`;
-    let obj = this.#objects.get(key);
+    const vkey = this.#key(def, hierarchyId);
+    const have = this.#views.get(vkey);
+    if (have && !have.program.object.closed) return have;
+    const instance = def.collector ? collectorInstance(def.collector, hierarchyId) : undefined;
+    const okey = `${def.object}\0${instance ?? ''}`;
+    let obj = this.#objects.get(okey);
     if (!obj || obj.closed) {
-      const reuseMaps = def.collector ? this.collectors.acquire(def.collector) : undefined;
+      const reuseMaps = instance ? this.collectors.acquire(instance) : undefined;
       obj = BpfObject.load(def.object, reuseMaps ? { reuseMaps } : {});
-      this.#objects.set(key, obj);
+      this.#objects.set(okey, obj);
     }
     const program = obj.program(def.program);
     if (!program.section.startsWith('iter/cgroup'))
@@ -109,20 +117,24 @@ export class ViewSet {
         `${spec}: program ${def.program} is ${program.section}, a view must be SEC("iter/cgroup")`,
       );
     const loaded = { def, program, tag: program.info().tag };
-    this.#views.set(spec, loaded);
+    this.#views.set(vkey, loaded);
     return loaded;
   }
 
   /** Tag of a view if it is loaded (pins are compared against it), without loading it. */
-  tagOf(spec: string): string | undefined {
-    return this.#views.get(spec)?.tag;
+  tagOf(spec: string, hierarchyId = 0): string | undefined {
+    try {
+      return this.#views.get(this.#key(parseViewSpec(spec), hierarchyId))?.tag;
+    } catch {
+      return undefined;
+    }
   }
 
-  /** Closes the objects of views reading from `collector` (before the collector stops). */
-  dropCollectorViews(collector: string): void {
-    for (const [spec, v] of this.#views) if (v.def.collector === collector) this.#views.delete(spec);
+  /** Closes the objects of views reading from a collector instance (before it stops). */
+  dropInstance(instance: string): void {
+    for (const key of this.#views.keys()) if (key.endsWith(`\0${instance}`)) this.#views.delete(key);
     for (const [key, obj] of this.#objects)
-      if (key.endsWith(`\0${collector}`)) {
+      if (key.endsWith(`\0${instance}`)) {
         obj.close();
         this.#objects.delete(key);
       }
