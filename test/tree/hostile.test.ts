@@ -1,0 +1,212 @@
+/**
+ * Never trust the tree: symlinks swapped in are removed, never followed;
+ * a cgroup named like a view file is not mirrored and is reported; names of
+ * 255 bytes and names that are not UTF-8 are mirrored exactly; an inotify
+ * queue overflow is detected, repaired by a rescan and reported.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import {
+  bp,
+  cgroupId,
+  Daemon,
+  daemonEnv,
+  dirRels,
+  expectedListing,
+  mkCgroups,
+  parseView,
+  readView,
+  rmCgroups,
+  setSysctl,
+  treeListing,
+  under,
+  viewCgroupId,
+  waitForAsync,
+  waitForEqual,
+} from '../daemon.js';
+import { waitFor } from '../helpers.js';
+
+const WAIT = 5000;
+
+function sha(file: string): string {
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+describe('symlinks in the tree', () => {
+  it('are removed and never followed; the views come back', async () => {
+    const env = daemonEnv();
+    const d = await Daemon.start(env);
+    const tree = env.bpffs;
+    const cg = env.cgroupRoot;
+    await d.ok(['pin', 'info', tree, '--inherit', '--cgroup', cg]);
+    mkCgroups(cg, ['a', 'b', 'c', 'c/d']);
+    await waitForEqual(() => treeListing(tree), () => expectedListing(cg, [{ name: 'info' }]), WAIT, 'mirror');
+    const passwd = sha('/etc/passwd');
+    const etc = fs.readdirSync('/etc').sort();
+
+    // Swap while the daemon is stopped, so it meets the symlinks in place.
+    d.signal('SIGSTOP');
+    try {
+      // A view file replaced with a symlink to a file outside the tree.
+      fs.unlinkSync(path.join(tree, 'a', 'info'));
+      fs.symlinkSync('/etc/passwd', path.join(tree, 'a', 'info'));
+      // A mirrored directory replaced with a symlink to /etc.
+      fs.unlinkSync(path.join(tree, 'b', 'info'));
+      fs.rmdirSync(path.join(tree, 'b'));
+      fs.symlinkSync('/etc', path.join(tree, 'b'));
+      // A mirrored directory replaced with a symlink to another tree directory.
+      for (const rel of ['c/d', 'c']) {
+        fs.unlinkSync(path.join(tree, rel, 'info'));
+        fs.rmdirSync(path.join(tree, rel));
+      }
+      fs.symlinkSync(path.join(tree, 'a'), path.join(tree, 'c'));
+      // A symlink under a name no view uses.
+      fs.symlinkSync('/etc', path.join(tree, 'a', 'evil'));
+    } finally {
+      d.signal('SIGCONT');
+    }
+    await waitForEqual(() => treeListing(tree), () => expectedListing(cg, [{ name: 'info' }]), WAIT, 'symlinks replaced');
+    assert.equal(fs.lstatSync(path.join(tree, 'a', 'info')).isFile(), true);
+    assert.equal(fs.lstatSync(path.join(tree, 'b')).isDirectory(), true);
+    assert.equal(viewCgroupId(path.join(tree, 'c', 'd', 'info')), cgroupId(cg, 'c/d'));
+    // Nothing happened where the symlinks pointed.
+    assert.equal(sha('/etc/passwd'), passwd);
+    assert.deepEqual(fs.readdirSync('/etc').sort(), etc);
+
+    // A symlink made while the daemon runs goes too.
+    fs.symlinkSync('/etc', path.join(tree, 'c', 'sneaky'));
+    await waitFor(() => !fs.existsSync(path.join(tree, 'c', 'sneaky')), WAIT, 'the symlink to be removed');
+    // And a view file swapped for a symlink in one step (rename over it).
+    fs.symlinkSync('/etc/passwd', path.join(tree, 'tmp-link'));
+    fs.renameSync(path.join(tree, 'tmp-link'), path.join(tree, 'info'));
+    await waitForEqual(() => treeListing(tree), () => expectedListing(cg, [{ name: 'info' }]), WAIT, 'view file restored');
+    assert.equal(sha('/etc/passwd'), passwd);
+    await d.stop();
+  });
+});
+
+describe('a cgroup named like a view file', () => {
+  it('is not mirrored, is reported in status, and the parent view stays right', async () => {
+    const env = daemonEnv();
+    const d = await Daemon.start(env);
+    const tree = env.bpffs;
+    const cg = env.cgroupRoot;
+    await d.ok(['pin', 'info', tree, '--inherit', '--cgroup', cg]);
+    mkCgroups(cg, ['a', 'a/info', 'a/info/below', 'info']);
+    await waitForAsync(
+      async () => {
+        const c = (await d.status()).roots[0]?.conflicts ?? [];
+        return c.includes('a/info') && c.includes('info');
+      },
+      WAIT,
+      'the conflicts to be reported',
+    );
+    await waitFor(() => fs.existsSync(path.join(tree, 'a', 'info')), WAIT, 'a/info');
+    // The parents' view files are theirs; nothing of the conflicting subtrees is mirrored.
+    assert.equal(fs.lstatSync(path.join(tree, 'a', 'info')).isFile(), true);
+    assert.equal(viewCgroupId(path.join(tree, 'a', 'info')), cgroupId(cg, 'a'));
+    assert.equal(viewCgroupId(path.join(tree, 'info')), cgroupId(cg, ''));
+    assert.deepEqual(dirRels(tree), ['', 'a']);
+    const st = await d.status();
+    assert.deepEqual([...st.roots[0]!.conflicts].sort(), ['a/info', 'info']);
+    const text = await d.ok(['status']);
+    assert.match(text, /not mirrored/);
+
+    // Removed, the conflict goes from status.
+    rmCgroups(cg, ['a/info/below', 'a/info']);
+    await waitForAsync(async () => (await d.status()).roots[0]!.conflicts.join() === 'info', WAIT, 'the a/info conflict to clear');
+    assert.equal(viewCgroupId(path.join(tree, 'a', 'info')), cgroupId(cg, 'a'));
+    await d.stop();
+  });
+});
+
+describe('names cgroupfs allows', () => {
+  it('a 255-byte name and names that are not UTF-8 are mirrored byte for byte', async () => {
+    const env = daemonEnv();
+    const d = await Daemon.start(env);
+    const tree = env.bpffs;
+    const cg = env.cgroupRoot;
+    await d.ok(['pin', 'info', tree, '--inherit', '--cgroup', cg]);
+    const long = 'n'.repeat(255);
+    const longUtf8 = `${'é'.repeat(127)}x`; // 255 bytes
+    assert.equal(Buffer.byteLength(longUtf8), 255);
+    const invalid = Buffer.from([0x62, 0x61, 0x64, 0xff, 0xfe, 0x80, 0x2d, 0xc3, 0x28]);
+    const lone = Buffer.from([0xed, 0xa0, 0x80]); // a UTF-16 surrogate encoded as UTF-8: not valid UTF-8
+    const names = [Buffer.from(long), Buffer.from(longUtf8), invalid, lone];
+    for (const n of names) fs.mkdirSync(Buffer.concat([Buffer.from(`${cg}/`), n]));
+    // A child under the invalid name: paths below it too.
+    fs.mkdirSync(Buffer.concat([Buffer.from(`${cg}/`), invalid, Buffer.from('/child')]));
+    await waitForEqual(() => treeListing(tree), () => expectedListing(cg, [{ name: 'info' }]), WAIT, 'mirror of odd names');
+
+    const got = fs.readdirSync(tree, { encoding: 'buffer' }).filter((b) => !b.equals(Buffer.from('info')));
+    assert.deepEqual(
+      got.map((b) => b.toString('hex')).sort(),
+      names.map((b) => b.toString('hex')).sort(),
+      'the tree holds exactly the cgroup names, byte for byte',
+    );
+    for (const n of names) {
+      const rel = n.toString('latin1');
+      const text = readView(under(tree, `${rel}/info`));
+      assert.ok(text, `a view for ${n.toString('hex')}`);
+      const v = parseView(text);
+      assert.equal(v['cgroup_id'], cgroupId(cg, rel));
+      assert.equal(v['name'], rel, 'the view prints the same bytes');
+    }
+    const child = `${invalid.toString('latin1')}/child`;
+    assert.equal(viewCgroupId(under(tree, `${child}/info`)), cgroupId(cg, child));
+
+    // Removed as exactly.
+    fs.rmdirSync(under(cg, child));
+    for (const n of names) fs.rmdirSync(Buffer.concat([Buffer.from(`${cg}/`), n]));
+    await waitForEqual(() => dirRels(tree), () => [''], WAIT, 'odd names removed');
+    assert.equal(fs.existsSync(bp(`${tree}/${long}`)), false);
+    await d.stop();
+  });
+});
+
+describe('inotify queue overflow', () => {
+  it('is detected, repaired by a rescan, and reported in status', async () => {
+    const env = daemonEnv();
+    // The limit is taken when the daemon creates its inotify instance.
+    const restore = setSysctl('fs.inotify.max_queued_events', '16');
+    let d: Daemon;
+    try {
+      d = await Daemon.start(env);
+    } finally {
+      restore(); // only the daemon's instance needs the small queue
+    }
+    const tree = env.bpffs;
+    const cg = env.cgroupRoot;
+    await d.ok(['pin', 'info', tree, '--inherit', '--cgroup', cg]);
+    const rels: string[] = [];
+    for (let p = 0; p < 20; p++) {
+      rels.push(`p${p}`);
+      for (let c = 0; c < 9; c++) rels.push(`p${p}/c${c}`);
+    }
+    d.signal('SIGSTOP');
+    try {
+      mkCgroups(cg, rels);
+    } finally {
+      d.signal('SIGCONT');
+    }
+    await waitForEqual(() => treeListing(tree), () => expectedListing(cg, [{ name: 'info' }]), 20000, 'mirror after overflow');
+    const st = await d.status();
+    assert.ok(st.overflows >= 1, `overflows reported: ${st.overflows}`);
+    assert.ok(st.rescans >= 1, `rescans reported: ${st.rescans}`);
+    const text = await d.ok(['status']);
+    assert.match(text, /[1-9]\d* overflows/);
+
+    // Removal after an overflow converges too.
+    d.signal('SIGSTOP');
+    try {
+      rmCgroups(cg, rels);
+    } finally {
+      d.signal('SIGCONT');
+    }
+    await waitForEqual(() => dirRels(tree), () => [''], 20000, 'mirror after removal with overflow');
+    await d.stop();
+  });
+});
