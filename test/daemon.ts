@@ -11,7 +11,16 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { CGROUP2, CGVIEW, iterLinkCount, onCleanup, removeTree, sleep, tmpBpffsDir, tmpCgroup } from './helpers.js';
+import {
+  CGROUP2,
+  CGVIEW,
+  iterLinkCount,
+  onCleanup,
+  removeTree,
+  sleep,
+  tmpBpffsDir,
+  tmpCgroup,
+} from './helpers.js';
 
 export interface RunResult {
   code: number;
@@ -27,18 +36,29 @@ function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 }
 
 /** Runs a command; never throws for a non-zero exit (the code is returned). */
-export function run(cmd: string, args: string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<RunResult> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<RunResult> {
   return new Promise((resolve) => {
     execFile(
       cmd,
       args,
-      { encoding: 'latin1', timeout: opts.timeoutMs ?? 30000, killSignal: 'SIGKILL', env: childEnv(opts.env), maxBuffer: 64 << 20 },
+      {
+        encoding: 'latin1',
+        timeout: opts.timeoutMs ?? 30000,
+        killSignal: 'SIGKILL',
+        env: childEnv(opts.env),
+        maxBuffer: 64 << 20,
+      },
       (err, stdout, stderr) => {
         let code = 0;
         if (err) {
           const e = err as { code?: unknown; killed?: boolean; signal?: string };
           code = typeof e.code === 'number' ? e.code : -1;
-          if (e.killed) stderr += `\n[killed after ${opts.timeoutMs ?? 30000} ms${e.signal ? ` by ${e.signal}` : ''}]`;
+          if (e.killed)
+            stderr += `\n[killed after ${opts.timeoutMs ?? 30000} ms${e.signal ? ` by ${e.signal}` : ''}]`;
         }
         resolve({ code, stdout, stderr });
       },
@@ -47,7 +67,10 @@ export function run(cmd: string, args: string[], opts: { timeoutMs?: number; env
 }
 
 /** Runs `bin/cgview ARGS`. */
-export function cgview(args: string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<RunResult> {
+export function cgview(
+  args: string[],
+  opts: { timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<RunResult> {
   return run(process.execPath, [CGVIEW, ...args], opts);
 }
 
@@ -62,7 +85,7 @@ export interface DaemonEnv {
   bpffsParent: string;
   /** The daemon's --bpffs: `<bpffsParent>/tree`. */
   bpffs: string;
-  /** Where the daemon keeps collectors: `<bpffsParent>/.tree.private`. */
+  /** Where the daemon keeps collectors by default: a sibling of the tree root in `bpffsParent`. */
   privateDir: string;
   /** A temporary cgroup (v2 unless `parent` says otherwise): the daemon's --cgroup-root. */
   cgroupRoot: string;
@@ -79,8 +102,13 @@ export function daemonEnv(opts: { cgroupParent?: string; cgroupRoot?: string } =
   onCleanup(() => fs.rmSync(tmp, { recursive: true, force: true }));
   const cgroupRoot = opts.cgroupRoot ?? tmpCgroup(opts.cgroupParent ?? CGROUP2);
   const bpffsParent = tmpBpffsDir();
-  const privateDir = path.join(bpffsParent, '.tree.private');
-  onCleanup(() => removeTree(privateDir));
+  // The daemon's default private directory: `<dirname(bpffs)>/.<basename>.private` in the
+  // first design, `<dirname(bpffs)>/<basename>-private` now; both sit in bpffsParent.
+  const privateDir = path.join(bpffsParent, 'tree-private');
+  onCleanup(() => {
+    removeTree(privateDir);
+    removeTree(path.join(bpffsParent, '.tree.private'));
+  });
   return {
     bpffsParent,
     bpffs: path.join(bpffsParent, 'tree'),
@@ -132,7 +160,10 @@ export class Daemon {
       env.socket,
       ...(opts.defaultViews ? [] : ['--no-default-views']),
     ];
-    this.child = spawn(process.execPath, args, { env: childEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, args, {
+      env: childEnv(opts.env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     if (this.child.pid === undefined) throw new Error('could not start the daemon');
     this.pid = this.child.pid;
     this.child.stdout!.setEncoding('latin1').on('data', (s: string) => {
@@ -173,9 +204,13 @@ export class Daemon {
   async ready(ms = 15000): Promise<void> {
     const end = Date.now() + ms;
     for (;;) {
-      if (this.exit) throw new Error(`the daemon exited (${JSON.stringify(this.exit)}) before it was ready:\n${this.stderr}`);
+      if (this.exit)
+        throw new Error(
+          `the daemon exited (${JSON.stringify(this.exit)}) before it was ready:\n${this.stderr}`,
+        );
       if (await ping(this.env.socket)) return;
-      if (Date.now() > end) throw new Error(`the daemon did not answer on ${this.env.socket} within ${ms} ms:\n${this.stderr}`);
+      if (Date.now() > end)
+        throw new Error(`the daemon did not answer on ${this.env.socket} within ${ms} ms:\n${this.stderr}`);
       await sleep(20);
     }
   }
@@ -199,7 +234,10 @@ export class Daemon {
   async waitExit(ms = 10000): Promise<Exit> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`the daemon did not exit within ${ms} ms:\n${tail(this.stderr)}`)), ms);
+      timer = setTimeout(
+        () => reject(new Error(`the daemon did not exit within ${ms} ms:\n${tail(this.stderr)}`)),
+        ms,
+      );
     });
     try {
       return await Promise.race([this.exited, timeout]);
@@ -216,7 +254,11 @@ export class Daemon {
   /** Like cli(), but fails the test on a non-zero exit. */
   async ok(args: string[]): Promise<string> {
     const r = await this.cli(args);
-    assert.equal(r.code, 0, `cgview ${args.join(' ')} failed (${r.code}):\n${r.stderr}\n--- daemon ---\n${tail(this.stderr)}`);
+    assert.equal(
+      r.code,
+      0,
+      `cgview ${args.join(' ')} failed (${r.code}):\n${r.stderr}\n--- daemon ---\n${tail(this.stderr)}`,
+    );
     return r.stdout;
   }
 
@@ -372,6 +414,19 @@ export function dirRels(root: string): string[] {
 /** Relative paths of every cgroup of a subtree ('' for its root), sorted. */
 export const cgroupRels = dirRels;
 
+/**
+ * Tree name of a cgroup name: bpffs refuses names with a '.', so the tree
+ * percent-encodes '%' and '.' (src/tree/paths.ts); every other byte is kept.
+ */
+export function treeName(cgroupName: string): string {
+  return cgroupName.replace(/[%.]/g, (c) => (c === '%' ? '%25' : '%2E'));
+}
+
+/** Tree path of a relative cgroup path. */
+export function treeRel(rel: string): string {
+  return rel === '' ? '' : rel.split('/').map(treeName).join('/');
+}
+
 /** Inode (cgroup id) of a cgroup, by its relative path. */
 export function cgroupId(root: string, rel: string): string {
   return String(fs.statSync(under(root, rel), { bigint: true }).ino);
@@ -408,7 +463,9 @@ export function treeListing(root: string): string[] {
         walk(childRel);
       } else if (st.isSymbolicLink()) out.push(`symlink ${childRel} -> ${fs.readlinkSync(p, 'latin1')}`);
       else if (st.isFile())
-        out.push(`file ${childRel} cgroup_id=${viewCgroupId(p)} mode=${(st.mode & 0o7777).toString(8)} owner=${owner}`);
+        out.push(
+          `file ${childRel} cgroup_id=${viewCgroupId(p)} mode=${(st.mode & 0o7777).toString(8)} owner=${owner}`,
+        );
       else out.push(`other ${childRel}`);
     }
   };
@@ -424,17 +481,23 @@ export interface ExpectedView {
 
 /**
  * What a clean start mirrors from the cgroup subtree at `cgroupRoot` in auto
- * mode: every cgroup a directory owned like the cgroup, holding every view
- * file, each printing that cgroup's id. `rels` restricts it (manual mode).
+ * mode: every cgroup a directory (its tree name) owned like the cgroup,
+ * holding every view file, each printing that cgroup's id. `rels` (cgroup
+ * paths) restricts it.
  */
-export function expectedListing(cgroupRoot: string, views: ExpectedView[], rels = cgroupRels(cgroupRoot)): string[] {
+export function expectedListing(
+  cgroupRoot: string,
+  views: ExpectedView[],
+  rels = cgroupRels(cgroupRoot),
+): string[] {
   const out: string[] = [];
   for (const rel of rels) {
     const st = fs.statSync(under(cgroupRoot, rel), { bigint: true });
     const owner = `${st.uid}:${st.gid}`;
-    if (rel !== '') out.push(`dir ${rel} owner=${owner}`);
+    const t = treeRel(rel);
+    if (rel !== '') out.push(`dir ${t} owner=${owner}`);
     for (const v of views) {
-      const file = rel === '' ? v.name : `${rel}/${v.name}`;
+      const file = t === '' ? v.name : `${t}/${v.name}`;
       out.push(`file ${file} cgroup_id=${st.ino} mode=${(v.mode ?? 0o440).toString(8)} owner=${owner}`);
     }
   }
@@ -445,7 +508,12 @@ export function expectedListing(cgroupRoot: string, views: ExpectedView[], rels 
  * Polls until `actual()` deep-equals `expected()`; on timeout fails with the
  * difference and the daemons' logs.
  */
-export async function waitForEqual<T>(actual: () => T, expected: () => T, ms: number, what: string): Promise<void> {
+export async function waitForEqual<T>(
+  actual: () => T,
+  expected: () => T,
+  ms: number,
+  what: string,
+): Promise<void> {
   const end = Date.now() + ms;
   for (;;) {
     const a = actual();
@@ -455,7 +523,8 @@ export async function waitForEqual<T>(actual: () => T, expected: () => T, ms: nu
       return;
     } catch (err) {
       if (Date.now() > end) {
-        (err as Error).message = `${what}: not reached within ${ms} ms\n${(err as Error).message}\n${liveDaemonLogs()}`;
+        (err as Error).message =
+          `${what}: not reached within ${ms} ms\n${(err as Error).message}\n${liveDaemonLogs()}`;
         throw err;
       }
     }
@@ -464,11 +533,16 @@ export async function waitForEqual<T>(actual: () => T, expected: () => T, ms: nu
 }
 
 /** Polls an async condition. */
-export async function waitForAsync(fn: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> {
+export async function waitForAsync(
+  fn: () => Promise<boolean> | boolean,
+  ms: number,
+  what: string,
+): Promise<void> {
   const end = Date.now() + ms;
   for (;;) {
     if (await fn()) return;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}\n${liveDaemonLogs()}`);
+    if (Date.now() > end)
+      throw new Error(`timed out after ${ms} ms waiting for ${what}\n${liveDaemonLogs()}`);
     await sleep(50);
   }
 }
@@ -489,12 +563,18 @@ function linkRows(): LinkRow[] {
 /** Iter links in the kernel whose cgroup is one of `ids`. */
 export function linksFor(ids: Iterable<string>): LinkRow[] {
   const set = new Set(ids);
-  return linkRows().filter((l) => l.type === 'iter' && l.cgroup_id !== undefined && set.has(String(l.cgroup_id)));
+  return linkRows().filter(
+    (l) => l.type === 'iter' && l.cgroup_id !== undefined && set.has(String(l.cgroup_id)),
+  );
 }
 
 /** Id of the link pinned at `file` (bpftool link show pinned). */
 export function pinnedLinkId(file: string): number {
-  return (JSON.parse(execFileSync('bpftool', ['-j', 'link', 'show', 'pinned', file], { encoding: 'utf8' })) as LinkRow).id;
+  return (
+    JSON.parse(
+      execFileSync('bpftool', ['-j', 'link', 'show', 'pinned', file], { encoding: 'utf8' }),
+    ) as LinkRow
+  ).id;
 }
 
 export { iterLinkCount };

@@ -12,6 +12,7 @@ import { describe, it } from 'node:test';
 import {
   bp,
   cgroupId,
+  cgroupRels,
   Daemon,
   daemonEnv,
   dirRels,
@@ -43,7 +44,12 @@ describe('symlinks in the tree', () => {
     const cg = env.cgroupRoot;
     await d.ok(['pin', 'info', tree, '--inherit', '--cgroup', cg]);
     mkCgroups(cg, ['a', 'b', 'c', 'c/d']);
-    await waitForEqual(() => treeListing(tree), () => expectedListing(cg, [{ name: 'info' }]), WAIT, 'mirror');
+    await waitForEqual(
+      () => treeListing(tree),
+      () => expectedListing(cg, [{ name: 'info' }]),
+      WAIT,
+      'mirror',
+    );
     const passwd = sha('/etc/passwd');
     const etc = fs.readdirSync('/etc').sort();
 
@@ -68,7 +74,12 @@ describe('symlinks in the tree', () => {
     } finally {
       d.signal('SIGCONT');
     }
-    await waitForEqual(() => treeListing(tree), () => expectedListing(cg, [{ name: 'info' }]), WAIT, 'symlinks replaced');
+    await waitForEqual(
+      () => treeListing(tree),
+      () => expectedListing(cg, [{ name: 'info' }]),
+      WAIT,
+      'symlinks replaced',
+    );
     assert.equal(fs.lstatSync(path.join(tree, 'a', 'info')).isFile(), true);
     assert.equal(fs.lstatSync(path.join(tree, 'b')).isDirectory(), true);
     assert.equal(viewCgroupId(path.join(tree, 'c', 'd', 'info')), cgroupId(cg, 'c/d'));
@@ -82,7 +93,12 @@ describe('symlinks in the tree', () => {
     // And a view file swapped for a symlink in one step (rename over it).
     fs.symlinkSync('/etc/passwd', path.join(tree, 'tmp-link'));
     fs.renameSync(path.join(tree, 'tmp-link'), path.join(tree, 'info'));
-    await waitForEqual(() => treeListing(tree), () => expectedListing(cg, [{ name: 'info' }]), WAIT, 'view file restored');
+    await waitForEqual(
+      () => treeListing(tree),
+      () => expectedListing(cg, [{ name: 'info' }]),
+      WAIT,
+      'view file restored',
+    );
     assert.equal(sha('/etc/passwd'), passwd);
     await d.stop();
   });
@@ -117,7 +133,11 @@ describe('a cgroup named like a view file', () => {
 
     // Removed, the conflict goes from status.
     rmCgroups(cg, ['a/info/below', 'a/info']);
-    await waitForAsync(async () => (await d.status()).roots[0]!.conflicts.join() === 'info', WAIT, 'the a/info conflict to clear');
+    await waitForAsync(
+      async () => (await d.status()).roots[0]!.conflicts.join() === 'info',
+      WAIT,
+      'the a/info conflict to clear',
+    );
     assert.equal(viewCgroupId(path.join(tree, 'a', 'info')), cgroupId(cg, 'a'));
     await d.stop();
   });
@@ -139,7 +159,12 @@ describe('names cgroupfs allows', () => {
     for (const n of names) fs.mkdirSync(Buffer.concat([Buffer.from(`${cg}/`), n]));
     // A child under the invalid name: paths below it too.
     fs.mkdirSync(Buffer.concat([Buffer.from(`${cg}/`), invalid, Buffer.from('/child')]));
-    await waitForEqual(() => treeListing(tree), () => expectedListing(cg, [{ name: 'info' }]), WAIT, 'mirror of odd names');
+    await waitForEqual(
+      () => treeListing(tree),
+      () => expectedListing(cg, [{ name: 'info' }]),
+      WAIT,
+      'mirror of odd names',
+    );
 
     const got = fs.readdirSync(tree, { encoding: 'buffer' }).filter((b) => !b.equals(Buffer.from('info')));
     assert.deepEqual(
@@ -161,8 +186,44 @@ describe('names cgroupfs allows', () => {
     // Removed as exactly.
     fs.rmdirSync(under(cg, child));
     for (const n of names) fs.rmdirSync(Buffer.concat([Buffer.from(`${cg}/`), n]));
-    await waitForEqual(() => dirRels(tree), () => [''], WAIT, 'odd names removed');
+    await waitForEqual(
+      () => dirRels(tree),
+      () => [''],
+      WAIT,
+      'odd names removed',
+    );
     assert.equal(fs.existsSync(bp(`${tree}/${long}`)), false);
+    await d.stop();
+  });
+});
+
+describe('names bpffs refuses', () => {
+  it("names with '.' are mirrored percent-encoded; one that cannot fit is reported, not retried", async () => {
+    const env = daemonEnv();
+    const d = await Daemon.start(env);
+    const tree = env.bpffs;
+    const cg = env.cgroupRoot;
+    await d.ok(['pin', 'info', tree, '--inherit', '--cgroup', cg]);
+    const tooLong = `${'y'.repeat(250)}.abcd`; // 255 bytes; 257 once encoded
+    mkCgroups(cg, ['system.slice', 'system.slice/a.scope', '50%', tooLong]);
+    const mirrored = () => cgroupRels(cg).filter((r) => r !== tooLong);
+    await waitForEqual(
+      () => treeListing(tree),
+      () => expectedListing(cg, [{ name: 'info' }], mirrored()),
+      WAIT,
+      'mirror',
+    );
+    assert.equal(
+      viewCgroupId(path.join(tree, 'system%2Eslice', 'a%2Escope', 'info')),
+      cgroupId(cg, 'system.slice/a.scope'),
+    );
+    assert.equal(parseView(readView(path.join(tree, '50%25', 'info')) ?? '')['name'], '50%');
+    await waitForAsync(
+      async () => (await d.status()).roots[0]!.conflicts.includes(tooLong),
+      WAIT,
+      'the long name reported',
+    );
+    assert.equal((await d.status()).opsFailed, 0, 'nothing is tried that cannot work');
     await d.stop();
   });
 });
@@ -192,7 +253,12 @@ describe('inotify queue overflow', () => {
     } finally {
       d.signal('SIGCONT');
     }
-    await waitForEqual(() => treeListing(tree), () => expectedListing(cg, [{ name: 'info' }]), 20000, 'mirror after overflow');
+    await waitForEqual(
+      () => treeListing(tree),
+      () => expectedListing(cg, [{ name: 'info' }]),
+      20000,
+      'mirror after overflow',
+    );
     const st = await d.status();
     assert.ok(st.overflows >= 1, `overflows reported: ${st.overflows}`);
     assert.ok(st.rescans >= 1, `rescans reported: ${st.rescans}`);
@@ -206,7 +272,12 @@ describe('inotify queue overflow', () => {
     } finally {
       d.signal('SIGCONT');
     }
-    await waitForEqual(() => dirRels(tree), () => [''], 20000, 'mirror after removal with overflow');
+    await waitForEqual(
+      () => dirRels(tree),
+      () => [''],
+      20000,
+      'mirror after removal with overflow',
+    );
     await d.stop();
   });
 });

@@ -60,7 +60,12 @@ async function setup(views: ExpectedView[] = TWO): Promise<{ env: DaemonEnv; d: 
     if (v.mode !== undefined) args.push('--file-mode', `0${v.mode.toString(8)}`);
     await d.ok(args);
   }
-  await waitForEqual(() => treeListing(env.bpffs), () => expectedListing(env.cgroupRoot, views), 5000, 'initial mirror');
+  await waitForEqual(
+    () => treeListing(env.bpffs),
+    () => expectedListing(env.cgroupRoot, views),
+    5000,
+    'initial mirror',
+  );
   return { env, d, seen };
 }
 
@@ -76,7 +81,12 @@ function changeWhileDown(env: DaemonEnv, seen: Seen): void {
  * for a removed one.
  */
 async function checkConverged(env: DaemonEnv, views: ExpectedView[], seen: Seen): Promise<void> {
-  await waitForEqual(() => treeListing(env.bpffs), () => expectedListing(env.cgroupRoot, views), 10000, 'convergence');
+  await waitForEqual(
+    () => treeListing(env.bpffs),
+    () => expectedListing(env.cgroupRoot, views),
+    10000,
+    'convergence',
+  );
   const live = new Set(cgroupRels(env.cgroupRoot).map((r) => cgroupId(env.cgroupRoot, r)));
   const perCgroup = () => {
     const n = new Map<string, number>();
@@ -111,7 +121,11 @@ describe('restart after SIGTERM', () => {
 
     const d2 = await Daemon.start(env);
     await checkConverged(env, TWO, seen);
-    assert.equal(pinnedLinkId(path.join(tree, 'a', 'info')), adoptedBefore, 'a right pin is adopted, not replaced');
+    assert.equal(
+      pinnedLinkId(path.join(tree, 'a', 'info')),
+      adoptedBefore,
+      'a right pin is adopted, not replaced',
+    );
     assert.equal(fs.existsSync(path.join(tree, 'c')), false, 'stale directories are gone');
     const st = await d2.status();
     assert.equal(st.roots.length, 1);
@@ -129,7 +143,12 @@ describe('restart after SIGTERM', () => {
     const d3 = await Daemon.start(clean);
     await d3.ok(['pin', 'info', clean.bpffs, '--inherit', '--cgroup', cg]);
     await d3.ok(['pin', 'info', clean.bpffs, '--inherit', '--name', 'second', '--file-mode', '0444']);
-    await waitForEqual(() => treeListing(clean.bpffs), () => treeListing(tree), 5000, 'clean start = restarted tree');
+    await waitForEqual(
+      () => treeListing(clean.bpffs),
+      () => treeListing(tree),
+      5000,
+      'clean start = restarted tree',
+    );
     await d3.stop();
     await d2.stop();
   });
@@ -200,12 +219,14 @@ describe('kill -9 at injected points, then restart', () => {
       // Restart without the fault: converges to what a clean start makes.
       const d2 = await Daemon.start(env);
       if (want.length === 0) {
-        await waitFor(() => fs.readdirSync(tree).length === 0, 5000, `the untagged tree to be empty\n${liveDaemonLogs()}`).catch(
-          (e: Error) => {
-            e.message += `\n${treeListing(tree).slice(0, 20).join('\n')}`;
-            throw e;
-          },
-        );
+        await waitFor(
+          () => fs.readdirSync(tree).length === 0,
+          5000,
+          `the untagged tree to be empty\n${liveDaemonLogs()}`,
+        ).catch((e: Error) => {
+          e.message += `\n${treeListing(tree).slice(0, 20).join('\n')}`;
+          throw e;
+        });
         assert.deepEqual((await d2.status()).roots, []);
         await waitFor(() => linksFor(seen.ids).length === 0, 5000, 'no link left for the untagged tree');
       } else {

@@ -8,7 +8,15 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { cgview, Daemon, daemonEnv, expectedListing, treeListing, viewCgroupId, waitForEqual } from '../daemon.js';
+import {
+  cgview,
+  Daemon,
+  daemonEnv,
+  expectedListing,
+  treeListing,
+  viewCgroupId,
+  waitForEqual,
+} from '../daemon.js';
 import { inode, sleep, uniq, waitFor } from '../helpers.js';
 
 const WAIT = 5000;
@@ -26,10 +34,24 @@ for (const mode of ['auto', 'manual'] as const) {
       const cg = env.cgroupRoot;
 
       // S1: the first pin tags the directory with the cgroup.
-      const args = ['pin', 'info', tree, '--inherit', '--cgroup', cg, ...(mode === 'manual' ? ['--mode', 'manual'] : [])];
+      const args = [
+        'pin',
+        'info',
+        tree,
+        '--inherit',
+        '--cgroup',
+        cg,
+        ...(mode === 'manual' ? ['--mode', 'manual'] : []),
+      ];
       await d.ok(args);
-      assert.equal(viewCgroupId(path.join(tree, 'info')), idOf(cg), 'the root view prints the root cgroup id');
-      const ls = JSON.parse(await d.ok(['ls', '--json'])) as { roots: Array<{ dir: string; cgroup: string; mode: string }> };
+      assert.equal(
+        viewCgroupId(path.join(tree, 'info')),
+        idOf(cg),
+        'the root view prints the root cgroup id',
+      );
+      const ls = JSON.parse(await d.ok(['ls', '--json'])) as {
+        roots: Array<{ dir: string; cgroup: string; mode: string }>;
+      };
       assert.deepEqual(
         ls.roots.map((r) => [r.dir, r.cgroup, r.mode]),
         [[tree, cg, mode]],
@@ -42,21 +64,37 @@ for (const mode of ['auto', 'manual'] as const) {
         assert.equal(fs.existsSync(path.join(tree, 'a')), false, 'manual mode does not mirror by itself');
         fs.mkdirSync(path.join(tree, 'a'));
       }
-      await waitFor(() => viewCgroupId(path.join(tree, 'a', 'info')) === idOf(path.join(cg, 'a')), WAIT, 'a/info');
+      await waitFor(
+        () => viewCgroupId(path.join(tree, 'a', 'info')) === idOf(path.join(cg, 'a')),
+        WAIT,
+        'a/info',
+      );
       const a = fs.readFileSync(path.join(tree, 'a', 'info'), 'utf8');
       assert.match(a, /^cgroup_id: \d+\nlevel: \d+\nname: a\n/);
 
       // Deeper.
       fs.mkdirSync(path.join(cg, 'a', 'b'));
       if (mode === 'manual') fs.mkdirSync(path.join(tree, 'a', 'b'));
-      await waitFor(() => viewCgroupId(path.join(tree, 'a', 'b', 'info')) === idOf(path.join(cg, 'a', 'b')), WAIT, 'a/b/info');
+      await waitFor(
+        () => viewCgroupId(path.join(tree, 'a', 'b', 'info')) === idOf(path.join(cg, 'a', 'b')),
+        WAIT,
+        'a/b/info',
+      );
 
       // S2: a tree directory that matches no cgroup is refused (removed, with the reason logged).
       const bogus = uniq('nomatch');
       fs.mkdirSync(path.join(tree, bogus));
-      await waitFor(() => !fs.existsSync(path.join(tree, bogus)), WAIT, 'the unmatched directory to be removed');
+      await waitFor(
+        () => !fs.existsSync(path.join(tree, bogus)),
+        WAIT,
+        'the unmatched directory to be removed',
+      );
       fs.mkdirSync(path.join(tree, 'a', bogus));
-      await waitFor(() => !fs.existsSync(path.join(tree, 'a', bogus)), WAIT, 'the unmatched nested directory to be removed');
+      await waitFor(
+        () => !fs.existsSync(path.join(tree, 'a', bogus)),
+        WAIT,
+        'the unmatched nested directory to be removed',
+      );
       const refusal = d.logs().find((r) => r['msg'] === 'removed directory' && r['rel'] === bogus);
       assert.ok(refusal, `the refusal is logged:\n${d.stderr}`);
       assert.equal(typeof refusal['reason'], 'string');
@@ -104,12 +142,20 @@ describe('pins and inheritance', () => {
 
     await d.ok(['pin', 'info', path.join(tree, 'a'), '--name', 'mine']);
     await d.ok(['pin', 'info', tree, '--name', 'top']);
-    assert.equal(viewCgroupId(path.join(tree, 'a', 'mine')), idOf(path.join(cg, 'a')), 'a local pin is for its own cgroup');
+    assert.equal(
+      viewCgroupId(path.join(tree, 'a', 'mine')),
+      idOf(path.join(cg, 'a')),
+      'a local pin is for its own cgroup',
+    );
     assert.equal(viewCgroupId(path.join(tree, 'top')), idOf(cg));
 
     fs.mkdirSync(path.join(cg, 'a', 'b'));
     fs.mkdirSync(path.join(cg, 'c'));
-    await waitFor(() => fs.existsSync(path.join(tree, 'a', 'b', 'info')) && fs.existsSync(path.join(tree, 'c', 'info')), WAIT, 'b, c');
+    await waitFor(
+      () => fs.existsSync(path.join(tree, 'a', 'b', 'info')) && fs.existsSync(path.join(tree, 'c', 'info')),
+      WAIT,
+      'b, c',
+    );
     await sleep(200);
     const local = (rel: string, name: string) => (rel === '' ? name : `${rel}/${name}`);
     const want = expectedListing(cg, [{ name: 'info' }]);
@@ -139,11 +185,19 @@ describe('pins and inheritance', () => {
     const cg = env.cgroupRoot;
     await d.ok(['pin', 'info', tree, '--inherit', '--cgroup', cg]);
     for (const rel of ['a', 'a/b', 'a/b/c', 'd']) fs.mkdirSync(path.join(cg, rel));
-    await waitForEqual(() => treeListing(tree), () => expectedListing(cg, [{ name: 'info' }]), WAIT, 'first view mirrored');
+    await waitForEqual(
+      () => treeListing(tree),
+      () => expectedListing(cg, [{ name: 'info' }]),
+      WAIT,
+      'first view mirrored',
+    );
 
     await d.ok(['pin', 'info', tree, '--inherit', '--name', 'second', '--file-mode', '0444']);
     // The pin request returns once every existing directory has the view.
-    assert.deepEqual(treeListing(tree), expectedListing(cg, [{ name: 'info' }, { name: 'second', mode: 0o444 }]));
+    assert.deepEqual(
+      treeListing(tree),
+      expectedListing(cg, [{ name: 'info' }, { name: 'second', mode: 0o444 }]),
+    );
 
     // New directories get both.
     fs.mkdirSync(path.join(cg, 'd', 'e'));

@@ -59,7 +59,11 @@ describe('delegated cgroups', () => {
     const mk = await runAs(USER.uid, USER.gid, 'mkdir', [path.join(job, 'task')]);
     assert.equal(mk.code, 0, mk.stderr);
     const taskView = path.join(tree, 'job', 'task', 'info');
-    await waitFor(() => fs.existsSync(taskView) && owner(taskView) === ME, 5000, 'job/task/info owned by the delegatee');
+    await waitFor(
+      () => fs.existsSync(taskView) && owner(taskView) === ME,
+      5000,
+      'job/task/info owned by the delegatee',
+    );
     assert.equal(owner(path.join(tree, 'job', 'task')), ME);
     const task = await runAs(USER.uid, USER.gid, 'cat', [taskView]);
     assert.equal(task.code, 0, task.stderr);
@@ -80,17 +84,29 @@ describe('delegated cgroups', () => {
     // The operator makes the delegated job's directory; the daemon hands it over.
     fs.mkdirSync(path.join(tree, 'job'));
     const jobView = path.join(tree, 'job', 'info');
-    await waitFor(() => fs.existsSync(jobView) && owner(jobView) === ME, 5000, 'job/info owned by the delegatee');
+    await waitFor(
+      () => fs.existsSync(jobView) && owner(jobView) === ME,
+      5000,
+      'job/info owned by the delegatee',
+    );
     await waitFor(() => owner(path.join(tree, 'job')) === ME, 5000, 'job/ owned by the delegatee');
 
     // The delegatee: a child cgroup, then the matching tree directory.
     assert.equal((await runAs(USER.uid, USER.gid, 'mkdir', [path.join(job, 'task')])).code, 0);
     await sleep(200);
-    assert.equal(fs.existsSync(path.join(tree, 'job', 'task')), false, 'manual mode does not mirror by itself');
+    assert.equal(
+      fs.existsSync(path.join(tree, 'job', 'task')),
+      false,
+      'manual mode does not mirror by itself',
+    );
     const mk = await runAs(USER.uid, USER.gid, 'mkdir', [path.join(tree, 'job', 'task')]);
     assert.equal(mk.code, 0, mk.stderr);
     const taskView = path.join(tree, 'job', 'task', 'info');
-    await waitFor(() => viewCgroupId(taskView) === String(inode(path.join(job, 'task'))), 5000, 'job/task/info');
+    await waitFor(
+      () => viewCgroupId(taskView) === String(inode(path.join(job, 'task'))),
+      5000,
+      'job/task/info',
+    );
     assert.equal(owner(taskView), ME);
     const read = await runAs(USER.uid, USER.gid, 'cat', [taskView]);
     assert.equal(read.code, 0, read.stderr);
