@@ -164,6 +164,8 @@ export class Manager {
       this.roots.push(rt);
       this.#openRoot(rt);
     }
+    // A crash while untagging: finish it.
+    for (const rt of this.roots.filter((r) => r.cfg.untagging)) this.#untag(rt);
     this.collectors.stopUnused(this.#collectorsInUse());
     for (const rt of this.roots) this.#fullReconcile(rt);
   }
@@ -288,13 +290,10 @@ export class Manager {
       if (list.length === 0) delete rt.cfg.local[rel];
     }
     const empty = rt.cfg.inherit.length === 0 && Object.keys(rt.cfg.local).length === 0;
-    if (empty) this.state.roots = this.state.roots.filter((r) => r !== rt.cfg);
+    if (empty) rt.cfg.untagging = true;
     this.#save();
-    if (empty) {
-      // S4: untag. Removing every pin and mirrored directory (the root itself stays).
-      this.#untag(rt);
-      this.log('info', 'untagged', { dir: rt.cfg.dir });
-    } else if (inherited) this.#fullReconcile(rt);
+    if (empty) this.#untag(rt);
+    else if (inherited) this.#fullReconcile(rt);
     else this.#reconcile(rt, rel, 'shallow');
     for (const inst of this.collectors.stopUnused(this.#collectorsInUse())) this.views.dropInstance(inst);
     this.log('info', 'unpinned', { path: p, inherited });
@@ -466,6 +465,11 @@ export class Manager {
     }
   }
 
+  /**
+   * S4: untag. Removes every pin and mirrored directory (the root directory
+   * itself stays), then forgets the root. The state says `untagging` until
+   * the tree is empty, so a crash in between is finished by the next start.
+   */
   #untag(rt: RootRuntime): void {
     if (rt.fd) {
       const tree = scanTree(rt.fd, '', new TagCache());
@@ -482,6 +486,9 @@ export class Manager {
     rt.fd?.close();
     rt.fd = null;
     this.roots.splice(this.roots.indexOf(rt), 1);
+    this.state.roots = this.state.roots.filter((r) => r !== rt.cfg);
+    this.#save();
+    this.log('info', 'untagged', { dir: rt.cfg.dir });
   }
 
   #collectorsInUse(): Set<string> {
@@ -562,11 +569,15 @@ export class Manager {
     if (depthMode === 'deep') {
       rt.conflicts = [...rt.conflicts.filter((c) => !isWithin(s, c)), ...d.conflicts];
       for (const c of d.conflicts)
-        this.log('warn', 'cgroup not mirrored: its name is a view file of its parent', {
-          root: rt.cfg.dir,
-          rel: c,
-        });
-      this.#updateWatches(rt, s, cgroups);
+        this.log(
+          'warn',
+          'cgroup not mirrored: its name is taken by a view file, or too long for bpffs once encoded',
+          {
+            root: rt.cfg.dir,
+            rel: c,
+          },
+        );
+      this.#updateWatches(rt, s, cgroups, d.dirs);
     }
     this.#count(rt);
     if (res.raced) this.#markDirty(rt, s, 'deep');
@@ -581,28 +592,68 @@ export class Manager {
 
   // --- watching --------------------------------------------------------------
 
-  #updateWatches(rt: RootRuntime, scope: string, cgroups: Map<string, unknown>): void {
+  /**
+   * Adds watches for the directories of a scope just reconciled. A directory
+   * made between our scan and its new watch sends us no event, so each newly
+   * watched directory is listed once more and any child we did not know of
+   * is marked for reconciling.
+   */
+  #updateWatches(rt: RootRuntime, scope: string, cgroups: Map<string, unknown>, dirs: Set<string>): void {
     const ino = this.#inotify;
     if (!ino) return;
     // Watches of removed directories go by themselves (IN_IGNORED); a full
     // reconcile also drops any the kernel kept (e.g. conflicts found later).
     if (scope === '') {
       for (const [rel, wd] of rt.cgWatches) if (!cgroups.has(rel)) this.#unwatch(wd, rt.cgWatches, rel);
-      for (const [rel, wd] of rt.treeWatches) if (!cgroups.has(rel)) this.#unwatch(wd, rt.treeWatches, rel);
+      for (const [rel, wd] of rt.treeWatches) if (!dirs.has(rel)) this.#unwatch(wd, rt.treeWatches, rel);
     }
+    const late = (
+      rel: string,
+      dir: string,
+      known: (childRel: string) => boolean,
+      key: (n: string) => string,
+    ) => {
+      let entries: fs.Dirent[];
+      try {
+        entries = fs.readdirSync(Buffer.from(dir, 'latin1'), {
+          withFileTypes: true,
+          encoding: 'latin1',
+        }) as unknown as fs.Dirent[];
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        if (!e.isDirectory()) continue;
+        const child = join(rel, key(e.name));
+        if (!known(child)) this.#markDirty(rt, child, 'deep');
+      }
+    };
     for (const rel of cgroups.keys()) {
       if (rt.conflicts.some((c) => isWithin(c, rel))) continue;
-      if (!rt.cgWatches.has(rel)) this.#watch(rt, 'cgroup', rel, join(rt.cfg.cgroup, rel), CG_MASK);
-      if (!rt.treeWatches.has(rel) && (rel === '' || rt.cfg.mode === 'auto' || treeDirExists(rt.fd!, rel)))
-        this.#watch(rt, 'tree', rel, join(rt.cfg.dir, encodeRel(rel)), TREE_MASK);
+      if (!rt.cgWatches.has(rel)) {
+        const p = join(rt.cfg.cgroup, rel);
+        if (this.#watch(rt, 'cgroup', rel, p, CG_MASK))
+          late(
+            rel,
+            p,
+            (c) => cgroups.has(c),
+            (n) => n,
+          );
+      }
+      if (!rt.treeWatches.has(rel) && dirs.has(rel)) {
+        const p = join(rt.cfg.dir, encodeRel(rel));
+        if (this.#watch(rt, 'tree', rel, p, TREE_MASK)) late(rel, p, (c) => dirs.has(c), childKey);
+      }
     }
   }
 
-  #watch(rt: RootRuntime, side: 'cgroup' | 'tree', rel: string, p: string, mask: number): void {
+  /** Adds a watch; false when it could not be added (gone, or the watch limit). */
+  #watch(rt: RootRuntime, side: 'cgroup' | 'tree', rel: string, p: string, mask: number): boolean {
     try {
       const wd = this.#inotify!.add(p, mask);
       this.#watches.set(wd, { root: rt, side, rel });
       (side === 'cgroup' ? rt.cgWatches : rt.treeWatches).set(rel, wd);
+      return true;
     } catch (e) {
       if (isCgviewError(e) && e.errno === 28) {
         // ENOSPC: fs.inotify.max_user_watches reached. Fall back to polling.
@@ -614,6 +665,7 @@ export class Manager {
           this.#startPolling();
         }
       } else this.log('debug', 'watch failed', { path: showPath(p), error: (e as Error).message });
+      return false;
     }
   }
 

@@ -178,6 +178,7 @@ export function request(file: string, req: Request, timeoutMs = 60000): Promise<
       const i = buf.indexOf('\n');
       if (i < 0) return;
       clearTimeout(timer);
+      answered = true;
       sock.end();
       const res = JSON.parse(buf.slice(0, i)) as Response;
       if (res.ok) resolve(res.result);
@@ -190,8 +191,19 @@ export function request(file: string, req: Request, timeoutMs = 60000): Promise<
           ),
         );
     });
+    let answered = false;
+    sock.on('close', () => {
+      clearTimeout(timer);
+      if (!answered)
+        reject(
+          new CgviewError('E_NO_DAEMON', `the daemon on ${file} closed the connection without answering`, {
+            hint: 'it may have stopped or crashed: see its log, then start it again',
+          }),
+        );
+    });
     sock.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
+      answered = true;
       if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED')
         reject(
           new CgviewError('E_NO_DAEMON', `the cgview daemon is not running (no socket at ${file})`, {

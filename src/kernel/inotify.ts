@@ -117,7 +117,16 @@ export class Inotify {
     this.#closing = true;
     const wds = [...this.#wds];
     this.#wds.clear();
+    // The pending read only returns when an event is queued: with no watch
+    // left to drop, add one on / and drop it, which queues IN_IGNORED.
+    if (wds.length === 0) {
+      const wd = cInotifyAddWatch(this.#fd.fd, cstr('/'), IN_DELETE_SELF | IN_ONLYDIR);
+      if (wd >= 0) wds.push(wd);
+      else {
+        this.#fd.close();
+        return;
+      }
+    }
     for (const wd of wds) cInotifyRmWatch(this.#fd.fd, wd);
-    if (wds.length === 0) this.#fd.close();
   }
 }

@@ -60,6 +60,8 @@ export type Op =
 
 export interface Diff {
   ops: Op[];
+  /** Tree directories that exist once the ops are applied (within the scope). */
+  dirs: Set<string>;
   /** Cgroups not mirrored because their name is taken by a view file (relative paths). */
   conflicts: string[];
 }
@@ -172,7 +174,7 @@ export function diff(input: DiffInput): Diff {
         removals.push({ op: 'rmfile', rel, name, reason: 'symlinks are refused in a view tree' });
     }
   }
-  return { ops: [...removals, ...creations], conflicts };
+  return { ops: [...removals, ...creations], dirs, conflicts };
 }
 
 /** Absolute tree path of an op's target, for logs. */

@@ -34,6 +34,8 @@ export interface TagRoot {
   inherit: ViewPin[];
   /** Views pinned without --inherit, by directory relative to `dir` ('' is the root). */
   local: Record<string, ViewPin[]>;
+  /** Set while the tree is being emptied after its last view was unpinned (a restart finishes the job). */
+  untagging?: boolean;
 }
 
 export interface State {

@@ -24,7 +24,10 @@ export interface ViewLine {
 const LINE = /^([A-Za-z_][A-Za-z0-9_.-]*):(?: +(.*))?$/;
 
 function bad(msg: string, line: number, text: string): CgviewError {
-  return new CgviewError('E_BAD_INPUT', `view output line ${line}: ${msg}: ${JSON.stringify(text.slice(0, 80))}`);
+  return new CgviewError(
+    'E_BAD_INPUT',
+    `view output line ${line}: ${msg}: ${JSON.stringify(text.slice(0, 80))}`,
+  );
 }
 
 /** The lines of a view's output, in order. Throws E_BAD_INPUT on a malformed line. */
@@ -59,7 +62,10 @@ export function viewUint(view: Map<string, string>, key: string): bigint {
   const v = view.get(key);
   if (v === undefined) throw new CgviewError('E_BAD_INPUT', `view output has no ${key}`);
   if (!/^[0-9]+$/.test(v))
-    throw new CgviewError('E_BAD_INPUT', `view output ${key}: ${JSON.stringify(v)} is not an unsigned integer`);
+    throw new CgviewError(
+      'E_BAD_INPUT',
+      `view output ${key}: ${JSON.stringify(v)} is not an unsigned integer`,
+    );
   return BigInt(v);
 }
 
@@ -111,7 +117,10 @@ export function parseSchedLat(text: string): SchedLat | null {
   const keys = [...view.keys()];
   for (const [i, k] of SCHED_LAT_KEYS.entries())
     if (keys[i] !== k)
-      throw new CgviewError('E_BAD_INPUT', `sched_lat line ${i + 1}: expected ${k}, got ${keys[i] ?? 'nothing'}`);
+      throw new CgviewError(
+        'E_BAD_INPUT',
+        `sched_lat line ${i + 1}: expected ${k}, got ${keys[i] ?? 'nothing'}`,
+      );
   const hist: SchedLatBucket[] = [];
   let i = SCHED_LAT_KEYS.length;
   for (; i < keys.length; i++) {
@@ -128,7 +137,10 @@ export function parseSchedLat(text: string): SchedLat | null {
     throw new CgviewError('E_BAD_INPUT', 'sched_lat: histogram missing or not ended by hist_lt_inf');
   const rest = keys.slice(i, i + 3);
   if (rest.join() !== 'p50_ns,p90_ns,p99_ns')
-    throw new CgviewError('E_BAD_INPUT', `sched_lat line ${i + 1}: expected p50_ns, p90_ns, p99_ns after the histogram`);
+    throw new CgviewError(
+      'E_BAD_INPUT',
+      `sched_lat line ${i + 1}: expected p50_ns, p90_ns, p99_ns after the histogram`,
+    );
   return {
     cgroupId: viewUint(view, 'cgroup_id'),
     queueSelfMaxNs: viewUint(view, 'queue_self'),

@@ -202,7 +202,7 @@ describe('kill -9 at injected points, then restart', () => {
         changeWhileDown(env, seen);
       } else if (s.phase === 'pin request') {
         const dc = await Daemon.start(env, { env: crashEnv });
-        const r = await dc.cli(['pin', 'info', tree, '--inherit', '--name', 'third'], { timeoutMs: 10000 });
+        const r = await dc.cli(['pin', 'info', tree, '--inherit', '--name', 'third'], { timeoutMs: 5000 });
         await crashed(dc, 'while serving a pin');
         assert.equal(r.code, 1, `the client reports the lost daemon promptly:\n${r.stderr}`);
         assert.match(r.stderr, /^cgview: /);
@@ -211,7 +211,7 @@ describe('kill -9 at injected points, then restart', () => {
         want = [...TWO, { name: 'third' }];
       } else {
         const dc = await Daemon.start(env, { env: crashEnv });
-        await dc.cli(['unpin', path.join(tree, 'info')], { timeoutMs: 10000 });
+        await dc.cli(['unpin', path.join(tree, 'info')], { timeoutMs: 5000 });
         await crashed(dc, 'while untagging');
         want = [];
       }
