@@ -580,7 +580,9 @@ export class Manager {
       this.#updateWatches(rt, s, cgroups, d.dirs);
     }
     this.#count(rt);
-    if (res.raced) this.#markDirty(rt, s, 'deep');
+    // Something changed under us: look again shortly (not at once, so that a
+    // failure that persists cannot turn into a busy loop).
+    if (res.raced) setTimeout(() => this.#markDirty(rt, s, 'deep'), 200).unref();
   }
 
   #count(rt: RootRuntime): void {
@@ -624,7 +626,8 @@ export class Manager {
       }
       for (const e of entries) {
         if (!e.isDirectory()) continue;
-        const child = join(rel, key(e.name));
+        const k = key(e.name);
+        const child = rel === '' ? k : `${rel}/${k}`;
         if (!known(child)) this.#markDirty(rt, child, 'deep');
       }
     };
