@@ -171,7 +171,7 @@ async function main(): Promise<void> {
 try {
   await main();
 } finally {
-  for (const p of [floorDir, treeDir, `/sys/fs/bpf/.${tag}-tree.private`]) {
+  for (const p of [floorDir, treeDir, `/sys/fs/bpf/${tag}-tree-private`]) {
     try {
       rmTree(p);
     } catch (e) {

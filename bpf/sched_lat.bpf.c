@@ -82,10 +82,11 @@ static __always_inline void print_stats(struct seq_file *seq, __u64 id, const st
 	BPF_SEQ_PRINTF(seq, "queue_self_ns_total: %llu\n", s->self_ns_total);
 	BPF_SEQ_PRINTF(seq, "queue_other_ns_total: %llu\n", s->other_ns_total);
 
-	/* hist_lt_<2^k>ns: waits shorter than 2^k ns (cumulative). */
+	/* hist_lt_<2^k>ns: waits shorter than 2^k ns (cumulative). The last
+	 * bucket is open-ended, so it only shows in hist_lt_inf. */
 	for (i = 0; i < SL_HIST_BUCKETS; i++) {
 		cum += s->hist[i];
-		if (i + 1 >= SL_PRINT_MIN_LOG2) {
+		if (i + 1 >= SL_PRINT_MIN_LOG2 && i < SL_HIST_BUCKETS - 1) {
 			v = 1ULL << (i + 1);
 			BPF_SEQ_PRINTF(seq, "hist_lt_%lluns: %llu\n", v, cum);
 		}

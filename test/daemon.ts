@@ -102,13 +102,9 @@ export function daemonEnv(opts: { cgroupParent?: string; cgroupRoot?: string } =
   onCleanup(() => fs.rmSync(tmp, { recursive: true, force: true }));
   const cgroupRoot = opts.cgroupRoot ?? tmpCgroup(opts.cgroupParent ?? CGROUP2);
   const bpffsParent = tmpBpffsDir();
-  // The daemon's default private directory: `<dirname(bpffs)>/.<basename>.private` in the
-  // first design, `<dirname(bpffs)>/<basename>-private` now; both sit in bpffsParent.
+  // The daemon's default private directory: `<dirname(bpffs)>/<basename>-private`.
   const privateDir = path.join(bpffsParent, 'tree-private');
-  onCleanup(() => {
-    removeTree(privateDir);
-    removeTree(path.join(bpffsParent, '.tree.private'));
-  });
+  onCleanup(() => removeTree(privateDir));
   return {
     bpffsParent,
     bpffs: path.join(bpffsParent, 'tree'),

@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  childKey,
   cgroupForTreeDir,
+  childKey,
   decodeName,
   decodeRel,
   encodeName,
@@ -42,8 +42,14 @@ describe('tree name encoding', () => {
 
   it('maps cgroup dirs to tree dirs and back', () => {
     const root = { dir: '/sys/fs/bpf/cgview', cgroup: '/sys/fs/cgroup/unified' };
-    assert.equal(treeDirForCgroup(root, '/sys/fs/cgroup/unified/system.slice/a.scope'), '/sys/fs/bpf/cgview/system%2Eslice/a%2Escope');
-    assert.equal(cgroupForTreeDir(root, '/sys/fs/bpf/cgview/system%2Eslice'), '/sys/fs/cgroup/unified/system.slice');
+    assert.equal(
+      treeDirForCgroup(root, '/sys/fs/cgroup/unified/system.slice/a.scope'),
+      '/sys/fs/bpf/cgview/system%2Eslice/a%2Escope',
+    );
+    assert.equal(
+      cgroupForTreeDir(root, '/sys/fs/bpf/cgview/system%2Eslice'),
+      '/sys/fs/cgroup/unified/system.slice',
+    );
     assert.equal(cgroupForTreeDir(root, '/sys/fs/bpf/cgview/x%zz'), null);
   });
 });

@@ -4,16 +4,20 @@ import { describe, it } from 'node:test';
 import { isCgviewError } from '../../src/errors.js';
 import { parseViewLines, parseViewOutput, viewUint } from '../../src/views/parse.js';
 
-const badInput = (re: RegExp) => (e: unknown) => isCgviewError(e, 'E_BAD_INPUT') && re.test((e as Error).message);
+const badInput = (re: RegExp) => (e: unknown) =>
+  isCgviewError(e, 'E_BAD_INPUT') && re.test((e as Error).message);
 
 describe('parseViewOutput', () => {
   it('parses key: value lines in printed order', () => {
     const m = parseViewOutput('cgroup_id: 1234\nlevel: 2\nname: job-1\n');
-    assert.deepEqual([...m], [
-      ['cgroup_id', '1234'],
-      ['level', '2'],
-      ['name', 'job-1'],
-    ]);
+    assert.deepEqual(
+      [...m],
+      [
+        ['cgroup_id', '1234'],
+        ['level', '2'],
+        ['name', 'job-1'],
+      ],
+    );
   });
 
   it('reads an empty output (removed cgroup) as no keys', () => {
@@ -21,10 +25,13 @@ describe('parseViewOutput', () => {
   });
 
   it('accepts a last line without a newline', () => {
-    assert.deepEqual([...parseViewOutput('a: 1\nb: 2')], [
-      ['a', '1'],
-      ['b', '2'],
-    ]);
+    assert.deepEqual(
+      [...parseViewOutput('a: 1\nb: 2')],
+      [
+        ['a', '1'],
+        ['b', '2'],
+      ],
+    );
   });
 
   it('skips the spaces after the colon, like sscanf("cgroup_id: %8d")', () => {
@@ -42,7 +49,10 @@ describe('parseViewOutput', () => {
   });
 
   it('refuses a line without key: value, naming the line', () => {
-    assert.throws(() => parseViewOutput('a: 1\nthis is not it\n'), badInput(/line 2: not a "key: value" line/));
+    assert.throws(
+      () => parseViewOutput('a: 1\nthis is not it\n'),
+      badInput(/line 2: not a "key: value" line/),
+    );
     assert.throws(() => parseViewOutput('a:1\n'), badInput(/line 1/));
     assert.throws(() => parseViewOutput(' a: 1\n'), badInput(/line 1/));
     assert.throws(() => parseViewOutput('1a: 1\n'), badInput(/line 1/));
@@ -83,7 +93,8 @@ describe('viewUint', () => {
   });
 
   it('refuses anything else, and a missing key', () => {
-    for (const k of ['neg', 'x', 'sp']) assert.throws(() => viewUint(m, k), badInput(/not an unsigned integer/));
+    for (const k of ['neg', 'x', 'sp'])
+      assert.throws(() => viewUint(m, k), badInput(/not an unsigned integer/));
     assert.throws(() => viewUint(m, 'nope'), badInput(/has no nope/));
   });
 });

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { isCgviewError } from '../../src/errors.js';
 import { parseSchedLat, SCHED_LAT_KEYS } from '../../src/views/parse.js';
 
-/** A file as the view prints it: hist_lt_256ns .. hist_lt_2^40ns, hist_lt_inf, percentiles. */
+/** A file as the view prints it: hist_lt_256ns .. hist_lt_2^39ns, hist_lt_inf, percentiles. */
 function sample(over: Record<string, string> = {}): string {
   const lines: Array<[string, string]> = [
     ['cgroup_id', '1234'],
@@ -15,12 +15,13 @@ function sample(over: Record<string, string> = {}): string {
     ['queue_self_ns_total', '6134509378'],
     ['queue_other_ns_total', '2180395'],
   ];
-  for (let k = 8; k <= 40; k++) lines.push([`hist_lt_${2n ** BigInt(k)}ns`, k < 23 ? '0' : '770']);
+  for (let k = 8; k <= 39; k++) lines.push([`hist_lt_${2n ** BigInt(k)}ns`, k < 23 ? '0' : '770']);
   lines.push(['hist_lt_inf', '770'], ['p50_ns', '6294169'], ['p90_ns', '8008787'], ['p99_ns', '10252743']);
   return lines.map(([k, v]) => `${k}: ${over[k] ?? v}\n`).join('');
 }
 
-const badInput = (re: RegExp) => (e: unknown) => isCgviewError(e, 'E_BAD_INPUT') && re.test((e as Error).message);
+const badInput = (re: RegExp) => (e: unknown) =>
+  isCgviewError(e, 'E_BAD_INPUT') && re.test((e as Error).message);
 
 describe('parseSchedLat', () => {
   it('reads every field', () => {
@@ -32,10 +33,10 @@ describe('parseSchedLat', () => {
     assert.equal(s.waitNsTotal, 6136689773n);
     assert.equal(s.queueSelfNsTotal, 6134509378n);
     assert.equal(s.queueOtherNsTotal, 2180395n);
-    assert.equal(s.hist.length, 34);
+    assert.equal(s.hist.length, 33);
     assert.deepEqual(s.hist[0], { ltNs: 256n, count: 0n });
-    assert.deepEqual(s.hist[32], { ltNs: 2n ** 40n, count: 770n });
-    assert.deepEqual(s.hist[33], { ltNs: null, count: 770n });
+    assert.deepEqual(s.hist[31], { ltNs: 2n ** 39n, count: 770n });
+    assert.deepEqual(s.hist[32], { ltNs: null, count: 770n });
     assert.deepEqual([s.p50Ns, s.p90Ns, s.p99Ns], [6294169n, 8008787n, 10252743n]);
   });
 
@@ -46,7 +47,10 @@ describe('parseSchedLat', () => {
   it('wants the seven first keys in the fixed order', () => {
     const lines = sample().split('\n');
     [lines[1], lines[2]] = [lines[2]!, lines[1]!];
-    assert.throws(() => parseSchedLat(lines.join('\n')), badInput(/line 2: expected queue_self, got queue_other/));
+    assert.throws(
+      () => parseSchedLat(lines.join('\n')),
+      badInput(/line 2: expected queue_self, got queue_other/),
+    );
     assert.deepEqual(SCHED_LAT_KEYS.slice(0, 3), ['cgroup_id', 'queue_self', 'queue_other']);
   });
 

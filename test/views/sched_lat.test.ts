@@ -33,21 +33,23 @@ const WAIT_MS = 5000;
 
 // --- tasks -------------------------------------------------------------------------------
 
-const started = new Set<number>();
+/** Tasks this file started, with their start time (/proc/PID/stat field 22): a reused pid is left alone. */
+const started = new Map<number, string>();
 
-function killAll(): void {
-  for (const pid of started) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
+function procStat(pid: number): string[] | null {
+  let s: string;
+  try {
+    s = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return null;
   }
-  // The cgroups can only go once the tasks have left them.
-  for (const pid of started) {
-    for (let i = 0; i < 200 && alive(pid); i++) execFileSync('sleep', ['0.01']);
-  }
-  started.clear();
+  // Fields after "pid (comm) ": state is field 3, starttime field 22.
+  return s.slice(s.lastIndexOf(')') + 2).split(' ');
+}
+
+/** State letter of a process (R, S, T, Z...), null when gone. */
+function procState(pid: number): string | null {
+  return procStat(pid)?.[0] ?? null;
 }
 
 function alive(pid: number): boolean {
@@ -55,15 +57,28 @@ function alive(pid: number): boolean {
   return st !== null && st !== 'Z' && st !== 'X';
 }
 
-/** State letter of a process (R, S, T, Z...), null when gone. */
-function procState(pid: number): string | null {
-  let s: string;
-  try {
-    s = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch {
-    return null;
+function track(pid: number): void {
+  const st = procStat(pid);
+  assert.ok(st, `task ${pid} is gone`);
+  started.set(pid, st[19]!);
+}
+
+/** SIGKILLs tasks this file started and waits until they are gone (their cgroups can go then). */
+function kill(pids: number[]): void {
+  const ours = pids.filter((p) => started.has(p) && procStat(p)?.[19] === started.get(p));
+  for (const p of ours) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   }
-  return s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3);
+  for (const p of ours) for (let i = 0; i < 200 && alive(p); i++) execFileSync('sleep', ['0.01']);
+  for (const p of pids) started.delete(p);
+}
+
+function killAll(): void {
+  kill([...started.keys()]);
 }
 
 /**
@@ -80,8 +95,8 @@ async function spinners(cg: string, n: number): Promise<number[]> {
     'done\n';
   const out = execFileSync('sh', ['-c', script, 'sh', cg], { encoding: 'latin1' });
   const pids = out.trim().split('\n').map(Number);
-  for (const p of pids) started.add(p);
   assert.equal(pids.length, n);
+  for (const p of pids) track(p);
   await waitStopped(pids);
   return pids;
 }
@@ -100,19 +115,6 @@ async function runFor(pids: number[], ms: number): Promise<void> {
   await sleep(ms);
   signal(pids, 'SIGSTOP');
   await waitStopped(pids);
-}
-
-/** Kills the tasks of one scenario (the after hook kills whatever is left). */
-function kill(pids: number[]): void {
-  for (const p of pids) {
-    try {
-      process.kill(p, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  for (const p of pids) for (let i = 0; i < 200 && alive(p); i++) execFileSync('sleep', ['0.01']);
-  for (const p of pids) started.delete(p);
 }
 
 /** The kernel's own wait accounting: run_delay, the 2nd field of /proc/PID/schedstat (ns). */
@@ -226,12 +228,22 @@ function checkHistogram(s: SchedLat, what: string): void {
     const j = s.hist.findIndex((b) => b.count >= rank);
     const hi = s.hist[j]!.ltNs;
     const lo = j > 0 ? s.hist[j - 1]!.ltNs! : 0n;
-    assert.ok(v >= lo && (hi === null || v <= hi), `${what}: p${pct} = ${v} outside its bucket [${lo}, ${hi}]`);
+    assert.ok(
+      v >= lo && (hi === null || v <= hi),
+      `${what}: p${pct} = ${v} outside its bucket [${lo}, ${hi}]`,
+    );
   }
 }
 
 function totalsOf(s: SchedLat): bigint[] {
   return [s.waitCount, s.waitNsTotal, s.queueSelfNsTotal, s.queueOtherNsTotal];
+}
+
+/** The largest of bigints (Math.max takes numbers only). */
+function maxOf(xs: bigint[]): bigint {
+  let m = 0n;
+  for (const x of xs) if (x > m) m = x;
+  return m;
 }
 
 function pct(a: bigint, b: bigint): string {
@@ -267,18 +279,15 @@ describe('sched_lat on the real kernel', { concurrency: false }, () => {
     assert.match(lines[1]!, /^queue_self: +\d+$/);
     assert.match(lines[2]!, /^queue_other: +\d+$/);
     assert.equal(lines[0]!.replace(/^cgroup_id: +/, ''), String(inode(cg)), 'cgroup_id is the cgroup inode');
-    assert.deepEqual(
-      [...parseViewOutput(text).keys()].slice(0, 7),
-      [
-        'cgroup_id',
-        'queue_self',
-        'queue_other',
-        'wait_count',
-        'wait_ns_total',
-        'queue_self_ns_total',
-        'queue_other_ns_total',
-      ],
-    );
+    assert.deepEqual([...parseViewOutput(text).keys()].slice(0, 7), [
+      'cgroup_id',
+      'queue_self',
+      'queue_other',
+      'wait_count',
+      'wait_ns_total',
+      'queue_self_ns_total',
+      'queue_other_ns_total',
+    ]);
     const s = parseSchedLat(text)!;
     t.diagnostic(
       `wait_count ${s.waitCount} wait_ns_total ${s.waitNsTotal} queue_self share ${pct(s.queueSelfNsTotal, s.waitNsTotal)} p50 ${s.p50Ns} p99 ${s.p99Ns}`,
@@ -336,12 +345,21 @@ describe('sched_lat on the real kernel', { concurrency: false }, () => {
     // (a CFS wakeup may really wait a few ms behind a busy task: that wait would be reported).
     const out = execFileSync(
       'chrt',
-      ['-f', '10', 'sh', '-c', 'echo $$ > "$1/cgroup.procs" || exit 1; sleep 3 </dev/null >/dev/null 2>&1 & echo $!', 'sh', cg],
+      [
+        '-f',
+        '10',
+        'sh',
+        '-c',
+        'echo $$ > "$1/cgroup.procs" || exit 1; sleep 3 </dev/null >/dev/null 2>&1 & echo $!',
+        'sh',
+        cg,
+      ],
       { encoding: 'latin1' },
     );
     const pid = Number(out.trim());
-    started.add(pid);
+    track(pid);
     await waitFor(() => !alive(pid), 10000, 'sleep 3 to end');
+    started.delete(pid);
     const s = readSL('sleeper');
     t.diagnostic(`sleeper: wait_count ${s.waitCount} wait_ns_total ${s.waitNsTotal}`);
     // A handful of waits (fork, exec, the wakeup after the sleep): short ones.
@@ -379,7 +397,12 @@ describe('sched_lat on the real kernel', { concurrency: false }, () => {
       if (prev) {
         const [pw, ps] = prev;
         const [a, b] = [totalsOf(ps), totalsOf(s)];
-        for (const [i, k] of ['wait_count', 'wait_ns_total', 'queue_self_ns_total', 'queue_other_ns_total'].entries())
+        for (const [i, k] of [
+          'wait_count',
+          'wait_ns_total',
+          'queue_self_ns_total',
+          'queue_other_ns_total',
+        ].entries())
           assert.ok(b[i]! >= a[i]!, `${k} went down from ${pw} (${a[i]}) to ${what} (${b[i]})`);
         assert.ok(s.waitCount > ps.waitCount, `wait_count did not grow from ${pw} to ${what}`);
       }
@@ -492,8 +515,8 @@ describe('sched_lat on the real kernel', { concurrency: false }, () => {
       return {
         totals: ss.map(totalsOf).reduce((a, b) => a.map((x, i) => x + b[i]!)),
         hist: ss.map((s) => s.hist.map((b) => b.count)).reduce((a, b) => a.map((x, i) => x + b[i]!)),
-        selfMax: ss.reduce((m, s) => (s.queueSelfMaxNs > m ? s.queueSelfMaxNs : m), 0n),
-        otherMax: ss.reduce((m, s) => (s.queueOtherMaxNs > m ? s.queueOtherMaxNs : m), 0n),
+        selfMax: maxOf(ss.map((s) => s.queueSelfMaxNs)),
+        otherMax: maxOf(ss.map((s) => s.queueOtherMaxNs)),
       };
     };
     for (const [name, t, of] of [
