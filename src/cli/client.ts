@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { request, socketPath } from '../daemon/server.js';
 import { CgviewError } from '../errors.js';
+import { parseViewOutput } from '../views/parse.js';
 import { parseArgs } from './args.js';
 
 function sock(values: Map<string, string>): string {
@@ -128,10 +129,17 @@ function readView(file: string): string {
 }
 
 export async function cat(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, { values: ['socket'], bools: [] });
+  const a = parseArgs(argv, { values: ['socket'], bools: ['json'] });
   const [target, view, ...extra] = a.positional;
   if (!target || extra.length)
-    throw new CgviewError('E_BAD_INPUT', 'usage: cgview cat CGROUP_OR_VIEW_PATH [VIEW]');
+    throw new CgviewError('E_BAD_INPUT', 'usage: cgview cat CGROUP_OR_VIEW_PATH [VIEW] [--json]');
+  const json = a.bools.has('json');
+  const parsed: Record<string, Record<string, string>> = {};
+  // --json: every view file parsed with the one key: value parser.
+  const emit = (file: string, text: string, header: boolean) => {
+    if (json) parsed[file] = Object.fromEntries(parseViewOutput(text));
+    else process.stdout.write(header ? `==> ${file} <==\n${text}` : text);
+  };
   const p = path.resolve(target);
   let st: fs.Stats;
   try {
@@ -140,7 +148,8 @@ export async function cat(argv: string[]): Promise<number> {
     throw new CgviewError('E_NOT_FOUND', `${p} does not exist`, { path: p });
   }
   if (st.isFile()) {
-    process.stdout.write(readView(p));
+    emit(p, readView(p), false);
+    if (json) out(parsed, true, () => '');
     return 0;
   }
   if (!st.isDirectory()) throw new CgviewError('E_BAD_INPUT', `${p} is neither a view file nor a directory`);
@@ -174,12 +183,12 @@ export async function cat(argv: string[]): Promise<number> {
           throw new CgviewError('E_NOT_FOUND', `${f}: ${(e as NodeJS.ErrnoException).code}`, { path: f });
         continue;
       }
-      if (!view || dirs.length > 1) process.stdout.write(`==> ${f} <==\n`);
-      process.stdout.write(text);
+      emit(f, text, !view || dirs.length > 1);
       printed++;
     }
   }
   if (!printed) throw new CgviewError('E_NOT_FOUND', `no view ${view ?? ''} to read for ${p}`);
+  if (json) out(parsed, true, () => '');
   return 0;
 }
 

@@ -243,6 +243,11 @@ describe('cgview cat', () => {
     const viaTreeDir = await d.ok(['cat', path.join(tree, 'a')]);
     assert.match(viaTreeDir, new RegExp(`^cgroup_id: ${idOf(a)}$`, 'm'));
 
+    const asJson = JSON.parse(await d.ok(['cat', a, '--json'])) as Record<string, Record<string, string>>;
+    assert.deepEqual(Object.keys(asJson), [path.join(tree, 'a', 'info')]);
+    assert.equal(asJson[path.join(tree, 'a', 'info')]?.['cgroup_id'], idOf(a));
+    assert.equal(asJson[path.join(tree, 'a', 'info')]?.['name'], 'a');
+
     const root = await d.ok(['cat', cg, 'info']);
     assert.match(root, new RegExp(`^cgroup_id: ${idOf(cg)}$`, 'm'));
 
