@@ -45,7 +45,13 @@ export async function daemon(argv: string[]): Promise<number> {
   log('info', 'ready', { socket: sock, roots: st.roots.length, ms: Math.round(performance.now() - t0) });
   for (const r of st.roots) {
     const file = r.inherit[0] ? path.join(r.dir, r.inherit[0].name) : r.dir;
-    process.stdout.write(`cgview: ${r.dir} mirrors ${r.cgroup} (${r.dirs} directories); try: cat ${file}\n`);
+    const dirs = `${r.dirs} ${r.dirs === 1 ? 'directory' : 'directories'}`;
+    process.stdout.write(`cgview: ${r.dir} mirrors ${r.cgroup} (${dirs}); try: cat ${file}\n`);
+  }
+  if (st.roots.length > 0) {
+    process.stdout.write(
+      'cgview: every cgroup made from now on gets its directory; `bin/cgview status` shows the trees\n',
+    );
   }
   if (st.roots.length === 0)
     process.stdout.write('cgview: no view trees yet; try: cgview pin info /sys/fs/bpf/cgview --inherit\n');

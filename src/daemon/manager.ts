@@ -688,7 +688,15 @@ export class Manager {
   rescanAll(why: string): void {
     this.stats.rescans++;
     this.log(why === 'poll' ? 'debug' : 'warn', 'rescanning every view tree', { why });
+    const hitsBefore = this.stats.watchLimitHits;
     for (const rt of this.roots) this.#fullReconcile(rt);
+    // A full reconcile adds every missing watch: if none failed, inotify can be trusted again.
+    if (why === 'poll' && this.stats.watchLimitHits === hitsBefore && this.#pollTimer) {
+      clearInterval(this.#pollTimer);
+      this.#pollTimer = null;
+      this.stats.degraded = null;
+      this.log('info', 'every watch is in place again: periodic rescans stop');
+    }
   }
 
   #onEvents(events: InotifyEvent[]): void {

@@ -281,3 +281,43 @@ describe('inotify queue overflow', () => {
     await d.stop();
   });
 });
+
+describe('inotify watch limit', () => {
+  it('is detected, reported as degraded, and periodic rescans keep the mirror right', async () => {
+    const env = daemonEnv();
+    const tree = env.bpffs;
+    const cg = env.cgroupRoot;
+    mkCgroups(cg, ['a', 'b', 'c', 'd']);
+    const d = await Daemon.start(env);
+    // Watches already added stay; new ones fail with ENOSPC while the limit is this low.
+    const restore = setSysctl('fs.inotify.max_user_watches', '1');
+    try {
+      await d.ok(['pin', 'info', tree, '--inherit', '--cgroup', cg]);
+      await waitForEqual(
+        () => treeListing(tree),
+        () => expectedListing(cg, [{ name: 'info' }]),
+        5000,
+        'first mirror',
+      );
+      const st = await d.status();
+      assert.ok(st.degraded, 'status says degraded');
+      assert.match(await d.ok(['status']), /DEGRADED: inotify watch limit/);
+      // Only the first watch (the root cgroup) could be added: a cgroup made
+      // under an unwatched one is found by a periodic rescan.
+      mkCgroups(cg, ['a/e', 'a/e/f']);
+      await waitForEqual(
+        () => treeListing(tree),
+        () => expectedListing(cg, [{ name: 'info' }]),
+        12000,
+        'mirror by rescan',
+      );
+      assert.ok((await d.status()).rescans >= 1);
+    } finally {
+      restore();
+    }
+    // With the limit back, the next rescan adds the missing watches and stops polling.
+    await waitForAsync(async () => (await d.status()).degraded === null, 12000, 'degraded cleared');
+    rmCgroups(cg, ['a/e/f', 'a/e', 'a', 'b', 'c', 'd']);
+    await d.stop();
+  });
+});
