@@ -21,6 +21,7 @@ import {
 import { CgviewError, isCgviewError } from '../errors.js';
 import { bpfBuildDir } from '../kernel/features.js';
 import {
+  type DirEntry,
   type Fd,
   IN_CREATE,
   IN_DELETE,
@@ -35,6 +36,7 @@ import {
   listDir,
   mkdirAt,
   openDir,
+  openDirAt,
   requireBpffs,
   showPath,
 } from '../kernel/index.js';
@@ -165,9 +167,26 @@ export class Manager {
       this.#openRoot(rt);
     }
     // A crash while untagging: finish it.
-    for (const rt of this.roots.filter((r) => r.cfg.untagging)) this.#untag(rt);
-    this.collectors.stopUnused(this.#collectorsInUse());
-    for (const rt of this.roots) this.#fullReconcile(rt);
+    for (const rt of this.roots.filter((r) => r.cfg.untagging))
+      this.#guard(rt, 'untag', () => this.#untag(rt));
+    // Collectors nobody uses any more go; a root whose hierarchy is unknown
+    // (it could not be opened) might use one, so then none is stopped.
+    if (this.roots.every((rt) => rt.fd)) this.#stopUnusedCollectors();
+    for (const rt of this.roots) this.#guard(rt, 'reconcile', () => this.#fullReconcile(rt));
+  }
+
+  /** Runs one root's work; a failure is that root's (logged, shown in status), not the daemon's. */
+  #guard(rt: RootRuntime, what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      rt.lastError = `${what}: ${(e as Error).message}`;
+      this.log('error', `${what} failed`, { root: rt.cfg.dir, error: (e as Error).message });
+    }
+  }
+
+  #stopUnusedCollectors(): void {
+    for (const inst of this.collectors.stopUnused(this.#collectorsInUse())) this.views.dropInstance(inst);
   }
 
   stop(): void {
@@ -295,7 +314,7 @@ export class Manager {
     if (empty) this.#untag(rt);
     else if (inherited) this.#fullReconcile(rt);
     else this.#reconcile(rt, rel, 'shallow');
-    for (const inst of this.collectors.stopUnused(this.#collectorsInUse())) this.views.dropInstance(inst);
+    this.#stopUnusedCollectors();
     this.log('info', 'unpinned', { path: p, inherited });
     return { path: p, inherited, untagged: empty };
   }
@@ -317,7 +336,7 @@ export class Manager {
     if (!d || !rt)
       throw new CgviewError('E_NOT_TAGGED', `${showPath(dir)} is not in a tagged view tree`, { path: dir });
     const rel = this.#cgroupRel(rt, d);
-    const tree = scanTree(rt.fd!, rel, new TagCache());
+    const tree = scanTree(rt.fd!, rel, new TagCache(), false, (r) => r === rel);
     const here = tree.get(rel);
     if (!here) throw new CgviewError('E_NOT_FOUND', `${showPath(d)} does not exist`, { path: d });
     const pins = pinsFor(rt.cfg, rel);
@@ -472,7 +491,8 @@ export class Manager {
    */
   #untag(rt: RootRuntime): void {
     if (rt.fd) {
-      const tree = scanTree(rt.fd, '', new TagCache());
+      const live = scanCgroups(rt.cfg.cgroup);
+      const tree = scanTree(rt.fd, '', new TagCache(), false, (r) => live.has(r));
       // Desired: nothing. Reuse diff with an empty config and no cgroups.
       const { ops } = diff({
         root: { ...rt.cfg, inherit: [], local: {} },
@@ -555,7 +575,7 @@ export class Manager {
     }
     const shallow = depthMode === 'shallow';
     const cgroups = scanCgroups(rt.cfg.cgroup, s, shallow);
-    const tree = scanTree(rt.fd, s, new TagCache(), shallow);
+    const tree = scanTree(rt.fd, s, new TagCache(), shallow, (r) => cgroups.has(r));
     const d = diff({
       root: rt.cfg,
       cgroups,
@@ -609,23 +629,15 @@ export class Manager {
       for (const [rel, wd] of rt.cgWatches) if (!cgroups.has(rel)) this.#unwatch(wd, rt.cgWatches, rel);
       for (const [rel, wd] of rt.treeWatches) if (!dirs.has(rel)) this.#unwatch(wd, rt.treeWatches, rel);
     }
+    // Lists a directory just watched; children made before the watch get reconciled.
     const late = (
       rel: string,
-      dir: string,
-      known: (childRel: string) => boolean,
+      names: DirEntry[],
+      known: (c: string) => boolean,
       key: (n: string) => string,
     ) => {
-      let entries: fs.Dirent[];
-      try {
-        entries = fs.readdirSync(Buffer.from(dir, 'latin1'), {
-          withFileTypes: true,
-          encoding: 'latin1',
-        }) as unknown as fs.Dirent[];
-      } catch {
-        return;
-      }
-      for (const e of entries) {
-        if (!e.isDirectory()) continue;
+      for (const e of names) {
+        if (!e.isDir) continue;
         const k = key(e.name);
         const child = rel === '' ? k : `${rel}/${k}`;
         if (!known(child)) this.#markDirty(rt, child, 'deep');
@@ -634,28 +646,70 @@ export class Manager {
     for (const rel of cgroups.keys()) {
       if (rt.conflicts.some((c) => isWithin(c, rel))) continue;
       if (!rt.cgWatches.has(rel)) {
+        // cgroupfs: only root and delegated users make directories there, and no symlinks.
         const p = join(rt.cfg.cgroup, rel);
-        if (this.#watch(rt, 'cgroup', rel, p, CG_MASK))
+        if (this.#watch(rt, 'cgroup', rel, p, CG_MASK)) {
+          let names: DirEntry[] = [];
+          try {
+            names = (
+              fs.readdirSync(Buffer.from(p, 'latin1'), {
+                withFileTypes: true,
+                encoding: 'latin1',
+              }) as unknown as fs.Dirent[]
+            ).map((e) => ({
+              name: e.name,
+              isDir: e.isDirectory(),
+              isFile: e.isFile(),
+              isSymlink: e.isSymbolicLink(),
+            }));
+          } catch {
+            /* gone meanwhile */
+          }
           late(
             rel,
-            p,
+            names,
             (c) => cgroups.has(c),
             (n) => n,
           );
+        }
       }
       if (!rt.treeWatches.has(rel) && dirs.has(rel)) {
-        const p = join(rt.cfg.dir, encodeRel(rel));
-        if (this.#watch(rt, 'tree', rel, p, TREE_MASK)) late(rel, p, (c) => dirs.has(c), childKey);
+        // The tree: users write there, so the watch and the listing go through a dir fd.
+        let fd: Fd;
+        try {
+          fd = openDirAt(rt.fd!, rel === '' ? '.' : encodeRel(rel));
+        } catch {
+          continue;
+        }
+        try {
+          if (this.#watch(rt, 'tree', rel, fd, TREE_MASK))
+            late(rel, listDir(fd), (c) => dirs.has(c), childKey);
+        } finally {
+          fd.close();
+        }
       }
     }
   }
 
+  /**
+   * Records what a watch descriptor stands for. The kernel gives the same wd
+   * for a directory watched already (moved, say): its old meaning goes.
+   */
+  #bind(wd: number, w: Watch): void {
+    const old = this.#watches.get(wd);
+    if (old) {
+      const map = old.side === 'cgroup' ? old.root.cgWatches : old.root.treeWatches;
+      if (map.get(old.rel) === wd) map.delete(old.rel);
+    }
+    this.#watches.set(wd, w);
+    (w.side === 'cgroup' ? w.root.cgWatches : w.root.treeWatches).set(w.rel, wd);
+  }
+
   /** Adds a watch; false when it could not be added (gone, or the watch limit). */
-  #watch(rt: RootRuntime, side: 'cgroup' | 'tree', rel: string, p: string, mask: number): boolean {
+  #watch(rt: RootRuntime, side: 'cgroup' | 'tree', rel: string, p: string | Fd, mask: number): boolean {
     try {
-      const wd = this.#inotify!.add(p, mask);
-      this.#watches.set(wd, { root: rt, side, rel });
-      (side === 'cgroup' ? rt.cgWatches : rt.treeWatches).set(rel, wd);
+      const wd = typeof p === 'string' ? this.#inotify!.add(p, mask) : this.#inotify!.addFd(p, mask);
+      this.#bind(wd, { root: rt, side, rel });
       return true;
     } catch (e) {
       if (isCgviewError(e) && e.errno === 28) {
@@ -667,9 +721,18 @@ export class Manager {
           this.log('warn', this.stats.degraded);
           this.#startPolling();
         }
-      } else this.log('debug', 'watch failed', { path: showPath(p), error: (e as Error).message });
+      } else
+        this.log('debug', 'watch failed', {
+          path: typeof p === 'string' ? showPath(p) : p.what,
+          error: (e as Error).message,
+        });
       return false;
     }
+  }
+
+  /** Drops the watches of `rel` and everything below it from one side. */
+  #dropWatches(map: Map<string, number>, rel: string): void {
+    for (const [r, wd] of map) if (isWithin(rel, r)) this.#unwatch(wd, map, r);
   }
 
   #unwatch(wd: number, map?: Map<string, number>, rel?: string): void {
@@ -727,6 +790,17 @@ export class Manager {
       const key = w.side === 'tree' ? childKey(ev.name) : ev.name;
       const child = w.rel === '' ? key : `${w.rel}/${key}`;
       const created = (ev.mask & (IN_CREATE | IN_MOVED_TO)) !== 0;
+      // A directory gone or moved away: its watches (and its subtree's) go at
+      // once, so that a new directory of the same name gets watches of its own.
+      // (A deleted directory was empty, so only its own watch; a moved one takes its subtree.)
+      if (ev.mask & IN_ISDIR && ev.mask & (IN_DELETE | IN_MOVED_FROM)) {
+        const map = w.side === 'cgroup' ? rt.cgWatches : rt.treeWatches;
+        if (ev.mask & IN_MOVED_FROM) this.#dropWatches(map, child);
+        else {
+          const wd = map.get(child);
+          if (wd !== undefined) this.#unwatch(wd, map, child);
+        }
+      }
       if (w.side === 'cgroup') {
         if (ev.mask & IN_ISDIR) this.#markDirty(rt, child, 'deep');
       } else if (ev.mask & IN_ISDIR) {
@@ -735,11 +809,11 @@ export class Manager {
         if (!(created && rt.cfg.mode === 'auto' && rt.cgWatches.has(child)))
           this.#markDirty(rt, child, 'deep');
       } else {
-        // Files: a view file removed or replaced must be re-pinned; a new entry
-        // under a name that is not a view may be a symlink to remove. A new
-        // entry under a view's name is our own pin.
+        // Files: a view file removed, or renamed over, must be re-pinned; a new
+        // entry under a name that is not a view may be a symlink to remove. A
+        // file created under a view's name is our own pin.
         const isView = pinsFor(rt.cfg, w.rel).some((p) => p.name === ev.name);
-        if (isView !== created) this.#markDirty(rt, w.rel, 'shallow');
+        if (!isView ? created : !(ev.mask & IN_CREATE)) this.#markDirty(rt, w.rel, 'shallow');
       }
     }
     this.#scheduleFlush();

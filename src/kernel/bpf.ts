@@ -45,6 +45,7 @@ import {
 import {
   type CgroupIterOrder,
   type CgroupTarget,
+  cstr,
   errnoName,
   iterCreate,
   linkCreateCgroupIter,
@@ -124,7 +125,8 @@ export class BpfObject {
     oo.writeBigUInt64LE(BigInt(LOG_SIZE), 64);
     captured = [];
     try {
-      const obj = objOpenFile(path, oo) as Ptr;
+      // Paths are byte strings (latin1), as everywhere in cgview.
+      const obj = objOpenFile(cstr(path), oo) as Ptr;
       if (!obj) {
         const e = errno();
         throw new CgviewError('E_LOAD', `open BPF object ${path}: ${errnoName(e)}`, {

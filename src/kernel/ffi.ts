@@ -48,7 +48,7 @@ export const cCapget = libc.func('int capget(void *hdr, void *data)');
 export const LibbpfPrintFn = koffi.proto('int LibbpfPrintFn(int level, void *fmt, void *ap)');
 export const libbpfSetPrint = libbpf.func('void *libbpf_set_print(LibbpfPrintFn *fn)');
 
-export const objOpenFile = libbpf.func('void *bpf_object__open_file(const char *path, void *opts)');
+export const objOpenFile = libbpf.func('void *bpf_object__open_file(void *path, void *opts)');
 export const objLoad = libbpf.func('int bpf_object__load(void *obj)');
 export const objClose = libbpf.func('void bpf_object__close(void *obj)');
 export const objFindProg = libbpf.func('void *bpf_object__find_program_by_name(void *obj, const char *name)');

@@ -66,6 +66,18 @@ export class Inotify {
     return wd;
   }
 
+  /**
+   * Watches the directory open as `dir` (through /proc/self/fd, so no path is
+   * walked again: a symlink swapped into the tree cannot redirect the watch).
+   * A directory watched already gives its existing watch descriptor.
+   */
+  addFd(dir: Fd, mask: number): number {
+    const wd = cInotifyAddWatch(this.#fd.fd, cstr(`/proc/self/fd/${dir.fd}`), mask | IN_ONLYDIR);
+    if (wd < 0) throw sysError('inotify watch', dir.what, errno());
+    this.#wds.add(wd);
+    return wd;
+  }
+
   remove(wd: number): void {
     if (this.#wds.delete(wd)) cInotifyRmWatch(this.#fd.fd, wd);
   }

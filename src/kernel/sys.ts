@@ -33,6 +33,8 @@ export const O_RDONLY = 0;
 export const O_DIRECTORY = 0o200000;
 export const O_NOFOLLOW = 0o400000;
 export const O_CLOEXEC = 0o2000000;
+const O_PATH = 0o10000000;
+const AT_EMPTY_PATH = 0x1000;
 const RESOLVE_NO_MAGICLINKS = 0x02;
 const RESOLVE_NO_SYMLINKS = 0x04;
 const RESOLVE_BENEATH = 0x08;
@@ -223,8 +225,7 @@ export function statAt(dir: Fd, name: string): StatInfo | null {
 /** fstat of an open descriptor. */
 export function statFd(fd: Fd): StatInfo {
   const buf = Buffer.alloc(144);
-  // AT_EMPTY_PATH = 0x1000
-  if (cFstatat(fd.fd, cstr(''), buf, 0x1000) < 0) throw sysError('stat', fd.what, errno());
+  if (cFstatat(fd.fd, cstr(''), buf, AT_EMPTY_PATH) < 0) throw sysError('stat', fd.what, errno());
   return decodeStat(buf);
 }
 
@@ -355,17 +356,83 @@ export function objPinAt(obj: Fd | number, dir: Fd, name: string): void {
   }
 }
 
-/** Opens a pinned object `name` in `dir`; null when nothing is pinned there. */
+/**
+ * Opens a pinned object `name` in `dir`; null when nothing is pinned there.
+ * BPF_OBJ_GET would follow a symlink in the last component, so the name is
+ * first opened O_PATH|O_NOFOLLOW, checked to be a regular file, and the
+ * object is taken through that fd (/proc/self/fd/N): what is checked is what
+ * is opened. Throws E_SYMLINK for a symlink, E_BAD_INPUT for anything but a file.
+ */
 export function objGetAt(dir: Fd, name: string, what = 'pinned object'): Fd | null {
   checkName(name);
-  const n = cstr(name);
-  const fd = bpf(BPF_OBJ_GET, objAttr(n, dir, 0, 0));
-  if (fd < 0) {
+  const p = cOpenat(dir.fd, cstr(name), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
+  if (p < 0) {
     const e = errno();
     if (e === 2) return null;
     throw sysError('open pinned', name, e);
   }
-  return new Fd(fd, what);
+  const pathFd = new Fd(p, `path ${name}`);
+  try {
+    const st = statFd(pathFd);
+    if (st.isSymlink)
+      throw new CgviewError('E_SYMLINK', `${showPath(name)} is a symlink, refused`, { path: name });
+    if (!st.isFile)
+      throw new CgviewError('E_BAD_INPUT', `${showPath(name)} is not a pinned object`, { path: name });
+    const n = cstr(`/proc/self/fd/${pathFd.fd}`);
+    // attr.obj { u64 pathname @0; u32 bpf_fd @8; u32 file_flags @12 }
+    const attr = Buffer.alloc(24);
+    attr.writeBigUInt64LE(koffi.address(n), 0);
+    const fd = bpf(BPF_OBJ_GET, attr);
+    if (fd < 0) {
+      const e = errno();
+      if (e === 2) return null;
+      throw sysError('open pinned', name, e);
+    }
+    return new Fd(fd, what);
+  } finally {
+    pathFd.close();
+  }
+}
+
+/**
+ * Makes a file just pinned by us in `dir` take `mode` and `uid:gid`, through
+ * an O_PATH|O_NOFOLLOW fd after checking it is still our pin: a regular file
+ * owned by root with one link. A user who swapped the name in their own
+ * directory (for a hard link to some other file) gets E_PERMISSION, not our chown.
+ */
+export function fixPinnedFile(
+  dir: Fd,
+  name: string,
+  mode: number,
+  uid: number,
+  gid: number,
+  /** A pin just made is root's; a repair finds it with its earlier owner. */
+  justPinned = true,
+): void {
+  checkName(name);
+  const p = cOpenat(dir.fd, cstr(name), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
+  if (p < 0) throw sysError('open pinned', name, errno());
+  const fd = new Fd(p, `path ${name}`);
+  try {
+    const buf = Buffer.alloc(144);
+    if (cFstatat(fd.fd, cstr(''), buf, AT_EMPTY_PATH) < 0) throw sysError('stat', name, errno());
+    const st = decodeStat(buf);
+    const nlink = Number(buf.readBigUInt64LE(16));
+    if (!st.isFile || (justPinned && st.uid !== 0) || nlink !== 1)
+      throw new CgviewError(
+        'E_PERMISSION',
+        `${showPath(name)} changed under us (not our pin any more), left alone`,
+        {
+          path: name,
+        },
+      );
+    if (Number(sysFchmodat2(NR_FCHMODAT2, fd.fd, cstr(''), mode, AT_EMPTY_PATH)) < 0)
+      throw sysError('chmod', name, errno());
+    if ((st.uid !== uid || st.gid !== gid) && cFchownat(fd.fd, cstr(''), uid, gid, AT_EMPTY_PATH) < 0)
+      throw sysError('chown', name, errno());
+  } finally {
+    fd.close();
+  }
 }
 
 /** BPF_ITER_CREATE: a readable fd that runs the iterator program. */

@@ -131,8 +131,12 @@ export function diff(input: DiffInput): Diff {
       : conflicts.some((c) => isWithin(c, rel))
         ? 'cgroup name taken by a view file'
         : 'not mirrored';
-    for (const name of tree.get(rel)!.files.keys()) removals.push({ op: 'rmfile', rel, name, reason });
-    if (rel === '') continue; // the tagged root itself is never removed here
+    for (const [name, f] of tree.get(rel)!.files) {
+      // The tagged root itself stays, and so do pins in it that are not ours.
+      if (rel === '' && f.kind !== 'view' && f.kind !== 'symlink') continue;
+      removals.push({ op: 'rmfile', rel, name, reason });
+    }
+    if (rel === '') continue;
     removals.push({ op: 'rmdir', rel, reason });
   }
 

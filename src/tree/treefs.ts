@@ -4,11 +4,11 @@
  * directory fd with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): a user
  * who can write into the tree can make us fail, never act outside it.
  */
-import { isCgviewError } from '../errors.js';
+import { CgviewError, isCgviewError } from '../errors.js';
 import {
-  chmodAt,
   chownAt,
   type Fd,
+  fixPinnedFile,
   linkInfo,
   listDir,
   mkdirAt,
@@ -83,6 +83,12 @@ export function scanTree(
   scope = '',
   tags = new TagCache(),
   shallow = false,
+  /**
+   * Directories to enter (default: all). Others are listed but not entered:
+   * whatever a user built below a name that is no cgroup is removed whole
+   * (removeSubtree), never walked.
+   */
+  descend: (rel: string) => boolean = () => true,
 ): Map<string, ActualDir> {
   const out = new Map<string, ActualDir>();
   const walk = (rel: string, fd: Fd) => {
@@ -94,6 +100,10 @@ export function scanTree(
         const key = childKey(e.name);
         const childRel = rel === '' ? key : `${rel}/${key}`;
         if (shallow) continue;
+        if (!descend(childRel)) {
+          out.set(childRel, { uid: -1, gid: -1, files: new Map() });
+          continue;
+        }
         let child: Fd;
         try {
           child = openDirAt(fd, e.name);
@@ -133,6 +143,32 @@ export function treeDirExists(root: Fd, rel: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** How deep removeSubtree goes before it gives up (one fd per level). */
+const REMOVE_DEPTH = 64;
+
+/**
+ * Removes directory `name` in `parent` with everything in it, walking by
+ * directory fds (never a path, never a symlink). Gives up below `depth`
+ * levels with E_NOT_SUPPORTED: such a tree can only be a user's own making,
+ * in their own directory, and is left for them.
+ */
+export function removeSubtree(parent: Fd, name: string, depth: number): void {
+  if (depth <= 0)
+    throw new CgviewError('E_NOT_SUPPORTED', `${name}: deeper than ${REMOVE_DEPTH} levels, left alone`, {
+      path: name,
+    });
+  const fd = openDirAt(parent, name);
+  try {
+    for (const e of listDir(fd)) {
+      if (e.isDir) removeSubtree(fd, e.name, depth - 1);
+      else unlinkAt(fd, e.name);
+    }
+  } finally {
+    fd.close();
+  }
+  unlinkAt(parent, name, true);
 }
 
 export interface ApplyContext {
@@ -211,7 +247,15 @@ function applyOne(
       return;
     case 'rmdir': {
       forget(op.rel);
-      unlinkAt(dirFd(parentRel(op.rel)!), encodeName(baseName(op.rel)), true);
+      const parent = dirFd(parentRel(op.rel)!);
+      const name = encodeName(baseName(op.rel));
+      try {
+        unlinkAt(parent, name, true);
+      } catch (e) {
+        // Not empty: a directory we did not enter (a user's, matching no cgroup).
+        if (!isCgviewError(e) || e.errno !== 39) throw e;
+        removeSubtree(parent, name, REMOVE_DEPTH);
+      }
       ctx.log('info', 'removed directory', { rel: op.rel, reason: op.reason });
       return;
     }
@@ -224,11 +268,16 @@ function applyOne(
     }
     case 'chown':
       if (op.name === null) chownAt(dirFd(parentRel(op.rel)!), encodeName(baseName(op.rel)), op.uid, op.gid);
-      else chownAt(dirFd(op.rel), op.name, op.uid, op.gid);
+      else {
+        const st = statAt(dirFd(op.rel), op.name);
+        if (st) fixPinnedFile(dirFd(op.rel), op.name, st.mode, op.uid, op.gid, false);
+      }
       return;
-    case 'chmod':
-      chmodAt(dirFd(op.rel), op.name, op.mode);
+    case 'chmod': {
+      const st = statAt(dirFd(op.rel), op.name);
+      if (st) fixPinnedFile(dirFd(op.rel), op.name, op.mode, st.uid, st.gid, false);
       return;
+    }
     case 'pin': {
       const view = ctx.views.get(op.pin.view, ctx.hierarchyId);
       const dir = dirFd(op.rel);
@@ -247,9 +296,9 @@ function applyOne(
       } finally {
         link.close();
       }
-      // bpffs creates pins 0600 root: set the mode and owner asked for.
-      if (op.pin.fileMode !== 0o600) chmodAt(dir, op.name, op.pin.fileMode);
-      if (op.uid !== 0 || op.gid !== 0) chownAt(dir, op.name, op.uid, op.gid);
+      // bpffs creates pins 0600 root: set the mode and owner asked for, on
+      // the file we made (the directory may be a user's, who could swap names).
+      fixPinnedFile(dir, op.name, op.pin.fileMode, op.uid, op.gid);
       return;
     }
   }
