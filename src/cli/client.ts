@@ -6,6 +6,26 @@ import { CgviewError } from '../errors.js';
 import { parseViewOutput } from '../views/parse.js';
 import { parseArgs } from './args.js';
 
+/**
+ * The daemon speaks byte strings (one char per byte: cgroup names need not
+ * be UTF-8); the terminal speaks UTF-8. Requests are converted one way,
+ * answers the other.
+ */
+function mapStrings(v: unknown, f: (s: string) => string): unknown {
+  if (typeof v === 'string') return f(v);
+  if (Array.isArray(v)) return v.map((x) => mapStrings(x, f));
+  if (v && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [f(k), mapStrings(x, f)]));
+  return v;
+}
+const toBytes = (s: string) => Buffer.from(s, 'utf8').toString('latin1');
+const fromBytes = (s: string) => Buffer.from(s, 'latin1').toString('utf8');
+
+async function call(socket: string, req: { op: string; args?: Record<string, unknown> }): Promise<unknown> {
+  const args = req.args ? (mapStrings(req.args, toBytes) as Record<string, unknown>) : undefined;
+  return mapStrings(await request(socket, { op: req.op, ...(args ? { args } : {}) }), fromBytes);
+}
+
 function sock(values: Map<string, string>): string {
   return socketPath(values.get('socket'));
 }
@@ -43,7 +63,7 @@ export async function pin(argv: string[]): Promise<number> {
       `--file-mode wants an octal mode such as 0440, not ${JSON.stringify(fm)}`,
     );
   const cgroup = a.values.get('cgroup');
-  const res = (await request(sock(a.values), {
+  const res = (await call(sock(a.values), {
     op: 'pin',
     args: {
       view: resolveView(view),
@@ -70,7 +90,7 @@ export async function unpin(argv: string[]): Promise<number> {
   const a = parseArgs(argv, { values: ['socket'], bools: ['json'] });
   const [p, ...extra] = a.positional;
   if (!p || extra.length) throw new CgviewError('E_BAD_INPUT', 'usage: cgview unpin DIR/NAME');
-  const res = (await request(sock(a.values), { op: 'unpin', args: { path: path.resolve(p) } })) as {
+  const res = (await call(sock(a.values), { op: 'unpin', args: { path: path.resolve(p) } })) as {
     path: string;
     inherited: boolean;
     untagged: boolean;
@@ -87,7 +107,7 @@ export async function unpin(argv: string[]): Promise<number> {
 export async function ls(argv: string[]): Promise<number> {
   const a = parseArgs(argv, { values: ['socket'], bools: ['json'] });
   const [dir] = a.positional;
-  const res = (await request(sock(a.values), {
+  const res = (await call(sock(a.values), {
     op: 'ls',
     args: dir ? { dir: path.resolve(dir) } : {},
   })) as Record<string, unknown>;
@@ -155,7 +175,7 @@ export async function cat(argv: string[]): Promise<number> {
   if (!st.isDirectory()) throw new CgviewError('E_BAD_INPUT', `${p} is neither a view file nor a directory`);
   let dirs: Array<{ dir: string; views: string[] }>;
   if (p.startsWith('/sys/fs/cgroup/') || p === '/sys/fs/cgroup' || !isBpffsDir(p)) {
-    dirs = (await request(sock(a.values), { op: 'resolve', args: { cgroup: p } })) as typeof dirs;
+    dirs = (await call(sock(a.values), { op: 'resolve', args: { cgroup: p } })) as typeof dirs;
     if (!dirs.length)
       throw new CgviewError('E_NOT_TAGGED', `no view tree mirrors ${p}`, {
         hint: 'cgview ls shows the tagged trees',
@@ -202,7 +222,7 @@ function isBpffsDir(p: string): boolean {
 
 export async function status(argv: string[]): Promise<number> {
   const a = parseArgs(argv, { values: ['socket'], bools: ['json'] });
-  const s = (await request(sock(a.values), { op: 'status' })) as Record<string, unknown> & {
+  const s = (await call(sock(a.values), { op: 'status' })) as Record<string, unknown> & {
     roots: Array<Record<string, unknown> & { inherit: Array<{ name: string }>; conflicts: string[] }>;
   };
   out(s, a.bools.has('json'), () => {

@@ -31,10 +31,17 @@ export async function daemon(argv: string[]): Promise<number> {
     defaultViews: !a.bools.has('no-default-views'),
     log,
   });
+  // Directories and pins get exactly the modes cgview gives them.
+  process.umask(0o022);
   // The daemon outlives bad input: a bug in one request or event is logged, not fatal.
   process.on('uncaughtException', (e) => log('error', 'uncaught exception', { error: e.stack }));
   const t0 = performance.now();
-  m.start();
+  try {
+    m.start();
+  } catch (e) {
+    m.stop(); // or the inotify reader keeps a process that serves nothing alive
+    throw e;
+  }
   const sock = socketPath(a.values.get('socket'));
   const server = await serveSocket(m, sock, log, Number.parseInt(a.values.get('socket-mode') ?? '600', 8));
   const listen = a.values.get('listen');

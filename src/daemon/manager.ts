@@ -38,6 +38,7 @@ import {
   openDir,
   openDirAt,
   requireBpffs,
+  requireRootOwned,
   showPath,
 } from '../kernel/index.js';
 import {
@@ -121,6 +122,8 @@ export class Manager {
   #pending = new Map<RootRuntime, Map<string, 'deep' | 'shallow'>>();
   #flushScheduled = false;
   #pollTimer: NodeJS.Timeout | null = null;
+  #rescanTimer: NodeJS.Timeout | null = null;
+  #lastRescan = 0;
   readonly stats = {
     overflows: 0,
     watchLimitHits: 0,
@@ -191,6 +194,7 @@ export class Manager {
 
   stop(): void {
     if (this.#pollTimer) clearInterval(this.#pollTimer);
+    if (this.#rescanTimer) clearTimeout(this.#rescanTimer);
     this.#inotify?.close();
     this.#inotify = null;
     for (const rt of this.roots) {
@@ -257,6 +261,7 @@ export class Manager {
       created = true;
     }
     // Load first: a view that does not verify changes nothing.
+    this.views.forgetFailures();
     this.views.get(req.view, rt.hierarchyId);
     if (req.inherit) rt.cfg.inherit.push(pin);
     else rt.cfg.local[rel] = [...(rt.cfg.local[rel] ?? []), pin];
@@ -430,6 +435,7 @@ export class Manager {
     const fd = openDir(dir);
     try {
       requireBpffs(fd, dir);
+      this.#requireTrusted(fd, dir);
       if (listDir(fd).length > 0)
         throw new CgviewError(
           'E_EXISTS',
@@ -465,6 +471,29 @@ export class Manager {
     rt.hierarchyId = hierarchyIdOf(mount);
   }
 
+  /**
+   * A tree root must be root's alone, and so must every directory above it
+   * (or be sticky, like /sys/fs/bpf): a user who could rename it or its
+   * parents could swap the tree under the daemon.
+   */
+  #requireTrusted(fd: Fd, dir: string): void {
+    requireRootOwned(fd, dir);
+    for (let p = path.posix.dirname(dir); ; p = path.posix.dirname(p)) {
+      const st = fs.lstatSync(Buffer.from(p, 'latin1'));
+      const mode = st.mode & 0o7777;
+      if (st.uid !== 0 || (mode & 0o022 && !(mode & 0o1000)))
+        throw new CgviewError(
+          'E_PERMISSION',
+          `${showPath(p)}, above ${showPath(dir)}, is not root's alone: refused`,
+          {
+            path: p,
+            hint: 'put view trees where only root can rename directories',
+          },
+        );
+      if (p === '/') break;
+    }
+  }
+
   #openRoot(rt: RootRuntime): void {
     try {
       this.#setHierarchy(rt);
@@ -472,6 +501,7 @@ export class Manager {
       const fd = openDir(rt.cfg.dir);
       try {
         requireBpffs(fd, rt.cfg.dir);
+        this.#requireTrusted(fd, rt.cfg.dir);
       } catch (e) {
         fd.close();
         throw e;
@@ -500,7 +530,16 @@ export class Manager {
         tree,
         viewTag: () => undefined,
       });
-      applyOps(this.#applyCtx(rt), ops);
+      const res = applyOps(this.#applyCtx(rt), ops);
+      if (res.failed > 0) {
+        // Something could not be removed (a user made a directory meanwhile...):
+        // the root stays, marked untagging, and is tried again.
+        rt.lastError = `untag: ${res.failed} operations failed; retrying`;
+        setTimeout(() => {
+          if (this.roots.includes(rt)) this.#guard(rt, 'untag', () => this.#untag(rt));
+        }, 5000).unref();
+        return;
+      }
     }
     for (const wd of [...rt.cgWatches.values(), ...rt.treeWatches.values()]) this.#unwatch(wd);
     rt.fd?.close();
@@ -749,6 +788,18 @@ export class Manager {
 
   /** Full reconcile of every root (after an overflow, or periodically when degraded). */
   rescanAll(why: string): void {
+    // Overflows can come in a storm (anyone can cause one with mkdir/rmdir
+    // loops): at most one rescan a second, the rest folded into the next.
+    const since = Date.now() - this.#lastRescan;
+    if (why !== 'poll' && since < 1000) {
+      if (!this.#rescanTimer)
+        this.#rescanTimer = setTimeout(() => {
+          this.#rescanTimer = null;
+          this.rescanAll(why);
+        }, 1000 - since);
+      return;
+    }
+    this.#lastRescan = Date.now();
     this.stats.rescans++;
     this.log(why === 'poll' ? 'debug' : 'warn', 'rescanning every view tree', { why });
     const hitsBefore = this.stats.watchLimitHits;

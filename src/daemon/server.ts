@@ -90,7 +90,10 @@ export async function serveSocket(m: Manager, file: string, log: Logger, mode = 
       });
     fs.rmSync(file, { force: true });
   }
+  const clients = new Set<net.Socket>();
   const server = net.createServer((sock) => {
+    clients.add(sock);
+    sock.on('close', () => clients.delete(sock));
     let buf = '';
     sock.setEncoding('latin1');
     sock.on('data', (chunk: string) => {
@@ -119,11 +122,23 @@ export async function serveSocket(m: Manager, file: string, log: Logger, mode = 
     });
     sock.on('error', () => {});
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(file, () => resolve());
-  });
+  // Create the socket with no access for anyone but root, then open it up as asked.
+  const umask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(file, () => resolve());
+    });
+  } finally {
+    process.umask(umask);
+  }
   fs.chmodSync(file, mode);
+  // Stopping the daemon must not wait for idle clients.
+  const close = server.close.bind(server);
+  server.close = (cb?: (err?: Error) => void) => {
+    for (const c of clients) c.destroy();
+    return close(cb);
+  };
   return server;
 }
 

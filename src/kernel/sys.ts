@@ -587,3 +587,21 @@ export function listDir(dir: Fd): DirEntry[] {
     isFile: e.isFile(),
   }));
 }
+
+/**
+ * Throws E_PERMISSION unless the open directory `dir` is one only root can
+ * change: owned by root, not writable by group or others (or sticky, like
+ * /sys/fs/bpf, where users cannot move or remove what root made).
+ */
+export function requireRootOwned(dir: Fd, path: string, allowSticky = false): void {
+  const st = statFd(dir);
+  const fullMode = st.mode;
+  const groupOrOtherWrite = (fullMode & 0o022) !== 0;
+  const sticky = (fullMode & 0o1000) !== 0;
+  if (st.uid !== 0 || (groupOrOtherWrite && !(allowSticky && sticky)))
+    throw new CgviewError(
+      'E_PERMISSION',
+      `${showPath(path)} is not root's alone (owner ${st.uid}, mode ${fullMode.toString(8)}): refused`,
+      { path, hint: 'use a directory owned by root and writable only by root' },
+    );
+}

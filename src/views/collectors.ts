@@ -23,6 +23,7 @@ import {
   progFdById,
   progInfo,
   requireBpffs,
+  requireRootOwned,
   unlinkAt,
 } from '../kernel/index.js';
 import type { CollectorHost } from './registry.js';
@@ -84,26 +85,30 @@ export class Collectors implements CollectorHost {
 
   /** The private directory, made on first use (its parent must be bpffs). */
   #privateFd(): Fd {
+    let fd: Fd;
     try {
-      const fd = openDir(this.privateDir);
-      try {
-        requireBpffs(fd, this.privateDir);
-      } catch (e) {
-        fd.close();
-        throw e;
-      }
-      return fd;
+      fd = openDir(this.privateDir);
     } catch (e) {
       if (!isCgviewError(e, 'E_NOT_FOUND')) throw e;
+      const parent = openDir(path.dirname(this.privateDir));
+      try {
+        requireBpffs(parent, path.dirname(this.privateDir));
+        mkdirAt(parent, path.basename(this.privateDir), 0o700);
+      } finally {
+        parent.close();
+      }
+      fd = openDir(this.privateDir);
     }
-    const parent = openDir(path.dirname(this.privateDir));
     try {
-      requireBpffs(parent, path.dirname(this.privateDir));
-      mkdirAt(parent, path.basename(this.privateDir), 0o700);
-    } finally {
-      parent.close();
+      // Collectors' pins are root's alone: a directory someone else could
+      // write is refused, never adopted.
+      requireBpffs(fd, this.privateDir);
+      requireRootOwned(fd, this.privateDir);
+    } catch (e) {
+      fd.close();
+      throw e;
     }
-    return openDir(this.privateDir);
+    return fd;
   }
 
   /** Maps a view object must reuse; starts (or adopts) the collector instance. */
@@ -138,26 +143,42 @@ export class Collectors implements CollectorHost {
     }
     const maps: Record<string, Fd> = {};
     try {
-      const names = new Set(listDir(dir).map((e) => e.name));
+      requireRootOwned(dir, `${this.privateDir}/${instance}`);
+      const entries = listDir(dir);
+      const names = new Set(entries.filter((e) => e.isFile).map((e) => e.name));
       const complete =
-        def.programs.every((p) => names.has(`link_${p}`)) && def.maps.every((m) => names.has(m));
-      if (!complete) {
-        // A crash while starting: clear the leftovers and start afresh.
-        this.log('warn', 'collector pins incomplete, starting afresh', { collector: instance });
-        for (const n of names) unlinkAt(dir, n);
-        return null;
+        entries.length === names.size &&
+        def.programs.every((p) => names.has(`link_${p}`)) &&
+        def.maps.every((m) => names.has(m));
+      if (complete) {
+        for (const m of def.shared) {
+          const fd = objGetAt(dir, m, `map ${m}`);
+          if (!fd) break;
+          maps[m] = fd;
+        }
+        if (def.shared.every((m) => maps[m])) return { instance, maps, adopted: true, startedAt: Date.now() };
       }
-      for (const m of def.shared) {
-        const fd = objGetAt(dir, m, `map ${m}`);
-        if (!fd) return null;
-        maps[m] = fd;
-      }
-      return { instance, maps, adopted: true, startedAt: Date.now() };
+      // A crash while starting (or anything odd): clear the leftovers and start afresh.
+      this.log('warn', 'collector pins incomplete, starting afresh', { collector: instance });
+      for (const fd of Object.values(maps)) fd.close();
+      this.#clear(dir);
+      return null;
     } catch (e) {
       for (const fd of Object.values(maps)) fd.close();
       throw e;
     } finally {
       dir.close();
+    }
+  }
+
+  /** Unpins every file of an instance directory; anything else is logged and left. */
+  #clear(dir: Fd): void {
+    for (const e of listDir(dir)) {
+      if (e.isDir) {
+        this.log('warn', 'unexpected directory in a collector directory, left alone', { name: e.name });
+        continue;
+      }
+      unlinkAt(dir, e.name);
     }
   }
 
@@ -182,10 +203,15 @@ export class Collectors implements CollectorHost {
           }
         }
         const maps: Record<string, Fd> = {};
-        for (const m of def.shared) maps[m] = objGetAt(dir, m, `map ${m}`)!;
+        try {
+          for (const m of def.shared) maps[m] = objGetAt(dir, m, `map ${m}`)!;
+        } catch (e) {
+          for (const fd of Object.values(maps)) fd.close();
+          throw e;
+        }
         return { instance, maps, adopted: false, startedAt: Date.now() };
       } catch (e) {
-        for (const e2 of listDir(dir)) unlinkAt(dir, e2.name);
+        this.#clear(dir);
         throw e;
       } finally {
         dir.close();
@@ -196,33 +222,33 @@ export class Collectors implements CollectorHost {
     }
   }
 
-  /** Stops an instance: unpins its links (detaching the programs) and maps. */
+  /** Stops an instance: unpins its links (detaching the programs) and maps. Logs, never throws. */
   stop(instance: string): void {
     const r = this.#running.get(instance);
     if (r) for (const fd of Object.values(r.maps)) fd.close();
     this.#running.delete(instance);
-    let priv: Fd;
     try {
-      priv = openDir(this.privateDir);
-    } catch {
-      return;
-    }
-    try {
-      let dir: Fd;
+      const priv = openDir(this.privateDir);
       try {
-        dir = openDirAt(priv, instance);
-      } catch {
-        return;
-      }
-      try {
-        for (const e of listDir(dir)) unlinkAt(dir, e.name);
+        requireRootOwned(priv, this.privateDir);
+        let dir: Fd;
+        try {
+          dir = openDirAt(priv, instance);
+        } catch {
+          return;
+        }
+        try {
+          this.#clear(dir);
+        } finally {
+          dir.close();
+        }
+        unlinkAt(priv, instance, true);
+        this.log('info', 'collector stopped', { collector: instance });
       } finally {
-        dir.close();
+        priv.close();
       }
-      unlinkAt(priv, instance, true);
-      this.log('info', 'collector stopped', { collector: instance });
-    } finally {
-      priv.close();
+    } catch (e) {
+      this.log('error', 'cannot stop collector', { collector: instance, error: (e as Error).message });
     }
   }
 
@@ -233,12 +259,15 @@ export class Collectors implements CollectorHost {
     try {
       const priv = openDir(this.privateDir);
       try {
+        requireRootOwned(priv, this.privateDir);
         for (const e of listDir(priv)) if (e.isDir) found.add(e.name);
       } finally {
         priv.close();
       }
-    } catch {
-      /* no private dir: nothing pinned */
+    } catch (e) {
+      // No private dir: nothing pinned. One that is not root's: never touched.
+      if (!isCgviewError(e, 'E_NOT_FOUND'))
+        this.log('error', 'private directory refused', { dir: this.privateDir, error: (e as Error).message });
     }
     for (const inst of found)
       if (!inUse.has(inst)) {

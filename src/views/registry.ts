@@ -75,6 +75,8 @@ export interface CollectorHost {
   acquire(name: string): Record<string, Fd>;
 }
 
+const RETRY_MS = 30_000;
+
 export interface LoadedView {
   def: ViewDef;
   program: BpfProgram;
@@ -89,6 +91,7 @@ export interface LoadedView {
 export class ViewSet {
   readonly #objects = new Map<string, BpfObject>();
   readonly #views = new Map<string, LoadedView>();
+  readonly #failed = new Map<string, { at: number; error: unknown }>();
 
   constructor(private readonly collectors: CollectorHost) {}
 
@@ -102,6 +105,26 @@ export class ViewSet {
     const vkey = this.#key(def, hierarchyId);
     const have = this.#views.get(vkey);
     if (have && !have.program.object.closed) return have;
+    // A view that failed to load is not retried on every event: once per RETRY_MS.
+    const failed = this.#failed.get(vkey);
+    if (failed && Date.now() - failed.at < RETRY_MS) throw failed.error;
+    try {
+      const v = this.#load(def, vkey, hierarchyId);
+      this.#failed.delete(vkey);
+      return v;
+    } catch (e) {
+      this.#failed.set(vkey, { at: Date.now(), error: e });
+      throw e;
+    }
+  }
+
+  /** Forgets load failures (a pin request retries at once). */
+  forgetFailures(): void {
+    this.#failed.clear();
+  }
+
+  #load(def: ViewDef, vkey: string, hierarchyId: number): LoadedView {
+    const spec = def.spec;
     const instance = def.collector ? collectorInstance(def.collector, hierarchyId) : undefined;
     const okey = `${def.object}\0${instance ?? ''}`;
     let obj = this.#objects.get(okey);
