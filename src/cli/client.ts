@@ -138,11 +138,11 @@ export async function ls(argv: string[]): Promise<number> {
   return 0;
 }
 
-function readView(file: string): string {
+function readView(file: string): Buffer {
   // Never follow a symlink someone put in a tree.
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
-    return fs.readFileSync(fd, 'latin1');
+    return fs.readFileSync(fd);
   } finally {
     fs.closeSync(fd);
   }
@@ -156,9 +156,13 @@ export async function cat(argv: string[]): Promise<number> {
   const json = a.bools.has('json');
   const parsed: Record<string, Record<string, string>> = {};
   // --json: every view file parsed with the one key: value parser.
-  const emit = (file: string, text: string, header: boolean) => {
-    if (json) parsed[file] = Object.fromEntries(parseViewOutput(text));
-    else process.stdout.write(header ? `==> ${file} <==\n${text}` : text);
+  // A view prints bytes (a cgroup name need not be UTF-8): they go out as they are.
+  const emit = (file: string, bytes: Buffer, header: boolean) => {
+    if (json) parsed[file] = Object.fromEntries(parseViewOutput(bytes.toString('utf8')));
+    else {
+      if (header) process.stdout.write(`==> ${file} <==\n`);
+      process.stdout.write(bytes);
+    }
   };
   const p = path.resolve(target);
   let st: fs.Stats;
@@ -195,7 +199,7 @@ export async function cat(argv: string[]): Promise<number> {
     const names = view ? [view] : d.views;
     for (const n of names) {
       const f = path.join(d.dir, n);
-      let text: string;
+      let text: Buffer;
       try {
         text = readView(f);
       } catch (e) {
