@@ -166,6 +166,11 @@ async function main(): Promise<void> {
   console.log(
     `mkdir -> view readable over ${LAT} creations: p50 ${pct(lat, 50).toFixed(2)} ms, p99 ${pct(lat, 99).toFixed(2)} ms, max ${Math.max(...lat).toFixed(2)} ms (goal p99 < 10 ms)`,
   );
+  // The first few run while V8 still compiles the event path: shown apart, not hidden.
+  const warm = lat.slice(5);
+  console.log(
+    `  without the first 5 (warm-up): p50 ${pct(warm, 50).toFixed(2)} ms, p99 ${pct(warm, 99).toFixed(2)} ms, max ${Math.max(...warm).toFixed(2)} ms`,
+  );
 }
 
 try {

@@ -23,7 +23,8 @@ fi
 if ! awk '{for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) == "bpf" && $5 == "/sys/fs/bpf") f = 1; break }} END {exit !f}' /proc/self/mountinfo; then
   say "mounting bpffs at /sys/fs/bpf"
   mkdir -p /sys/fs/bpf
-  mount -t bpf bpf /sys/fs/bpf
+  # mode 0755: readable for the delegated users of view trees (S7), writable by root only
+  mount -t bpf -o mode=0755 bpf /sys/fs/bpf
 fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

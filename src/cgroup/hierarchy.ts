@@ -76,7 +76,13 @@ export function statCgroup(dir: string): CgroupNode | null {
  * Snapshot of the cgroup subtree at `root`/`scope`: relative path → id and
  * owner. A cgroup removed during the walk is simply absent.
  */
-export function scanCgroups(root: string, scope = '', shallow = false): Map<string, CgroupNode> {
+export function scanCgroups(
+  root: string,
+  scope = '',
+  shallow = false,
+  /** Called for each cgroup before its children are read (to watch it first: nothing made later is missed). */
+  beforeRead?: (rel: string) => void,
+): Map<string, CgroupNode> {
   const out = new Map<string, CgroupNode>();
   const top = statCgroup(join(root, scope));
   if (!top) return out;
@@ -85,6 +91,7 @@ export function scanCgroups(root: string, scope = '', shallow = false): Map<stri
   const stack = [scope];
   while (stack.length) {
     const rel = stack.pop()!;
+    beforeRead?.(rel);
     let entries: fs.Dirent[];
     try {
       entries = fs.readdirSync(bpath(join(root, rel)), {

@@ -40,6 +40,7 @@ import {
   requireBpffs,
   requireRootOwned,
   showPath,
+  statFd,
 } from '../kernel/index.js';
 import {
   childKey,
@@ -176,6 +177,13 @@ export class Manager {
     // (it could not be opened) might use one, so then none is stopped.
     if (this.roots.every((rt) => rt.fd)) this.#stopUnusedCollectors();
     for (const rt of this.roots) this.#guard(rt, 'reconcile', () => this.#fullReconcile(rt));
+    // One scoped reconcile (a no-op) per tree, so that V8 has compiled the
+    // event path before the first real event: the first cgroups after a start
+    // would otherwise wait several ms for it.
+    for (const rt of this.roots) {
+      const leaf = [...rt.cgWatches.keys()].find((r) => r !== '');
+      if (leaf !== undefined) this.#guard(rt, 'warm-up', () => this.#reconcile(rt, leaf, 'deep'));
+    }
   }
 
   /** Runs one root's work; a failure is that root's (logged, shown in status), not the daemon's. */
@@ -613,7 +621,11 @@ export class Manager {
       depthMode = 'deep';
     }
     const shallow = depthMode === 'shallow';
-    const cgroups = scanCgroups(rt.cfg.cgroup, s, shallow);
+    // Watch each cgroup before reading it: a child made after the read sends an event.
+    const watchCgroup = (rel: string) => {
+      if (!rt.cgWatches.has(rel)) this.#watch(rt, 'cgroup', rel, join(rt.cfg.cgroup, rel), CG_MASK);
+    };
+    const cgroups = scanCgroups(rt.cfg.cgroup, s, shallow, shallow ? undefined : watchCgroup);
     const tree = scanTree(rt.fd, s, new TagCache(), shallow, (r) => cgroups.has(r));
     const d = diff({
       root: rt.cfg,
@@ -682,38 +694,27 @@ export class Manager {
         if (!known(child)) this.#markDirty(rt, child, 'deep');
       }
     };
+    const rootOwned = new Map<string, boolean>();
+    const rootsAlong = (rel: string): boolean => {
+      const known = rootOwned.get(rel);
+      if (known !== undefined) return known;
+      const cg = cgroups.get(rel) as { uid: number; gid: number } | undefined;
+      const parent = parentRel(rel);
+      const ok = !!cg && cg.uid === 0 && (parent === null || (isWithin(scope, parent) && rootsAlong(parent)));
+      rootOwned.set(rel, ok);
+      return ok;
+    };
     for (const rel of cgroups.keys()) {
       if (rt.conflicts.some((c) => isWithin(c, rel))) continue;
-      if (!rt.cgWatches.has(rel)) {
-        // cgroupfs: only root and delegated users make directories there, and no symlinks.
-        const p = join(rt.cfg.cgroup, rel);
-        if (this.#watch(rt, 'cgroup', rel, p, CG_MASK)) {
-          let names: DirEntry[] = [];
-          try {
-            names = (
-              fs.readdirSync(Buffer.from(p, 'latin1'), {
-                withFileTypes: true,
-                encoding: 'latin1',
-              }) as unknown as fs.Dirent[]
-            ).map((e) => ({
-              name: e.name,
-              isDir: e.isDirectory(),
-              isFile: e.isFile(),
-              isSymlink: e.isSymbolicLink(),
-            }));
-          } catch {
-            /* gone meanwhile */
-          }
-          late(
-            rel,
-            names,
-            (c) => cgroups.has(c),
-            (n) => n,
-          );
-        }
-      }
       if (!rt.treeWatches.has(rel) && dirs.has(rel)) {
-        // The tree: users write there, so the watch and the listing go through a dir fd.
+        // In auto mode, a directory whose cgroup and whose ancestors' cgroups are
+        // all root's is root's along the whole path: nobody else can change the
+        // path, so it is watched by path (one call). Elsewhere users write, so
+        // the watch and the listing go through a dir fd.
+        if (rt.cfg.mode === 'auto' && rootsAlong(rel)) {
+          this.#watch(rt, 'tree', rel, join(rt.cfg.dir, encodeRel(rel)), TREE_MASK);
+          continue;
+        }
         let fd: Fd;
         try {
           fd = openDirAt(rt.fd!, rel === '' ? '.' : encodeRel(rel));
@@ -721,7 +722,12 @@ export class Manager {
           continue;
         }
         try {
-          if (this.#watch(rt, 'tree', rel, fd, TREE_MASK))
+          // Only a user can have made a directory before the watch: in manual
+          // mode, or in a directory a user owns.
+          if (
+            this.#watch(rt, 'tree', rel, fd, TREE_MASK) &&
+            (rt.cfg.mode === 'manual' || statFd(fd).uid !== 0)
+          )
             late(rel, listDir(fd), (c) => dirs.has(c), childKey);
         } finally {
           fd.close();

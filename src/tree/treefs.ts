@@ -6,6 +6,7 @@
  */
 import { CgviewError, isCgviewError } from '../errors.js';
 import {
+  chmodAt,
   chownAt,
   type Fd,
   fixPinnedFile,
@@ -296,9 +297,12 @@ function applyOne(
       } finally {
         link.close();
       }
-      // bpffs creates pins 0600 root: set the mode and owner asked for, on
-      // the file we made (the directory may be a user's, who could swap names).
-      fixPinnedFile(dir, op.name, op.pin.fileMode, op.uid, op.gid);
+      // bpffs creates pins 0600 root: set the mode and owner asked for. In a
+      // root's directory (the cgroup is root's) nobody else can swap the name,
+      // so plain calls do; in a user's, through a checked fd on the file we made.
+      if (op.uid === 0 && op.gid === 0) {
+        if (op.pin.fileMode !== 0o600) chmodAt(dir, op.name, op.pin.fileMode);
+      } else fixPinnedFile(dir, op.name, op.pin.fileMode, op.uid, op.gid);
       return;
     }
   }

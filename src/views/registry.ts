@@ -92,6 +92,7 @@ export class ViewSet {
   readonly #objects = new Map<string, BpfObject>();
   readonly #views = new Map<string, LoadedView>();
   readonly #failed = new Map<string, { at: number; error: unknown }>();
+  readonly #fast = new Map<string, LoadedView>();
 
   constructor(private readonly collectors: CollectorHost) {}
 
@@ -101,6 +102,9 @@ export class ViewSet {
 
   /** The loaded view for a tree of the given hierarchy (0: cgroup v2). Throws what BpfObject.load throws. */
   get(spec: string, hierarchyId = 0): LoadedView {
+    // Hot path (one call per pin): no parsing when the view is loaded.
+    const fast = this.#fast.get(`${spec}\0${hierarchyId}`);
+    if (fast && !fast.program.object.closed) return fast;
     const def = parseViewSpec(spec);
     const vkey = this.#key(def, hierarchyId);
     const have = this.#views.get(vkey);
@@ -111,6 +115,7 @@ export class ViewSet {
     try {
       const v = this.#load(def, vkey, hierarchyId);
       this.#failed.delete(vkey);
+      this.#fast.set(`${spec}\0${hierarchyId}`, v);
       return v;
     } catch (e) {
       this.#failed.set(vkey, { at: Date.now(), error: e });
@@ -155,6 +160,7 @@ export class ViewSet {
 
   /** Closes the objects of views reading from a collector instance (before it stops). */
   dropInstance(instance: string): void {
+    this.#fast.clear();
     for (const key of this.#views.keys()) if (key.endsWith(`\0${instance}`)) this.#views.delete(key);
     for (const [key, obj] of this.#objects)
       if (key.endsWith(`\0${instance}`)) {
@@ -164,6 +170,7 @@ export class ViewSet {
   }
 
   close(): void {
+    this.#fast.clear();
     for (const o of this.#objects.values()) o.close();
     this.#objects.clear();
     this.#views.clear();
