@@ -243,6 +243,7 @@ export class BpfObject {
     if (r < 0) throw sysError('set .rodata of', this.path, -r);
   }
 
+  /** A loaded program by name. Throws E_NOT_FOUND (listing the programs there are). */
   program(name: string): BpfProgram {
     const p = this.programs.get(name);
     if (!p)
@@ -256,6 +257,7 @@ export class BpfObject {
     return p;
   }
 
+  /** A map of the object by name. Throws E_NOT_FOUND. */
   map(name: string): BpfMap {
     const m = this.maps.get(name);
     if (!m) throw new CgviewError('E_NOT_FOUND', `map ${name} not in ${this.path}`, { path: this.path });
@@ -294,6 +296,7 @@ export class BpfProgram {
     return progFd(this.ptr) as number;
   }
 
+  /** Kernel info of the program (id, tag, run counts). Throws E_SYSCALL. */
   info(): ProgInfo {
     return progInfo(this.fd);
   }
@@ -323,12 +326,15 @@ export class BpfProgram {
 export class Link {
   constructor(readonly fd: Fd) {}
 
-  /** Pins the link as `name` in bpffs directory `dir` (see objPinAt). */
+  /**
+   * Pins the link as `name` in bpffs directory `dir` (see objPinAt; Linux 6.5+).
+   * Throws E_EXISTS when the name is taken, E_SYSCALL (EPERM, EXDEV) when `dir` is not bpffs.
+   */
   pinAt(dir: Fd, name: string): void {
     objPinAt(this.fd, dir, name);
   }
 
-  /** Runs an iterator link once and returns what it printed. */
+  /** Runs an iterator link once and returns what it printed (BPF_ITER_CREATE + read, Linux 5.8+). Throws E_SYSCALL. */
   read(): Buffer {
     const it = iterCreate(this.fd);
     try {
@@ -366,16 +372,18 @@ export class BpfMap {
     return typeof this.#fd === 'number' ? this.#fd : this.#fd.fd;
   }
 
+  /** Kernel info of the map (type, sizes, id), read once. Throws E_SYSCALL. */
   info(): MapInfo {
     this.#info ??= mapInfo(this.fd);
     return this.#info;
   }
 
-  /** Pins the map as `name` in bpffs directory `dir`. */
+  /** Pins the map as `name` in bpffs directory `dir`. Throws E_EXISTS, E_SYSCALL. */
   pinAt(dir: Fd, name: string): void {
     objPinAt(this.fd, dir, name);
   }
 
+  /** The value for `key`, or null when absent. Throws E_SYSCALL. */
   lookup(key: Buffer): Buffer | null {
     const v = Buffer.alloc(this.info().valueSize);
     if ((bpfMapLookup(this.fd, key, v) as number) < 0) {
@@ -386,12 +394,13 @@ export class BpfMap {
     return v;
   }
 
+  /** Sets `key` to `value` (flags: BPF_ANY 0, BPF_NOEXIST 1, BPF_EXIST 2). Throws E_SYSCALL. */
   update(key: Buffer, value: Buffer, flags = 0): void {
     if ((bpfMapUpdate(this.fd, key, value, flags) as number) < 0)
       throw sysError(`update map ${this.name}`, undefined, errno());
   }
 
-  /** Returns false when the key was not there. */
+  /** Deletes `key`; returns false when it was not there. Throws E_SYSCALL. */
   delete(key: Buffer): boolean {
     if ((bpfMapDelete(this.fd, key) as number) < 0) {
       const e = errno();
@@ -401,6 +410,7 @@ export class BpfMap {
     return true;
   }
 
+  /** Every key, by BPF_MAP_GET_NEXT_KEY. Throws E_SYSCALL. */
   keys(): Buffer[] {
     const out: Buffer[] = [];
     const ks = this.info().keySize;
@@ -466,6 +476,7 @@ export class BpfMap {
     return out;
   }
 
+  /** Closes the map's own Fd (maps of a BpfObject close with it). Idempotent. */
   close(): void {
     if (typeof this.#fd !== 'number') this.#fd.close();
   }

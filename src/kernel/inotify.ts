@@ -34,6 +34,7 @@ export interface InotifyEvent {
   name: string;
 }
 
+/** One inotify instance; `onEvents` gets each batch the kernel hands over. Throws E_SYSCALL (EMFILE) on creation. */
 export class Inotify {
   readonly #fd: Fd;
   readonly #wds = new Set<number>();

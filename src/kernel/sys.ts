@@ -59,6 +59,7 @@ const errnoNames = new Map<number, string>(
   Object.entries(koffi.os.errno as Record<string, number>).map(([k, v]) => [v, k]),
 );
 
+/** The symbolic name of an errno value (ENOENT, ...). */
 export function errnoName(n: number): string {
   return errnoNames.get(n) ?? `errno ${n}`;
 }
