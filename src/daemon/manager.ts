@@ -631,7 +631,7 @@ export class Manager {
       root: rt.cfg,
       cgroups,
       tree,
-      viewTag: (v) => this.views.tagOf(v, rt.hierarchyId),
+      viewTag: (v) => this.views.identityOf(v, rt.hierarchyId),
       scope: s,
     });
     const res = applyOps(this.#applyCtx(rt), d.ops);

@@ -521,6 +521,21 @@ export function progInfo(fd: Fd | number): ProgInfo {
   };
 }
 
+/** Ids of the maps a program uses (struct bpf_prog_info nr_map_ids @52, map_ids @56). Throws E_SYSCALL. */
+export function progMapIds(fd: Fd | number): number[] {
+  const ids = Buffer.alloc(4 * 64);
+  const info = Buffer.alloc(232);
+  info.writeUInt32LE(64, 52);
+  info.writeBigUInt64LE(koffi.address(ids), 56);
+  const attr = Buffer.alloc(16);
+  attr.writeUInt32LE(typeof fd === 'number' ? fd : fd.fd, 0);
+  attr.writeUInt32LE(info.length, 4);
+  attr.writeBigUInt64LE(koffi.address(info), 8);
+  if (bpf(BPF_OBJ_GET_INFO_BY_FD, attr) < 0) throw sysError('get program info', undefined, errno());
+  const n = Math.min(64, info.readUInt32LE(52));
+  return Array.from({ length: n }, (_, i) => ids.readUInt32LE(i * 4));
+}
+
 /** Opens a program by id (needs CAP_SYS_ADMIN). */
 export function progFdById(id: number): Fd {
   const attr = Buffer.alloc(12);

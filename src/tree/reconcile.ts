@@ -38,6 +38,8 @@ export interface ActualFile {
   /** For kind 'view': the cgroup id the iter link holds, and its program's tag. */
   cgroupId?: bigint;
   progTag?: string;
+  /** For kind 'view': ids of the maps its program uses. */
+  mapIds?: number[];
   mode: number;
   uid: number;
   gid: number;
@@ -66,6 +68,16 @@ export interface Diff {
   conflicts: string[];
 }
 
+/**
+ * What a pin of a view must be to be kept: its program's tag, and for a view
+ * that reads a collector, the collector's maps (a pin reading the maps of a
+ * collector that was replaced would show frozen numbers).
+ */
+export interface ViewIdentity {
+  tag: string;
+  mapIds?: number[];
+}
+
 export interface DiffInput {
   root: TagRoot;
   /** Cgroups within `scope`, by path relative to the root cgroup. */
@@ -73,7 +85,7 @@ export interface DiffInput {
   /** Tree directories within `scope`, by path relative to the tagged root. */
   tree: Map<string, ActualDir>;
   /** Tag of the program each view is loaded as now; a pin of another program is replaced. */
-  viewTag: (view: string) => string | undefined;
+  viewTag: (view: string) => ViewIdentity | string | undefined;
   /** Only this subtree is considered ('' is the whole tree). Its parent directory must exist. */
   scope?: string;
 }
@@ -108,8 +120,11 @@ export function desiredDirs(input: DiffInput): { dirs: Set<string>; conflicts: s
   return { dirs, conflicts };
 }
 
-function sameCgroupView(f: ActualFile, cg: CgroupNode, tag: string | undefined): boolean {
-  return f.kind === 'view' && f.cgroupId === cg.id && (tag === undefined || f.progTag === tag);
+function sameCgroupView(f: ActualFile, cg: CgroupNode, want: ViewIdentity | string | undefined): boolean {
+  if (f.kind !== 'view' || f.cgroupId !== cg.id) return false;
+  if (want === undefined) return true;
+  const id = typeof want === 'string' ? { tag: want } : want;
+  return f.progTag === id.tag && (id.mapIds ?? []).every((m) => f.mapIds?.includes(m));
 }
 
 export function diff(input: DiffInput): Diff {

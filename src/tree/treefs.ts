@@ -18,6 +18,7 @@ import {
   openDirAt,
   progFdById,
   progInfo,
+  progMapIds,
   statAt,
   statFd,
   unlinkAt,
@@ -27,23 +28,23 @@ import { crashPoint } from './crash.js';
 import { baseName, childKey, encodeName, encodeRel, join, parentRel } from './paths.js';
 import type { ActualDir, ActualFile, Op } from './reconcile.js';
 
-/** Program id → tag, so each pinned program is asked once per scan. */
+/** Program id → tag and map ids, so each pinned program is asked once per scan. */
 export class TagCache {
-  readonly #tags = new Map<number, string>();
-  get(progId: number): string | undefined {
-    let t = this.#tags.get(progId);
+  readonly #known = new Map<number, { tag: string; mapIds: number[] }>();
+  get(progId: number): { tag: string; mapIds: number[] } | undefined {
+    let t = this.#known.get(progId);
     if (t === undefined) {
       try {
         const fd = progFdById(progId);
         try {
-          t = progInfo(fd).tag;
+          t = { tag: progInfo(fd).tag, mapIds: progMapIds(fd) };
         } finally {
           fd.close();
         }
       } catch {
         return undefined;
       }
-      this.#tags.set(progId, t);
+      this.#known.set(progId, t);
     }
     return t;
   }
@@ -65,8 +66,13 @@ export function classify(dir: Fd, name: string, tags: TagCache): ActualFile | nu
   try {
     const li = linkInfo(obj);
     if (li.cgroupId === undefined) return { kind: 'foreign', ...base };
-    const progTag = tags.get(li.progId);
-    return { kind: 'view', cgroupId: li.cgroupId, ...(progTag ? { progTag } : {}), ...base };
+    const prog = tags.get(li.progId);
+    return {
+      kind: 'view',
+      cgroupId: li.cgroupId,
+      ...(prog ? { progTag: prog.tag, mapIds: prog.mapIds } : {}),
+      ...base,
+    };
   } catch {
     return { kind: 'foreign', ...base }; // a pinned map or program, not a link
   } finally {

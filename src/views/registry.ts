@@ -8,7 +8,8 @@
 import path from 'node:path';
 import { CgviewError } from '../errors.js';
 import { bpfBuildDir } from '../kernel/features.js';
-import { BpfObject, type BpfProgram, type Fd } from '../kernel/index.js';
+import { BpfObject, type BpfProgram, type Fd, mapInfo } from '../kernel/index.js';
+import type { ViewIdentity } from '../tree/reconcile.js';
 import { collectorInstance } from './collectors.js';
 
 export interface ViewDef {
@@ -82,6 +83,8 @@ export interface LoadedView {
   program: BpfProgram;
   /** Kernel tag of the program (hash of its instructions): pins of the same program are adopted. */
   tag: string;
+  /** Ids of the collector maps the program reads (empty for views without a collector). */
+  sharedMapIds: number[];
 }
 
 /**
@@ -144,15 +147,23 @@ export class ViewSet {
         'E_BAD_INPUT',
         `${spec}: program ${def.program} is ${program.section}, a view must be SEC("iter/cgroup")`,
       );
-    const loaded = { def, program, tag: program.info().tag };
+    // acquire() of a running instance only hands back its map fds.
+    const shared = instance ? this.collectors.acquire(instance) : {};
+    const sharedMapIds = Object.values(shared).map((fd) => mapInfo(fd).id);
+    const loaded = { def, program, tag: program.info().tag, sharedMapIds };
     this.#views.set(vkey, loaded);
     return loaded;
   }
 
-  /** Tag of a view if it is loaded (pins are compared against it), without loading it. */
-  tagOf(spec: string, hierarchyId = 0): string | undefined {
+  /**
+   * What a pin of a loaded view must be (pins are compared against it),
+   * without loading it: its program's tag, and for a collector's view the
+   * collector's shared maps.
+   */
+  identityOf(spec: string, hierarchyId = 0): ViewIdentity | undefined {
     try {
-      return this.#views.get(this.#key(parseViewSpec(spec), hierarchyId))?.tag;
+      const v = this.#views.get(this.#key(parseViewSpec(spec), hierarchyId));
+      return v ? { tag: v.tag, ...(v.sharedMapIds.length ? { mapIds: v.sharedMapIds } : {}) } : undefined;
     } catch {
       return undefined;
     }
