@@ -122,6 +122,8 @@ export interface DaemonOptions {
   env?: Record<string, string>;
   /** Wait until the socket answers (default true). */
   waitReady?: boolean;
+  /** More daemon arguments (--listen ...). */
+  args?: string[];
 }
 
 export interface Exit {
@@ -155,6 +157,7 @@ export class Daemon {
       '--socket',
       env.socket,
       ...(opts.defaultViews ? [] : ['--no-default-views']),
+      ...(opts.args ?? []),
     ];
     this.child = spawn(process.execPath, args, {
       env: childEnv(opts.env),

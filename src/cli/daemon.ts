@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { makeLogger, parseLevel } from '../daemon/log.js';
 import { Manager } from '../daemon/manager.js';
-import { serveMetrics, serveSocket, socketPath } from '../daemon/server.js';
+import { parseListen, serveMetrics, serveSocket, socketPath } from '../daemon/server.js';
 import { CgviewError } from '../errors.js';
 import { setLibbpfLogger } from '../kernel/index.js';
 import { parseArgs } from './args.js';
@@ -35,6 +35,15 @@ export async function daemon(argv: string[]): Promise<number> {
   process.umask(0o022);
   // The daemon outlives bad input: a bug in one request or event is logged, not fatal.
   process.on('uncaughtException', (e) => log('error', 'uncaught exception', { error: e.stack }));
+  // Bad options fail before anything is done.
+  const listen = a.values.get('listen');
+  if (listen) parseListen(listen);
+  const socketMode = Number.parseInt(a.values.get('socket-mode') ?? '600', 8);
+  if (!Number.isInteger(socketMode) || socketMode < 0 || socketMode > 0o777)
+    throw new CgviewError(
+      'E_BAD_INPUT',
+      `--socket-mode wants an octal mode, got ${a.values.get('socket-mode')}`,
+    );
   const t0 = performance.now();
   try {
     m.start();
@@ -43,13 +52,26 @@ export async function daemon(argv: string[]): Promise<number> {
     throw e;
   }
   const sock = socketPath(a.values.get('socket'));
-  const server = await serveSocket(m, sock, log, Number.parseInt(a.values.get('socket-mode') ?? '600', 8));
-  const listen = a.values.get('listen');
-  const metrics = listen ? await serveMetrics(m, listen) : null;
+  let server: Awaited<ReturnType<typeof serveSocket>> | null = null;
+  let metrics: Awaited<ReturnType<typeof serveMetrics>> | null = null;
+  try {
+    server = await serveSocket(m, sock, log, socketMode);
+    if (listen) metrics = await serveMetrics(m, listen);
+  } catch (e) {
+    server?.close();
+    m.stop();
+    throw e;
+  }
   const st = m.status() as {
     roots: Array<{ dir: string; cgroup: string; dirs: number; inherit: Array<{ name: string }> }>;
   };
-  log('info', 'ready', { socket: sock, roots: st.roots.length, ms: Math.round(performance.now() - t0) });
+  const addr = metrics?.address();
+  log('info', 'ready', {
+    socket: sock,
+    roots: st.roots.length,
+    ms: Math.round(performance.now() - t0),
+    ...(addr && typeof addr === 'object' ? { metrics: `http://${addr.address}:${addr.port}/metrics` } : {}),
+  });
   for (const r of st.roots) {
     const file = r.inherit[0] ? path.join(r.dir, r.inherit[0].name) : r.dir;
     const dirs = `${r.dirs} ${r.dirs === 1 ? 'directory' : 'directories'}`;

@@ -143,12 +143,18 @@ export async function serveSocket(m: Manager, file: string, log: Logger, mode = 
 }
 
 /** --listen HOST:PORT: a small Prometheus endpoint with the daemon's own counters. */
-export async function serveMetrics(m: Manager, listen: string): Promise<http.Server> {
+/** Parses --listen HOST:PORT; throws E_BAD_INPUT. */
+export function parseListen(listen: string): { host: string; port: number } {
   const i = listen.lastIndexOf(':');
   const host = listen.slice(0, i) || '127.0.0.1';
   const port = Number(listen.slice(i + 1));
-  if (i < 0 || !Number.isInteger(port) || port < 0 || port > 65535)
+  if (i < 0 || listen.slice(i + 1) === '' || !Number.isInteger(port) || port < 0 || port > 65535)
     throw new CgviewError('E_BAD_INPUT', `--listen wants HOST:PORT, got ${listen}`);
+  return { host, port };
+}
+
+export async function serveMetrics(m: Manager, listen: string): Promise<http.Server> {
+  const { host, port } = parseListen(listen);
   const server = http.createServer((req, res) => {
     if (req.url !== '/metrics') {
       res.writeHead(404).end('try /metrics\n');
