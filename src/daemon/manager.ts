@@ -52,6 +52,7 @@ import {
   normalize,
   parentRel,
   relativeTo,
+  treeDirForCgroup,
 } from '../tree/paths.js';
 import { diff, pinsFor } from '../tree/reconcile.js';
 import { loadState, type Mode, type State, saveState, type TagRoot, type ViewPin } from '../tree/state.js';
@@ -380,7 +381,7 @@ export class Manager {
     for (const rt of this.roots) {
       const rel = relativeTo(rt.cfg.cgroup, cg);
       if (rel === null) continue;
-      out.push({ dir: join(rt.cfg.dir, encodeRel(rel)), views: pinsFor(rt.cfg, rel).map((p) => p.name) });
+      out.push({ dir: treeDirForCgroup(rt.cfg, cg)!, views: pinsFor(rt.cfg, rel).map((p) => p.name) });
     }
     return out;
   }
@@ -581,6 +582,7 @@ export class Manager {
   #applyCtx(rt: RootRuntime) {
     return {
       rootFd: rt.fd!,
+      treeDir: rt.cfg.dir,
       cgroupRoot: rt.cfg.cgroup,
       v2: rt.v2,
       hierarchyId: rt.hierarchyId,

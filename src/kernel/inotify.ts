@@ -12,14 +12,11 @@ import { Fd } from './fd.js';
 import { cInotifyAddWatch, cInotifyInit1, cInotifyRmWatch, errno } from './ffi.js';
 import { cstr, sysError } from './sys.js';
 
-export const IN_MODIFY = 0x2;
-export const IN_ATTRIB = 0x4;
 export const IN_MOVED_FROM = 0x40;
 export const IN_MOVED_TO = 0x80;
 export const IN_CREATE = 0x100;
 export const IN_DELETE = 0x200;
 export const IN_DELETE_SELF = 0x400;
-export const IN_MOVE_SELF = 0x800;
 export const IN_Q_OVERFLOW = 0x4000;
 export const IN_IGNORED = 0x8000;
 export const IN_ONLYDIR = 0x1000000;

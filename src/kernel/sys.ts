@@ -40,8 +40,6 @@ const RESOLVE_NO_SYMLINKS = 0x04;
 const RESOLVE_BENEATH = 0x08;
 
 export const BPF_FS_MAGIC = 0xcafe4a11;
-export const CGROUP2_SUPER_MAGIC = 0x63677270;
-export const CGROUP_SUPER_MAGIC = 0x27e0eb;
 
 // enum bpf_cmd
 const BPF_OBJ_PIN = 6;
@@ -158,14 +156,6 @@ export function openDirAt(dir: Fd, rel: string): Fd {
     throw sysError('open', rel, e);
   }
   return new Fd(fd, `dir ${rel}`);
-}
-
-/** Opens a regular file below `dir` for reading, no symlinks. */
-export function openFileAt(dir: Fd, name: string): Fd {
-  checkName(name);
-  const fd = cOpenat(dir.fd, cstr(name), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
-  if (fd < 0) throw sysError('open', name, errno());
-  return new Fd(fd, `file ${name}`);
 }
 
 /** f_type of the filesystem holding `fd` (struct statfs: long f_type at 0). */
@@ -446,14 +436,15 @@ export function iterCreate(link: Fd): Fd {
 }
 
 /** BPF_OBJ_GET_INFO_BY_FD into a buffer of the struct's size. */
-export function objInfo(fd: Fd | number, size: number): Buffer {
-  const info = Buffer.alloc(size);
+export function objInfo(fd: Fd | number, info: number | Buffer, what = 'object'): Buffer {
+  // `info` may come pre-filled with pointers and lengths for arrays the kernel fills too.
+  const buf = typeof info === 'number' ? Buffer.alloc(info) : info;
   const attr = Buffer.alloc(16);
   attr.writeUInt32LE(typeof fd === 'number' ? fd : fd.fd, 0);
-  attr.writeUInt32LE(size, 4);
-  attr.writeBigUInt64LE(koffi.address(info), 8);
-  if (bpf(BPF_OBJ_GET_INFO_BY_FD, attr) < 0) throw sysError('get object info', undefined, errno());
-  return info;
+  attr.writeUInt32LE(buf.length, 4);
+  attr.writeBigUInt64LE(koffi.address(buf), 8);
+  if (bpf(BPF_OBJ_GET_INFO_BY_FD, attr) < 0) throw sysError(`get ${what} info`, undefined, errno());
+  return buf;
 }
 
 export interface LinkInfo {
@@ -477,11 +468,7 @@ export function linkInfo(fd: Fd | number): LinkInfo {
   const info = Buffer.alloc(64);
   info.writeBigUInt64LE(koffi.address(nameBuf), 16);
   info.writeUInt32LE(nameBuf.length, 24);
-  const attr = Buffer.alloc(16);
-  attr.writeUInt32LE(typeof fd === 'number' ? fd : fd.fd, 0);
-  attr.writeUInt32LE(info.length, 4);
-  attr.writeBigUInt64LE(koffi.address(info), 8);
-  if (bpf(BPF_OBJ_GET_INFO_BY_FD, attr) < 0) throw sysError('get link info', undefined, errno());
+  objInfo(fd, info, 'link');
   const out: LinkInfo = {
     type: info.readUInt32LE(0),
     id: info.readUInt32LE(4),
@@ -510,7 +497,7 @@ export interface ProgInfo {
 
 /** Info of a program: struct bpf_prog_info (offsets per Linux 6.18 uapi). */
 export function progInfo(fd: Fd | number): ProgInfo {
-  const info = objInfo(fd, 232);
+  const info = objInfo(fd, 232, 'program');
   return {
     type: info.readUInt32LE(0),
     id: info.readUInt32LE(4),
@@ -527,11 +514,7 @@ export function progMapIds(fd: Fd | number): number[] {
   const info = Buffer.alloc(232);
   info.writeUInt32LE(64, 52);
   info.writeBigUInt64LE(koffi.address(ids), 56);
-  const attr = Buffer.alloc(16);
-  attr.writeUInt32LE(typeof fd === 'number' ? fd : fd.fd, 0);
-  attr.writeUInt32LE(info.length, 4);
-  attr.writeBigUInt64LE(koffi.address(info), 8);
-  if (bpf(BPF_OBJ_GET_INFO_BY_FD, attr) < 0) throw sysError('get program info', undefined, errno());
+  objInfo(fd, info, 'program');
   const n = Math.min(64, info.readUInt32LE(52));
   return Array.from({ length: n }, (_, i) => ids.readUInt32LE(i * 4));
 }
@@ -557,7 +540,7 @@ export interface MapInfo {
 
 /** Info of a map: struct bpf_map_info. */
 export function mapInfo(fd: Fd | number): MapInfo {
-  const info = objInfo(fd, 88);
+  const info = objInfo(fd, 88, 'map');
   return {
     type: info.readUInt32LE(0),
     id: info.readUInt32LE(4),

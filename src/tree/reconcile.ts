@@ -20,7 +20,7 @@
  * - symlinks never belong in a tree and are removed; pins cgview did not make
  *   are left alone unless they stand where a view or a removed directory must go.
  */
-import { baseName, depth, encodeName, isWithin, join, parentRel } from './paths.js';
+import { baseName, depth, encodeName, encodeRel, isWithin, join, parentRel } from './paths.js';
 import type { TagRoot, ViewPin } from './state.js';
 
 /** A cgroup of the root's subtree, by path relative to the root cgroup. */
@@ -196,8 +196,8 @@ export function diff(input: DiffInput): Diff {
   return { ops: [...removals, ...creations], dirs, conflicts };
 }
 
-/** Absolute tree path of an op's target, for logs. */
-export function opPath(root: TagRoot, op: Op): string {
-  const dir = join(root.dir, op.rel);
+/** Absolute tree path of an op's target (tree names encoded), for logs. */
+export function opPath(root: { dir: string }, op: Op): string {
+  const dir = join(root.dir, encodeRel(op.rel));
   return 'name' in op && op.name ? `${dir}/${op.name}` : dir;
 }

@@ -19,6 +19,7 @@ import {
   progFdById,
   progInfo,
   progMapIds,
+  showPath,
   statAt,
   statFd,
   unlinkAt,
@@ -26,7 +27,7 @@ import {
 import type { ViewSet } from '../views/registry.js';
 import { crashPoint } from './crash.js';
 import { baseName, childKey, encodeName, encodeRel, join, parentRel } from './paths.js';
-import type { ActualDir, ActualFile, Op } from './reconcile.js';
+import { type ActualDir, type ActualFile, type Op, opPath } from './reconcile.js';
 
 /** Program id → tag and map ids, so each pinned program is asked once per scan. */
 export class TagCache {
@@ -180,6 +181,8 @@ export function removeSubtree(parent: Fd, name: string, depth: number): void {
 
 export interface ApplyContext {
   rootFd: Fd;
+  /** Absolute path of the tagged root (for logs). */
+  treeDir: string;
   /** Absolute cgroup directory of the root, and whether its hierarchy is v2 (links by id) or v1 (by fd). */
   cgroupRoot: string;
   v2: boolean;
@@ -227,8 +230,8 @@ export function applyOps(ctx: ApplyContext, ops: Op[]): ApplyResult {
         const code = isCgviewError(e) ? e.code : 'E_SYSCALL';
         if (code === 'E_EXISTS' || code === 'E_NOT_FOUND' || code === 'E_SYMLINK') res.raced = true;
         ctx.log(code === 'E_NOT_FOUND' ? 'debug' : 'warn', `${op.op} failed`, {
+          path: showPath(opPath({ dir: ctx.treeDir }, op)),
           rel: op.rel,
-          ...('name' in op && op.name ? { name: op.name } : {}),
           error: e instanceof Error ? e.message : String(e),
           code,
         });
@@ -250,7 +253,12 @@ function applyOne(
     case 'rmfile':
       unlinkAt(dirFd(op.rel), op.name);
       if (op.reason !== 'view no longer pinned here')
-        ctx.log('info', 'removed', { rel: op.rel, name: op.name, reason: op.reason });
+        ctx.log('info', 'removed', {
+          path: showPath(opPath({ dir: ctx.treeDir }, op)),
+          rel: op.rel,
+          name: op.name,
+          reason: op.reason,
+        });
       return;
     case 'rmdir': {
       forget(op.rel);
@@ -263,7 +271,11 @@ function applyOne(
         if (!isCgviewError(e) || e.errno !== 39) throw e;
         removeSubtree(parent, name, REMOVE_DEPTH);
       }
-      ctx.log('info', 'removed directory', { rel: op.rel, reason: op.reason });
+      ctx.log('info', 'removed directory', {
+        path: showPath(opPath({ dir: ctx.treeDir }, op)),
+        rel: op.rel,
+        reason: op.reason,
+      });
       return;
     }
     case 'mkdir': {
