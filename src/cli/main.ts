@@ -9,16 +9,20 @@ export const USAGE = `usage: cgview <command> [options]
 
 commands:
   daemon   [--bpffs DIR] [--cgroup-root DIR] [--state FILE] [--socket PATH] [--listen HOST:PORT]
-           [--no-default-views]          run the manager in the foreground
+           [--no-default-views] [--private-dir DIR] [--log-level LEVEL] [--socket-mode OCTAL]
+                                         run the manager in the foreground (root)
   pin VIEW DIR [--cgroup CGROUP_DIR] [--inherit] [--name NAME] [--mode auto|manual] [--file-mode OCTAL]
+                                         pin a view (built-in name or file.bpf.o:program)
   unpin DIR/NAME                         remove a pin (an inherited one from the whole tree)
   ls [DIR]                               tagged trees, or the views of one directory
-  cat CGROUP_OR_VIEW_PATH [VIEW]         print a view of a cgroup
-  status                                 daemon, tags, counts, collector state
+  cat CGROUP_OR_VIEW_PATH [VIEW] [--json]
+                                         print the views of a cgroup (or one view file)
+  status                                 daemon, trees, counts, watches, collectors
   doctor [--json]                        check the kernel features cgview needs
 
-client commands take --socket PATH (default: $CGVIEW_SOCKET, else /run/cgview/cgview.sock);
-every command takes --verbose and --json where it makes sense.`;
+Client commands take --socket PATH (default: $CGVIEW_SOCKET, else /run/cgview/cgview.sock);
+--json where it makes sense; --verbose for whole verifier logs and stacks.
+Docs: README.md and docs/ in the repository.`;
 
 type Command = (argv: string[]) => Promise<number>;
 
