@@ -1,8 +1,10 @@
 /** Client commands: talk to the daemon over its socket; cat reads view files itself. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { request, socketPath } from '../daemon/server.js';
-import { CgviewError } from '../errors.js';
+import { indexFileFor, request, socketPath } from '../daemon/server.js';
+import { CgviewError, isCgviewError } from '../errors.js';
+import { treeDirForCgroup } from '../tree/paths.js';
+import type { RootsIndex } from '../tree/state.js';
 import { parseViewOutput } from '../views/parse.js';
 import { parseArgs } from './args.js';
 
@@ -179,7 +181,7 @@ export async function cat(argv: string[]): Promise<number> {
   if (!st.isDirectory()) throw new CgviewError('E_BAD_INPUT', `${p} is neither a view file nor a directory`);
   let dirs: Array<{ dir: string; views: string[] }>;
   if (p.startsWith('/sys/fs/cgroup/') || p === '/sys/fs/cgroup' || !isBpffsDir(p)) {
-    dirs = (await call(sock(a.values), { op: 'resolve', args: { cgroup: p } })) as typeof dirs;
+    dirs = await resolveCgroup(sock(a.values), p);
     if (!dirs.length)
       throw new CgviewError('E_NOT_TAGGED', `no view tree mirrors ${p}`, {
         hint: 'cgview ls shows the tagged trees',
@@ -222,6 +224,54 @@ function isBpffsDir(p: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Tree directories that mirror a cgroup: asked of the daemon, or, for a user
+ * who may not talk to it (the socket is root's), worked out from the public
+ * index of trees beside the socket.
+ */
+async function resolveCgroup(
+  socket: string,
+  cgroup: string,
+): Promise<Array<{ dir: string; views: string[] }>> {
+  try {
+    return (await call(socket, { op: 'resolve', args: { cgroup } })) as Array<{
+      dir: string;
+      views: string[];
+    }>;
+  } catch (e) {
+    if (!isCgviewError(e, 'E_PERMISSION')) throw e;
+  }
+  let index: RootsIndex;
+  try {
+    index = JSON.parse(fs.readFileSync(indexFileFor(socket), 'utf8')) as RootsIndex;
+  } catch {
+    throw new CgviewError(
+      'E_PERMISSION',
+      `cannot ask the daemon on ${socket}, and no index of trees beside it`,
+      {
+        hint: 'read the view files in the tree directly, or ask root',
+      },
+    );
+  }
+  const out: Array<{ dir: string; views: string[] }> = [];
+  for (const r of index.roots) {
+    const dir = treeDirForCgroup(r, toBytes(cgroup));
+    if (dir === null) continue;
+    const d = fromBytes(dir);
+    let views: string[] = [];
+    try {
+      views = fs
+        .readdirSync(d, { withFileTypes: true })
+        .filter((e) => e.isFile())
+        .map((e) => e.name);
+    } catch {
+      continue; // not mirrored (or not readable for this user)
+    }
+    out.push({ dir: d, views });
+  }
+  return out;
 }
 
 export async function status(argv: string[]): Promise<number> {

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { makeLogger, parseLevel } from '../daemon/log.js';
 import { Manager } from '../daemon/manager.js';
-import { parseListen, serveMetrics, serveSocket, socketPath } from '../daemon/server.js';
+import { indexFileFor, parseListen, serveMetrics, serveSocket, socketPath } from '../daemon/server.js';
 import { CgviewError } from '../errors.js';
 import { setLibbpfLogger } from '../kernel/index.js';
 import { parseArgs } from './args.js';
@@ -29,6 +29,7 @@ export async function daemon(argv: string[]): Promise<number> {
     privateDir:
       abs(a.values.get('private-dir')) ?? path.join(path.dirname(bpffs), `${path.basename(bpffs)}-private`),
     defaultViews: !a.bools.has('no-default-views'),
+    indexFile: indexFileFor(socketPath(a.values.get('socket'))),
     log,
   });
   // Directories and pins get exactly the modes cgview gives them.

@@ -55,7 +55,16 @@ import {
   treeDirForCgroup,
 } from '../tree/paths.js';
 import { diff, pinsFor } from '../tree/reconcile.js';
-import { loadState, type Mode, type State, saveState, type TagRoot, type ViewPin } from '../tree/state.js';
+import {
+  loadState,
+  type Mode,
+  type RootsIndex,
+  type State,
+  saveState,
+  type TagRoot,
+  type ViewPin,
+  writeFileAtomic,
+} from '../tree/state.js';
 import { applyOps, scanTree, TagCache, treeDirExists } from '../tree/treefs.js';
 import { Collectors, collectorInstance } from '../views/collectors.js';
 import { parseViewSpec, ViewSet } from '../views/registry.js';
@@ -72,6 +81,8 @@ export interface ManagerOptions {
   /** Create the default tree (info inherited, auto mode) on first start. */
   defaultViews: boolean;
   log: Logger;
+  /** Where to publish the index of trees for unprivileged `cgview cat` (none: not published). */
+  indexFile?: string;
   /** Seconds between rescans when inotify cannot be trusted (watch limit reached). */
   pollSeconds?: number;
 }
@@ -166,6 +177,7 @@ export class Manager {
       this.state.initialized = true;
       this.#save();
     }
+    this.#writeIndex();
     for (const cfg of this.state.roots) {
       const rt = new RootRuntime(cfg);
       this.roots.push(rt);
@@ -575,6 +587,23 @@ export class Manager {
 
   #save(): void {
     saveState(this.opts.stateFile, this.state);
+    this.#writeIndex();
+  }
+
+  /** The public index of trees (see RootsIndex), readable by every user. */
+  #writeIndex(): void {
+    if (!this.opts.indexFile) return;
+    const index: RootsIndex = {
+      roots: this.state.roots.filter((r) => !r.untagging).map((r) => ({ dir: r.dir, cgroup: r.cgroup })),
+    };
+    try {
+      writeFileAtomic(this.opts.indexFile, `${JSON.stringify(index)}\n`, 0o644, 0o755);
+    } catch (e) {
+      this.log('warn', 'cannot write the index of trees', {
+        file: this.opts.indexFile,
+        error: (e as Error).message,
+      });
+    }
   }
 
   // --- reconciliation --------------------------------------------------------

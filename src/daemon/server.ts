@@ -17,6 +17,11 @@ export function socketPath(explicit?: string): string {
   return explicit ?? process.env['CGVIEW_SOCKET'] ?? DEFAULT_SOCKET;
 }
 
+/** The public index of trees sits beside the socket (roots.json, mode 0644). */
+export function indexFileFor(socket: string): string {
+  return path.join(path.dirname(socket), 'roots.json');
+}
+
 export interface Request {
   op: string;
   args?: Record<string, unknown>;

@@ -100,12 +100,18 @@ export function loadState(file: string): State {
 
 /** Writes the state atomically: temp file, fsync, rename, fsync of the directory. */
 export function saveState(file: string, state: State): void {
+  writeFileAtomic(file, `${JSON.stringify(state, null, 2)}\n`, 0o600);
+}
+
+/** Writes a file atomically (temp file, fsync, rename, fsync of the directory) with `mode`. */
+export function writeFileAtomic(file: string, text: string, mode: number, dirMode = 0o700): void {
   const dir = path.dirname(file);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.mkdirSync(dir, { recursive: true, mode: dirMode });
   const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w', 0o600);
+  const fd = fs.openSync(tmp, 'w', mode);
   try {
-    fs.writeFileSync(fd, `${JSON.stringify(state, null, 2)}\n`);
+    fs.fchmodSync(fd, mode);
+    fs.writeFileSync(fd, text);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
@@ -117,4 +123,13 @@ export function saveState(file: string, state: State): void {
   } finally {
     fs.closeSync(dfd);
   }
+}
+
+/**
+ * The public index of tagged trees (which tree mirrors which cgroup), for
+ * `cgview cat CGROUP` run by users who may not talk to the daemon. It holds
+ * nothing the trees themselves do not show.
+ */
+export interface RootsIndex {
+  roots: Array<{ dir: string; cgroup: string }>;
 }

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Daemon, daemonEnv, runAs, viewCgroupId } from '../daemon.js';
-import { inode, sleep, waitFor } from '../helpers.js';
+import { CGVIEW, inode, sleep, waitFor } from '../helpers.js';
 
 const USER = { uid: 1000, gid: 1000 };
 const OTHER = { uid: 65534, gid: 65534 };
@@ -121,6 +121,55 @@ describe('delegated cgroups', () => {
     const intrude = await runAs(OTHER.uid, OTHER.gid, 'mkdir', [path.join(tree, 'job', 'x')]);
     assert.notEqual(intrude.code, 0);
     assert.match(intrude.stderr, /Permission denied/);
+    await d.stop();
+  });
+});
+
+describe('cgview cat as the delegatee', () => {
+  it('finds its cgroup views through the public index of trees (the socket is root’s)', async () => {
+    const env = daemonEnv();
+    // Users must be able to reach the index beside the socket.
+    fs.chmodSync(path.dirname(env.socket), 0o755);
+    const d = await Daemon.start(env);
+    const cg = env.cgroupRoot;
+    const job = path.join(cg, 'job');
+    delegate(job);
+    await d.ok(['pin', 'info', env.bpffs, '--inherit', '--cgroup', cg]);
+    await waitFor(
+      () => viewCgroupId(path.join(env.bpffs, 'job', 'info')) === String(inode(job)),
+      5000,
+      'job/info',
+    );
+    const index = JSON.parse(fs.readFileSync(path.join(path.dirname(env.socket), 'roots.json'), 'utf8'));
+    assert.deepEqual(index, { roots: [{ dir: env.bpffs, cgroup: cg }] });
+    assert.equal(
+      (fs.statSync(path.join(path.dirname(env.socket), 'roots.json')).mode & 0o777).toString(8),
+      '644',
+    );
+
+    const mine = await runAs(USER.uid, USER.gid, process.execPath, [
+      CGVIEW,
+      'cat',
+      job,
+      '--socket',
+      env.socket,
+    ]);
+    assert.equal(mine.code, 0, mine.stderr);
+    assert.match(mine.stdout, new RegExp(`^cgroup_id: ${inode(job)}$`, 'm'));
+    const theirs = await runAs(OTHER.uid, OTHER.gid, process.execPath, [
+      CGVIEW,
+      'cat',
+      job,
+      'info',
+      '--socket',
+      env.socket,
+    ]);
+    assert.equal(theirs.code, 1);
+    assert.match(theirs.stderr, /EACCES/);
+    await d.ok(['unpin', path.join(env.bpffs, 'info')]);
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(path.dirname(env.socket), 'roots.json'), 'utf8')), {
+      roots: [],
+    });
     await d.stop();
   });
 });
