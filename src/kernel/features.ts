@@ -246,6 +246,37 @@ export function probeBpffs(mountinfo?: string): FeatureCheck {
   });
 }
 
+/**
+ * Whether users other than root can reach view files under the bpffs mount
+ * (S7: delegated job owners read their views): the mount point must be
+ * searchable by others. World-writable without the sticky bit would let any
+ * user move what root made there. Optional: root-only use works either way.
+ */
+export function probeBpffsAccess(mode?: number): FeatureCheck {
+  const remedy = `chmod 0755 ${DEFAULT_BPFFS} (or mount -t bpf -o mode=0755 bpf ${DEFAULT_BPFFS})`;
+  return guard('bpffs_access', false, remedy, () => {
+    const m = (mode ?? fs.statSync(DEFAULT_BPFFS).mode) & 0o7777;
+    const octal = m.toString(8).padStart(4, '0');
+    if (!(m & 0o001))
+      return {
+        name: 'bpffs_access',
+        ok: false,
+        required: false,
+        detail: `${DEFAULT_BPFFS} is mode ${octal}: unprivileged users cannot reach their view files`,
+        remedy,
+      };
+    if (m & 0o002 && !(m & 0o1000))
+      return {
+        name: 'bpffs_access',
+        ok: false,
+        required: false,
+        detail: `${DEFAULT_BPFFS} is mode ${octal}: world-writable without the sticky bit`,
+        remedy,
+      };
+    return { name: 'bpffs_access', ok: true, required: false, detail: `${DEFAULT_BPFFS} mode ${octal}` };
+  });
+}
+
 /** The cgroup v2 mount point (fstype cgroup2) from mountinfo, or null. */
 export function cgroup2MountPoint(mountinfo: string): string | null {
   const m = parseMountinfo(mountinfo).find((e) => e.fstype === 'cgroup2' && e.root === '/');
@@ -337,6 +368,8 @@ export interface ProbeOptions {
   release?: string;
   /** Path of the kernel BTF (default: /sys/kernel/btf/vmlinux). */
   btfPath?: string;
+  /** Mode bits of the bpffs mount point (default: stat it). */
+  bpffsMode?: number;
 }
 
 /**
@@ -499,6 +532,7 @@ export async function probeAll(opts: ProbeOptions = {}): Promise<FeatureCheck[]>
     probeKernel(o.release),
     probeBtf(o.btfPath),
     probeBpffs(o.mountinfo),
+    probeBpffsAccess(o.bpffsMode),
     probeCgroup2(o.mountinfo),
     probeCgroupV1(o.mountinfo),
     probePrivileges(o.status),

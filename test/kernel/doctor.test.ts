@@ -28,6 +28,7 @@ const NAMES = [
   'kernel',
   'BTF',
   'bpffs',
+  'bpffs_access',
   'cgroup2',
   'cgroup_v1',
   'privileges',

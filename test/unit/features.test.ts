@@ -13,6 +13,7 @@ import {
   parseKernelRelease,
   parseMountinfo,
   probeBpffs,
+  probeBpffsAccess,
   probeCgroup2,
   probeCgroupV1,
   probeKernel,
@@ -174,5 +175,20 @@ describe('doctor output', () => {
     assert.match(formatCheck(warn), /^warn css_iter: absent — remedy: upgrade$/);
     assert.match(formatSummary([fail, warn]), /1 required check failed \(1 optional check failed\)/);
     assert.match(formatSummary([warn]), /all required checks passed/);
+  });
+});
+
+describe('probeBpffsAccess', () => {
+  it('passes for 0755 and for a sticky 1777 mount point', () => {
+    assert.equal(probeBpffsAccess(0o40755).ok, true);
+    assert.equal(probeBpffsAccess(0o41777).ok, true);
+  });
+  it('warns, with a remedy, when others cannot reach view files or anyone may move them', () => {
+    for (const mode of [0o40700, 0o40777]) {
+      const c = probeBpffsAccess(mode);
+      assert.equal(c.ok, false, mode.toString(8));
+      assert.equal(c.required, false);
+      assert.match(c.remedy ?? '', /chmod 0755|mode=0755/);
+    }
   });
 });
