@@ -113,6 +113,17 @@ export function scanCgroups(
   return out;
 }
 
+/** Names of the child cgroups of a cgroup directory (empty when it is gone). */
+export function childCgroups(dir: string): string[] {
+  try {
+    return (fs.readdirSync(bpath(dir), { withFileTypes: true, encoding: 'latin1' }) as unknown as fs.Dirent[])
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
+  } catch {
+    return [];
+  }
+}
+
 /** Validates a cgroup directory argument: absolute, normalised, inside a hierarchy, existing. */
 export function checkCgroupDir(dir: string, mounts = cgroupMounts()): { dir: string; mount: CgroupMount } {
   const n = normalize(dir);

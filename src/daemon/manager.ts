@@ -13,6 +13,7 @@ import {
   cgroup2Root,
   cgroupMounts,
   checkCgroupDir,
+  childCgroups,
   hierarchyIdOf,
   mountOf,
   scanCgroups,
@@ -43,6 +44,7 @@ import {
   statFd,
 } from '../kernel/index.js';
 import {
+  baseName,
   childKey,
   decodeRel,
   encodeName,
@@ -281,6 +283,21 @@ export class Manager {
       this.#setHierarchy(rt);
       created = true;
     }
+    // A view file would shadow a mirrored cgroup of the same name (the view
+    // wins, see reconcile.ts): say so instead of un-mirroring it.
+    const names = req.inherit
+      ? [...scanCgroups(rt.cfg.cgroup).keys()].filter((r) => r !== '').map(baseName) // anywhere in the tree
+      : childCgroups(join(rt.cfg.cgroup, rel)); // in this directory
+    const shadowed = names.find((n) => encodeName(n) === name);
+    if (shadowed !== undefined)
+      throw new CgviewError(
+        'E_EXISTS',
+        `pin ${req.view} as ${name}: a cgroup of that name is mirrored in this tree`,
+        {
+          path: dir,
+          hint: 'choose another --name',
+        },
+      );
     // Load first: a view that does not verify changes nothing.
     this.views.forgetFailures();
     this.views.get(req.view, rt.hierarchyId);

@@ -143,6 +143,30 @@ describe('a cgroup named like a view file', () => {
   });
 });
 
+describe('a pin named like a mirrored cgroup', () => {
+  it('is refused rather than un-mirroring the cgroup', async () => {
+    const env = daemonEnv();
+    const cg = env.cgroupRoot;
+    mkCgroups(cg, ['a', 'a/stats']);
+    const d = await Daemon.start(env);
+    await d.ok(['pin', 'info', env.bpffs, '--inherit', '--cgroup', cg]);
+    const inherited = await d.cli(['pin', 'info', env.bpffs, '--inherit', '--name', 'stats']);
+    assert.equal(inherited.code, 1);
+    assert.match(inherited.stderr, /a cgroup of that name is mirrored/);
+    const local = await d.cli(['pin', 'info', path.join(env.bpffs, 'a'), '--name', 'stats']);
+    assert.equal(local.code, 1);
+    // Elsewhere the name is free.
+    await d.ok(['pin', 'info', path.join(env.bpffs, 'a', 'stats'), '--name', 'stats']);
+    await waitFor(
+      () => viewCgroupId(path.join(env.bpffs, 'a', 'stats', 'stats')) === cgroupId(cg, 'a/stats'),
+      5000,
+      'a/stats/stats',
+    );
+    assert.equal(viewCgroupId(path.join(env.bpffs, 'a', 'stats', 'info')), cgroupId(cg, 'a/stats'));
+    await d.stop();
+  });
+});
+
 describe('names cgroupfs allows', () => {
   it('a 255-byte name and names that are not UTF-8 are mirrored byte for byte', async () => {
     const env = daemonEnv();
