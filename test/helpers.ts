@@ -123,6 +123,8 @@ export async function waitFor<T>(fn: () => T, ms = 5000, what = 'condition'): Pr
   const end = Date.now() + ms;
   for (;;) {
     const v = fn();
+    // A promise is always truthy: an async condition needs waitForAsync (test/daemon.ts).
+    if (v instanceof Promise) throw new Error(`waitFor got a promise for ${what}: use waitForAsync`);
     if (v) return v;
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await sleep(10);

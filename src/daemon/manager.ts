@@ -697,6 +697,14 @@ export class Manager {
           },
         );
       this.#updateWatches(rt, s, cgroups, d.dirs);
+      // S4: a directory that goes takes its own (non-inherited) pins with it;
+      // a new cgroup of the same name later starts with the inherit list only.
+      const gone = Object.keys(rt.cfg.local).filter((r) => r !== '' && isWithin(s, r) && !cgroups.has(r));
+      if (gone.length) {
+        for (const r of gone) delete rt.cfg.local[r];
+        this.#save();
+        this.log('info', 'local pins dropped with their cgroup', { root: rt.cfg.dir, rels: gone });
+      }
     }
     this.#count(rt);
     // Something changed under us: look again shortly (not at once, so that a

@@ -15,6 +15,7 @@ import {
   expectedListing,
   treeListing,
   viewCgroupId,
+  waitForAsync,
   waitForEqual,
 } from '../daemon.js';
 import { inode, sleep, uniq, waitFor } from '../helpers.js';
@@ -214,6 +215,35 @@ describe('pins and inheritance', () => {
 
     await d.ok(['unpin', path.join(tree, 'second')]);
     assert.deepEqual(treeListing(tree), expectedListing(cg, [{ name: 'info' }]));
+    await d.stop();
+  });
+});
+
+describe('local pins and removal (S4)', () => {
+  it('a directory that goes takes its own pins; a new cgroup of that name gets the inherit list only', async () => {
+    const env = daemonEnv();
+    const d = await Daemon.start(env);
+    const tree = env.bpffs;
+    const cg = env.cgroupRoot;
+    fs.mkdirSync(path.join(cg, 'a'));
+    await d.ok(['pin', 'info', tree, '--inherit', '--cgroup', cg]);
+    await d.ok(['pin', 'info', path.join(tree, 'a'), '--name', 'mine']);
+    assert.equal(viewCgroupId(path.join(tree, 'a', 'mine')), idOf(path.join(cg, 'a')));
+    fs.rmdirSync(path.join(cg, 'a'));
+    await waitFor(() => !fs.existsSync(path.join(tree, 'a')), WAIT, 'a removed');
+    await waitForAsync(
+      async () => Object.keys((await d.status()).roots[0]!.local).length === 0,
+      WAIT,
+      'local pin dropped',
+    );
+    fs.mkdirSync(path.join(cg, 'a'));
+    await waitFor(
+      () => viewCgroupId(path.join(tree, 'a', 'info')) === idOf(path.join(cg, 'a')),
+      WAIT,
+      'new a/info',
+    );
+    await sleep(200);
+    assert.deepEqual(fs.readdirSync(path.join(tree, 'a')), ['info']);
     await d.stop();
   });
 });

@@ -16,6 +16,7 @@ import {
   runAs,
   treeListing,
   viewCgroupId,
+  waitForAsync,
   waitForEqual,
 } from '../daemon.js';
 import { inode, onCleanup, removeTree, tmpBpffsDir, waitFor } from '../helpers.js';
@@ -103,7 +104,7 @@ describe('tampering in a delegated directory', () => {
     const mv2 = await runAs(NOBODY, NOBODY, 'mv', [path.join(scratch, 'd'), path.join(tree, 'job/junk')]);
     assert.equal(mv2.code, 0, mv2.stderr);
     // The daemon stays responsive and the mirror of real cgroups stays right.
-    await waitFor(async () => (await d.cli(['status'])).code === 0, 5000, 'daemon answers');
+    await waitForAsync(async () => (await d.cli(['status'])).code === 0, 5000, 'daemon answers');
     mkCgroups(cg, ['job/c']);
     fs.chownSync(path.join(cg, 'job/c'), NOBODY, NOBODY);
     await waitFor(
