@@ -138,6 +138,7 @@ export class Manager {
   #flushScheduled = false;
   #pollTimer: NodeJS.Timeout | null = null;
   #rescanTimer: NodeJS.Timeout | null = null;
+  readonly #loadErrorLogged = new Map<string, number>();
   #lastRescan = 0;
   readonly stats = {
     overflows: 0,
@@ -657,7 +658,12 @@ export class Manager {
       try {
         this.views.get(p.view, rt.hierarchyId);
       } catch (e) {
-        this.log('error', 'cannot load view', { view: p.view, error: (e as Error).message });
+        // Logged once a minute per view, not on every event.
+        const last = this.#loadErrorLogged.get(p.view) ?? 0;
+        if (Date.now() - last > 60_000) {
+          this.#loadErrorLogged.set(p.view, Date.now());
+          this.log('error', 'cannot load view', { view: p.view, error: (e as Error).message });
+        }
       }
     }
     // The scope's parent must exist in the tree; otherwise widen the scope.
