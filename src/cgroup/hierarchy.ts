@@ -98,8 +98,12 @@ export function scanCgroups(
         withFileTypes: true,
         encoding: 'latin1',
       }) as unknown as fs.Dirent[];
-    } catch {
-      continue; // removed meanwhile
+    } catch (e) {
+      // Removed meanwhile: fine. Anything else (EMFILE, ENOMEM...) must not
+      // look like a removal, or its subtree would be unmirrored and its pins dropped.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') continue;
+      throw e;
     }
     for (const e of entries) {
       if (!e.isDirectory()) continue;

@@ -2,7 +2,14 @@
 import path from 'node:path';
 import { makeLogger, parseLevel } from '../daemon/log.js';
 import { Manager } from '../daemon/manager.js';
-import { indexFileFor, parseListen, serveMetrics, serveSocket, socketPath } from '../daemon/server.js';
+import {
+  ensureSocketFree,
+  indexFileFor,
+  parseListen,
+  serveMetrics,
+  serveSocket,
+  socketPath,
+} from '../daemon/server.js';
 import { CgviewError } from '../errors.js';
 import { setLibbpfLogger } from '../kernel/index.js';
 import { parseArgs } from './args.js';
@@ -45,6 +52,8 @@ export async function daemon(argv: string[]): Promise<number> {
       'E_BAD_INPUT',
       `--socket-mode wants an octal mode, got ${a.values.get('socket-mode')}`,
     );
+  // Another daemon on this socket: fail before touching its trees or index.
+  await ensureSocketFree(socketPath(a.values.get('socket')));
   const t0 = performance.now();
   try {
     m.start();

@@ -56,7 +56,7 @@ import {
   relativeTo,
   treeDirForCgroup,
 } from '../tree/paths.js';
-import { diff, pinsFor } from '../tree/reconcile.js';
+import { type ActualDir, diff, pinsFor } from '../tree/reconcile.js';
 import {
   loadState,
   type Mode,
@@ -109,6 +109,10 @@ interface Watch {
   rel: string;
 }
 
+function sideMap(w: Watch): Map<string, number> {
+  return w.side === 'cgroup' ? w.root.cgWatches : w.root.treeWatches;
+}
+
 /** A tagged root while the daemon runs. */
 class RootRuntime {
   fd: Fd | null = null;
@@ -118,6 +122,8 @@ class RootRuntime {
   dirs = 0;
   pins = 0;
   lastError: string | null = null;
+  untagTries = 0;
+  untagTimer: NodeJS.Timeout | null = null;
   /** rel → wd, per side. */
   readonly cgWatches = new Map<string, number>();
   readonly treeWatches = new Map<string, number>();
@@ -133,7 +139,8 @@ export class Manager {
   readonly roots: RootRuntime[] = [];
   readonly startedAt = Date.now();
   #inotify: Inotify | null = null;
-  readonly #watches = new Map<number, Watch>();
+  /** Watch descriptor → what it stands for; trees whose cgroups overlap share a wd (one per directory). */
+  readonly #watches = new Map<number, Watch[]>();
   #pending = new Map<RootRuntime, Map<string, 'deep' | 'shallow'>>();
   #flushScheduled = false;
   #pollTimer: NodeJS.Timeout | null = null;
@@ -191,7 +198,7 @@ export class Manager {
       this.#guard(rt, 'untag', () => this.#untag(rt));
     // Collectors nobody uses any more go; a root whose hierarchy is unknown
     // (it could not be opened) might use one, so then none is stopped.
-    if (this.roots.every((rt) => rt.fd)) this.#stopUnusedCollectors();
+    this.#stopUnusedCollectors();
     for (const rt of this.roots) this.#guard(rt, 'reconcile', () => this.#fullReconcile(rt));
     // One scoped reconcile (a no-op) per tree, so that V8 has compiled the
     // event path before the first real event: the first cgroups after a start
@@ -213,6 +220,9 @@ export class Manager {
   }
 
   #stopUnusedCollectors(): void {
+    // A root that could not be opened has an unknown hierarchy and might use
+    // a collector: then none is stopped.
+    if (!this.roots.every((rt) => rt.fd)) return;
     for (const inst of this.collectors.stopUnused(this.#collectorsInUse())) this.views.dropInstance(inst);
   }
 
@@ -222,6 +232,7 @@ export class Manager {
     this.#inotify?.close();
     this.#inotify = null;
     for (const rt of this.roots) {
+      if (rt.untagTimer) clearTimeout(rt.untagTimer);
       rt.fd?.close();
       rt.fd = null;
     }
@@ -250,6 +261,15 @@ export class Manager {
     let rt = this.#rootOf(dir);
     let created = false;
     let rel = '';
+    if (rt?.cfg.untagging)
+      throw new CgviewError(
+        'E_TAGGED',
+        `${showPath(rt.cfg.dir)} is being untagged; try again when it is done`,
+        {
+          path: dir,
+          hint: 'cgview status shows why untagging waits',
+        },
+      );
     if (rt) {
       rel = this.#cgroupRel(rt, dir);
       const cg = join(rt.cfg.cgroup, rel);
@@ -571,16 +591,21 @@ export class Manager {
       });
       const res = applyOps(this.#applyCtx(rt), ops);
       if (res.failed > 0) {
-        // Something could not be removed (a user made a directory meanwhile...):
-        // the root stays, marked untagging, and is tried again.
-        rt.lastError = `untag: ${res.failed} operations failed; retrying`;
-        setTimeout(() => {
-          if (this.roots.includes(rt)) this.#guard(rt, 'untag', () => this.#untag(rt));
-        }, 5000).unref();
+        // Something could not be removed (a user made a directory meanwhile,
+        // or one too deep to remove): the root stays, marked untagging, and
+        // is tried again a few times, then at the next start or rescan.
+        rt.untagTries++;
+        rt.lastError = `untag: ${res.failed} operations failed (try ${rt.untagTries})`;
+        if (rt.untagTries < 10)
+          rt.untagTimer = setTimeout(() => {
+            rt.untagTimer = null;
+            if (this.roots.includes(rt)) this.#guard(rt, 'untag', () => this.#untag(rt));
+          }, 5000).unref();
         return;
       }
-    }
-    for (const wd of [...rt.cgWatches.values(), ...rt.treeWatches.values()]) this.#unwatch(wd);
+    } else return; // not open: nothing removed, so the root is not dropped either
+    for (const rel of [...rt.cgWatches.keys()]) this.#unwatch(rt, 'cgroup', rel);
+    for (const rel of [...rt.treeWatches.keys()]) this.#unwatch(rt, 'tree', rel);
     rt.fd?.close();
     rt.fd = null;
     this.roots.splice(this.roots.indexOf(rt), 1);
@@ -648,6 +673,7 @@ export class Manager {
    * directory only (its files), 'deep' at the whole subtree.
    */
   #reconcile(rt: RootRuntime, scope: string, depthMode: 'deep' | 'shallow'): void {
+    if (rt.cfg.untagging) return; // being emptied: #untag's business
     if (!rt.fd) {
       this.#openRoot(rt);
       if (!rt.fd) return;
@@ -702,7 +728,7 @@ export class Manager {
             rel: c,
           },
         );
-      this.#updateWatches(rt, s, cgroups, d.dirs);
+      this.#updateWatches(rt, s, cgroups, d.dirs, tree);
       // S4: a directory that goes takes its own (non-inherited) pins with it;
       // a new cgroup of the same name later starts with the inherit list only.
       const gone = Object.keys(rt.cfg.local).filter((r) => r !== '' && isWithin(s, r) && !cgroups.has(r));
@@ -733,14 +759,20 @@ export class Manager {
    * watched directory is listed once more and any child we did not know of
    * is marked for reconciling.
    */
-  #updateWatches(rt: RootRuntime, scope: string, cgroups: Map<string, unknown>, dirs: Set<string>): void {
+  #updateWatches(
+    rt: RootRuntime,
+    scope: string,
+    cgroups: Map<string, unknown>,
+    dirs: Set<string>,
+    tree: Map<string, ActualDir>,
+  ): void {
     const ino = this.#inotify;
     if (!ino) return;
     // Watches of removed directories go by themselves (IN_IGNORED); a full
     // reconcile also drops any the kernel kept (e.g. conflicts found later).
     if (scope === '') {
-      for (const [rel, wd] of rt.cgWatches) if (!cgroups.has(rel)) this.#unwatch(wd, rt.cgWatches, rel);
-      for (const [rel, wd] of rt.treeWatches) if (!dirs.has(rel)) this.#unwatch(wd, rt.treeWatches, rel);
+      for (const rel of [...rt.cgWatches.keys()]) if (!cgroups.has(rel)) this.#unwatch(rt, 'cgroup', rel);
+      for (const rel of [...rt.treeWatches.keys()]) if (!dirs.has(rel)) this.#unwatch(rt, 'tree', rel);
     }
     // Lists a directory just watched; children made before the watch get reconciled.
     const late = (
@@ -760,9 +792,17 @@ export class Manager {
     const rootsAlong = (rel: string): boolean => {
       const known = rootOwned.get(rel);
       if (known !== undefined) return known;
+      // As found by the scan (a root-owned dir left group- or world-writable is
+      // not root's alone, though the reconcile just fixed its mode), or made
+      // now by us for a root cgroup.
       const cg = cgroups.get(rel) as { uid: number; gid: number } | undefined;
+      const found = tree.get(rel);
+      const own = found
+        ? found.uid === 0 && found.mode !== undefined && !(found.mode & 0o022)
+        : cg?.uid === 0;
       const parent = parentRel(rel);
-      const ok = !!cg && cg.uid === 0 && (parent === null || (isWithin(scope, parent) && rootsAlong(parent)));
+      const ok =
+        rel === '' || (!!cg && own && parent !== null && isWithin(scope, parent) && rootsAlong(parent));
       rootOwned.set(rel, ok);
       return ok;
     };
@@ -799,17 +839,21 @@ export class Manager {
   }
 
   /**
-   * Records what a watch descriptor stands for. The kernel gives the same wd
-   * for a directory watched already (moved, say): its old meaning goes.
+   * Records what a watch descriptor stands for. The kernel gives one wd per
+   * directory: a tree whose cgroups overlap another's shares it, and a
+   * directory watched already (moved, say) gets its old wd, whose old
+   * meaning for the same tree and side goes.
    */
   #bind(wd: number, w: Watch): void {
-    const old = this.#watches.get(wd);
-    if (old) {
-      const map = old.side === 'cgroup' ? old.root.cgWatches : old.root.treeWatches;
-      if (map.get(old.rel) === wd) map.delete(old.rel);
-    }
-    this.#watches.set(wd, w);
-    (w.side === 'cgroup' ? w.root.cgWatches : w.root.treeWatches).set(w.rel, wd);
+    const list = (this.#watches.get(wd) ?? []).filter((o) => {
+      if (o.root !== w.root || o.side !== w.side) return true;
+      const map = sideMap(o);
+      if (map.get(o.rel) === wd) map.delete(o.rel);
+      return false;
+    });
+    list.push(w);
+    this.#watches.set(wd, list);
+    sideMap(w).set(w.rel, wd);
   }
 
   /** Adds a watch; false when it could not be added (gone, or the watch limit). */
@@ -837,15 +881,26 @@ export class Manager {
     }
   }
 
-  /** Drops the watches of `rel` and everything below it from one side. */
-  #dropWatches(map: Map<string, number>, rel: string): void {
-    for (const [r, wd] of map) if (isWithin(rel, r)) this.#unwatch(wd, map, r);
+  /** Drops the watches of `rel` and everything below it from one side of a tree. */
+  #dropWatches(rt: RootRuntime, side: 'cgroup' | 'tree', rel: string): void {
+    const map = side === 'cgroup' ? rt.cgWatches : rt.treeWatches;
+    for (const r of [...map.keys()]) if (isWithin(rel, r)) this.#unwatch(rt, side, r);
   }
 
-  #unwatch(wd: number, map?: Map<string, number>, rel?: string): void {
-    this.#watches.delete(wd);
-    if (map && rel !== undefined) map.delete(rel);
-    this.#inotify?.remove(wd);
+  /** Drops one tree's watch of `rel`; the kernel watch goes when no tree uses it any more. */
+  #unwatch(rt: RootRuntime, side: 'cgroup' | 'tree', rel: string): void {
+    const map = side === 'cgroup' ? rt.cgWatches : rt.treeWatches;
+    const wd = map.get(rel);
+    if (wd === undefined) return;
+    map.delete(rel);
+    const list = (this.#watches.get(wd) ?? []).filter(
+      (o) => !(o.root === rt && o.side === side && o.rel === rel),
+    );
+    if (list.length) this.#watches.set(wd, list);
+    else {
+      this.#watches.delete(wd);
+      this.#inotify?.remove(wd);
+    }
   }
 
   #startPolling(): void {
@@ -871,7 +926,9 @@ export class Manager {
     this.stats.rescans++;
     this.log(why === 'poll' ? 'debug' : 'warn', 'rescanning every view tree', { why });
     const hitsBefore = this.stats.watchLimitHits;
-    for (const rt of this.roots) this.#fullReconcile(rt);
+    for (const rt of [...this.roots])
+      if (rt.cfg.untagging) this.#guard(rt, 'untag', () => this.#untag(rt));
+      else this.#guard(rt, 'rescan', () => this.#fullReconcile(rt));
     // A full reconcile adds every missing watch: if none failed, inotify can be trusted again.
     if (why === 'poll' && this.stats.watchLimitHits === hitsBefore && this.#pollTimer) {
       clearInterval(this.#pollTimer);
@@ -886,56 +943,54 @@ export class Manager {
     for (const ev of events) {
       if (ev.mask & IN_Q_OVERFLOW) {
         this.stats.overflows++;
-        this.#pending.clear();
         this.rescanAll('inotify queue overflow: events were lost');
         continue;
       }
-      const w = this.#watches.get(ev.wd);
-      if (!w) continue;
+      const ws = this.#watches.get(ev.wd);
+      if (!ws) continue;
       if (ev.mask & IN_IGNORED) {
         this.#watches.delete(ev.wd);
         this.#inotify?.dropped(ev.wd);
-        const map = w.side === 'cgroup' ? w.root.cgWatches : w.root.treeWatches;
-        if (map.get(w.rel) === ev.wd) map.delete(w.rel);
+        for (const w of ws) if (sideMap(w).get(w.rel) === ev.wd) sideMap(w).delete(w.rel);
         continue;
       }
-      const rt = w.root;
-      if (ev.name === '') {
-        // The watched directory itself went away: its parent's reconcile handles it.
-        if (ev.mask & IN_DELETE_SELF) this.#markDirty(rt, parentRel(w.rel) ?? '', 'shallow');
-        continue;
-      }
-      // Tree names are encoded cgroup names (paths.ts).
-      const key = w.side === 'tree' ? childKey(ev.name) : ev.name;
-      const child = w.rel === '' ? key : `${w.rel}/${key}`;
-      const created = (ev.mask & (IN_CREATE | IN_MOVED_TO)) !== 0;
-      // A directory gone or moved away: its watches (and its subtree's) go at
-      // once, so that a new directory of the same name gets watches of its own.
-      // (A deleted directory was empty, so only its own watch; a moved one takes its subtree.)
-      if (ev.mask & IN_ISDIR && ev.mask & (IN_DELETE | IN_MOVED_FROM)) {
-        const map = w.side === 'cgroup' ? rt.cgWatches : rt.treeWatches;
-        if (ev.mask & IN_MOVED_FROM) this.#dropWatches(map, child);
-        else {
-          const wd = map.get(child);
-          if (wd !== undefined) this.#unwatch(wd, map, child);
-        }
-      }
-      if (w.side === 'cgroup') {
-        if (ev.mask & IN_ISDIR) this.#markDirty(rt, child, 'deep');
-      } else if (ev.mask & IN_ISDIR) {
-        // A directory made in the tree: by us for a cgroup we follow (nothing to do in
-        // auto mode), or by a user (manual mode: S2 check). One removed: re-mirror if due.
-        if (!(created && rt.cfg.mode === 'auto' && rt.cgWatches.has(child)))
-          this.#markDirty(rt, child, 'deep');
-      } else {
-        // Files: a view file removed, or renamed over, must be re-pinned; a new
-        // entry under a name that is not a view may be a symlink to remove. A
-        // file created under a view's name is our own pin.
-        const isView = pinsFor(rt.cfg, w.rel).some((p) => p.name === ev.name);
-        if (!isView ? created : !(ev.mask & IN_CREATE)) this.#markDirty(rt, w.rel, 'shallow');
-      }
+      for (const w of ws) this.#onEvent(w, ev);
     }
     this.#scheduleFlush();
+  }
+
+  /** One event as one tree sees it. */
+  #onEvent(w: Watch, ev: InotifyEvent): void {
+    const rt = w.root;
+    if (ev.name === '') {
+      // The watched directory itself went away: its parent's reconcile handles it.
+      if (ev.mask & IN_DELETE_SELF) this.#markDirty(rt, parentRel(w.rel) ?? '', 'shallow');
+      return;
+    }
+    // Tree names are encoded cgroup names (paths.ts).
+    const key = w.side === 'tree' ? childKey(ev.name) : ev.name;
+    const child = w.rel === '' ? key : `${w.rel}/${key}`;
+    const created = (ev.mask & (IN_CREATE | IN_MOVED_TO)) !== 0;
+    // A directory gone or moved away: its watches (and its subtree's) go at
+    // once, so that a new directory of the same name gets watches of its own.
+    // (A deleted directory was empty, so only its own watch; a moved one takes its subtree.)
+    if (ev.mask & IN_ISDIR && ev.mask & (IN_DELETE | IN_MOVED_FROM)) {
+      if (ev.mask & IN_MOVED_FROM) this.#dropWatches(rt, w.side, child);
+      else this.#unwatch(rt, w.side, child);
+    }
+    if (w.side === 'cgroup') {
+      if (ev.mask & IN_ISDIR) this.#markDirty(rt, child, 'deep');
+    } else if (ev.mask & IN_ISDIR) {
+      // A directory made in the tree: by us for a cgroup we follow (nothing to do in
+      // auto mode), or by a user (manual mode: S2 check). One removed: re-mirror if due.
+      if (!(created && rt.cfg.mode === 'auto' && rt.cgWatches.has(child))) this.#markDirty(rt, child, 'deep');
+    } else {
+      // Files: a view file removed, or renamed over, must be re-pinned; a new
+      // entry under a name that is not a view may be a symlink to remove. A
+      // file created under a view's name is our own pin.
+      const isView = pinsFor(rt.cfg, w.rel).some((p) => p.name === ev.name);
+      if (!isView ? created : !(ev.mask & IN_CREATE)) this.#markDirty(rt, w.rel, 'shallow');
+    }
   }
 
   #markDirty(rt: RootRuntime, rel: string, mode: 'deep' | 'shallow'): void {

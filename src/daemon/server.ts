@@ -78,23 +78,31 @@ export function handle(m: Manager, req: Request): unknown {
 }
 
 /** Serves the control socket. Removes a stale socket file left by a crashed daemon. */
+/**
+ * Fails with E_EXISTS when another daemon answers on `file`; removes a stale
+ * socket file left by a crashed one. Run before anything else is done.
+ */
+export async function ensureSocketFree(file: string): Promise<void> {
+  if (!fs.existsSync(file)) return;
+  const alive = await new Promise<boolean>((resolve) => {
+    const c = net.connect(file);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+  if (alive)
+    throw new CgviewError('E_EXISTS', `another daemon is listening on ${file}`, {
+      hint: 'stop it, or pass --socket PATH',
+    });
+  fs.rmSync(file, { force: true });
+}
+
+/** Serves the control socket. */
 export async function serveSocket(m: Manager, file: string, log: Logger, mode = 0o600): Promise<net.Server> {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
-  if (fs.existsSync(file)) {
-    const alive = await new Promise<boolean>((resolve) => {
-      const c = net.connect(file);
-      c.once('connect', () => {
-        c.destroy();
-        resolve(true);
-      });
-      c.once('error', () => resolve(false));
-    });
-    if (alive)
-      throw new CgviewError('E_EXISTS', `another daemon is listening on ${file}`, {
-        hint: 'stop it, or pass --socket PATH',
-      });
-    fs.rmSync(file, { force: true });
-  }
+  await ensureSocketFree(file);
   const clients = new Set<net.Socket>();
   const server = net.createServer((sock) => {
     clients.add(sock);

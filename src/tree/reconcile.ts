@@ -49,6 +49,8 @@ export interface ActualFile {
 export interface ActualDir {
   uid: number;
   gid: number;
+  /** Permission bits (undefined when not known, e.g. a directory not entered). */
+  mode?: number;
   files: Map<string, ActualFile>;
 }
 
@@ -57,7 +59,7 @@ export type Op =
   | { op: 'rmdir'; rel: string; reason: string }
   | { op: 'mkdir'; rel: string; uid: number; gid: number }
   | { op: 'chown'; rel: string; name: string | null; uid: number; gid: number }
-  | { op: 'chmod'; rel: string; name: string; mode: number }
+  | { op: 'chmod'; rel: string; name: string | null; mode: number }
   | { op: 'pin'; rel: string; name: string; pin: ViewPin; cgroupId: bigint; uid: number; gid: number };
 
 export interface Diff {
@@ -161,6 +163,10 @@ export function diff(input: DiffInput): Diff {
     if (!actual) creations.push({ op: 'mkdir', rel, uid: cg.uid, gid: cg.gid });
     else if (rel !== '' && (actual.uid !== cg.uid || actual.gid !== cg.gid))
       creations.push({ op: 'chown', rel, name: null, uid: cg.uid, gid: cg.gid });
+    // A directory of a root cgroup is root's alone: group or other write bits
+    // (left by a user who owned it once) go, so nobody else can swap names in it.
+    if (actual && rel !== '' && cg.uid === 0 && actual.mode !== undefined && actual.mode & 0o022)
+      creations.push({ op: 'chmod', rel, name: null, mode: 0o755 });
     const want = pinsFor(root, rel);
     const wantNames = new Set(want.map((p) => p.name));
     for (const pin of want) {

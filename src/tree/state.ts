@@ -108,7 +108,10 @@ export function writeFileAtomic(file: string, text: string, mode: number, dirMod
   const dir = path.dirname(file);
   fs.mkdirSync(dir, { recursive: true, mode: dirMode });
   const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w', mode);
+  // Never through a file or symlink someone put there: a fresh file or nothing.
+  fs.rmSync(tmp, { force: true });
+  const c = fs.constants;
+  const fd = fs.openSync(tmp, c.O_WRONLY | c.O_CREAT | c.O_EXCL | c.O_NOFOLLOW, mode);
   try {
     fs.fchmodSync(fd, mode);
     fs.writeFileSync(fd, text);

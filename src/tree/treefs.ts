@@ -101,7 +101,12 @@ export function scanTree(
   const out = new Map<string, ActualDir>();
   const walk = (rel: string, fd: Fd) => {
     const self = rel === '' ? null : statFd(fd);
-    const dir: ActualDir = { uid: self?.uid ?? 0, gid: self?.gid ?? 0, files: new Map() };
+    const dir: ActualDir = {
+      uid: self?.uid ?? 0,
+      gid: self?.gid ?? 0,
+      ...(self ? { mode: self.mode } : {}),
+      files: new Map(),
+    };
     out.set(rel, dir);
     for (const e of listDir(fd)) {
       if (e.isDir) {
@@ -293,6 +298,10 @@ function applyOne(
       }
       return;
     case 'chmod': {
+      if (op.name === null) {
+        chmodAt(dirFd(parentRel(op.rel)!), encodeName(baseName(op.rel)), op.mode);
+        return;
+      }
       const st = statAt(dirFd(op.rel), op.name);
       if (st) fixPinnedFile(dirFd(op.rel), op.name, op.mode, st.uid, st.gid, false);
       return;

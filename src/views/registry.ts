@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { CgviewError } from '../errors.js';
 import { bpfBuildDir } from '../kernel/features.js';
-import { BpfObject, type BpfProgram, type Fd, mapInfo } from '../kernel/index.js';
+import { BpfObject, type BpfProgram, type Fd, mapInfo, progMapIds } from '../kernel/index.js';
 import type { ViewIdentity } from '../tree/reconcile.js';
 import { collectorInstance } from './collectors.js';
 
@@ -149,7 +149,11 @@ export class ViewSet {
       );
     // acquire() of a running instance only hands back its map fds.
     const shared = instance ? this.collectors.acquire(instance) : {};
-    const sharedMapIds = Object.values(shared).map((fd) => mapInfo(fd).id);
+    // Only the collector maps this program really uses (a view may read a subset).
+    const used = new Set(progMapIds(program.fd));
+    const sharedMapIds = Object.values(shared)
+      .map((fd) => mapInfo(fd).id)
+      .filter((id) => used.has(id));
     const loaded = { def, program, tag: program.info().tag, sharedMapIds };
     this.#views.set(vkey, loaded);
     return loaded;
