@@ -515,9 +515,11 @@ export async function waitForEqual<T>(
 ): Promise<void> {
   const end = Date.now() + ms;
   for (;;) {
-    const a = actual();
-    const e = expected();
     try {
+      // Listing a tree races with the daemon changing it (an entry gone
+      // between readdir and readlink): such a throw means "not yet".
+      const a = actual();
+      const e = expected();
       assert.deepEqual(a, e);
       return;
     } catch (err) {
