@@ -137,3 +137,42 @@ describe('non-ASCII names through the CLI', () => {
     await d.stop();
   });
 });
+
+describe('untag that cannot finish at once', () => {
+  it('refuses pins into the tree meanwhile, retries, and forgets the tree once it is empty', async () => {
+    const env = daemonEnv();
+    const cg = env.cgroupRoot;
+    mkCgroups(cg, ['job']);
+    fs.chownSync(path.join(cg, 'job'), NOBODY, NOBODY);
+    const d = await Daemon.start(env);
+    await d.ok(['pin', 'info', env.bpffs, '--inherit', '--cgroup', cg]);
+    await waitFor(() => fs.existsSync(path.join(env.bpffs, 'job', 'info')), 5000, 'job/info');
+    // nobody builds a chain deeper than the daemon removes (64) in its own directory.
+    const scratch = tmpBpffsDir();
+    fs.chownSync(scratch, NOBODY, NOBODY);
+    const mk = await runAs(NOBODY, NOBODY, 'sh', [
+      '-c',
+      `cd ${scratch} && for i in $(seq 70); do mkdir d && cd d; done`,
+    ]);
+    assert.equal(mk.code, 0, mk.stderr);
+    const mv = await runAs(NOBODY, NOBODY, 'mv', [
+      path.join(scratch, 'd'),
+      path.join(env.bpffs, 'job', 'junk'),
+    ]);
+    assert.equal(mv.code, 0, mv.stderr);
+    onCleanup(() => removeTree(path.join(env.bpffs, 'job', 'junk')));
+
+    await d.ok(['unpin', path.join(env.bpffs, 'info')]);
+    const st = await d.status();
+    assert.match(String(st.roots[0]?.error), /untag/, 'the tree is still there, waiting');
+    const again = await d.cli(['pin', 'info', env.bpffs, '--inherit', '--name', 'info2']);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /being untagged/);
+
+    removeTree(path.join(env.bpffs, 'job', 'junk'));
+    await waitForAsync(async () => (await d.status()).roots.length === 0, 12000, 'untag finished');
+    assert.deepEqual(fs.readdirSync(env.bpffs), []);
+    await d.ok(['pin', 'info', env.bpffs, '--inherit', '--cgroup', cg]);
+    await d.stop();
+  });
+});
