@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { indexFileFor, request, socketPath } from '../daemon/server.js';
 import { CgviewError, isCgviewError } from '../errors.js';
+import { BPF_FS_MAGIC } from '../kernel/magic.js';
 import { treeDirForCgroup } from '../tree/paths.js';
 import type { RootsIndex } from '../tree/state.js';
 import { parseViewOutput } from '../views/parse.js';
@@ -220,7 +221,7 @@ export async function cat(argv: string[]): Promise<number> {
 
 function isBpffsDir(p: string): boolean {
   try {
-    return fs.statfsSync(p).type === 0xcafe4a11;
+    return fs.statfsSync(p).type === BPF_FS_MAGIC;
   } catch {
     return false;
   }

@@ -17,7 +17,6 @@ import {
   hierarchyIdOf,
   mountOf,
   scanCgroups,
-  statCgroup,
 } from '../cgroup/hierarchy.js';
 import { CgviewError, isCgviewError } from '../errors.js';
 import { bpfBuildDir } from '../kernel/features.js';
@@ -119,8 +118,16 @@ class RootRuntime {
   v2 = true;
   hierarchyId = 0;
   conflicts: string[] = [];
-  dirs = 0;
-  pins = 0;
+  /** Directories mirrored (status): one watch each; approximate when the watch limit was hit. */
+  get dirs(): number {
+    return this.treeWatches.size || this.cgWatches.size;
+  }
+  /** Pins in place (status): the inherit list in every directory plus local pins. */
+  get pins(): number {
+    return (
+      this.dirs * this.cfg.inherit.length + Object.values(this.cfg.local).reduce((n, ps) => n + ps.length, 0)
+    );
+  }
   lastError: string | null = null;
   untagTries = 0;
   untagTimer: NodeJS.Timeout | null = null;
@@ -510,7 +517,12 @@ export class Manager {
 
   /** Makes a missing tree root directory when its parent is on bpffs. */
   #ensureDir(dir: string): void {
-    if (statCgroup(dir)) return;
+    try {
+      openDir(dir).close(); // there already (checked by the caller)
+      return;
+    } catch (e) {
+      if (!isCgviewError(e, 'E_NOT_FOUND')) throw e;
+    }
     const parent = openDir(path.posix.dirname(dir));
     try {
       requireBpffs(parent, path.posix.dirname(dir));
@@ -738,17 +750,9 @@ export class Manager {
         this.log('info', 'local pins dropped with their cgroup', { root: rt.cfg.dir, rels: gone });
       }
     }
-    this.#count(rt);
     // Something changed under us: look again shortly (not at once, so that a
     // failure that persists cannot turn into a busy loop).
     if (res.raced) setTimeout(() => this.#markDirty(rt, s, 'deep'), 200).unref();
-  }
-
-  #count(rt: RootRuntime): void {
-    // Approximate counters for status: directories mirrored and pins in place.
-    rt.dirs = rt.treeWatches.size || rt.cgWatches.size;
-    const perDir = rt.cfg.inherit.length;
-    rt.pins = rt.dirs * perDir + Object.values(rt.cfg.local).reduce((n, ps) => n + ps.length, 0);
   }
 
   // --- watching --------------------------------------------------------------

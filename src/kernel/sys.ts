@@ -20,6 +20,7 @@ import {
   sysFchmodat2,
   sysOpenat2,
 } from './ffi.js';
+import { BPF_FS_MAGIC } from './magic.js';
 
 // x86_64 syscall numbers
 const NR_BPF = 321;
@@ -38,8 +39,6 @@ const AT_EMPTY_PATH = 0x1000;
 const RESOLVE_NO_MAGICLINKS = 0x02;
 const RESOLVE_NO_SYMLINKS = 0x04;
 const RESOLVE_BENEATH = 0x08;
-
-export const BPF_FS_MAGIC = 0xcafe4a11;
 
 // enum bpf_cmd
 const BPF_OBJ_PIN = 6;
