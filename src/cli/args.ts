@@ -1,42 +1,185 @@
-/** A small strict argv parser: known flags only, clear errors for the rest. */
+/**
+ * Command-line options of every cgview command, parsed with node:util
+ * parseArgs (strict: unknown options, missing values and values given to
+ * flags are errors), and argv taken as bytes.
+ *
+ * Arguments are *byte strings* (one char per byte, as the daemon speaks):
+ * a cgroup name need not be UTF-8, and Node decodes its argv as UTF-8,
+ * replacing every invalid byte with U+FFFD. `argvBytes()` reads the real
+ * bytes from /proc/self/cmdline.
+ */
+import fs from 'node:fs';
+import { parseArgs as nodeParseArgs } from 'node:util';
 import { CgviewError } from '../errors.js';
 
 export interface FlagSpec {
-  /** Flags that take a value. */
+  /** Options that take a value (`--name NAME` or `--name=NAME`). */
   values?: string[];
-  /** Flags without a value. */
+  /** Options without a value. */
   bools?: string[];
 }
 
 export interface Parsed {
   positional: string[];
   values: Map<string, string>;
+  /** The flags given; `verbose` and `help` are accepted by every command. */
   bools: Set<string>;
 }
 
-export function parseArgs(argv: string[], spec: FlagSpec): Parsed {
-  const out: Parsed = { positional: [], values: new Map(), bools: new Set() };
-  const values = new Set(spec.values ?? []);
-  const bools = new Set(spec.bools ?? []);
+/** Flags every command takes: main reads them, the command may ignore them. */
+const COMMON_BOOLS = ['verbose', 'help'];
+const SHORT: Record<string, string> = { v: 'verbose', h: 'help' };
+
+/** The options of each command (DESIGN.md section 3; `cgview --help`). */
+export const OPTIONS: Record<string, FlagSpec> = {
+  daemon: {
+    values: ['bpffs', 'cgroup-root', 'state', 'socket', 'listen', 'private-dir', 'log-level', 'socket-mode'],
+    bools: ['no-default-views'],
+  },
+  pin: { values: ['cgroup', 'name', 'mode', 'file-mode', 'socket'], bools: ['inherit', 'json'] },
+  unpin: { values: ['socket'], bools: ['json'] },
+  ls: { values: ['socket'], bools: ['json'] },
+  cat: { values: ['socket'], bools: ['json'] },
+  status: { values: ['socket'], bools: ['json'] },
+  doctor: { bools: ['json'] },
+};
+
+/** Errors in how a command was called: main exits 2 for these (1 for every other error). */
+const usageErrors = new WeakSet<Error>();
+
+export function usageError(
+  message: string,
+  hint = 'cgview --help lists the commands and options',
+): CgviewError {
+  const e = new CgviewError('E_BAD_INPUT', message, { hint });
+  usageErrors.add(e);
+  return e;
+}
+
+export function isUsageError(e: unknown): boolean {
+  return e instanceof Error && usageErrors.has(e);
+}
+
+/**
+ * An option that takes a value takes the next word, whatever it starts
+ * with, as getopt_long does: `--name -v` names the view "-v". node's
+ * parseArgs calls that ambiguous, so such pairs are joined as `--name=-v`
+ * first. A lone `--` ends the options.
+ */
+function joinValues(argv: string[], values: Set<string>): string[] {
+  const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--') {
-      out.positional.push(...argv.slice(i + 1));
+      out.push(...argv.slice(i));
       break;
     }
-    if (a.startsWith('--')) {
-      const eq = a.indexOf('=');
-      const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
-      if (values.has(name)) {
-        const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
-        if (v === undefined) throw new CgviewError('E_BAD_INPUT', `--${name} needs a value`);
-        out.values.set(name, v);
-      } else if (bools.has(name) && eq < 0) out.bools.add(name);
-      else
-        throw new CgviewError('E_BAD_INPUT', `unknown option --${name}`, {
-          hint: 'cgview --help lists the options',
-        });
-    } else out.positional.push(a);
+    if (a.startsWith('--') && !a.includes('=') && values.has(a.slice(2)) && i + 1 < argv.length) {
+      out.push(`${a}=${argv[i + 1]}`);
+      i++;
+    } else out.push(a);
   }
   return out;
+}
+
+/** Parses one command's argv. Throws a usage error (E_BAD_INPUT) for anything not in `spec`. */
+export function parseArgs(argv: string[], spec: FlagSpec): Parsed {
+  const values = spec.values ?? [];
+  const bools = [...(spec.bools ?? []), ...COMMON_BOOLS];
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
+  for (const v of values) options[v] = { type: 'string' };
+  for (const b of bools) options[b] = { type: 'boolean' };
+  for (const [s, long] of Object.entries(SHORT))
+    if (options[long]) options[long] = { type: 'boolean', short: s };
+  let r: ReturnType<typeof nodeParseArgs>;
+  try {
+    r = nodeParseArgs({
+      args: joinValues(argv, new Set(values)),
+      options,
+      strict: true,
+      allowPositionals: true,
+    });
+  } catch (e) {
+    throw usageError(describeParseError(e, argv));
+  }
+  const out: Parsed = { positional: r.positionals, values: new Map(), bools: new Set() };
+  for (const [k, v] of Object.entries(r.values)) {
+    if (typeof v === 'string') out.values.set(k, v);
+    else if (v === true) out.bools.add(k);
+  }
+  return out;
+}
+
+/** node's messages, reworded to name the option as the user wrote it and say what to do. */
+function describeParseError(e: unknown, argv: string[]): string {
+  const code = (e as { code?: string }).code;
+  const msg = e instanceof Error ? e.message : String(e);
+  const opt = /'(-[^' ]+)/.exec(msg)?.[1] ?? '';
+  switch (code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option ${opt} (a name that starts with '-' goes after --)`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      if (msg.includes('does not take an argument')) return `${opt} takes no value`;
+      if (msg.includes('argument missing')) return `${opt} needs a value`;
+      return `${opt}: ${msg.split('\n')[0]}`;
+    default:
+      return `bad arguments ${JSON.stringify(argv)}: ${msg.split('\n')[0]}`;
+  }
+}
+
+/** `--verbose`/`-v` as an option of `command`'s argv (not as the value of another option, not after `--`). */
+export function wantsVerbose(command: string, argv: string[]): boolean {
+  const values = new Set(OPTIONS[command]?.values ?? []);
+  for (const a of joinValues(argv, values)) {
+    if (a === '--') return false;
+    if (a === '--verbose' || (/^-[a-z]+$/.test(a) && a.includes('v'))) return true;
+  }
+  return false;
+}
+
+// --- bytes --------------------------------------------------------------
+
+/** A UTF-8 JS string as a byte string. */
+export const toBytes = (s: string): string => Buffer.from(s, 'utf8').toString('latin1');
+/** A byte string as UTF-8 text (bytes that are not UTF-8 become U+FFFD): for what only text can be (socket path, JSON). */
+export const fromBytes = (s: string): string => Buffer.from(s, 'latin1').toString('utf8');
+/** A byte string as a path Node passes to the kernel unchanged. */
+export const bytePath = (s: string): Buffer => Buffer.from(s, 'latin1');
+
+/**
+ * The process's arguments after the script, as byte strings.
+ * /proc/self/cmdline holds argv exactly as exec'd (NUL-separated); its last
+ * `process.argv.length - 2` words are the script's arguments (node options
+ * come before the script). Each word is checked against what Node decoded
+ * from it; if they disagree (cmdline unreadable or rewritten), Node's
+ * decoding is used: names that are not UTF-8 are then lost, as before.
+ */
+export function argvBytes(argv: string[] = process.argv.slice(2), cmdline?: Buffer): string[] {
+  let raw: Buffer;
+  try {
+    raw = cmdline ?? fs.readFileSync('/proc/self/cmdline');
+  } catch {
+    return argv.map(toBytes);
+  }
+  const words: Buffer[] = [];
+  let start = 0;
+  for (let i = 0; i < raw.length; i++)
+    if (raw[i] === 0) {
+      words.push(raw.subarray(start, i));
+      start = i + 1;
+    }
+  if (start < raw.length) words.push(raw.subarray(start));
+  if (words.length < argv.length) return argv.map(toBytes);
+  const tail = words.slice(words.length - argv.length);
+  if (!tail.every((w, i) => w.toString('utf8') === argv[i])) return argv.map(toBytes);
+  return tail.map((w) => w.toString('latin1'));
+}
+
+/**
+ * Writes a message that may hold byte strings (paths from argv or from the
+ * daemon) with its bytes as they are; text with characters beyond one byte
+ * is written as UTF-8.
+ */
+export function writeText(stream: NodeJS.WritableStream, s: string): void {
+  stream.write(/^[\x00-\xff]*$/.test(s) ? Buffer.from(s, 'latin1') : s);
 }

@@ -7,12 +7,14 @@ import { BPF_FS_MAGIC } from '../kernel/magic.js';
 import { treeDirForCgroup } from '../tree/paths.js';
 import type { RootsIndex } from '../tree/state.js';
 import { parseViewOutput } from '../views/parse.js';
-import { parseArgs } from './args.js';
+import { bytePath, fromBytes, OPTIONS, parseArgs, toBytes, usageError, writeText } from './args.js';
 
-/**
- * The daemon speaks byte strings (one char per byte: cgroup names need not
- * be UTF-8); the terminal speaks UTF-8. Requests are converted one way,
- * answers the other.
+/*
+ * Arguments arrive as byte strings (src/cli/args.ts) and the daemon speaks
+ * byte strings too (one char per byte: cgroup names need not be UTF-8), so
+ * paths go to it and come back unchanged; the local filesystem is reached
+ * with Buffer paths. Only what must be text is decoded: the socket path and
+ * --json output (where bytes that are not UTF-8 become U+FFFD).
  */
 function mapStrings(v: unknown, f: (s: string) => string): unknown {
   if (typeof v === 'string') return f(v);
@@ -21,57 +23,55 @@ function mapStrings(v: unknown, f: (s: string) => string): unknown {
     return Object.fromEntries(Object.entries(v).map(([k, x]) => [f(k), mapStrings(x, f)]));
   return v;
 }
-const toBytes = (s: string) => Buffer.from(s, 'utf8').toString('latin1');
-const fromBytes = (s: string) => Buffer.from(s, 'latin1').toString('utf8');
 
-async function call(socket: string, req: { op: string; args?: Record<string, unknown> }): Promise<unknown> {
-  const args = req.args ? (mapStrings(req.args, toBytes) as Record<string, unknown>) : undefined;
-  return mapStrings(await request(socket, { op: req.op, ...(args ? { args } : {}) }), fromBytes);
+function call(socket: string, req: { op: string; args?: Record<string, unknown> }): Promise<unknown> {
+  return request(socket, req);
 }
 
 function sock(values: Map<string, string>): string {
-  return socketPath(values.get('socket'));
+  const s = values.get('socket');
+  return socketPath(s === undefined ? undefined : fromBytes(s));
 }
 
+/** `human()` returns a byte string, written as its bytes; JSON is UTF-8 text. */
 function out(v: unknown, json: boolean, human: () => string): void {
-  process.stdout.write(json ? `${JSON.stringify(v, null, 2)}\n` : human());
+  if (json) process.stdout.write(`${JSON.stringify(mapStrings(v, fromBytes), null, 2)}\n`);
+  else writeText(process.stdout, human());
+}
+
+/** An absolute byte-string path: `p` resolved against the current directory. */
+function resolvePath(p: string): string {
+  return path.resolve(toBytes(process.cwd()), p);
 }
 
 /** Resolves a view spec's object path against the current directory. */
 function resolveView(spec: string): string {
   const i = spec.lastIndexOf(':');
   if (i > 0 && spec.slice(0, i).endsWith('.o'))
-    return `${path.resolve(spec.slice(0, i))}:${spec.slice(i + 1)}`;
+    return `${resolvePath(spec.slice(0, i))}:${spec.slice(i + 1)}`;
   return spec;
 }
 
 export async function pin(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, {
-    values: ['cgroup', 'name', 'mode', 'file-mode', 'socket'],
-    bools: ['inherit', 'json'],
-  });
+  const a = parseArgs(argv, OPTIONS['pin']!);
   const [view, dir, ...extra] = a.positional;
   if (!view || !dir || extra.length)
-    throw new CgviewError(
-      'E_BAD_INPUT',
+    throw usageError(
       'usage: cgview pin VIEW DIR [--cgroup CGROUP_DIR] [--inherit] [--name NAME] [--mode auto|manual] [--file-mode OCTAL]',
     );
   const mode = a.values.get('mode');
   if (mode !== undefined && mode !== 'auto' && mode !== 'manual')
-    throw new CgviewError('E_BAD_INPUT', `--mode is auto or manual, not ${JSON.stringify(mode)}`);
+    throw usageError(`--mode is auto or manual, not ${JSON.stringify(fromBytes(mode))}`);
   const fm = a.values.get('file-mode');
   if (fm !== undefined && !/^0?[0-7]{1,3}$/.test(fm))
-    throw new CgviewError(
-      'E_BAD_INPUT',
-      `--file-mode wants an octal mode such as 0440, not ${JSON.stringify(fm)}`,
-    );
+    throw usageError(`--file-mode wants an octal mode such as 0440, not ${JSON.stringify(fromBytes(fm))}`);
   const cgroup = a.values.get('cgroup');
   const res = (await call(sock(a.values), {
     op: 'pin',
     args: {
       view: resolveView(view),
-      dir: path.resolve(dir),
-      ...(cgroup ? { cgroup: path.resolve(cgroup) } : {}),
+      dir: resolvePath(dir),
+      ...(cgroup ? { cgroup: resolvePath(cgroup) } : {}),
       inherit: a.bools.has('inherit'),
       ...(a.values.has('name') ? { name: a.values.get('name') } : {}),
       ...(mode ? { mode } : {}),
@@ -90,10 +90,10 @@ export async function pin(argv: string[]): Promise<number> {
 }
 
 export async function unpin(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, { values: ['socket'], bools: ['json'] });
+  const a = parseArgs(argv, OPTIONS['unpin']!);
   const [p, ...extra] = a.positional;
-  if (!p || extra.length) throw new CgviewError('E_BAD_INPUT', 'usage: cgview unpin DIR/NAME');
-  const res = (await call(sock(a.values), { op: 'unpin', args: { path: path.resolve(p) } })) as {
+  if (!p || extra.length) throw usageError('usage: cgview unpin DIR/NAME');
+  const res = (await call(sock(a.values), { op: 'unpin', args: { path: resolvePath(p) } })) as {
     path: string;
     inherited: boolean;
     untagged: boolean;
@@ -108,11 +108,12 @@ export async function unpin(argv: string[]): Promise<number> {
 }
 
 export async function ls(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, { values: ['socket'], bools: ['json'] });
-  const [dir] = a.positional;
+  const a = parseArgs(argv, OPTIONS['ls']!);
+  const [dir, ...extra] = a.positional;
+  if (extra.length) throw usageError('usage: cgview ls [DIR]');
   const res = (await call(sock(a.values), {
     op: 'ls',
-    args: dir ? { dir: path.resolve(dir) } : {},
+    args: dir ? { dir: resolvePath(dir) } : {},
   })) as Record<string, unknown>;
   out(res, a.bools.has('json'), () => {
     if (!dir) {
@@ -141,9 +142,10 @@ export async function ls(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** Reads a view file, named by a byte-string path. */
 function readView(file: string): Buffer {
   // Never follow a symlink someone put in a tree.
-  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  const fd = fs.openSync(bytePath(file), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
     return fs.readFileSync(fd);
   } finally {
@@ -152,31 +154,30 @@ function readView(file: string): Buffer {
 }
 
 export async function cat(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, { values: ['socket'], bools: ['json'] });
+  const a = parseArgs(argv, OPTIONS['cat']!);
   const [target, view, ...extra] = a.positional;
-  if (!target || extra.length)
-    throw new CgviewError('E_BAD_INPUT', 'usage: cgview cat CGROUP_OR_VIEW_PATH [VIEW] [--json]');
+  if (!target || extra.length) throw usageError('usage: cgview cat CGROUP_OR_VIEW_PATH [VIEW] [--json]');
   const json = a.bools.has('json');
   const parsed: Record<string, Record<string, string>> = {};
   // --json: every view file parsed with the one key: value parser.
   // A view prints bytes (a cgroup name need not be UTF-8): they go out as they are.
   const emit = (file: string, bytes: Buffer, header: boolean) => {
-    if (json) parsed[file] = Object.fromEntries(parseViewOutput(bytes.toString('utf8')));
+    if (json) parsed[fromBytes(file)] = Object.fromEntries(parseViewOutput(bytes.toString('utf8')));
     else {
-      if (header) process.stdout.write(`==> ${file} <==\n`);
+      if (header) writeText(process.stdout, `==> ${file} <==\n`);
       process.stdout.write(bytes);
     }
   };
-  const p = path.resolve(target);
+  const p = resolvePath(target);
   let st: fs.Stats;
   try {
-    st = fs.lstatSync(p);
+    st = fs.lstatSync(bytePath(p));
   } catch {
     throw new CgviewError('E_NOT_FOUND', `${p} does not exist`, { path: p });
   }
   if (st.isFile()) {
     emit(p, readView(p), false);
-    if (json) out(parsed, true, () => '');
+    if (json) process.stdout.write(`${JSON.stringify(parsed, null, 2)}\n`);
     return 0;
   }
   if (!st.isDirectory()) throw new CgviewError('E_BAD_INPUT', `${p} is neither a view file nor a directory`);
@@ -192,9 +193,9 @@ export async function cat(argv: string[]): Promise<number> {
       {
         dir: p,
         views: fs
-          .readdirSync(p, { withFileTypes: true })
+          .readdirSync(bytePath(p), { withFileTypes: true, encoding: 'buffer' })
           .filter((e) => e.isFile())
-          .map((e) => e.name),
+          .map((e) => e.name.toString('latin1')),
       },
     ];
   let printed = 0;
@@ -215,13 +216,13 @@ export async function cat(argv: string[]): Promise<number> {
     }
   }
   if (!printed) throw new CgviewError('E_NOT_FOUND', `no view ${view ?? ''} to read for ${p}`);
-  if (json) out(parsed, true, () => '');
+  if (json) process.stdout.write(`${JSON.stringify(parsed, null, 2)}\n`);
   return 0;
 }
 
 function isBpffsDir(p: string): boolean {
   try {
-    return fs.statfsSync(p).type === BPF_FS_MAGIC;
+    return fs.statfsSync(bytePath(p)).type === BPF_FS_MAGIC;
   } catch {
     return false;
   }
@@ -258,15 +259,14 @@ async function resolveCgroup(
   }
   const out: Array<{ dir: string; views: string[] }> = [];
   for (const r of index.roots) {
-    const dir = treeDirForCgroup(r, toBytes(cgroup));
-    if (dir === null) continue;
-    const d = fromBytes(dir);
+    const d = treeDirForCgroup(r, cgroup);
+    if (d === null) continue;
     let views: string[] = [];
     try {
       views = fs
-        .readdirSync(d, { withFileTypes: true })
+        .readdirSync(bytePath(d), { withFileTypes: true, encoding: 'buffer' })
         .filter((e) => e.isFile())
-        .map((e) => e.name);
+        .map((e) => e.name.toString('latin1'));
     } catch {
       continue; // not mirrored (or not readable for this user)
     }
@@ -276,7 +276,8 @@ async function resolveCgroup(
 }
 
 export async function status(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, { values: ['socket'], bools: ['json'] });
+  const a = parseArgs(argv, OPTIONS['status']!);
+  if (a.positional.length) throw usageError('usage: cgview status');
   const s = (await call(sock(a.values), { op: 'status' })) as Record<string, unknown> & {
     roots: Array<Record<string, unknown> & { inherit: Array<{ name: string }>; conflicts: string[] }>;
   };

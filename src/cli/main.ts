@@ -2,8 +2,12 @@
  * cgview command line: parses argv and dispatches to one command module.
  * Every command returns its exit status; errors are printed as
  * "cgview: <message>" with the hint, and the verifier log with --verbose.
+ * Exit status: 0 done, 1 failed (or, for doctor, a required check failed),
+ * 2 the command was called wrongly (unknown command or option, missing value
+ * or argument, malformed option value).
  */
 import { CgviewError } from '../errors.js';
+import { argvBytes, isUsageError, OPTIONS, parseArgs, wantsVerbose, writeText } from './args.js';
 
 export const USAGE = `usage: cgview <command> [options]
 
@@ -21,7 +25,10 @@ commands:
   doctor [--json]                        check the kernel features cgview needs
 
 Client commands take --socket PATH (default: $CGVIEW_SOCKET, else /run/cgview/cgview.sock);
---json where it makes sense; --verbose for whole verifier logs and stacks.
+--json where it makes sense; --verbose (-v) for whole verifier logs and stacks; --help (-h).
+An option's value is the next word (--name -v names a view "-v"); arguments after -- are
+never options. Paths are taken as the bytes given (names need not be UTF-8).
+Exit status: 0 done, 1 failed, 2 wrong usage.
 Docs: README.md and docs/ in the repository.`;
 
 type Command = (argv: string[]) => Promise<number>;
@@ -36,30 +43,40 @@ const commands: Record<string, () => Promise<Command>> = {
   status: async () => (await import('./client.js')).status,
 };
 
-export async function main(argv: string[]): Promise<number> {
+/**
+ * Runs one command. `argv` holds byte strings (one char per byte); by
+ * default the process's own arguments, read as bytes.
+ */
+export async function main(argv: string[] = argvBytes()): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '-h' || name === '--help' || name === 'help') {
-    console.log(USAGE);
+    if (name) console.log(USAGE);
+    else console.error(USAGE);
     return name ? 0 : 2;
   }
   const load = commands[name];
-  if (!load) {
-    console.error(`cgview: unknown command ${JSON.stringify(name)}\n\n${USAGE}`);
+  if (!load || !OPTIONS[name]) {
+    writeText(process.stderr, `cgview: unknown command ${JSON.stringify(name)}\n\n${USAGE}\n`);
     return 2;
   }
-  const verbose = rest.includes('--verbose') || rest.includes('-v');
+  const verbose = wantsVerbose(name, rest);
   try {
-    return await (await load())(rest.filter((a) => a !== '--verbose' && a !== '-v'));
+    // Options are checked here, before the command loads anything.
+    if (parseArgs(rest, OPTIONS[name]).bools.has('help')) {
+      console.log(USAGE);
+      return 0;
+    }
+    return await (await load())(rest);
   } catch (e) {
     printError(e, verbose);
-    return 1;
+    return isUsageError(e) ? 2 : 1;
   }
 }
 
 export function printError(e: unknown, verbose: boolean): void {
   if (e instanceof CgviewError) {
-    console.error(`cgview: ${e.message}`);
-    if (e.hint) console.error(`  hint: ${e.hint}`);
+    writeText(process.stderr, `cgview: ${e.message}\n`);
+    if (e.hint) writeText(process.stderr, `  hint: ${e.hint}\n`);
     if (verbose && e.log) console.error(`--- log ---\n${e.log}`);
     return;
   }
