@@ -18,8 +18,14 @@ export function bashWord(s: string): string {
   return `$'${[...Buffer.from(s, 'latin1')].map((b) => `\\x${b.toString(16).padStart(2, '0')}`).join('')}'`;
 }
 
-export function cgviewBytes(args: string[], timeoutMs = 30000): Promise<ByteRun> {
-  const script = `exec ${[process.execPath, CGVIEW, ...args].map(bashWord).join(' ')}`;
+export function cgviewBytes(
+  args: string[],
+  opts: { timeoutMs?: number; cwd?: string } = {},
+): Promise<ByteRun> {
+  const timeoutMs = opts.timeoutMs ?? 30000;
+  // cd inside bash: the directory may be a byte-string path too.
+  const cd = opts.cwd === undefined ? '' : `cd ${bashWord(opts.cwd)} && `;
+  const script = `${cd}exec ${[process.execPath, CGVIEW, ...args].map(bashWord).join(' ')}`;
   return new Promise((resolve) => {
     const env = { ...process.env };
     for (const k of Object.keys(env)) if (k.startsWith('CGVIEW_')) delete env[k];

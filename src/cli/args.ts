@@ -9,6 +9,7 @@
  * bytes from /proc/self/cmdline.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs as nodeParseArgs } from 'node:util';
 import { CgviewError } from '../errors.js';
 
@@ -145,6 +146,23 @@ export const toBytes = (s: string): string => Buffer.from(s, 'utf8').toString('l
 export const fromBytes = (s: string): string => Buffer.from(s, 'latin1').toString('utf8');
 /** A byte string as a path Node passes to the kernel unchanged. */
 export const bytePath = (s: string): Buffer => Buffer.from(s, 'latin1');
+
+/**
+ * The current directory as a byte string: process.cwd() decodes it as
+ * UTF-8 (lossily), the kernel's link /proc/self/cwd keeps the bytes.
+ */
+export function cwdBytes(): string {
+  try {
+    return fs.readlinkSync('/proc/self/cwd', { encoding: 'buffer' }).toString('latin1');
+  } catch {
+    return toBytes(process.cwd());
+  }
+}
+
+/** An absolute byte-string path: `p` (a byte string) resolved against the current directory. */
+export function resolveBytes(p: string): string {
+  return path.resolve(cwdBytes(), p);
+}
 
 /**
  * The process's arguments after the script, as byte strings.

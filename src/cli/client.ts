@@ -7,7 +7,7 @@ import { BPF_FS_MAGIC } from '../kernel/magic.js';
 import { treeDirForCgroup } from '../tree/paths.js';
 import type { RootsIndex } from '../tree/state.js';
 import { parseViewOutput } from '../views/parse.js';
-import { bytePath, fromBytes, OPTIONS, parseArgs, toBytes, usageError, writeText } from './args.js';
+import { bytePath, fromBytes, OPTIONS, parseArgs, resolveBytes, usageError, writeText } from './args.js';
 
 /*
  * Arguments arrive as byte strings (src/cli/args.ts) and the daemon speaks
@@ -39,16 +39,11 @@ function out(v: unknown, json: boolean, human: () => string): void {
   else writeText(process.stdout, human());
 }
 
-/** An absolute byte-string path: `p` resolved against the current directory. */
-function resolvePath(p: string): string {
-  return path.resolve(toBytes(process.cwd()), p);
-}
-
 /** Resolves a view spec's object path against the current directory. */
 function resolveView(spec: string): string {
   const i = spec.lastIndexOf(':');
   if (i > 0 && spec.slice(0, i).endsWith('.o'))
-    return `${resolvePath(spec.slice(0, i))}:${spec.slice(i + 1)}`;
+    return `${resolveBytes(spec.slice(0, i))}:${spec.slice(i + 1)}`;
   return spec;
 }
 
@@ -70,8 +65,8 @@ export async function pin(argv: string[]): Promise<number> {
     op: 'pin',
     args: {
       view: resolveView(view),
-      dir: resolvePath(dir),
-      ...(cgroup ? { cgroup: resolvePath(cgroup) } : {}),
+      dir: resolveBytes(dir),
+      ...(cgroup ? { cgroup: resolveBytes(cgroup) } : {}),
       inherit: a.bools.has('inherit'),
       ...(a.values.has('name') ? { name: a.values.get('name') } : {}),
       ...(mode ? { mode } : {}),
@@ -93,7 +88,7 @@ export async function unpin(argv: string[]): Promise<number> {
   const a = parseArgs(argv, OPTIONS['unpin']!);
   const [p, ...extra] = a.positional;
   if (!p || extra.length) throw usageError('usage: cgview unpin DIR/NAME');
-  const res = (await call(sock(a.values), { op: 'unpin', args: { path: resolvePath(p) } })) as {
+  const res = (await call(sock(a.values), { op: 'unpin', args: { path: resolveBytes(p) } })) as {
     path: string;
     inherited: boolean;
     untagged: boolean;
@@ -113,7 +108,7 @@ export async function ls(argv: string[]): Promise<number> {
   if (extra.length) throw usageError('usage: cgview ls [DIR]');
   const res = (await call(sock(a.values), {
     op: 'ls',
-    args: dir ? { dir: resolvePath(dir) } : {},
+    args: dir ? { dir: resolveBytes(dir) } : {},
   })) as Record<string, unknown>;
   out(res, a.bools.has('json'), () => {
     if (!dir) {
@@ -168,7 +163,7 @@ export async function cat(argv: string[]): Promise<number> {
       process.stdout.write(bytes);
     }
   };
-  const p = resolvePath(target);
+  const p = resolveBytes(target);
   let st: fs.Stats;
   try {
     st = fs.lstatSync(bytePath(p));

@@ -12,7 +12,7 @@ import {
 } from '../daemon/server.js';
 import { CgviewError } from '../errors.js';
 import { setLibbpfLogger } from '../kernel/index.js';
-import { fromBytes, OPTIONS, parseArgs, toBytes, usageError } from './args.js';
+import { fromBytes, OPTIONS, parseArgs, resolveBytes, usageError } from './args.js';
 
 export const DEFAULT_BPFFS = '/sys/fs/bpf/cgview';
 export const DEFAULT_STATE = '/var/lib/cgview/state.json';
@@ -23,8 +23,7 @@ export async function daemon(argv: string[]): Promise<number> {
   if (a.positional.length) throw usageError(`daemon takes no arguments (got ${a.positional.join(' ')})`);
   // Tree and cgroup paths stay byte strings, as the manager keeps paths (a
   // cgroup name need not be UTF-8); the rest is text for Node's own APIs.
-  for (const [k, v] of a.values)
-    a.values.set(k, BYTE_PATHS.has(k) ? path.resolve(toBytes(process.cwd()), v) : fromBytes(v));
+  for (const [k, v] of a.values) a.values.set(k, BYTE_PATHS.has(k) ? resolveBytes(v) : fromBytes(v));
   const abs = (p: string | undefined) => (p === undefined ? undefined : path.resolve(p));
   const bpffs = abs(a.values.get('bpffs')) ?? DEFAULT_BPFFS;
   const log = makeLogger(parseLevel(a.values.get('log-level') ?? process.env['CGVIEW_LOG']));
