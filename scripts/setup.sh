@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything cgview needs on a Debian machine, idempotently:
-# Debian packages, bpffs at /sys/fs/bpf, npm ci, BPF objects, TypeScript.
+# Debian packages, bpffs at /sys/fs/bpf, npm ci, BPF objects, TypeScript,
+# and a check of the hand-written kernel ABI against the headers.
 # Quick when everything is already there. Needs root for the first two steps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,3 +38,7 @@ make -s -C bpf
 say "building TypeScript"
 rm -rf dist
 npx tsc -p tsconfig.json
+# The syscall numbers and struct layouts written in src/kernel/abi.ts must be
+# those of the installed headers and of this kernel's BTF: a mismatch fails the build.
+say "checking the kernel ABI tables against C"
+node scripts/check-abi.mjs

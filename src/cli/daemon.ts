@@ -11,6 +11,7 @@ import {
   socketPath,
 } from '../daemon/server.js';
 import { CgviewError } from '../errors.js';
+import { requireSupportedArch } from '../kernel/abi.js';
 import { setLibbpfLogger } from '../kernel/index.js';
 import { fromBytes, OPTIONS, parseArgs, resolveBytes, usageError } from './args.js';
 
@@ -21,6 +22,8 @@ const BYTE_PATHS = new Set(['bpffs', 'cgroup-root', 'private-dir']);
 export async function daemon(argv: string[]): Promise<number> {
   const a = parseArgs(argv, OPTIONS['daemon']!);
   if (a.positional.length) throw usageError(`daemon takes no arguments (got ${a.positional.join(' ')})`);
+  // Syscall numbers and struct layouts are x86_64's: refuse clearly before anything is done.
+  requireSupportedArch();
   // Tree and cgroup paths stay byte strings, as the manager keeps paths (a
   // cgroup name need not be UTF-8); the rest is text for Node's own APIs.
   for (const [k, v] of a.values) a.values.set(k, BYTE_PATHS.has(k) ? resolveBytes(v) : fromBytes(v));

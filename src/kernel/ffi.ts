@@ -2,10 +2,13 @@
  * Raw koffi bindings to libc and libbpf. Internal to src/kernel/: nothing
  * outside this directory imports koffi or sees a pointer.
  *
- * Layouts of kernel structs are written as byte offsets next to the struct
- * they mirror (include/uapi/linux/bpf.h of Linux 6.18, x86_64).
+ * Syscall numbers and struct layouts are in abi.ts (x86_64, checked against
+ * the headers at build time). The calls whose numbers or buffers depend on
+ * the architecture refuse to run on another one (E_NOT_SUPPORTED) rather
+ * than issue a wrong syscall.
  */
 import { createRequire } from 'node:module';
+import { requireSupportedArch } from './abi.js';
 
 const require = createRequire(import.meta.url);
 // koffi ships CommonJS; its prebuilt binary comes from @koromix/koffi-linux-x64.
@@ -17,15 +20,29 @@ export const libbpf = koffi.load('libbpf.so.1');
 /** Opaque pointers from libbpf arrive as bigint (koffi 3). */
 export type Ptr = bigint;
 
+type CFunction = ReturnType<typeof libc.func>;
+
+let archChecked = false;
+/** `f`, checking the architecture on the first call (the check throws E_NOT_SUPPORTED). */
+function archBound(f: CFunction): (...args: unknown[]) => ReturnType<CFunction> {
+  return (...args) => {
+    if (!archChecked) {
+      requireSupportedArch();
+      archChecked = true;
+    }
+    return f(...args);
+  };
+}
+
 // --- libc ---------------------------------------------------------------
 // syscall(2) is variadic in C but written in assembly in glibc and reads its
 // arguments from registers only, so fixed prototypes per use are safe.
-export const sys4 = libc.func('long syscall(long nr, long a, void *b, unsigned long c)');
-export const sysOpenat2 = libc.func(
-  'long syscall(long nr, int dirfd, const char *path, void *how, unsigned long size)',
+export const sys4 = archBound(libc.func('long syscall(long nr, long a, void *b, unsigned long c)'));
+export const sysOpenat2 = archBound(
+  libc.func('long syscall(long nr, int dirfd, const char *path, void *how, unsigned long size)'),
 );
-export const sysFchmodat2 = libc.func(
-  'long syscall(long nr, int dirfd, const char *path, unsigned int mode, int flags)',
+export const sysFchmodat2 = archBound(
+  libc.func('long syscall(long nr, int dirfd, const char *path, unsigned int mode, int flags)'),
 );
 export const cClose = libc.func('int close(int fd)');
 export const cOpenat = libc.func('int openat(int dirfd, const char *path, int flags, unsigned int mode)');
@@ -34,8 +51,11 @@ export const cUnlinkat = libc.func('int unlinkat(int dirfd, const char *path, in
 export const cFchownat = libc.func(
   'int fchownat(int dirfd, const char *path, unsigned int uid, unsigned int gid, int flags)',
 );
-export const cFstatfs = libc.func('int fstatfs(int fd, void *buf)');
-export const cFstatat = libc.func('int fstatat(int dirfd, const char *path, void *buf, int flags)');
+// struct statfs and struct stat have other layouts on other architectures.
+export const cFstatfs = archBound(libc.func('int fstatfs(int fd, void *buf)'));
+export const cFstatat = archBound(
+  libc.func('int fstatat(int dirfd, const char *path, void *buf, int flags)'),
+);
 export const cRead = libc.func('long read(int fd, void *buf, unsigned long count)');
 export const cVsnprintf = libc.func('int vsnprintf(void *buf, unsigned long size, void *fmt, void *ap)');
 export const cInotifyInit1 = libc.func('int inotify_init1(int flags)');

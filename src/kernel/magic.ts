@@ -1,2 +1,2 @@
 /** Filesystem magic numbers (statfs f_type); no FFI here, so the CLI can use them cheaply. */
-export const BPF_FS_MAGIC = 0xcafe4a11;
+export { BPF_FS_MAGIC, CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC } from './abi.js';

@@ -5,6 +5,66 @@
  */
 import fs from 'node:fs';
 import { CgviewError } from '../errors.js';
+import {
+  AT_EMPTY_PATH,
+  AT_FDCWD,
+  AT_REMOVEDIR,
+  AT_SYMLINK_NOFOLLOW,
+  ATTR_ENABLE_STATS,
+  ATTR_GET_ID,
+  ATTR_INFO,
+  ATTR_ITER_CREATE,
+  ATTR_LINK_CREATE,
+  ATTR_OBJ,
+  BPF_CGROUP_ITER_ANCESTORS_UP,
+  BPF_CGROUP_ITER_DESCENDANTS_POST,
+  BPF_CGROUP_ITER_DESCENDANTS_PRE,
+  BPF_CGROUP_ITER_SELF_ONLY,
+  BPF_ENABLE_STATS,
+  BPF_F_PATH_FD,
+  BPF_FS_MAGIC,
+  BPF_ITER_CREATE,
+  BPF_LINK_CREATE,
+  BPF_LINK_TYPE_ITER,
+  BPF_OBJ_GET,
+  BPF_OBJ_GET_INFO_BY_FD,
+  BPF_OBJ_PIN,
+  BPF_PROG_GET_FD_BY_ID,
+  BPF_STATS_RUN_TIME,
+  BPF_TRACE_ITER,
+  EACCES,
+  EEXIST,
+  EINTR,
+  ELOOP,
+  ENODEV,
+  ENOENT,
+  EPERM,
+  ITER_LINK_INFO_CGROUP,
+  LINK_INFO,
+  LINK_INFO_LEN,
+  MAP_INFO,
+  MAP_INFO_LEN,
+  NR_BPF,
+  NR_FCHMODAT2,
+  NR_OPENAT2,
+  O_CLOEXEC,
+  O_DIRECTORY,
+  O_NOFOLLOW,
+  O_PATH,
+  O_RDONLY,
+  OPEN_HOW,
+  PROG_INFO,
+  PROG_INFO_LEN,
+  RESOLVE_BENEATH,
+  RESOLVE_NO_MAGICLINKS,
+  RESOLVE_NO_SYMLINKS,
+  S_IFDIR,
+  S_IFLNK,
+  S_IFMT,
+  S_IFREG,
+  STAT,
+  STATFS,
+} from './abi.js';
 import { Fd } from './fd.js';
 import {
   cFchownat,
@@ -20,37 +80,9 @@ import {
   sysFchmodat2,
   sysOpenat2,
 } from './ffi.js';
-import { BPF_FS_MAGIC } from './magic.js';
 
-// x86_64 syscall numbers
-const NR_BPF = 321;
-const NR_OPENAT2 = 437;
-const NR_FCHMODAT2 = 452;
-
-export const AT_FDCWD = -100;
-const AT_SYMLINK_NOFOLLOW = 0x100;
-const AT_REMOVEDIR = 0x200;
-export const O_RDONLY = 0;
-export const O_DIRECTORY = 0o200000;
-export const O_NOFOLLOW = 0o400000;
-export const O_CLOEXEC = 0o2000000;
-const O_PATH = 0o10000000;
-const AT_EMPTY_PATH = 0x1000;
-const RESOLVE_NO_MAGICLINKS = 0x02;
-const RESOLVE_NO_SYMLINKS = 0x04;
-const RESOLVE_BENEATH = 0x08;
-
-// enum bpf_cmd
-const BPF_OBJ_PIN = 6;
-const BPF_OBJ_GET = 7;
-const BPF_PROG_GET_FD_BY_ID = 13;
-const BPF_OBJ_GET_INFO_BY_FD = 15;
-const BPF_LINK_CREATE = 28;
-const BPF_ENABLE_STATS = 32;
-const BPF_ITER_CREATE = 33;
-const BPF_F_PATH_FD = 1 << 14;
-/** enum bpf_attach_type BPF_TRACE_ITER */
-const BPF_TRACE_ITER = 28;
+// Numbers and layouts live in abi.ts (checked against C at build time); these stay exported here as before.
+export { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_RDONLY };
 
 const errnoNames = new Map<number, string>(
   Object.entries(koffi.os.errno as Record<string, number>).map(([k, v]) => [v, k]),
@@ -76,13 +108,13 @@ export function sysError(what: string, path: string | undefined, e: number): Cgv
   const name = errnoName(e);
   const msg = path === undefined ? `${what}: ${name}` : `${what} ${showPath(path)}: ${name}`;
   const code =
-    e === 17
+    e === EEXIST
       ? 'E_EXISTS'
-      : e === 2
+      : e === ENOENT
         ? 'E_NOT_FOUND'
-        : e === 40
+        : e === ELOOP
           ? 'E_SYMLINK'
-          : e === 1 || e === 13
+          : e === EPERM || e === EACCES
             ? 'E_PERMISSION'
             : 'E_SYSCALL';
   return new CgviewError(code, msg, { errno: e, ...(path === undefined ? {} : { path }) });
@@ -109,10 +141,9 @@ export function checkName(name: string): void {
 }
 
 function openHow(flags: number, resolve: number): Buffer {
-  // struct open_how { u64 flags; u64 mode; u64 resolve; }
-  const how = Buffer.alloc(24);
-  how.writeBigUInt64LE(BigInt(flags), 0);
-  how.writeBigUInt64LE(BigInt(resolve), 16);
+  const how = Buffer.alloc(OPEN_HOW.size);
+  how.writeBigUInt64LE(BigInt(flags), OPEN_HOW.flags.off);
+  how.writeBigUInt64LE(BigInt(resolve), OPEN_HOW.resolve.off);
   return how;
 }
 
@@ -122,10 +153,10 @@ function openHow(flags: number, resolve: number): Buffer {
  */
 export function openDir(path: string): Fd {
   const how = openHow(O_RDONLY | O_DIRECTORY | O_CLOEXEC, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
-  const fd = Number(sysOpenat2(NR_OPENAT2, AT_FDCWD, cstr(path), how, 24));
+  const fd = Number(sysOpenat2(NR_OPENAT2, AT_FDCWD, cstr(path), how, how.length));
   if (fd < 0) {
     const e = errno();
-    if (e === 40)
+    if (e === ELOOP)
       throw new CgviewError('E_SYMLINK', `open ${showPath(path)}: a symlink is in the path, refused`, {
         errno: e,
         path,
@@ -144,10 +175,10 @@ export function openDirAt(dir: Fd, rel: string): Fd {
     O_RDONLY | O_DIRECTORY | O_CLOEXEC,
     RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
   );
-  const fd = Number(sysOpenat2(NR_OPENAT2, dir.fd, cstr(rel), how, 24));
+  const fd = Number(sysOpenat2(NR_OPENAT2, dir.fd, cstr(rel), how, how.length));
   if (fd < 0) {
     const e = errno();
-    if (e === 40)
+    if (e === ELOOP)
       throw new CgviewError('E_SYMLINK', `open ${showPath(rel)}: a symlink is in the path, refused`, {
         errno: e,
         path: rel,
@@ -157,11 +188,11 @@ export function openDirAt(dir: Fd, rel: string): Fd {
   return new Fd(fd, `dir ${rel}`);
 }
 
-/** f_type of the filesystem holding `fd` (struct statfs: long f_type at 0). */
+/** f_type of the filesystem holding `fd`. */
 export function fsMagic(fd: Fd): number {
-  const buf = Buffer.alloc(120);
+  const buf = Buffer.alloc(STATFS.size);
   if (cFstatfs(fd.fd, buf) < 0) throw sysError('statfs', fd.what, errno());
-  return Number(buf.readBigInt64LE(0));
+  return Number(buf.readBigInt64LE(STATFS.type.off));
 }
 
 /** Throws E_NOT_BPFFS unless `fd` is on a bpf filesystem. */
@@ -183,30 +214,27 @@ export interface StatInfo {
   isSymlink: boolean;
 }
 
-const S_IFMT = 0o170000;
-
 function decodeStat(buf: Buffer): StatInfo {
-  // struct stat (x86_64): st_ino u64 @8, st_mode u32 @24, st_uid u32 @28, st_gid u32 @32
-  const mode = buf.readUInt32LE(24);
+  const mode = buf.readUInt32LE(STAT.mode.off);
   const fmt = mode & S_IFMT;
   return {
-    ino: buf.readBigUInt64LE(8),
+    ino: buf.readBigUInt64LE(STAT.ino.off),
     mode: mode & 0o7777,
-    uid: buf.readUInt32LE(28),
-    gid: buf.readUInt32LE(32),
-    isDir: fmt === 0o040000,
-    isFile: fmt === 0o100000,
-    isSymlink: fmt === 0o120000,
+    uid: buf.readUInt32LE(STAT.uid.off),
+    gid: buf.readUInt32LE(STAT.gid.off),
+    isDir: fmt === S_IFDIR,
+    isFile: fmt === S_IFREG,
+    isSymlink: fmt === S_IFLNK,
   };
 }
 
 /** lstat of `name` in `dir` (never follows); null when it does not exist. */
 export function statAt(dir: Fd, name: string): StatInfo | null {
   checkName(name);
-  const buf = Buffer.alloc(144);
+  const buf = Buffer.alloc(STAT.size);
   if (cFstatat(dir.fd, cstr(name), buf, AT_SYMLINK_NOFOLLOW) < 0) {
     const e = errno();
-    if (e === 2) return null;
+    if (e === ENOENT) return null;
     throw sysError('stat', name, e);
   }
   return decodeStat(buf);
@@ -214,7 +242,7 @@ export function statAt(dir: Fd, name: string): StatInfo | null {
 
 /** fstat of an open descriptor. */
 export function statFd(fd: Fd): StatInfo {
-  const buf = Buffer.alloc(144);
+  const buf = Buffer.alloc(STAT.size);
   if (cFstatat(fd.fd, cstr(''), buf, AT_EMPTY_PATH) < 0) throw sysError('stat', fd.what, errno());
   return decodeStat(buf);
 }
@@ -230,7 +258,7 @@ export function unlinkAt(dir: Fd, name: string, isDir = false): boolean {
   checkName(name);
   if (cUnlinkat(dir.fd, cstr(name), isDir ? AT_REMOVEDIR : 0) < 0) {
     const e = errno();
-    if (e === 2) return false;
+    if (e === ENOENT) return false;
     throw sysError(isDir ? 'rmdir' : 'unlink', name, e);
   }
   return true;
@@ -258,7 +286,7 @@ export function readAll(fd: Fd): Buffer {
     const n = Number(cRead(fd.fd, buf, buf.length));
     if (n < 0) {
       const e = errno();
-      if (e === 4) continue; // EINTR
+      if (e === EINTR) continue;
       throw sysError('read', fd.what, e);
     }
     if (n === 0) break;
@@ -275,10 +303,10 @@ function bpf(cmd: number, attr: Buffer): number {
 
 export type CgroupIterOrder = 'self' | 'descendants_pre' | 'descendants_post' | 'ancestors_up';
 const ORDERS: Record<CgroupIterOrder, number> = {
-  self: 1,
-  descendants_pre: 2,
-  descendants_post: 3,
-  ancestors_up: 4,
+  self: BPF_CGROUP_ITER_SELF_ONLY,
+  descendants_pre: BPF_CGROUP_ITER_DESCENDANTS_PRE,
+  descendants_post: BPF_CGROUP_ITER_DESCENDANTS_POST,
+  ancestors_up: BPF_CGROUP_ITER_ANCESTORS_UP,
 };
 
 /** Target of an `iter/cgroup` link: a cgroup v2 id, or an open cgroup directory (v1 or v2). */
@@ -293,23 +321,22 @@ export function linkCreateCgroupIter(
   target: CgroupTarget,
   order: CgroupIterOrder = 'self',
 ): Fd {
-  // union bpf_iter_link_info.cgroup { u32 order @0; u32 cgroup_fd @4; u64 cgroup_id @8 }
-  const info = Buffer.alloc(16);
-  info.writeUInt32LE(ORDERS[order], 0);
-  if ('fd' in target) info.writeUInt32LE(target.fd.fd, 4);
-  else info.writeBigUInt64LE(target.id, 8);
-  // attr.link_create { u32 prog_fd @0; u32 target_fd @4; u32 attach_type @8; u32 flags @12;
-  //                    u64 iter_info @16; u32 iter_info_len @24 }
-  const attr = Buffer.alloc(32);
-  attr.writeUInt32LE(progFd, 0);
-  attr.writeUInt32LE(BPF_TRACE_ITER, 8);
-  attr.writeBigUInt64LE(koffi.address(info), 16);
-  attr.writeUInt32LE(16, 24);
+  const L = ITER_LINK_INFO_CGROUP;
+  const info = Buffer.alloc(L.size);
+  info.writeUInt32LE(ORDERS[order], L.order.off);
+  if ('fd' in target) info.writeUInt32LE(target.fd.fd, L.cgroupFd.off);
+  else info.writeBigUInt64LE(target.id, L.cgroupId.off);
+  const A = ATTR_LINK_CREATE;
+  const attr = Buffer.alloc(A.iterInfoLen.off + 8);
+  attr.writeUInt32LE(progFd, A.progFd.off);
+  attr.writeUInt32LE(BPF_TRACE_ITER, A.attachType.off);
+  attr.writeBigUInt64LE(koffi.address(info), A.iterInfo.off);
+  attr.writeUInt32LE(info.length, A.iterInfoLen.off);
   const fd = bpf(BPF_LINK_CREATE, attr);
   if (fd < 0) {
     const e = errno();
     const what = 'fd' in target ? `fd ${target.fd.what}` : `id ${target.id}`;
-    if (e === 2 || e === 19)
+    if (e === ENOENT || e === ENODEV)
       throw new CgviewError('E_NOT_FOUND', `create iter link for cgroup ${what}: cgroup is gone`, {
         errno: e,
       });
@@ -319,12 +346,11 @@ export function linkCreateCgroupIter(
 }
 
 function objAttr(name: Buffer, dir: Fd, bpfFd: number, flags: number): Buffer {
-  // attr.obj { u64 pathname @0; u32 bpf_fd @8; u32 file_flags @12; s32 path_fd @16 }
-  const attr = Buffer.alloc(24);
-  attr.writeBigUInt64LE(koffi.address(name), 0);
-  attr.writeUInt32LE(bpfFd, 8);
-  attr.writeUInt32LE(flags | BPF_F_PATH_FD, 12);
-  attr.writeInt32LE(dir.fd, 16);
+  const attr = Buffer.alloc(ATTR_OBJ.pathFd.off + 8);
+  attr.writeBigUInt64LE(koffi.address(name), ATTR_OBJ.pathname.off);
+  attr.writeUInt32LE(bpfFd, ATTR_OBJ.bpfFd.off);
+  attr.writeUInt32LE(flags | BPF_F_PATH_FD, ATTR_OBJ.fileFlags.off);
+  attr.writeInt32LE(dir.fd, ATTR_OBJ.pathFd.off);
   return attr;
 }
 
@@ -337,7 +363,7 @@ export function objPinAt(obj: Fd | number, dir: Fd, name: string): void {
   const n = cstr(name);
   if (bpf(BPF_OBJ_PIN, objAttr(n, dir, typeof obj === 'number' ? obj : obj.fd, 0)) < 0) {
     const e = errno();
-    if (e === 17)
+    if (e === EEXIST)
       throw new CgviewError('E_EXISTS', `pin ${showPath(name)}: a file of that name exists`, {
         errno: e,
         path: name,
@@ -358,7 +384,7 @@ export function objGetAt(dir: Fd, name: string, what = 'pinned object'): Fd | nu
   const p = cOpenat(dir.fd, cstr(name), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
   if (p < 0) {
     const e = errno();
-    if (e === 2) return null;
+    if (e === ENOENT) return null;
     throw sysError('open pinned', name, e);
   }
   const pathFd = new Fd(p, `path ${name}`);
@@ -369,13 +395,12 @@ export function objGetAt(dir: Fd, name: string, what = 'pinned object'): Fd | nu
     if (!st.isFile)
       throw new CgviewError('E_BAD_INPUT', `${showPath(name)} is not a pinned object`, { path: name });
     const n = cstr(`/proc/self/fd/${pathFd.fd}`);
-    // attr.obj { u64 pathname @0; u32 bpf_fd @8; u32 file_flags @12 }
-    const attr = Buffer.alloc(24);
-    attr.writeBigUInt64LE(koffi.address(n), 0);
+    const attr = Buffer.alloc(ATTR_OBJ.pathFd.off + 8);
+    attr.writeBigUInt64LE(koffi.address(n), ATTR_OBJ.pathname.off);
     const fd = bpf(BPF_OBJ_GET, attr);
     if (fd < 0) {
       const e = errno();
-      if (e === 2) return null;
+      if (e === ENOENT) return null;
       throw sysError('open pinned', name, e);
     }
     return new Fd(fd, what);
@@ -404,10 +429,10 @@ export function fixPinnedFile(
   if (p < 0) throw sysError('open pinned', name, errno());
   const fd = new Fd(p, `path ${name}`);
   try {
-    const buf = Buffer.alloc(144);
+    const buf = Buffer.alloc(STAT.size);
     if (cFstatat(fd.fd, cstr(''), buf, AT_EMPTY_PATH) < 0) throw sysError('stat', name, errno());
     const st = decodeStat(buf);
-    const nlink = Number(buf.readBigUInt64LE(16));
+    const nlink = Number(buf.readBigUInt64LE(STAT.nlink.off));
     if (!st.isFile || (justPinned && st.uid !== 0) || nlink !== 1)
       throw new CgviewError(
         'E_PERMISSION',
@@ -427,8 +452,8 @@ export function fixPinnedFile(
 
 /** BPF_ITER_CREATE: a readable fd that runs the iterator program. */
 export function iterCreate(link: Fd): Fd {
-  const attr = Buffer.alloc(8);
-  attr.writeUInt32LE(link.fd, 0);
+  const attr = Buffer.alloc(ATTR_ITER_CREATE.flags.off + 4);
+  attr.writeUInt32LE(link.fd, ATTR_ITER_CREATE.linkFd.off);
   const fd = bpf(BPF_ITER_CREATE, attr);
   if (fd < 0) throw sysError('create iterator', undefined, errno());
   return new Fd(fd, 'iterator');
@@ -438,10 +463,10 @@ export function iterCreate(link: Fd): Fd {
 export function objInfo(fd: Fd | number, info: number | Buffer, what = 'object'): Buffer {
   // `info` may come pre-filled with pointers and lengths for arrays the kernel fills too.
   const buf = typeof info === 'number' ? Buffer.alloc(info) : info;
-  const attr = Buffer.alloc(16);
-  attr.writeUInt32LE(typeof fd === 'number' ? fd : fd.fd, 0);
-  attr.writeUInt32LE(buf.length, 4);
-  attr.writeBigUInt64LE(koffi.address(buf), 8);
+  const attr = Buffer.alloc(ATTR_INFO.info.off + 8);
+  attr.writeUInt32LE(typeof fd === 'number' ? fd : fd.fd, ATTR_INFO.bpfFd.off);
+  attr.writeUInt32LE(buf.length, ATTR_INFO.infoLen.off);
+  attr.writeBigUInt64LE(koffi.address(buf), ATTR_INFO.info.off);
   if (bpf(BPF_OBJ_GET_INFO_BY_FD, attr) < 0) throw sysError(`get ${what} info`, undefined, errno());
   return buf;
 }
@@ -456,29 +481,25 @@ export interface LinkInfo {
   targetName?: string;
 }
 
-const BPF_LINK_TYPE_ITER = 4;
-
 /** Info of a link; for an iterator link also its target and (iter/cgroup) cgroup id. */
 export function linkInfo(fd: Fd | number): LinkInfo {
-  // struct bpf_link_info { u32 type @0; u32 id @4; u32 prog_id @8; union @16 {
-  //   iter { u64 target_name @16; u32 target_name_len @24; u32 map_id @28;
-  //          cgroup { u64 cgroup_id @32; u32 order @40 } } } }
+  const I = LINK_INFO;
   const nameBuf = Buffer.alloc(64);
-  const info = Buffer.alloc(64);
-  info.writeBigUInt64LE(koffi.address(nameBuf), 16);
-  info.writeUInt32LE(nameBuf.length, 24);
+  const info = Buffer.alloc(LINK_INFO_LEN);
+  info.writeBigUInt64LE(koffi.address(nameBuf), I.iterTargetName.off);
+  info.writeUInt32LE(nameBuf.length, I.iterTargetNameLen.off);
   objInfo(fd, info, 'link');
   const out: LinkInfo = {
-    type: info.readUInt32LE(0),
-    id: info.readUInt32LE(4),
-    progId: info.readUInt32LE(8),
+    type: info.readUInt32LE(I.type.off),
+    id: info.readUInt32LE(I.id.off),
+    progId: info.readUInt32LE(I.progId.off),
   };
   if (out.type === BPF_LINK_TYPE_ITER) {
-    const len = info.readUInt32LE(24);
+    const len = info.readUInt32LE(I.iterTargetNameLen.off);
     out.targetName = nameBuf.toString('latin1', 0, Math.max(0, len - 1));
     if (out.targetName === 'cgroup') {
-      out.cgroupId = info.readBigUInt64LE(32);
-      out.order = info.readUInt32LE(40);
+      out.cgroupId = info.readBigUInt64LE(I.iterCgroupId.off);
+      out.order = info.readUInt32LE(I.iterCgroupOrder.off);
     }
   }
   return out;
@@ -494,34 +515,36 @@ export interface ProgInfo {
   runCnt: bigint;
 }
 
-/** Info of a program: struct bpf_prog_info (offsets per Linux 6.18 uapi). */
+/** Info of a program: struct bpf_prog_info. */
 export function progInfo(fd: Fd | number): ProgInfo {
-  const info = objInfo(fd, 232, 'program');
+  const P = PROG_INFO;
+  const info = objInfo(fd, PROG_INFO_LEN, 'program');
   return {
-    type: info.readUInt32LE(0),
-    id: info.readUInt32LE(4),
-    tag: info.toString('hex', 8, 16),
-    name: info.toString('latin1', 64, 80).replace(/\0.*$/s, ''),
-    runTimeNs: info.readBigUInt64LE(192),
-    runCnt: info.readBigUInt64LE(200),
+    type: info.readUInt32LE(P.type.off),
+    id: info.readUInt32LE(P.id.off),
+    tag: info.toString('hex', P.tag.off, P.tag.off + P.tag.size),
+    name: info.toString('latin1', P.name.off, P.name.off + P.name.size).replace(/\0.*$/s, ''),
+    runTimeNs: info.readBigUInt64LE(P.runTimeNs.off),
+    runCnt: info.readBigUInt64LE(P.runCnt.off),
   };
 }
 
-/** Ids of the maps a program uses (struct bpf_prog_info nr_map_ids @52, map_ids @56). Throws E_SYSCALL. */
+/** Ids of the maps a program uses (bpf_prog_info nr_map_ids, map_ids). Throws E_SYSCALL. */
 export function progMapIds(fd: Fd | number): number[] {
+  const P = PROG_INFO;
   const ids = Buffer.alloc(4 * 64);
-  const info = Buffer.alloc(232);
-  info.writeUInt32LE(64, 52);
-  info.writeBigUInt64LE(koffi.address(ids), 56);
+  const info = Buffer.alloc(PROG_INFO_LEN);
+  info.writeUInt32LE(64, P.nrMapIds.off);
+  info.writeBigUInt64LE(koffi.address(ids), P.mapIds.off);
   objInfo(fd, info, 'program');
-  const n = Math.min(64, info.readUInt32LE(52));
+  const n = Math.min(64, info.readUInt32LE(P.nrMapIds.off));
   return Array.from({ length: n }, (_, i) => ids.readUInt32LE(i * 4));
 }
 
 /** Opens a program by id (needs CAP_SYS_ADMIN). */
 export function progFdById(id: number): Fd {
-  const attr = Buffer.alloc(12);
-  attr.writeUInt32LE(id, 0);
+  const attr = Buffer.alloc(ATTR_GET_ID.openFlags.off + 4);
+  attr.writeUInt32LE(id, ATTR_GET_ID.progId.off);
   const fd = bpf(BPF_PROG_GET_FD_BY_ID, attr);
   if (fd < 0) throw sysError(`open program id ${id}`, undefined, errno());
   return new Fd(fd, `prog ${id}`);
@@ -539,15 +562,16 @@ export interface MapInfo {
 
 /** Info of a map: struct bpf_map_info. */
 export function mapInfo(fd: Fd | number): MapInfo {
-  const info = objInfo(fd, 88, 'map');
+  const M = MAP_INFO;
+  const info = objInfo(fd, MAP_INFO_LEN, 'map');
   return {
-    type: info.readUInt32LE(0),
-    id: info.readUInt32LE(4),
-    keySize: info.readUInt32LE(8),
-    valueSize: info.readUInt32LE(12),
-    maxEntries: info.readUInt32LE(16),
-    flags: info.readUInt32LE(20),
-    name: info.toString('latin1', 24, 40).replace(/\0.*$/s, ''),
+    type: info.readUInt32LE(M.type.off),
+    id: info.readUInt32LE(M.id.off),
+    keySize: info.readUInt32LE(M.keySize.off),
+    valueSize: info.readUInt32LE(M.valueSize.off),
+    maxEntries: info.readUInt32LE(M.maxEntries.off),
+    flags: info.readUInt32LE(M.mapFlags.off),
+    name: info.toString('latin1', M.name.off, M.name.off + M.name.size).replace(/\0.*$/s, ''),
   };
 }
 
@@ -556,7 +580,8 @@ export function mapInfo(fd: Fd | number): MapInfo {
  * the returned fd stays open.
  */
 export function enableRunTimeStats(): Fd {
-  const attr = Buffer.alloc(4);
+  const attr = Buffer.alloc(ATTR_ENABLE_STATS.type.off + 4);
+  attr.writeUInt32LE(BPF_STATS_RUN_TIME, ATTR_ENABLE_STATS.type.off);
   const fd = bpf(BPF_ENABLE_STATS, attr);
   if (fd < 0) throw sysError('enable bpf stats', undefined, errno());
   return new Fd(fd, 'bpf stats');

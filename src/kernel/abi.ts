@@ -1,0 +1,350 @@
+/**
+ * The kernel ABI cgview speaks by hand, in one place: syscall numbers,
+ * flags, errno values, bpf(2) commands and enums, and the byte layouts of
+ * the structs it fills or decodes. The numbers are those of x86_64
+ * (process.arch 'x64'); `checkArch()` says whether this machine is one.
+ *
+ * Every value is written next to the C name it mirrors, and registered for
+ * the build-time check (scripts/check-abi.mjs): it compiles a program that
+ * prints each C expression, against the installed headers ('uapi') or, for
+ * what is newer than them, against the running kernel's BTF ('btf',
+ * build/bpf/vmlinux.h), and fails the build on any difference.
+ * No FFI here: doctor and the build script load this file cheaply.
+ */
+import { CgviewError } from '../errors.js';
+
+/**
+ * Where the build-time check finds the C side: 'uapi' the installed
+ * headers (libc, linux-libc-dev, libbpf-dev); 'btf' the running kernel's
+ * BTF, for what the installed headers are too old to have; 'none' neither
+ * (the reason is given).
+ */
+export type AbiSource = 'uapi' | 'btf' | { none: string };
+
+export interface AbiCheck {
+  /** A C expression with an integer value. */
+  c: string;
+  value: number;
+  src: AbiSource;
+}
+
+const checks: AbiCheck[] = [];
+
+/** Registers a constant: its value and the C expression that must equal it. */
+function k(value: number, c: string, src: AbiSource = 'uapi'): number {
+  checks.push({ c, value, src });
+  return value;
+}
+
+/** A field of a mirrored struct: byte offset and width. */
+export interface Field {
+  off: number;
+  size: number;
+}
+
+export type Struct<F extends string> = { readonly size: number } & { readonly [K in F]: Field };
+
+/**
+ * Registers a struct layout: `type` is the C type, each field
+ * `[member designator, offset, width]`; `size` is sizeof, or null for a
+ * struct whose size cgview does not depend on.
+ */
+function struct<F extends string>(
+  type: string,
+  size: number | null,
+  fields: Record<F, [string, number, number]>,
+  src: AbiSource = 'uapi',
+): Struct<F> {
+  const out: Record<string, unknown> = { size: size ?? 0 };
+  if (size !== null) checks.push({ c: `sizeof(${type})`, value: size, src });
+  for (const [name, [member, off, width]] of Object.entries(fields) as Array<[F, [string, number, number]]>) {
+    checks.push({ c: `__builtin_offsetof(${type}, ${member})`, value: off, src });
+    checks.push({ c: `sizeof(((${type} *)0)->${member})`, value: width, src });
+    out[name] = { off, size: width };
+  }
+  return out as Struct<F>;
+}
+
+/** Everything registered, for scripts/check-abi.mjs and test/unit/abi.test.ts. */
+export function abiChecks(): readonly AbiCheck[] {
+  return checks;
+}
+
+// --- architecture ----------------------------------------------------------
+
+/** The architectures whose numbers and layouts are the ones in this file (Node's process.arch). */
+export const SUPPORTED_ARCHES: readonly string[] = ['x64'];
+
+export interface ArchCheck {
+  ok: boolean;
+  arch: string;
+  detail: string;
+  remedy?: string;
+}
+
+/** Whether this machine's architecture is one cgview's ABI tables are for (for doctor). */
+export function checkArch(arch: string = process.arch): ArchCheck {
+  if (SUPPORTED_ARCHES.includes(arch))
+    return { ok: true, arch, detail: `${arch} (x86_64 syscall numbers and layouts)` };
+  return {
+    ok: false,
+    arch,
+    detail: `${arch}: cgview's syscall numbers and struct layouts are for x86_64 only`,
+    remedy: 'run cgview on x86_64; another architecture needs its numbers and layouts in src/kernel/abi.ts',
+  };
+}
+
+/** Throws E_NOT_SUPPORTED unless the architecture is supported: no syscall is made with a wrong number. */
+export function requireSupportedArch(arch: string = process.arch): void {
+  const c = checkArch(arch);
+  if (!c.ok)
+    throw new CgviewError('E_NOT_SUPPORTED', `unsupported architecture ${arch}`, {
+      hint: c.remedy ?? 'see docs/operations.md',
+    });
+}
+
+// --- syscall numbers (x86_64) ----------------------------------------------
+
+export const NR_BPF = k(321, 'SYS_bpf');
+export const NR_OPENAT2 = k(437, 'SYS_openat2');
+/** Linux 6.6; in the shared syscall table (424 and up: the same number on every architecture). */
+export const NR_FCHMODAT2 = k(452, 'SYS_fchmodat2', {
+  none: 'Linux 6.6; newer than the headers, not in BTF',
+});
+
+// --- errno ------------------------------------------------------------------
+
+export const EPERM = k(1, 'EPERM');
+export const ENOENT = k(2, 'ENOENT');
+export const EINTR = k(4, 'EINTR');
+export const EAGAIN = k(11, 'EAGAIN');
+export const EACCES = k(13, 'EACCES');
+export const EEXIST = k(17, 'EEXIST');
+export const ENODEV = k(19, 'ENODEV');
+export const EINVAL = k(22, 'EINVAL');
+export const ENOSPC = k(28, 'ENOSPC');
+export const ELOOP = k(40, 'ELOOP');
+export const EOPNOTSUPP = k(95, 'EOPNOTSUPP');
+/** The kernel's internal ENOTSUPP, which bpf(2) lets out; not in uapi (include/linux/errno.h). */
+export const ENOTSUPP = k(524, 'ENOTSUPP', { none: 'kernel-internal errno, in no uapi header' });
+
+// --- fcntl / openat2 / fstatat flags ----------------------------------------------
+
+export const AT_FDCWD = k(-100, 'AT_FDCWD');
+export const AT_SYMLINK_NOFOLLOW = k(0x100, 'AT_SYMLINK_NOFOLLOW');
+export const AT_REMOVEDIR = k(0x200, 'AT_REMOVEDIR');
+export const AT_EMPTY_PATH = k(0x1000, 'AT_EMPTY_PATH');
+export const O_RDONLY = k(0, 'O_RDONLY');
+export const O_DIRECTORY = k(0o200000, 'O_DIRECTORY');
+export const O_NOFOLLOW = k(0o400000, 'O_NOFOLLOW');
+export const O_CLOEXEC = k(0o2000000, 'O_CLOEXEC');
+export const O_PATH = k(0o10000000, 'O_PATH');
+export const RESOLVE_NO_MAGICLINKS = k(0x02, 'RESOLVE_NO_MAGICLINKS');
+export const RESOLVE_NO_SYMLINKS = k(0x04, 'RESOLVE_NO_SYMLINKS');
+export const RESOLVE_BENEATH = k(0x08, 'RESOLVE_BENEATH');
+export const S_IFMT = k(0o170000, 'S_IFMT');
+export const S_IFDIR = k(0o040000, 'S_IFDIR');
+export const S_IFREG = k(0o100000, 'S_IFREG');
+export const S_IFLNK = k(0o120000, 'S_IFLNK');
+
+// --- inotify ------------------------------------------------------------------
+
+export const IN_ATTRIB = k(0x4, 'IN_ATTRIB');
+export const IN_MOVED_FROM = k(0x40, 'IN_MOVED_FROM');
+export const IN_MOVED_TO = k(0x80, 'IN_MOVED_TO');
+export const IN_CREATE = k(0x100, 'IN_CREATE');
+export const IN_DELETE = k(0x200, 'IN_DELETE');
+export const IN_DELETE_SELF = k(0x400, 'IN_DELETE_SELF');
+export const IN_Q_OVERFLOW = k(0x4000, 'IN_Q_OVERFLOW');
+export const IN_IGNORED = k(0x8000, 'IN_IGNORED');
+export const IN_ONLYDIR = k(0x1000000, 'IN_ONLYDIR');
+export const IN_DONT_FOLLOW = k(0x2000000, 'IN_DONT_FOLLOW');
+export const IN_ISDIR = k(0x40000000, 'IN_ISDIR');
+export const IN_CLOEXEC = k(0o2000000, 'IN_CLOEXEC');
+
+/** struct inotify_event; the name (len bytes, NUL-padded) follows the header. */
+export const INOTIFY_EVENT = struct('struct inotify_event', 16, {
+  wd: ['wd', 0, 4],
+  mask: ['mask', 4, 4],
+  cookie: ['cookie', 8, 4],
+  len: ['len', 12, 4],
+});
+
+// --- capabilities -----------------------------------------------------------
+
+export const CAP_SYS_ADMIN = k(21, 'CAP_SYS_ADMIN');
+export const CAP_PERFMON = k(38, 'CAP_PERFMON');
+export const CAP_BPF = k(39, 'CAP_BPF');
+
+// --- file system magic numbers (statfs f_type, linux/magic.h) -------------------
+
+export const BPF_FS_MAGIC = k(0xcafe4a11, 'BPF_FS_MAGIC');
+export const CGROUP2_SUPER_MAGIC = k(0x63677270, 'CGROUP2_SUPER_MAGIC');
+export const CGROUP_SUPER_MAGIC = k(0x27e0eb, 'CGROUP_SUPER_MAGIC');
+
+// --- file system structs (glibc's, x86_64) ---------------------------------------
+
+/** struct open_how (linux/openat2.h). */
+export const OPEN_HOW = struct('struct open_how', 24, {
+  flags: ['flags', 0, 8],
+  mode: ['mode', 8, 8],
+  resolve: ['resolve', 16, 8],
+});
+
+/** struct statfs (glibc, sys/vfs.h): only f_type is read. */
+export const STATFS = struct('struct statfs', 120, { type: ['f_type', 0, 8] });
+
+/** struct stat (glibc, sys/stat.h), as fstatat fills it. */
+export const STAT = struct('struct stat', 144, {
+  ino: ['st_ino', 8, 8],
+  nlink: ['st_nlink', 16, 8],
+  mode: ['st_mode', 24, 4],
+  uid: ['st_uid', 28, 4],
+  gid: ['st_gid', 32, 4],
+});
+
+// --- bpf(2) -------------------------------------------------------------------
+
+// enum bpf_cmd
+export const BPF_OBJ_PIN = k(6, 'BPF_OBJ_PIN');
+export const BPF_OBJ_GET = k(7, 'BPF_OBJ_GET');
+export const BPF_PROG_GET_FD_BY_ID = k(13, 'BPF_PROG_GET_FD_BY_ID');
+export const BPF_OBJ_GET_INFO_BY_FD = k(15, 'BPF_OBJ_GET_INFO_BY_FD');
+export const BPF_LINK_CREATE = k(28, 'BPF_LINK_CREATE');
+export const BPF_ENABLE_STATS = k(32, 'BPF_ENABLE_STATS');
+export const BPF_ITER_CREATE = k(33, 'BPF_ITER_CREATE');
+/** file_flags of BPF_OBJ_PIN/GET: path_fd is a directory fd (Linux 6.5). */
+export const BPF_F_PATH_FD = k(1 << 14, 'BPF_F_PATH_FD', 'btf');
+/** enum bpf_attach_type */
+export const BPF_TRACE_ITER = k(28, 'BPF_TRACE_ITER');
+/** enum bpf_link_type */
+export const BPF_LINK_TYPE_ITER = k(4, 'BPF_LINK_TYPE_ITER');
+/** enum bpf_stats_type */
+export const BPF_STATS_RUN_TIME = k(0, 'BPF_STATS_RUN_TIME');
+/** enum bpf_map_type (Linux 6.2) */
+export const BPF_MAP_TYPE_CGRP_STORAGE = k(32, 'BPF_MAP_TYPE_CGRP_STORAGE', 'btf');
+/** enum bpf_cgroup_iter_order */
+export const BPF_CGROUP_ITER_SELF_ONLY = k(1, 'BPF_CGROUP_ITER_SELF_ONLY');
+export const BPF_CGROUP_ITER_DESCENDANTS_PRE = k(2, 'BPF_CGROUP_ITER_DESCENDANTS_PRE');
+export const BPF_CGROUP_ITER_DESCENDANTS_POST = k(3, 'BPF_CGROUP_ITER_DESCENDANTS_POST');
+export const BPF_CGROUP_ITER_ANCESTORS_UP = k(4, 'BPF_CGROUP_ITER_ANCESTORS_UP');
+/** BTF_MAGIC, the first two bytes of a BTF blob (linux/btf.h). */
+export const BTF_MAGIC = k(0xeb9f, 'BTF_MAGIC');
+
+/** union bpf_attr, the members used for BPF_OBJ_PIN / BPF_OBJ_GET (path_fd: Linux 6.5, so from BTF). */
+export const ATTR_OBJ = struct(
+  'union bpf_attr',
+  null,
+  {
+    pathname: ['pathname', 0, 8],
+    bpfFd: ['bpf_fd', 8, 4],
+    fileFlags: ['file_flags', 12, 4],
+    pathFd: ['path_fd', 16, 4],
+  },
+  'btf',
+);
+/** The same members as far as the installed headers have them. */
+struct('union bpf_attr', null, {
+  pathname: ['pathname', 0, 8],
+  bpfFd: ['bpf_fd', 8, 4],
+  fileFlags: ['file_flags', 12, 4],
+});
+
+/** union bpf_attr, BPF_LINK_CREATE of an iterator link. */
+export const ATTR_LINK_CREATE = struct('union bpf_attr', null, {
+  progFd: ['link_create.prog_fd', 0, 4],
+  targetFd: ['link_create.target_fd', 4, 4],
+  attachType: ['link_create.attach_type', 8, 4],
+  flags: ['link_create.flags', 12, 4],
+  iterInfo: ['link_create.iter_info', 16, 8],
+  iterInfoLen: ['link_create.iter_info_len', 24, 4],
+});
+
+/** union bpf_attr, BPF_ITER_CREATE. */
+export const ATTR_ITER_CREATE = struct('union bpf_attr', null, {
+  linkFd: ['iter_create.link_fd', 0, 4],
+  flags: ['iter_create.flags', 4, 4],
+});
+
+/** union bpf_attr, BPF_OBJ_GET_INFO_BY_FD. */
+export const ATTR_INFO = struct('union bpf_attr', null, {
+  bpfFd: ['info.bpf_fd', 0, 4],
+  infoLen: ['info.info_len', 4, 4],
+  info: ['info.info', 8, 8],
+});
+
+/** union bpf_attr, BPF_PROG_GET_FD_BY_ID. */
+export const ATTR_GET_ID = struct('union bpf_attr', null, {
+  progId: ['prog_id', 0, 4],
+  openFlags: ['open_flags', 8, 4],
+});
+
+/** union bpf_attr, BPF_ENABLE_STATS. */
+export const ATTR_ENABLE_STATS = struct('union bpf_attr', null, { type: ['enable_stats.type', 0, 4] });
+
+/** union bpf_iter_link_info, its cgroup member. */
+export const ITER_LINK_INFO_CGROUP = struct('union bpf_iter_link_info', 16, {
+  order: ['cgroup.order', 0, 4],
+  cgroupFd: ['cgroup.cgroup_fd', 4, 4],
+  cgroupId: ['cgroup.cgroup_id', 8, 8],
+});
+
+/**
+ * struct bpf_link_info, iterator links. The size is the running kernel's
+ * (it grows; a larger buffer than the kernel knows is refused only if the
+ * excess is not zero).
+ */
+export const LINK_INFO = struct(
+  'struct bpf_link_info',
+  null,
+  {
+    type: ['type', 0, 4],
+    id: ['id', 4, 4],
+    progId: ['prog_id', 8, 4],
+    iterTargetName: ['iter.target_name', 16, 8],
+    iterTargetNameLen: ['iter.target_name_len', 24, 4],
+    iterMapId: ['iter.map.map_id', 28, 4],
+    iterCgroupId: ['iter.cgroup.cgroup_id', 32, 8],
+    iterCgroupOrder: ['iter.cgroup.order', 40, 4],
+  },
+  'btf',
+);
+/** What cgview passes as bpf_link_info's length: enough for the iterator members. */
+export const LINK_INFO_LEN = 64;
+
+/** struct bpf_prog_info (the kernel zero-fills what a shorter buffer leaves out). */
+export const PROG_INFO = struct('struct bpf_prog_info', null, {
+  type: ['type', 0, 4],
+  id: ['id', 4, 4],
+  tag: ['tag', 8, 8],
+  nrMapIds: ['nr_map_ids', 52, 4],
+  mapIds: ['map_ids', 56, 8],
+  name: ['name', 64, 16],
+  runTimeNs: ['run_time_ns', 192, 8],
+  runCnt: ['run_cnt', 200, 8],
+});
+/** sizeof(struct bpf_prog_info) in 6.1 headers and 6.18 alike. */
+export const PROG_INFO_LEN = k(232, 'sizeof(struct bpf_prog_info)');
+
+/** struct bpf_map_info. */
+export const MAP_INFO = struct('struct bpf_map_info', null, {
+  type: ['type', 0, 4],
+  id: ['id', 4, 4],
+  keySize: ['key_size', 8, 4],
+  valueSize: ['value_size', 12, 4],
+  maxEntries: ['max_entries', 16, 4],
+  mapFlags: ['map_flags', 20, 4],
+  name: ['name', 24, 16],
+});
+export const MAP_INFO_LEN = k(88, 'sizeof(struct bpf_map_info)');
+
+// --- libbpf 1.1 (bpf/libbpf.h) -------------------------------------------------------
+
+/** struct bpf_object_open_opts of the installed libbpf: the members cgview sets. */
+export const OBJECT_OPEN_OPTS = struct('struct bpf_object_open_opts', 80, {
+  sz: ['sz', 0, 8],
+  objectName: ['object_name', 8, 8],
+  kernelLogBuf: ['kernel_log_buf', 56, 8],
+  kernelLogSize: ['kernel_log_size', 64, 8],
+  kernelLogLevel: ['kernel_log_level', 72, 4],
+});
