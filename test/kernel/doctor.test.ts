@@ -206,7 +206,7 @@ describe('cgview doctor', () => {
 
   it('refuses unknown options and arguments', () => {
     const r = spawnSync(CGVIEW, ['doctor', '--bogus'], { encoding: 'utf8' });
-    assert.equal(r.status, 1);
+    assert.equal(r.status, 2); // a usage error (docs/errors.md)
     assert.match(r.stderr, /unknown option --bogus/);
     const r2 = run('extra');
     assert.equal(r2.status, 1);
