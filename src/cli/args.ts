@@ -189,7 +189,9 @@ export function argvBytes(argv: string[] = process.argv.slice(2), cmdline?: Buff
   if (start < raw.length) words.push(raw.subarray(start));
   if (words.length < argv.length) return argv.map(toBytes);
   const tail = words.slice(words.length - argv.length);
-  if (!tail.every((w, i) => w.toString('utf8') === argv[i])) return argv.map(toBytes);
+  // Node and Buffer may replace a bad sequence with a different number of U+FFFD.
+  const same = (a: string, b: string) => a.replace(/\uFFFD+/g, '\uFFFD') === b.replace(/\uFFFD+/g, '\uFFFD');
+  if (!tail.every((w, i) => same(w.toString('utf8'), argv[i]!))) return argv.map(toBytes);
   return tail.map((w) => w.toString('latin1'));
 }
 

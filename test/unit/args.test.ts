@@ -93,6 +93,12 @@ describe('argvBytes', () => {
     assert.deepEqual(got, ['\xc3\xa9', '']);
   });
 
+  it('matches however many U+FFFD a bad sequence was decoded to', () => {
+    const raw = Buffer.from([0xf0, 0x9f, 0x41]); // a truncated 4-byte sequence, then 'A'
+    assert.deepEqual(argvBytes(['\ufffdA'], cmdline('node', 'cgview', raw)), [raw.toString('latin1')]);
+    assert.deepEqual(argvBytes(['\ufffd\ufffdA'], cmdline('node', 'cgview', raw)), [raw.toString('latin1')]);
+  });
+
   it("falls back to Node's argv when cmdline does not match it", () => {
     assert.deepEqual(argvBytes(['ls', 'é'], cmdline('node', 'cgview', 'status')), ['ls', '\xc3\xa9']);
     assert.deepEqual(argvBytes(['a', 'b', 'c'], cmdline('b', 'c')), ['a', 'b', 'c']);
