@@ -75,8 +75,11 @@ export function abiChecks(): readonly AbiCheck[] {
 /** The architectures whose numbers and layouts are the ones in this file (Node's process.arch). */
 export const SUPPORTED_ARCHES: readonly string[] = ['x64'];
 
+/** Shaped as doctor's FeatureCheck (features.ts), so probeAll can list it as it is. */
 export interface ArchCheck {
+  name: 'arch';
   ok: boolean;
+  required: true;
   arch: string;
   detail: string;
   remedy?: string;
@@ -84,11 +87,12 @@ export interface ArchCheck {
 
 /** Whether this machine's architecture is one cgview's ABI tables are for (for doctor). */
 export function checkArch(arch: string = process.arch): ArchCheck {
+  const base = { name: 'arch', required: true, arch } as const;
   if (SUPPORTED_ARCHES.includes(arch))
-    return { ok: true, arch, detail: `${arch} (x86_64 syscall numbers and layouts)` };
+    return { ...base, ok: true, detail: `${arch} (x86_64 syscall numbers and layouts)` };
   return {
+    ...base,
     ok: false,
-    arch,
     detail: `${arch}: cgview's syscall numbers and struct layouts are for x86_64 only`,
     remedy: 'run cgview on x86_64; another architecture needs its numbers and layouts in src/kernel/abi.ts',
   };

@@ -14,6 +14,9 @@ import { REPO } from '../helpers.js';
 describe('architecture', () => {
   it('x64 is supported, others are refused with E_NOT_SUPPORTED and a remedy', () => {
     assert.equal(checkArch('x64').ok, true);
+    // doctor lists it as one of its checks: a required one named 'arch'.
+    assert.equal(checkArch('x64').name, 'arch');
+    assert.equal(checkArch('arm64').required, true);
     for (const arch of ['arm64', 'ia32', 'riscv64', 's390x']) {
       const c = checkArch(arch);
       assert.equal(c.ok, false, arch);
