@@ -54,15 +54,16 @@ export async function main(argv: string[] = argvBytes()): Promise<number> {
     else console.error(USAGE);
     return name ? 0 : 2;
   }
-  const load = commands[name];
-  if (!load || !OPTIONS[name]) {
+  // Own properties only: `cgview constructor` is an unknown command, not Object's.
+  const load = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (!load || !Object.hasOwn(OPTIONS, name)) {
     writeText(process.stderr, `cgview: unknown command ${JSON.stringify(name)}\n\n${USAGE}\n`);
     return 2;
   }
   const verbose = wantsVerbose(name, rest);
   try {
     // Options are checked here, before the command loads anything.
-    if (parseArgs(rest, OPTIONS[name]).bools.has('help')) {
+    if (parseArgs(rest, OPTIONS[name]!).bools.has('help')) {
       console.log(USAGE);
       return 0;
     }

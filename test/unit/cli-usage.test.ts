@@ -93,6 +93,8 @@ describe('bin/cgview', () => {
       ['ls', '--inherit', '--socket', fake.socket],
       ['status', 'extra', '--socket', fake.socket],
       ['nosuchcommand'],
+      ['constructor'],
+      ['__proto__'],
       [],
     ]) {
       const r = await cgviewBytes(argv);
