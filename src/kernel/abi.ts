@@ -58,6 +58,8 @@ function struct<F extends string>(
   const out: Record<string, unknown> = { size: size ?? 0 };
   if (size !== null) checks.push({ c: `sizeof(${type})`, value: size, src });
   for (const [name, [member, off, width]] of Object.entries(fields) as Array<[F, [string, number, number]]>) {
+    // `size` is the struct's own sizeof: a C member named size gets another key.
+    if (name === 'size') throw new Error(`abi.ts: ${type} field key 'size' is taken by sizeof`);
     checks.push({ c: `__builtin_offsetof(${type}, ${member})`, value: off, src });
     checks.push({ c: `sizeof(((${type} *)0)->${member})`, value: width, src });
     out[name] = { off, size: width };
@@ -234,6 +236,20 @@ export const BPF_CGROUP_ITER_DESCENDANTS_POST = k(3, 'BPF_CGROUP_ITER_DESCENDANT
 export const BPF_CGROUP_ITER_ANCESTORS_UP = k(4, 'BPF_CGROUP_ITER_ANCESTORS_UP');
 /** BTF_MAGIC, the first two bytes of a BTF blob (linux/btf.h). */
 export const BTF_MAGIC = k(0xeb9f, 'BTF_MAGIC');
+/** BTF_KIND_DATASEC (linux/btf.h, an enum constant). */
+export const BTF_KIND_DATASEC = k(15, 'BTF_KIND_DATASEC');
+/** struct btf_type (linux/btf.h): vlen is the low 16 bits of info; members follow the struct. */
+export const BTF_TYPE = struct('struct btf_type', 12, {
+  nameOff: ['name_off', 0, 4],
+  info: ['info', 4, 4],
+  sizeOrType: ['size', 8, 4],
+});
+/** struct btf_var_secinfo (linux/btf.h): one per variable of a DATASEC. */
+export const BTF_VAR_SECINFO = struct('struct btf_var_secinfo', 12, {
+  type: ['type', 0, 4],
+  offset: ['offset', 4, 4],
+  varSize: ['size', 8, 4],
+});
 
 /** union bpf_attr, the members used for BPF_OBJ_PIN / BPF_OBJ_GET (path_fd: Linux 6.5, so from BTF). */
 export const ATTR_OBJ = struct(

@@ -65,6 +65,20 @@ describe('registered values', () => {
     }
     for (const f of ['ino', 'nlink', 'mode', 'uid', 'gid'] as const)
       assert.ok(STAT[f].off + STAT[f].size <= STAT.size, f);
+    // Every field of every struct with a registered sizeof lies inside it.
+    const sizes = new Map<string, number>();
+    for (const c of checks) {
+      const m = /^sizeof\(((?:struct|union) [a-z_0-9]+)\)$/.exec(c.c);
+      if (m) sizes.set(m[1]!, c.value);
+    }
+    for (let i = 0; i < checks.length; i++) {
+      const m = /^__builtin_offsetof\(((?:struct|union) [a-z_0-9]+), (.+)\)$/.exec(checks[i]!.c);
+      if (!m) continue;
+      const width = checks[i + 1]!;
+      assert.equal(width.c, `sizeof(((${m[1]} *)0)->${m[2]})`, 'an offset is followed by its width');
+      const size = sizes.get(m[1]!);
+      if (size !== undefined) assert.ok(checks[i]!.value + width.value <= size, `${m[1]} ${m[2]}`);
+    }
   });
 });
 
