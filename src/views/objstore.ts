@@ -33,6 +33,9 @@ export function objectStoreDir(stateFile: string): string {
  * E_PERMISSION / E_SYMLINK / E_NOT_FOUND.
  */
 export function checkRootOnly(file: string, what: string): fs.Stats {
+  // A '..' would be checked where it leads, and resolved by the kernel after a symlink it skipped.
+  if (!path.isAbsolute(file) || path.posix.normalize(file) !== file)
+    throw new CgviewError('E_BAD_INPUT', `${what}: not a normalized absolute path`, { path: file });
   const parts = file.split('/').filter((c) => c !== '');
   let at = '/';
   let st: fs.Stats | undefined;

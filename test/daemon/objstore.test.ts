@@ -130,6 +130,10 @@ describe('user view objects', () => {
       const store = path.join(tmpDir(), 'objects');
       const spec = storeUserView(`${a}:probe`, store);
       assert.equal(views.get(spec).def.program, 'probe');
+      // Only the normalized path of a stored copy: no '..' through which a symlink could lead elsewhere.
+      const i = spec.lastIndexOf('/objects/');
+      const dotted = `${spec.slice(0, i)}/objects/../objects/${spec.slice(i + '/objects/'.length)}`;
+      assert.throws(() => views.get(dotted), /not a normalized absolute path/);
       views.close();
       const stored = spec.slice(0, spec.lastIndexOf(':'));
       fs.chmodSync(stored, 0o600);
