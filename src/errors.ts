@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'E_BAD_INPUT' // a malformed argument or request
   | 'E_NO_DAEMON' // the CLI could not reach the daemon
   | 'E_PERMISSION' // the caller may not do this
+  | 'E_BUSY' // the daemon serves as many socket clients as it may; retry later
   | 'E_SYSCALL'; // any other failing system call; `errno` says which
 
 export interface CgviewErrorOptions {

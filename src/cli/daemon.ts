@@ -4,10 +4,13 @@ import { makeLogger, parseLevel } from '../daemon/log.js';
 import { Manager } from '../daemon/manager.js';
 import {
   ensureSocketFree,
+  httpLimits,
   indexFileFor,
+  newControlStats,
   parseListen,
   serveMetrics,
   serveSocket,
+  socketLimits,
   socketPath,
 } from '../daemon/server.js';
 import { CgviewError } from '../errors.js';
@@ -18,6 +21,9 @@ import { fromBytes, OPTIONS, parseArgs, resolveBytes, usageError } from './args.
 export const DEFAULT_BPFFS = '/sys/fs/bpf/cgview';
 export const DEFAULT_STATE = '/var/lib/cgview/state.json';
 const BYTE_PATHS = new Set(['bpffs', 'cgroup-root', 'private-dir']);
+
+/** Exit status after an uncaught exception (EX_SOFTWARE of sysexits.h). */
+export const EXIT_CRASH = 70;
 
 export async function daemon(argv: string[]): Promise<number> {
   const a = parseArgs(argv, OPTIONS['daemon']!);
@@ -44,8 +50,19 @@ export async function daemon(argv: string[]): Promise<number> {
   });
   // Directories and pins get exactly the modes cgview gives them.
   process.umask(0o022);
-  // The daemon outlives bad input: a bug in one request or event is logged, not fatal.
-  process.on('uncaughtException', (e) => log('error', 'uncaught exception', { error: e.stack }));
+  // Crash-only: a bug nobody caught leaves state nobody can vouch for. Log it
+  // and exit non-zero; the supervisor restarts us and the start converges.
+  process.on('uncaughtException', (e) => {
+    log('error', 'uncaught exception; exiting', { error: e });
+    // exit() joins libuv's thread pool, where the inotify read blocks until
+    // stop() wakes it; if stopping fails too, go without waiting.
+    try {
+      m.stop();
+    } catch {
+      process.kill(process.pid, 'SIGKILL');
+    }
+    process.exit(EXIT_CRASH);
+  });
   // Bad options fail before anything is done.
   const listen = a.values.get('listen');
   if (listen) parseListen(listen);
@@ -55,6 +72,8 @@ export async function daemon(argv: string[]): Promise<number> {
       'E_BAD_INPUT',
       `--socket-mode wants an octal mode, got ${a.values.get('socket-mode')}`,
     );
+  const limits = socketLimits();
+  const webLimits = httpLimits();
   // Another daemon on this socket: fail before touching its trees or index.
   await ensureSocketFree(socketPath(a.values.get('socket')));
   const t0 = performance.now();
@@ -68,8 +87,9 @@ export async function daemon(argv: string[]): Promise<number> {
   let server: Awaited<ReturnType<typeof serveSocket>> | null = null;
   let metrics: Awaited<ReturnType<typeof serveMetrics>> | null = null;
   try {
-    server = await serveSocket(m, sock, log, socketMode);
-    if (listen) metrics = await serveMetrics(m, listen);
+    const control = newControlStats();
+    server = await serveSocket(m, sock, log, socketMode, limits, control);
+    if (listen) metrics = await serveMetrics(m, listen, webLimits, control);
   } catch (e) {
     server?.close();
     m.stop();
@@ -85,6 +105,11 @@ export async function daemon(argv: string[]): Promise<number> {
     ms: Math.round(performance.now() - t0),
     ...(addr && typeof addr === 'object' ? { metrics: `http://${addr.address}:${addr.port}/metrics` } : {}),
   });
+  // Test hook: an exception nobody catches, thrown from the event loop once ready.
+  if (process.env['CGVIEW_TEST_UNCAUGHT'] === '1')
+    setImmediate(() => {
+      throw new Error('CGVIEW_TEST_UNCAUGHT: an exception nobody catches');
+    });
   for (const r of st.roots) {
     const file = r.inherit[0] ? path.join(r.dir, r.inherit[0].name) : r.dir;
     const dirs = `${r.dirs} ${r.dirs === 1 ? 'directory' : 'directories'}`;

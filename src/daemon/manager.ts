@@ -68,6 +68,7 @@ import {
 } from '../tree/state.js';
 import { applyOps, scanTree, TagCache, treeDirExists } from '../tree/treefs.js';
 import { Collectors, collectorInstance } from '../views/collectors.js';
+import { objectStoreDir, storeUserView } from '../views/objstore.js';
 import { parseViewSpec, ViewSet } from '../views/registry.js';
 import type { Logger } from './log.js';
 
@@ -250,7 +251,9 @@ export class Manager {
   // --- requests ------------------------------------------------------------
 
   /** cgview pin. Returns what was done. */
-  pin(req: PinRequest): Record<string, unknown> {
+  pin(asked: PinRequest): Record<string, unknown> {
+    // A user object is copied first; only that root-owned copy is ever loaded (objstore.ts).
+    const req = { ...asked, view: storeUserView(asked.view, objectStoreDir(this.opts.stateFile)) };
     const dir = normalize(req.dir);
     if (!dir)
       throw new CgviewError('E_BAD_INPUT', `DIR must be an absolute path without '..': ${showPath(req.dir)}`);

@@ -1,13 +1,17 @@
 /**
  * The control socket: newline-delimited JSON requests and responses on a
  * UNIX socket. Mode 0600 by default: only root talks to the daemon (job
- * owners read their view files directly, with no daemon involved).
+ * owners read their view files directly, with no daemon involved). With
+ * --socket-mode opened wider, each request is allowed by the peer's
+ * credentials (SO_PEERCRED): others may only read. Every buffer a client can
+ * fill is bounded (SocketLimits), and so is the --listen HTTP server.
  */
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { CgviewError } from '../errors.js';
+import { peerCred } from '../kernel/index.js';
 import type { Logger } from './log.js';
 import type { Manager } from './manager.js';
 
@@ -35,9 +39,236 @@ function toJson(v: unknown): string {
   return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x));
 }
 
-export function handle(m: Manager, req: Request): unknown {
+// --- limits ------------------------------------------------------------------
+
+/** What one client of the control socket may make the daemon hold. */
+export interface SocketLimits {
+  /** Longest request line; a longer one is answered E_BAD_INPUT and the client closed. */
+  maxRequestBytes: number;
+  /** Answers buffered for a client past which the daemon stops reading its requests. */
+  pauseOutputBytes: number;
+  /** Answers buffered past which the client is dropped (one huge answer on top of a full buffer). */
+  maxOutputBytes: number;
+  /** A client with no traffic either way for this long is closed. */
+  idleMs: number;
+  /** Clients at once; more are answered E_BUSY and closed. */
+  maxClients: number;
+  /** listen(2) backlog (the kernel caps it at net.core.somaxconn). */
+  backlog: number;
+  /** Bad requests of one client logged in full; the rest are counted (status) and summed up at close. */
+  logPerClient: number;
+}
+
+/** Limits of the --listen HTTP server. */
+export interface HttpLimits {
+  /** Time to receive a request's headers (slow clients are answered 408 and closed). */
+  headersTimeoutMs: number;
+  /** Time to receive a whole request. */
+  requestTimeoutMs: number;
+  /** How long an idle keep-alive connection stays open. */
+  keepAliveTimeoutMs: number;
+  /** A connection with no traffic for this long is closed. */
+  idleMs: number;
+  /** Bytes of request headers (431 beyond). */
+  maxHeaderBytes: number;
+  /** Connections at once; more are closed at once. */
+  maxConnections: number;
+  backlog: number;
+}
+
+export const SOCKET_LIMITS: SocketLimits = {
+  maxRequestBytes: 64 << 10,
+  pauseOutputBytes: 1 << 20,
+  maxOutputBytes: 64 << 20,
+  idleMs: 60_000,
+  maxClients: 1000,
+  backlog: 4096,
+  logPerClient: 3,
+};
+
+export const HTTP_LIMITS: HttpLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  idleMs: 60_000,
+  maxHeaderBytes: 16 << 10,
+  maxConnections: 256,
+  backlog: 4096,
+};
+
+/** Environment variables that override a limit (operations.md lists them). */
+const SOCKET_ENV: Record<keyof SocketLimits, string> = {
+  maxRequestBytes: 'CGVIEW_MAX_REQUEST_BYTES',
+  pauseOutputBytes: 'CGVIEW_PAUSE_OUTPUT_BYTES',
+  maxOutputBytes: 'CGVIEW_MAX_OUTPUT_BYTES',
+  idleMs: 'CGVIEW_CLIENT_IDLE_MS',
+  maxClients: 'CGVIEW_MAX_CLIENTS',
+  backlog: 'CGVIEW_BACKLOG',
+  logPerClient: 'CGVIEW_LOG_PER_CLIENT',
+};
+const HTTP_ENV: Record<keyof HttpLimits, string> = {
+  headersTimeoutMs: 'CGVIEW_HTTP_HEADERS_TIMEOUT_MS',
+  requestTimeoutMs: 'CGVIEW_HTTP_REQUEST_TIMEOUT_MS',
+  keepAliveTimeoutMs: 'CGVIEW_HTTP_KEEPALIVE_MS',
+  idleMs: 'CGVIEW_HTTP_IDLE_MS',
+  maxHeaderBytes: 'CGVIEW_HTTP_MAX_HEADER_BYTES',
+  maxConnections: 'CGVIEW_HTTP_MAX_CONNECTIONS',
+  backlog: 'CGVIEW_BACKLOG',
+};
+
+function fromEnv<T extends object>(defaults: T, names: Record<keyof T, string>, env: NodeJS.ProcessEnv): T {
+  const out = { ...defaults };
+  for (const k of Object.keys(names) as Array<keyof T>) {
+    const raw = env[names[k]];
+    if (raw === undefined || raw === '') continue;
+    const n = Number(raw);
+    if (!Number.isSafeInteger(n) || n <= 0)
+      throw new CgviewError(
+        'E_BAD_INPUT',
+        `${names[k]} wants a positive integer, got ${JSON.stringify(raw)}`,
+      );
+    (out as Record<keyof T, number>)[k] = n;
+  }
+  return out;
+}
+
+/** The socket's limits, with overrides from the environment. Throws E_BAD_INPUT. */
+export function socketLimits(env: NodeJS.ProcessEnv = process.env): SocketLimits {
+  return fromEnv(SOCKET_LIMITS, SOCKET_ENV, env);
+}
+
+/** The HTTP server's limits, with overrides from the environment. Throws E_BAD_INPUT. */
+export function httpLimits(env: NodeJS.ProcessEnv = process.env): HttpLimits {
+  return fromEnv(HTTP_LIMITS, HTTP_ENV, env);
+}
+
+/** Counters of the control socket (in `status`). */
+export interface ControlStats {
+  /** Clients connected now. */
+  clients: number;
+  /** Malformed requests: not JSON, not a request, unknown op, fields of the wrong type, too long. */
+  badRequests: number;
+  /** Requests an unprivileged peer may not make. */
+  deniedRequests: number;
+  /** Requests that failed on a bug (E_INTERNAL). */
+  internalErrors: number;
+  /** Clients refused because maxClients were connected. */
+  refusedClients: number;
+  /** Clients dropped for not reading their answers. */
+  droppedClients: number;
+  /** Clients closed after idleMs without traffic. */
+  idleClosed: number;
+  /** Log lines about bad requests left out (rate limit). */
+  logSuppressed: number;
+}
+
+export function newControlStats(): ControlStats {
+  return {
+    clients: 0,
+    badRequests: 0,
+    deniedRequests: 0,
+    internalErrors: 0,
+    refusedClients: 0,
+    droppedClients: 0,
+    idleClosed: 0,
+    logSuppressed: 0,
+  };
+}
+
+// --- requests ----------------------------------------------------------------
+
+type FieldType = 'string' | 'boolean' | 'integer' | 'mode';
+/** Every request and its fields: [type, required]. Anything else is refused. */
+const OPS: Record<string, Record<string, [FieldType, boolean]>> = {
+  ping: {},
+  pin: {
+    view: ['string', true],
+    dir: ['string', true],
+    cgroup: ['string', false],
+    inherit: ['boolean', false],
+    name: ['string', false],
+    mode: ['mode', false],
+    fileMode: ['integer', false],
+  },
+  unpin: { path: ['string', true] },
+  ls: { dir: ['string', false] },
+  resolve: { cgroup: ['string', true] },
+  status: {},
+  rescan: {},
+};
+
+/** What an unprivileged peer may ask: reading what it could read anyway; nothing that loads or removes. */
+export const UNPRIVILEGED_OPS: ReadonlySet<string> = new Set(['ping', 'ls', 'status', 'resolve']);
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function typeOk(t: FieldType, v: unknown): boolean {
+  switch (t) {
+    case 'string':
+      return typeof v === 'string';
+    case 'boolean':
+      return typeof v === 'boolean';
+    case 'integer':
+      return Number.isSafeInteger(v);
+    case 'mode':
+      return v === 'auto' || v === 'manual';
+  }
+}
+
+const TYPE_WORDS: Record<FieldType, string> = {
+  string: 'a string',
+  boolean: 'true or false',
+  integer: 'an integer',
+  mode: '"auto" or "manual"',
+};
+
+/** Checks the shape of a decoded request line. Throws E_BAD_INPUT saying what is wrong. */
+export function checkRequest(v: unknown): Request {
+  if (!isPlainObject(v) || typeof v['op'] !== 'string')
+    throw new CgviewError('E_BAD_INPUT', 'a request is a JSON object {"op": NAME, "args": {...}}');
+  const op = v['op'];
+  const fields = Object.hasOwn(OPS, op) ? OPS[op] : undefined;
+  if (!fields)
+    throw new CgviewError('E_BAD_INPUT', `unknown request ${JSON.stringify(op.slice(0, 64))}`, {
+      hint: `requests: ${Object.keys(OPS).join(', ')}`,
+    });
+  for (const k of Object.keys(v))
+    if (k !== 'op' && k !== 'args')
+      throw new CgviewError('E_BAD_INPUT', `${op}: unknown key ${JSON.stringify(k.slice(0, 64))}`);
+  const args = v['args'] ?? {};
+  if (!isPlainObject(args)) throw new CgviewError('E_BAD_INPUT', `${op}: args must be an object`);
+  for (const [k, x] of Object.entries(args)) {
+    const f = Object.hasOwn(fields, k) ? fields[k] : undefined;
+    if (!f) throw new CgviewError('E_BAD_INPUT', `${op}: unknown field ${JSON.stringify(k.slice(0, 64))}`);
+    if (!typeOk(f[0], x)) throw new CgviewError('E_BAD_INPUT', `${op}: ${k} must be ${TYPE_WORDS[f[0]]}`);
+  }
+  for (const [k, [, required]] of Object.entries(fields))
+    if (required && !(k in args)) throw new CgviewError('E_BAD_INPUT', `${op}: ${k} is missing`);
+  return { op, args };
+}
+
+/** Who asks. */
+export interface Peer {
+  /** uid 0: may make every request; others only UNPRIVILEGED_OPS. */
+  privileged: boolean;
+  uid: number | null;
+  pid: number | null;
+}
+
+export const ROOT_PEER: Peer = { privileged: true, uid: 0, pid: null };
+
+/** Runs one checked request. `control` (the socket's counters) is added to `status`. */
+export function handle(m: Manager, req: Request, peer: Peer = ROOT_PEER, control?: ControlStats): unknown {
   const a = req.args ?? {};
   const str = (k: string) => (typeof a[k] === 'string' ? (a[k] as string) : undefined);
+  if (!peer.privileged && !UNPRIVILEGED_OPS.has(req.op)) {
+    if (control) control.deniedRequests++;
+    throw new CgviewError('E_PERMISSION', `${req.op} needs root (the peer is uid ${peer.uid ?? 'unknown'})`, {
+      hint: `run it as root; other users may ${[...UNPRIVILEGED_OPS].join(', ')}`,
+    });
+  }
   switch (req.op) {
     case 'ping':
       return { pid: process.pid };
@@ -68,7 +299,9 @@ export function handle(m: Manager, req: Request): unknown {
       return m.resolve(p);
     }
     case 'status':
-      return m.status();
+      return control
+        ? { ...m.status(), badRequests: control.badRequests, control: { ...control } }
+        : m.status();
     case 'rescan':
       m.rescanAll('requested');
       return { ok: true };
@@ -77,7 +310,41 @@ export function handle(m: Manager, req: Request): unknown {
   }
 }
 
-/** Serves the control socket. Removes a stale socket file left by a crashed daemon. */
+/** Decodes, checks and runs one request line; never throws. */
+export function answer(
+  m: Manager,
+  line: string,
+  peer: Peer,
+  control: ControlStats,
+): { res: Response; bad?: CgviewError; internal?: Error } {
+  let req: Request;
+  try {
+    req = checkRequest(JSON.parse(line));
+  } catch (e) {
+    const bad =
+      e instanceof CgviewError
+        ? e
+        : new CgviewError('E_BAD_INPUT', 'a request line is not JSON', { cause: e });
+    control.badRequests++;
+    return { res: errorResponse(bad), bad };
+  }
+  try {
+    return { res: { ok: true, result: handle(m, req, peer, control) } };
+  } catch (e) {
+    if (e instanceof CgviewError) return { res: errorResponse(e) };
+    control.internalErrors++;
+    const internal = e instanceof Error ? e : new Error(String(e));
+    return {
+      res: { ok: false, error: { code: 'E_INTERNAL', message: `${req.op}: ${internal.message}` } },
+      internal,
+    };
+  }
+}
+
+function errorResponse(e: CgviewError): Response {
+  return { ok: false, error: { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } };
+}
+
 /**
  * Fails with E_EXISTS when another daemon answers on `file`; removes a stale
  * socket file left by a crashed one. Run before anything else is done.
@@ -99,48 +366,184 @@ export async function ensureSocketFree(file: string): Promise<void> {
   fs.rmSync(file, { force: true });
 }
 
-/** Serves the control socket. */
-export async function serveSocket(m: Manager, file: string, log: Logger, mode = 0o600): Promise<net.Server> {
+/** The descriptor under a net.Socket (libuv keeps it on the handle); -1 when there is none. */
+function socketFd(sock: net.Socket): number {
+  const fd = (sock as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' ? fd : -1;
+}
+
+/** Who is at the other end; a peer whose credentials cannot be read is treated as unprivileged. */
+function peerOf(sock: net.Socket): Peer {
+  try {
+    const c = peerCred(socketFd(sock));
+    return { privileged: c.uid === 0, uid: c.uid, pid: c.pid };
+  } catch {
+    return { privileged: false, uid: null, pid: null };
+  }
+}
+
+/**
+ * Logs bad requests and internal errors: the first few of each client in
+ * full, the rest counted; and at most `perMinute` such lines a minute over
+ * all clients, so that a flood of garbage cannot flood the log.
+ */
+class ErrorLog {
+  #windowStart = 0;
+  #inWindow = 0;
+  constructor(
+    private readonly log: Logger,
+    private readonly stats: ControlStats,
+    private readonly perMinute = 60,
+  ) {}
+
+  /** Writes the line if the global budget allows; false when it was left out. */
+  write(level: 'warn' | 'error', msg: string, fields: Record<string, unknown>): boolean {
+    const now = Date.now();
+    if (now - this.#windowStart >= 60_000) {
+      if (this.#inWindow > this.perMinute)
+        this.log('warn', 'bad requests not logged (rate limit)', { count: this.#inWindow - this.perMinute });
+      this.#windowStart = now;
+      this.#inWindow = 0;
+    }
+    if (++this.#inWindow > this.perMinute) {
+      this.stats.logSuppressed++;
+      return false;
+    }
+    this.log(level, msg, fields);
+    return true;
+  }
+}
+
+/** Serves the control socket. `mode` opens it to others; what they may ask is decided per request. */
+export async function serveSocket(
+  m: Manager,
+  file: string,
+  log: Logger,
+  mode = 0o600,
+  limits: SocketLimits = SOCKET_LIMITS,
+  stats: ControlStats = newControlStats(),
+): Promise<net.Server & { stats: ControlStats }> {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
   await ensureSocketFree(file);
   const clients = new Set<net.Socket>();
+  const errors = new ErrorLog(log, stats);
   const server = net.createServer((sock) => {
+    if (clients.size >= limits.maxClients) {
+      stats.refusedClients++;
+      const res: Response = {
+        ok: false,
+        error: {
+          code: 'E_BUSY',
+          message: `the daemon serves ${limits.maxClients} clients already`,
+          hint: 'try again later',
+        },
+      };
+      sock.on('error', () => {});
+      sock.setTimeout(1000, () => sock.destroy());
+      sock.end(`${toJson(res)}\n`, 'latin1', () => sock.destroy());
+      return;
+    }
     clients.add(sock);
-    sock.on('close', () => clients.delete(sock));
-    let buf = '';
-    sock.setEncoding('latin1');
-    sock.on('data', (chunk: string) => {
-      buf += chunk;
-      if (buf.length > 1 << 20) {
-        sock.destroy();
+    stats.clients = clients.size;
+    const peer = peerOf(sock);
+    const who = { peerPid: peer.pid, peerUid: peer.uid };
+    let logged = 0;
+    let unlogged = 0;
+    const report = (level: 'warn' | 'error', msg: string, fields: Record<string, unknown>) => {
+      if (logged >= limits.logPerClient) {
+        unlogged++;
+        stats.logSuppressed++;
         return;
       }
-      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        let res: Response;
-        try {
-          const req = JSON.parse(line) as Request;
-          res = { ok: true, result: handle(m, req) };
-        } catch (e) {
-          const err =
-            e instanceof CgviewError
-              ? { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) }
-              : { code: 'E_INTERNAL', message: e instanceof Error ? e.message : String(e) };
-          if (!(e instanceof CgviewError)) log('error', 'request failed', { error: (e as Error)?.stack });
-          res = { ok: false, error: err };
-        }
-        sock.write(`${toJson(res)}\n`, 'latin1');
-      }
+      logged++;
+      if (!errors.write(level, msg, { ...who, ...fields })) unlogged++;
+    };
+    sock.on('close', () => {
+      clients.delete(sock);
+      stats.clients = clients.size;
+      if (unlogged > 0)
+        errors.write('warn', 'client closed; some of its bad requests were not logged', {
+          ...who,
+          notLogged: unlogged,
+        });
     });
     sock.on('error', () => {});
+    // No traffic either way for idleMs (a client that neither asks nor reads
+    // its answers counts too): close it.
+    sock.setTimeout(limits.idleMs, () => {
+      stats.idleClosed++;
+      sock.destroy();
+    });
+    // Bytes as they came (one char per byte): paths need not be UTF-8.
+    sock.setEncoding('latin1');
+    let buf = '';
+    let waitingForDrain = false;
+    let closing = false;
+    const refuse = (res: Response) => {
+      closing = true;
+      buf = '';
+      sock.pause();
+      sock.end(`${toJson(res)}\n`, 'latin1', () => sock.destroy());
+    };
+    const work = () => {
+      let pos = 0;
+      while (!closing && !sock.destroyed) {
+        // Answers are piling up: stop reading until the client takes them.
+        if (sock.writableLength > limits.pauseOutputBytes) {
+          if (!waitingForDrain) {
+            waitingForDrain = true;
+            sock.pause();
+            sock.once('drain', () => {
+              waitingForDrain = false;
+              work();
+              if (!closing && !waitingForDrain) sock.resume();
+            });
+          }
+          break;
+        }
+        const i = buf.indexOf('\n', pos);
+        if (i < 0 ? buf.length - pos > limits.maxRequestBytes : i - pos > limits.maxRequestBytes) {
+          stats.badRequests++;
+          report('warn', 'request too long; client closed', { limit: limits.maxRequestBytes });
+          refuse({
+            ok: false,
+            error: { code: 'E_BAD_INPUT', message: `a request is at most ${limits.maxRequestBytes} bytes` },
+          });
+          return;
+        }
+        if (i < 0) break;
+        const line = buf.slice(pos, i);
+        pos = i + 1;
+        const { res, bad, internal } = answer(m, line, peer, stats);
+        if (bad) report('warn', 'bad request', { error: bad.message });
+        if (internal) report('error', 'request failed', { error: internal });
+        sock.write(`${toJson(res)}\n`, 'latin1');
+        if (sock.writableLength > limits.maxOutputBytes) {
+          stats.droppedClients++;
+          report('warn', 'client does not read its answers; dropped', { buffered: sock.writableLength });
+          sock.destroy();
+          return;
+        }
+      }
+      buf = buf.slice(pos);
+    };
+    sock.on('data', (chunk: string) => {
+      if (closing) return;
+      buf += chunk;
+      if (!waitingForDrain) work();
+      // Paused, a chunk already read can still arrive: bounded all the same.
+      else if (buf.length > 4 * limits.maxRequestBytes + (64 << 10)) {
+        stats.droppedClients++;
+        sock.destroy();
+      }
+    });
   });
   // Create the socket with no access for anyone but root, then open it up as asked.
   const umask = process.umask(0o177);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(file, () => resolve());
+      server.listen({ path: file, backlog: limits.backlog }, () => resolve());
     });
   } finally {
     process.umask(umask);
@@ -152,10 +555,9 @@ export async function serveSocket(m: Manager, file: string, log: Logger, mode = 
     for (const c of clients) c.destroy();
     return close(cb);
   };
-  return server;
+  return Object.assign(server, { stats });
 }
 
-/** --listen HOST:PORT: a small Prometheus endpoint with the daemon's own counters. */
 /** Parses --listen HOST:PORT; throws E_BAD_INPUT. */
 export function parseListen(listen: string): { host: string; port: number } {
   const i = listen.lastIndexOf(':');
@@ -166,32 +568,65 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host, port };
 }
 
-export async function serveMetrics(m: Manager, listen: string): Promise<http.Server> {
+/** --listen HOST:PORT: a small Prometheus endpoint with the daemon's own counters. */
+export async function serveMetrics(
+  m: Manager,
+  listen: string,
+  limits: HttpLimits = HTTP_LIMITS,
+  control?: ControlStats,
+): Promise<http.Server> {
   const { host, port } = parseListen(listen);
-  const server = http.createServer((req, res) => {
-    if (req.url !== '/metrics') {
-      res.writeHead(404).end('try /metrics\n');
-      return;
-    }
-    const s = m.status() as Record<string, unknown> & { roots: Array<Record<string, unknown>> };
-    const lines = [
-      '# HELP cgview_up The cgview daemon is running.',
-      '# TYPE cgview_up gauge',
-      'cgview_up 1',
-      '# TYPE cgview_inotify_overflows_total counter',
-      `cgview_inotify_overflows_total ${s['overflows']}`,
-      '# TYPE cgview_rescans_total counter',
-      `cgview_rescans_total ${s['rescans']}`,
-      '# TYPE cgview_ops_failed_total counter',
-      `cgview_ops_failed_total ${s['opsFailed']}`,
-      '# TYPE cgview_tree_dirs gauge',
-      ...s.roots.map((r) => `cgview_tree_dirs{root=${JSON.stringify(r['dir'])}} ${r['dirs']}`),
-    ];
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(`${lines.join('\n')}\n`);
-  });
+  const server = http.createServer(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      // Node refuses a headers timeout longer than the request timeout.
+      requestTimeout: Math.max(limits.requestTimeoutMs, limits.headersTimeoutMs),
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // How often the timeouts above are checked (Node's default is 30 s).
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+    },
+    (req, res) => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD', connection: 'close' }).end();
+        return;
+      }
+      if (req.url !== '/metrics') {
+        res.writeHead(404).end('try /metrics\n');
+        return;
+      }
+      const s = m.status() as Record<string, unknown> & { roots: Array<Record<string, unknown>> };
+      const lines = [
+        '# HELP cgview_up The cgview daemon is running.',
+        '# TYPE cgview_up gauge',
+        'cgview_up 1',
+        '# TYPE cgview_inotify_overflows_total counter',
+        `cgview_inotify_overflows_total ${s['overflows']}`,
+        '# TYPE cgview_rescans_total counter',
+        `cgview_rescans_total ${s['rescans']}`,
+        '# TYPE cgview_ops_failed_total counter',
+        `cgview_ops_failed_total ${s['opsFailed']}`,
+        '# TYPE cgview_tree_dirs gauge',
+        ...s.roots.map((r) => `cgview_tree_dirs{root=${JSON.stringify(r['dir'])}} ${r['dirs']}`),
+        ...(control
+          ? [
+              '# TYPE cgview_control_bad_requests_total counter',
+              `cgview_control_bad_requests_total ${control.badRequests}`,
+              '# TYPE cgview_control_clients gauge',
+              `cgview_control_clients ${control.clients}`,
+            ]
+          : []),
+      ];
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(`${lines.join('\n')}\n`);
+    },
+  );
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  // Node closes connections over this number as they are accepted.
+  server.maxConnections = limits.maxConnections;
+  server.setTimeout(limits.idleMs, (s) => s.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => resolve());
+    server.listen({ port, host, backlog: limits.backlog }, () => resolve());
   });
   return server;
 }

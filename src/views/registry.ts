@@ -11,6 +11,7 @@ import { bpfBuildDir } from '../kernel/features.js';
 import { BpfObject, type BpfProgram, type Fd, mapInfo, progMapIds } from '../kernel/index.js';
 import type { ViewIdentity } from '../tree/reconcile.js';
 import { collectorInstance } from './collectors.js';
+import { checkStoredObject } from './objstore.js';
 
 export interface ViewDef {
   /** The spec as given: built-in name or "path.bpf.o:program". */
@@ -137,6 +138,8 @@ export class ViewSet {
     const okey = `${def.object}\0${instance ?? ''}`;
     let obj = this.#objects.get(okey);
     if (!obj || obj.closed) {
+      // A user object loads only from its root-owned copy (objstore.ts).
+      if (!Object.hasOwn(BUILTIN, spec)) checkStoredObject(def.object);
       const reuseMaps = instance ? this.collectors.acquire(instance) : undefined;
       obj = BpfObject.load(def.object, reuseMaps ? { reuseMaps } : {});
       this.#objects.set(okey, obj);
