@@ -45,6 +45,8 @@ const BPF_OBJ_PIN = 6;
 const BPF_OBJ_GET = 7;
 const BPF_PROG_GET_FD_BY_ID = 13;
 const BPF_OBJ_GET_INFO_BY_FD = 15;
+const BPF_LINK_GET_FD_BY_ID = 30;
+const BPF_LINK_GET_NEXT_ID = 31;
 const BPF_LINK_CREATE = 28;
 const BPF_ENABLE_STATS = 32;
 const BPF_ITER_CREATE = 33;
@@ -525,6 +527,45 @@ export function progFdById(id: number): Fd {
   const fd = bpf(BPF_PROG_GET_FD_BY_ID, attr);
   if (fd < 0) throw sysError(`open program id ${id}`, undefined, errno());
   return new Fd(fd, `prog ${id}`);
+}
+
+/**
+ * Ids of every BPF link in the kernel, by BPF_LINK_GET_NEXT_ID (needs
+ * CAP_SYS_ADMIN). Tests filter them (by cgroup id, ...) so that they assert
+ * only on their own links, with no listing buffer to outgrow.
+ */
+export function linkIds(): number[] {
+  const out: number[] = [];
+  // attr { u32 start_id @0; u32 next_id @4 }
+  const attr = Buffer.alloc(12);
+  for (let id = 0; ; ) {
+    attr.writeUInt32LE(id, 0);
+    if (bpf(BPF_LINK_GET_NEXT_ID, attr) < 0) {
+      const e = errno();
+      if (e === 2) return out; // ENOENT: past the last one
+      throw sysError('next link id', undefined, e);
+    }
+    id = attr.readUInt32LE(4);
+    out.push(id);
+  }
+}
+
+/** Info of the link with this id; null when there is no such link (any more). */
+export function linkInfoById(id: number): LinkInfo | null {
+  const attr = Buffer.alloc(12);
+  attr.writeUInt32LE(id, 0);
+  const fd = bpf(BPF_LINK_GET_FD_BY_ID, attr);
+  if (fd < 0) {
+    const e = errno();
+    if (e === 2) return null;
+    throw sysError(`open link id ${id}`, undefined, e);
+  }
+  const link = new Fd(fd, `link ${id}`);
+  try {
+    return linkInfo(link);
+  } finally {
+    link.close();
+  }
 }
 
 export interface MapInfo {
