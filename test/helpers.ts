@@ -85,7 +85,10 @@ function isCgroupFs(dir: string | Buffer): boolean {
 
 /** Things to remove after the current test file, newest first. */
 const cleanups: Array<() => void> = [];
-after(() => {
+after(() => runCleanups());
+
+/** Runs the cleanups now (a script outside node:test, such as the gauntlet, calls it itself). */
+export function runCleanups(): void {
   while (cleanups.length) {
     try {
       cleanups.pop()!();
@@ -93,7 +96,7 @@ after(() => {
       console.error('cleanup failed:', e);
     }
   }
-});
+}
 
 export function onCleanup(fn: () => void): void {
   cleanups.push(fn);
