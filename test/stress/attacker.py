@@ -70,7 +70,9 @@ def attack():
     elif k == 4:  # a FIFO under the view's name
         quiet(os.unlink, os.path.join(d, VIEW))
         quiet(os.mkfifo, os.path.join(d, VIEW))
-    elif k == 5:  # a directory pre-created under a cgroup's name, holding traps
+    elif k == 5:  # a directory pre-created under a cgroup's name (or one root is about to make), holding traps
+        if rnd.randrange(2):
+            d = p(f't{seed}x{rnd.randrange(3000)}')  # names of the cgroups root churns this round
         quiet(os.mkdir, d)
         quiet(os.symlink, canary_dir, os.path.join(d, 'sub'))
         quiet(os.mkfifo, os.path.join(d, VIEW + '2'))

@@ -8,7 +8,7 @@
  *   node dist/test/stress/gauntlet.js [--scale F] [--seconds S] [--json]
  *
  * As root. --scale 1 is the full run (the issue's goals); --seconds bounds
- * each part's time (default 60 × scale, at least 10). test/stress/gauntlet.test.ts
+ * each part's time (default 600 × scale, at least 10). test/stress/gauntlet.test.ts
  * runs a reduced one in the regular suite.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -521,9 +521,10 @@ async function races(o: GauntletOptions): Promise<Figures['races']> {
     const secs = Math.max(1, (end - Date.now()) / 1000);
     // Root churns the job's cgroups meanwhile, so the daemon has work in the directories under attack.
     let churning = true;
+    const thisRound = round++;
     const churner = (async () => {
       for (let i = 0; churning; i++) {
-        const p = path.join(job, `t${round}x${i}`);
+        const p = path.join(job, `t${thisRound}x${i}`);
         await fs.promises.mkdir(p).catch(() => {});
         await sleep(5);
         await fs.promises.rmdir(p).catch(() => {});
@@ -537,7 +538,7 @@ async function races(o: GauntletOptions): Promise<Figures['races']> {
       kids.join(','),
       String(n),
       String(secs),
-      String(round++),
+      String(thisRound),
     ]);
     churning = false;
     await churner;
@@ -793,7 +794,7 @@ function arg(name: string): string | undefined {
 
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.meta.filename)) {
   const scale = Number(arg('scale') ?? '1');
-  const seconds = Number(arg('seconds') ?? String(Math.max(10, Math.round(60 * scale))));
+  const seconds = Number(arg('seconds') ?? String(Math.max(10, Math.round(600 * scale))));
   const only = (arg('only')?.split(',') as Part[] | undefined) ?? PARTS;
   const stop = () => {
     runCleanups();
