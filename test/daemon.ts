@@ -598,3 +598,31 @@ export function injectedLimit(): { file: string; set(n: number | null): void } {
   const file = path.join(dir, 'limit');
   return { file, set: (n) => fs.writeFileSync(file, n === null ? '' : String(n)) };
 }
+
+// --- barriers ------------------------------------------------------------------------
+
+/**
+ * Waits until the daemon has handled every event that came before this call,
+ * for negative checks ("X is not mirrored") instead of a fixed sleep. One
+ * inotify instance delivers its events in order, so once the daemon has
+ * acted on a sentinel made now, it has seen everything before it: in auto
+ * mode a sentinel cgroup mirrored and removed again; in manual mode
+ * (`cgroupRoot` null) a tree directory that matches no cgroup, refused.
+ */
+export async function settle(tree: string, cgroupRoot: string | null, ms = 5000): Promise<void> {
+  const name = `settle-${Math.random().toString(36).slice(2, 10)}`;
+  const dir = path.join(tree, name);
+  if (cgroupRoot === null) {
+    fs.mkdirSync(dir);
+    await waitForAsync(() => !fs.existsSync(dir), ms, `the daemon to refuse ${dir}`);
+    return;
+  }
+  const cg = path.join(cgroupRoot, name);
+  fs.mkdirSync(cg);
+  try {
+    await waitForAsync(() => fs.existsSync(dir), ms, `the daemon to mirror ${cg}`);
+  } finally {
+    fs.rmdirSync(cg);
+  }
+  await waitForAsync(() => !fs.existsSync(dir), ms, `the daemon to remove ${dir}`);
+}

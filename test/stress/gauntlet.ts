@@ -24,6 +24,7 @@ import {
   expectedListing,
   mkCgroups,
   rmCgroups,
+  settle,
   treeListing,
   under,
   waitForEqual,
@@ -546,7 +547,7 @@ async function races(o: GauntletOptions): Promise<Figures['races']> {
     succeeded += r.succeeded;
     // Let the daemon finish what the attack left it, then look at the canaries.
     await request(env.socket, 'rescan');
-    await sleep(300);
+    await settle(tree, null, 15000);
     const now = snapshot([canaryBpf, canaryTmp]);
     const changed =
       now.filter((l) => !before.includes(l)).length + before.filter((l) => !now.includes(l)).length;
@@ -691,7 +692,6 @@ async function failedPins(o: GauntletOptions): Promise<Figures['failedPins']> {
   const copies = Math.max(2, Math.round(20 * Math.min(1, o.scale * 4)));
   // Warm up the request path first, so that what is counted is what failures leave.
   await d.cli(['pin', `${path.join(BPF_BUILD, 'test_bad.bpf.o')}:test_bad`, path.join(env.bpffs, 'a')]);
-  await sleep(200);
   const before = heldBpf(d.pid);
   let tried = 0;
   let failed = 0;
@@ -714,7 +714,7 @@ async function failedPins(o: GauntletOptions): Promise<Figures['failedPins']> {
       if (r.code !== 0) failed++;
     }
   }
-  await sleep(500);
+  // Each pin was answered before the next: what the daemon holds now is what failures left.
   const after = heldBpf(d.pid);
   await d.stop();
   return {
