@@ -35,6 +35,10 @@ ok = 0
 
 def quiet(fn, *a):
     global ok
+    # Now and then a pause between the steps of an attack, so that the daemon
+    # meets it half done (the window a race needs), not only its end state.
+    if rnd.randrange(8) == 0:
+        time.sleep(rnd.random() * 0.002)
     try:
         fn(*a)
         ok += 1
