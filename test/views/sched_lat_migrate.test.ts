@@ -1,10 +1,13 @@
 /**
  * sched_lat with waits that change CPU (docs/sched_lat.md, "Migration while
- * waiting"): CPU-bound tasks of one cgroup on two CPUs whose affinity is
- * flipped between the CPUs all the time, so that the scheduler moves them
- * while they wait on a run queue. A wait that spans a migration is one wait:
- * the totals still equal the kernel's own run_delay (/proc/PID/schedstat), the
- * count its number of runs, and self + other = wait.
+ * waiting"): four CPU-bound tasks of one cgroup on two CPUs, one resident on
+ * each CPU and two movers whose affinity is swapped between the CPUs every
+ * millisecond, so that the scheduler moves them while they wait on a run
+ * queue. A wait that spans migrations is one wait: the totals still equal the
+ * kernel's own run_delay (/proc/PID/schedstat), the count its number of runs,
+ * and since every task a mover waits behind is of its own cgroup, most of the
+ * wait is queue_self. (That last check is loose: with one cgroup on both
+ * CPUs, a split that ignored migrations would come out about the same.)
  *
  * Tasks are killed by pid, the cgroup, daemon and bpffs directories removed
  * after the file's tests, also on failure.
@@ -94,20 +97,28 @@ describe('sched_lat, waits that migrate', { skip: os.availableParallelism() < 2 
       assert.ok(s, `${file} is empty`);
       return s;
     };
+    // Residents: one per CPU.
+    for (const [i, p] of pids.slice(0, 2).entries())
+      execFileSync('taskset', ['-pc', String(CPUS[i]), String(p)]);
+    const movers = pids.slice(2);
     // Same window on both sides: the tasks are stopped at both reads (no wait in progress).
     const s0 = read();
     const k0 = pids.map(schedstat);
     const m0 = pids.map(migrations);
     for (const p of pids) process.kill(p, 'SIGCONT');
-    // Flip each task's affinity between the two CPUs every 20 ms: three of four
-    // tasks wait at any time, so most flips move a waiting task.
+    // Swap the movers between the CPUs every millisecond (they are on different CPUs at any time).
     flipper = spawn(
-      'sh',
+      '/usr/bin/python3',
       [
         '-c',
-        `while :; do for c in ${CPUS.join(' ')}; do for p in "$@"; do taskset -pc $c $p >/dev/null; done; sleep 0.02; done; done`,
-        'sh',
-        ...pids.map(String),
+        'import os, sys, time\n' +
+          'ps = [int(x) for x in sys.argv[1:]]\n' +
+          'c = 0\n' +
+          'while True:\n' +
+          '    c ^= 1\n' +
+          '    for i, p in enumerate(ps): os.sched_setaffinity(p, {(c + i) % 2})\n' +
+          '    time.sleep(0.001)\n',
+        ...movers.map(String),
       ],
       { stdio: 'ignore' },
     );
@@ -129,11 +140,15 @@ describe('sched_lat, waits that migrate', { skip: os.availableParallelism() < 2 
     const rd = sum(k1.map((k) => k.delay)) - sum(k0.map((k) => k.delay));
     const runs = sum(k1.map((k) => k.runs)) - sum(k0.map((k) => k.runs));
     const info = `migrations ${moved}; wait ${wait} (self ${self}, other ${other}) vs run_delay ${rd}; waits ${count} vs runs ${runs}`;
-    t.diagnostic(`${info}; wait/run_delay ${pct(wait, rd)}, waits/runs ${pct(count, runs)}`);
+    t.diagnostic(
+      `${info}; wait/run_delay ${pct(wait, rd)}, waits/runs ${pct(count, runs)}, queue_self ${pct(self, wait)}`,
+    );
 
-    assert.ok(moved >= 50, `${info}: the tasks hardly changed CPU`);
+    assert.ok(moved >= 500, `${info}: the tasks hardly changed CPU`);
     assert.ok(rd > 1_000_000_000n, `${info}: the tasks hardly waited`);
     assert.equal(self + other, wait, `${info}: self + other = wait`);
+    // Every task is of this cgroup: what is not queue_self is other processes of the host.
+    assert.ok(self * 2n >= wait, `${info}: queue_self is ${pct(self, wait)} of the wait, want >= 50%`);
     // A wait that spans a migration is counted once and whole: the kernel's own figures.
     const dw = wait > rd ? wait - rd : rd - wait;
     assert.ok(dw * 50n <= rd, `${info}: wait differs from run_delay by ${pct(dw, rd)}, want <= 2%`);
