@@ -6,16 +6,19 @@
  * tests, also on failure; daemons are killed first.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { linkInfo, objGetAt, openDir } from '../src/kernel/index.js';
 import {
   CGROUP2,
   CGVIEW,
-  iterLinkCount,
+  iterLinksOf,
+  type LinkRow,
   onCleanup,
+  RUN_PREFIX,
   removeTree,
   sleep,
   tmpBpffsDir,
@@ -98,7 +101,7 @@ export interface DaemonEnv {
  * cgroup root is a new temporary cgroup unless `cgroupRoot` names one.
  */
 export function daemonEnv(opts: { cgroupParent?: string; cgroupRoot?: string } = {}): DaemonEnv {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cgvt-'));
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), RUN_PREFIX));
   onCleanup(() => fs.rmSync(tmp, { recursive: true, force: true }));
   const cgroupRoot = opts.cgroupRoot ?? tmpCgroup(opts.cgroupParent ?? CGROUP2);
   const bpffsParent = tmpBpffsDir();
@@ -550,35 +553,26 @@ export async function waitForAsync(
 
 // --- links ---------------------------------------------------------------------------
 
-interface LinkRow {
-  id: number;
-  type: string;
-  prog_id?: number;
-  cgroup_id?: number;
-}
-
-function linkRows(): LinkRow[] {
-  return JSON.parse(execFileSync('bpftool', ['-j', 'link', 'list'], { encoding: 'utf8' })) as LinkRow[];
-}
-
-/** Iter links in the kernel whose cgroup is one of `ids`. */
+/** Iter links in the kernel whose cgroup is one of `ids` (only those: other links on the host are not looked at). */
 export function linksFor(ids: Iterable<string>): LinkRow[] {
-  const set = new Set(ids);
-  return linkRows().filter(
-    (l) => l.type === 'iter' && l.cgroup_id !== undefined && set.has(String(l.cgroup_id)),
-  );
+  return iterLinksOf(ids);
 }
 
-/** Id of the link pinned at `file` (bpftool link show pinned). */
+/** Id of the link pinned at `file` (BPF_OBJ_GET, no symlink followed). */
 export function pinnedLinkId(file: string): number {
-  return (
-    JSON.parse(
-      execFileSync('bpftool', ['-j', 'link', 'show', 'pinned', file], { encoding: 'utf8' }),
-    ) as LinkRow
-  ).id;
+  const dir = openDir(path.dirname(file));
+  try {
+    const fd = objGetAt(dir, path.basename(file), 'pinned link');
+    if (!fd) throw new Error(`nothing pinned at ${file}`);
+    try {
+      return linkInfo(fd).id;
+    } finally {
+      fd.close();
+    }
+  } finally {
+    dir.close();
+  }
 }
-
-export { iterLinkCount };
 
 // --- cgroups -------------------------------------------------------------------------
 
@@ -593,17 +587,42 @@ export function rmCgroups(root: string, rels: string[]): void {
   for (const rel of sorted) fs.rmdirSync(under(root, rel));
 }
 
-/** Reads a sysctl under /proc/sys and sets it; the old value comes back after the file's tests. */
-export function setSysctl(name: string, value: string): () => void {
-  const file = path.join('/proc/sys', name.replaceAll('.', '/'));
-  const old = fs.readFileSync(file, 'utf8').trim();
-  let restored = false;
-  const restore = () => {
-    if (restored) return;
-    restored = true;
-    fs.writeFileSync(file, old);
-  };
-  onCleanup(restore);
-  fs.writeFileSync(file, value);
-  return restore;
+/**
+ * A limit injected into one daemon instead of the host's sysctl: pass
+ * `file` as CGVIEW_MAX_WATCHES or CGVIEW_MAX_QUEUED_EVENTS (src/kernel/inotify.ts
+ * reads it on every use); `set(null)` lifts it.
+ */
+export function injectedLimit(): { file: string; set(n: number | null): void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), RUN_PREFIX));
+  onCleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'limit');
+  return { file, set: (n) => fs.writeFileSync(file, n === null ? '' : String(n)) };
+}
+
+// --- barriers ------------------------------------------------------------------------
+
+/**
+ * Waits until the daemon has handled every event that came before this call,
+ * for negative checks ("X is not mirrored") instead of a fixed sleep. One
+ * inotify instance delivers its events in order, so once the daemon has
+ * acted on a sentinel made now, it has seen everything before it: in auto
+ * mode a sentinel cgroup mirrored and removed again; in manual mode
+ * (`cgroupRoot` null) a tree directory that matches no cgroup, refused.
+ */
+export async function settle(tree: string, cgroupRoot: string | null, ms = 5000): Promise<void> {
+  const name = `settle-${Math.random().toString(36).slice(2, 10)}`;
+  const dir = path.join(tree, name);
+  if (cgroupRoot === null) {
+    fs.mkdirSync(dir);
+    await waitForAsync(() => !fs.existsSync(dir), ms, `the daemon to refuse ${dir}`);
+    return;
+  }
+  const cg = path.join(cgroupRoot, name);
+  fs.mkdirSync(cg);
+  try {
+    await waitForAsync(() => fs.existsSync(dir), ms, `the daemon to mirror ${cg}`);
+  } finally {
+    fs.rmdirSync(cg);
+  }
+  await waitForAsync(() => !fs.existsSync(dir), ms, `the daemon to remove ${dir}`);
 }

@@ -9,17 +9,43 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, afterEach, beforeEach } from 'node:test';
-import { openFds } from '../src/kernel/index.js';
+import { parseMountinfo } from '../src/kernel/features.js';
+import { linkIds, linkInfoById, openFds } from '../src/kernel/index.js';
 
-export const CGROUP2 = '/sys/fs/cgroup/unified';
-export const CGROUP_V1_CPU = '/sys/fs/cgroup/cpu';
-export const BPFFS = '/sys/fs/bpf';
+// Mounts as this host has them (/proc/self/mountinfo), not where they usually are.
+const mounts = parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8'));
+/** Mount points of every cgroup hierarchy, v2 and v1. */
+export const CGROUP_MOUNTS = mounts
+  .filter((m) => (m.fstype === 'cgroup2' || m.fstype === 'cgroup') && m.root === '/')
+  .map((m) => m.mountPoint);
+/** The cgroup v2 mount. */
+export const CGROUP2 =
+  mounts.find((m) => m.fstype === 'cgroup2' && m.root === '/')?.mountPoint ?? '/sys/fs/cgroup';
+/** A v1 hierarchy with the cpu controller (the conventional path when there is none: its tests then fail). */
+export const CGROUP_V1_CPU =
+  mounts.find((m) => m.fstype === 'cgroup' && m.root === '/' && m.superOptions.includes('cpu'))?.mountPoint ??
+  '/sys/fs/cgroup/cpu';
+/** A bpffs mount: /sys/fs/bpf when it is one, else the first there is. */
+const bpfMounts = mounts.filter((m) => m.fstype === 'bpf').map((m) => m.mountPoint);
+export const BPFFS = bpfMounts.includes('/sys/fs/bpf') ? '/sys/fs/bpf' : (bpfMounts[0] ?? '/sys/fs/bpf');
 export const REPO = path.resolve(import.meta.dirname, '../..');
 export const BPF_BUILD = path.join(REPO, 'build/bpf');
 export const CGVIEW = path.join(REPO, 'bin/cgview');
 
+/**
+ * This run of the suite: scripts/test.sh exports CGVIEW_TEST_RUN; without it,
+ * the test runner's pid (node --test runs every file as its child). Names
+ * made by uniq() carry it, so that test/zz-leftovers.test.ts checks only
+ * what this run made, not what another run beside it has right now.
+ */
+export const RUN = /^[a-z0-9]+$/.test(process.env['CGVIEW_TEST_RUN'] ?? '')
+  ? process.env['CGVIEW_TEST_RUN']!
+  : `p${process.ppid}`;
+/** What every uniq() name of this run starts with. */
+export const RUN_PREFIX = `cgvt-${RUN}-`;
+
 export function uniq(prefix = 'cgvt'): string {
-  return `${prefix}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  return `${prefix}-${RUN}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
 /** Removes a directory tree bottom-up with rmdir/unlink (cgroupfs and bpffs need that). */
@@ -53,12 +79,16 @@ export function removeTree(dir: string | Buffer): void {
 }
 
 function isCgroupFs(dir: string | Buffer): boolean {
-  return String(dir).startsWith('/sys/fs/cgroup');
+  const d = String(dir);
+  return CGROUP_MOUNTS.some((m) => d === m || d.startsWith(`${m}/`));
 }
 
 /** Things to remove after the current test file, newest first. */
 const cleanups: Array<() => void> = [];
-after(() => {
+after(() => runCleanups());
+
+/** Runs the cleanups now (a script outside node:test, such as the gauntlet, calls it itself). */
+export function runCleanups(): void {
   while (cleanups.length) {
     try {
       cleanups.pop()!();
@@ -66,7 +96,7 @@ after(() => {
       console.error('cleanup failed:', e);
     }
   }
-});
+}
 
 export function onCleanup(fn: () => void): void {
   cleanups.push(fn);
@@ -108,10 +138,53 @@ export function inode(p: string): bigint {
   return fs.statSync(p, { bigint: true }).ino;
 }
 
-/** Number of iter links in the kernel (bpftool link list). */
-export function iterLinkCount(): number {
-  const out = execFileSync('bpftool', ['-j', 'link', 'list'], { encoding: 'utf8' });
-  return (JSON.parse(out) as Array<{ type: string }>).filter((l) => l.type === 'iter').length;
+/** An iter/cgroup link, as bpftool -j names its fields. */
+export interface LinkRow {
+  id: number;
+  type: string;
+  prog_id: number;
+  cgroup_id: number;
+}
+
+/**
+ * The iter/cgroup links in the kernel whose cgroup is one of `ids` (cgroup
+ * ids as strings): link ids walked one by one (BPF_LINK_GET_NEXT_ID), never a
+ * whole listing, so links of other users of the host are only skipped.
+ */
+export function iterLinksOf(ids: Iterable<string>): LinkRow[] {
+  const want = new Set(ids);
+  const out: LinkRow[] = [];
+  for (const id of linkIds()) {
+    const l = linkInfoById(id); // null: gone since the walk saw it
+    if (l?.cgroupId !== undefined && want.has(String(l.cgroupId)))
+      out.push({ id: l.id, type: 'iter', prog_id: l.progId, cgroup_id: Number(l.cgroupId) });
+  }
+  return out;
+}
+
+/** BPF objects a process holds through its descriptors (/proc/PID/fdinfo): what it owns, and only that. */
+export function heldBpf(pid: number | 'self' = 'self'): {
+  fds: number;
+  links: Set<number>;
+  progs: Set<number>;
+} {
+  const links = new Set<number>();
+  const progs = new Set<number>();
+  let fds = 0;
+  for (const fd of fs.readdirSync(`/proc/${pid}/fdinfo`)) {
+    let text: string;
+    try {
+      text = fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'latin1');
+    } catch {
+      continue; // closed meanwhile
+    }
+    fds++;
+    const link = /^link_id:\s+(\d+)/m.exec(text);
+    const prog = /^prog_id:\s+(\d+)/m.exec(text);
+    if (link) links.add(Number(link[1]));
+    if (prog) progs.add(Number(prog[1]));
+  }
+  return { fds, links, progs };
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -217,6 +217,8 @@ export const BPF_OBJ_GET = k(7, 'BPF_OBJ_GET');
 export const BPF_PROG_GET_FD_BY_ID = k(13, 'BPF_PROG_GET_FD_BY_ID');
 export const BPF_OBJ_GET_INFO_BY_FD = k(15, 'BPF_OBJ_GET_INFO_BY_FD');
 export const BPF_LINK_CREATE = k(28, 'BPF_LINK_CREATE');
+export const BPF_LINK_GET_FD_BY_ID = k(30, 'BPF_LINK_GET_FD_BY_ID');
+export const BPF_LINK_GET_NEXT_ID = k(31, 'BPF_LINK_GET_NEXT_ID');
 export const BPF_ENABLE_STATS = k(32, 'BPF_ENABLE_STATS');
 export const BPF_ITER_CREATE = k(33, 'BPF_ITER_CREATE');
 /** file_flags of BPF_OBJ_PIN/GET: path_fd is a directory fd (Linux 6.5). */
@@ -296,6 +298,14 @@ export const ATTR_INFO = struct('union bpf_attr', null, {
 /** union bpf_attr, BPF_PROG_GET_FD_BY_ID. */
 export const ATTR_GET_ID = struct('union bpf_attr', null, {
   progId: ['prog_id', 0, 4],
+  openFlags: ['open_flags', 8, 4],
+});
+
+/** union bpf_attr, BPF_LINK_GET_FD_BY_ID and BPF_LINK_GET_NEXT_ID. */
+export const ATTR_LINK_ID = struct('union bpf_attr', null, {
+  startId: ['start_id', 0, 4],
+  nextId: ['next_id', 4, 4],
+  linkId: ['link_id', 0, 4],
   openFlags: ['open_flags', 8, 4],
 });
 

@@ -23,6 +23,39 @@ export const IN_ONLYDIR = 0x1000000;
 export const IN_DONT_FOLLOW = 0x2000000;
 export const IN_ISDIR = 0x40000000;
 const IN_CLOEXEC = 0o2000000;
+const ENOSPC = 28;
+
+/**
+ * Fault injection for tests and the gauntlet, never set in production: the
+ * kernel's inotify limits are host-wide sysctls, and lowering them would
+ * break every other inotify user on the host. Each variable holds a number,
+ * or a path starting with '/' to a file holding one, read again on every
+ * use so that a test can lower and lift the limit while the daemon runs
+ * (missing or empty file: no limit).
+ * - CGVIEW_MAX_WATCHES=N: a new watch past N in this instance fails with
+ *   ENOSPC, as at fs.inotify.max_user_watches.
+ * - CGVIEW_MAX_QUEUED_EVENTS=N: a read of more than N events keeps the first
+ *   N and ends with IN_Q_OVERFLOW, as the kernel's queue does at
+ *   fs.inotify.max_queued_events.
+ */
+function injectedLimit(name: string): () => number | null {
+  const v = process.env[name];
+  if (v === undefined || v === '') return () => null;
+  const parse = (s: string) => (/^\d+$/.test(s.trim()) ? Number(s.trim()) : null);
+  if (!v.startsWith('/')) {
+    const n = parse(v);
+    return () => n;
+  }
+  return () => {
+    try {
+      return parse(fs.readFileSync(v, 'latin1'));
+    } catch {
+      return null;
+    }
+  };
+}
+const maxWatches = injectedLimit('CGVIEW_MAX_WATCHES');
+const maxQueued = injectedLimit('CGVIEW_MAX_QUEUED_EVENTS');
 
 export interface InotifyEvent {
   wd: number;
@@ -60,6 +93,7 @@ export class Inotify {
   add(path: string, mask: number): number {
     const wd = cInotifyAddWatch(this.#fd.fd, cstr(path), mask | IN_ONLYDIR | IN_DONT_FOLLOW);
     if (wd < 0) throw sysError('inotify watch', path, errno());
+    this.#limitWatches(wd, path);
     this.#wds.add(wd);
     return wd;
   }
@@ -72,8 +106,18 @@ export class Inotify {
   addFd(dir: Fd, mask: number): number {
     const wd = cInotifyAddWatch(this.#fd.fd, cstr(`/proc/self/fd/${dir.fd}`), mask | IN_ONLYDIR);
     if (wd < 0) throw sysError('inotify watch', dir.what, errno());
+    this.#limitWatches(wd, dir.what);
     this.#wds.add(wd);
     return wd;
+  }
+
+  /** CGVIEW_MAX_WATCHES: a new watch past the injected limit is taken back and fails like the kernel's. */
+  #limitWatches(wd: number, what: string): void {
+    if (this.#wds.has(wd)) return;
+    const max = maxWatches();
+    if (max === null || this.#wds.size < max) return;
+    cInotifyRmWatch(this.#fd.fd, wd);
+    throw sysError('inotify watch', what, ENOSPC);
   }
 
   remove(wd: number): void {
@@ -109,6 +153,12 @@ export class Inotify {
           const nul = raw.indexOf(0);
           events.push({ wd, mask, name: raw.toString('latin1', 0, nul < 0 ? len : nul) });
           off += 16 + len;
+        }
+        const max = maxQueued();
+        if (max !== null && events.length > max) {
+          // CGVIEW_MAX_QUEUED_EVENTS: what the kernel hands over when its queue is full.
+          events.length = max;
+          events.push({ wd: -1, mask: IN_Q_OVERFLOW, name: '' });
         }
         try {
           this.#onEvents(events);

@@ -15,6 +15,7 @@ import {
   ATTR_INFO,
   ATTR_ITER_CREATE,
   ATTR_LINK_CREATE,
+  ATTR_LINK_ID,
   ATTR_OBJ,
   BPF_CGROUP_ITER_ANCESTORS_UP,
   BPF_CGROUP_ITER_DESCENDANTS_POST,
@@ -25,6 +26,8 @@ import {
   BPF_FS_MAGIC,
   BPF_ITER_CREATE,
   BPF_LINK_CREATE,
+  BPF_LINK_GET_FD_BY_ID,
+  BPF_LINK_GET_NEXT_ID,
   BPF_LINK_TYPE_ITER,
   BPF_OBJ_GET,
   BPF_OBJ_GET_INFO_BY_FD,
@@ -548,6 +551,44 @@ export function progFdById(id: number): Fd {
   const fd = bpf(BPF_PROG_GET_FD_BY_ID, attr);
   if (fd < 0) throw sysError(`open program id ${id}`, undefined, errno());
   return new Fd(fd, `prog ${id}`);
+}
+
+/**
+ * Ids of every BPF link in the kernel, by BPF_LINK_GET_NEXT_ID (needs
+ * CAP_SYS_ADMIN). Tests filter them (by cgroup id, ...) so that they assert
+ * only on their own links, with no listing buffer to outgrow.
+ */
+export function linkIds(): number[] {
+  const out: number[] = [];
+  const attr = Buffer.alloc(ATTR_LINK_ID.openFlags.off + 4);
+  for (let id = 0; ; ) {
+    attr.writeUInt32LE(id, ATTR_LINK_ID.startId.off);
+    if (bpf(BPF_LINK_GET_NEXT_ID, attr) < 0) {
+      const e = errno();
+      if (e === ENOENT) return out; // past the last one
+      throw sysError('next link id', undefined, e);
+    }
+    id = attr.readUInt32LE(ATTR_LINK_ID.nextId.off);
+    out.push(id);
+  }
+}
+
+/** Info of the link with this id; null when there is no such link (any more). */
+export function linkInfoById(id: number): LinkInfo | null {
+  const attr = Buffer.alloc(ATTR_LINK_ID.openFlags.off + 4);
+  attr.writeUInt32LE(id, ATTR_LINK_ID.linkId.off);
+  const fd = bpf(BPF_LINK_GET_FD_BY_ID, attr);
+  if (fd < 0) {
+    const e = errno();
+    if (e === ENOENT) return null;
+    throw sysError(`open link id ${id}`, undefined, e);
+  }
+  const link = new Fd(fd, `link ${id}`);
+  try {
+    return linkInfo(link);
+  } finally {
+    link.close();
+  }
 }
 
 export interface MapInfo {

@@ -17,11 +17,11 @@ import {
   daemonEnv,
   dirRels,
   expectedListing,
+  injectedLimit,
   mkCgroups,
   parseView,
   readView,
   rmCgroups,
-  setSysctl,
   treeListing,
   under,
   viewCgroupId,
@@ -255,14 +255,8 @@ describe('names bpffs refuses', () => {
 describe('inotify queue overflow', () => {
   it('is detected, repaired by a rescan, and reported in status', async () => {
     const env = daemonEnv();
-    // The limit is taken when the daemon creates its inotify instance.
-    const restore = setSysctl('fs.inotify.max_queued_events', '16');
-    let d: Daemon;
-    try {
-      d = await Daemon.start(env);
-    } finally {
-      restore(); // only the daemon's instance needs the small queue
-    }
+    // A queue of 8 events for this daemon only (src/kernel/inotify.ts), not the host's sysctl.
+    const d = await Daemon.start(env, { env: { CGVIEW_MAX_QUEUED_EVENTS: '8' } });
     const tree = env.bpffs;
     const cg = env.cgroupRoot;
     await d.ok(['pin', 'info', tree, '--inherit', '--cgroup', cg]);
@@ -290,6 +284,7 @@ describe('inotify queue overflow', () => {
     assert.match(text, /[1-9]\d* overflows/);
 
     // Removal after an overflow converges too.
+    const overflows = st.overflows;
     d.signal('SIGSTOP');
     try {
       rmCgroups(cg, rels);
@@ -302,6 +297,7 @@ describe('inotify queue overflow', () => {
       20000,
       'mirror after removal with overflow',
     );
+    assert.ok((await d.status()).overflows > overflows, 'the removal overflowed too');
     await d.stop();
   });
 });
@@ -312,34 +308,34 @@ describe('inotify watch limit', () => {
     const tree = env.bpffs;
     const cg = env.cgroupRoot;
     mkCgroups(cg, ['a', 'b', 'c', 'd']);
-    const d = await Daemon.start(env);
+    // The daemon's own watch limit (src/kernel/inotify.ts), read from a file on
+    // every new watch: the host's fs.inotify.max_user_watches is left alone.
+    const limit = injectedLimit();
+    const d = await Daemon.start(env, { env: { CGVIEW_MAX_WATCHES: limit.file } });
     // Watches already added stay; new ones fail with ENOSPC while the limit is this low.
-    const restore = setSysctl('fs.inotify.max_user_watches', '1');
-    try {
-      await d.ok(['pin', 'info', tree, '--inherit', '--cgroup', cg]);
-      await waitForEqual(
-        () => treeListing(tree),
-        () => expectedListing(cg, [{ name: 'info' }]),
-        5000,
-        'first mirror',
-      );
-      const st = await d.status();
-      assert.ok(st.degraded, 'status says degraded');
-      assert.match(await d.ok(['status']), /DEGRADED: inotify watch limit/);
-      // Only the first watch (the root cgroup) could be added: a cgroup made
-      // under an unwatched one is found by a periodic rescan.
-      mkCgroups(cg, ['a/e', 'a/e/f']);
-      await waitForEqual(
-        () => treeListing(tree),
-        () => expectedListing(cg, [{ name: 'info' }]),
-        12000,
-        'mirror by rescan',
-      );
-      assert.ok((await d.status()).rescans >= 1);
-    } finally {
-      restore();
-    }
-    // With the limit back, the next rescan adds the missing watches and stops polling.
+    limit.set(1);
+    await d.ok(['pin', 'info', tree, '--inherit', '--cgroup', cg]);
+    await waitForEqual(
+      () => treeListing(tree),
+      () => expectedListing(cg, [{ name: 'info' }]),
+      5000,
+      'first mirror',
+    );
+    const st = await d.status();
+    assert.ok(st.degraded, 'status says degraded');
+    assert.match(await d.ok(['status']), /DEGRADED: inotify watch limit/);
+    // Only the first watch (the root cgroup) could be added: a cgroup made
+    // under an unwatched one is found by a periodic rescan.
+    mkCgroups(cg, ['a/e', 'a/e/f']);
+    await waitForEqual(
+      () => treeListing(tree),
+      () => expectedListing(cg, [{ name: 'info' }]),
+      12000,
+      'mirror by rescan',
+    );
+    assert.ok((await d.status()).rescans >= 1);
+    // With the limit lifted, the next rescan adds the missing watches and stops polling.
+    limit.set(null);
     await waitForAsync(async () => (await d.status()).degraded === null, 12000, 'degraded cleared');
     rmCgroups(cg, ['a/e/f', 'a/e', 'a', 'b', 'c', 'd']);
     await d.stop();

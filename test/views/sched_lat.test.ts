@@ -196,15 +196,30 @@ function pinnedCollectorLinks(priv: string): Array<{ name: string; id: number; p
     });
 }
 
-/** The kernel's links and programs by id (bpftool link/prog list). */
-function kernelLinks(): Map<number, LinkRow> {
-  return new Map(bpftool<LinkRow[]>(['link', 'list']).map((l) => [l.id, l]));
+/** The kernel's links and programs of these ids (bpftool link/prog show id: never the host-wide list). */
+function kernelLinks(ids: number[]): Map<number, LinkRow> {
+  return new Map(
+    ids.flatMap((id) => bpftoolIf<LinkRow>(['link', 'show', 'id', String(id)])).map((l) => [l.id, l]),
+  );
 }
 
-function kernelProgs(): Map<number, { name: string; type: string }> {
+function kernelProgs(ids: number[]): Map<number, { name: string; type: string }> {
   return new Map(
-    bpftool<Array<{ id: number; name: string; type: string }>>(['prog', 'list']).map((p) => [p.id, p]),
+    ids
+      .flatMap((id) =>
+        bpftoolIf<{ id: number; name: string; type: string }>(['prog', 'show', 'id', String(id)]),
+      )
+      .map((p) => [p.id, p]),
   );
+}
+
+/** bpftool's answer, or none when the object does not exist (any more). */
+function bpftoolIf<T>(args: string[]): T[] {
+  try {
+    return [bpftool<T>(args)];
+  } catch {
+    return [];
+  }
 }
 
 // --- checks ----------------------------------------------------------------------------------
@@ -439,8 +454,8 @@ describe('sched_lat on the real kernel', { concurrency: false }, () => {
         [...LINKS.map((l) => `link_${l}`), ...MAPS].sort(),
         `${what}: pins in the private dir`,
       );
-      const kl = kernelLinks();
-      const progs = kernelProgs();
+      const kl = kernelLinks(links.map((l) => l.id));
+      const progs = kernelProgs([...kl.values()].map((l) => l.prog_id));
       for (const l of links) {
         // tp_btf programs (type tracing) attach through a raw_tracepoint link.
         const k = kl.get(l.id);
@@ -458,8 +473,8 @@ describe('sched_lat on the real kernel', { concurrency: false }, () => {
       assert.ok(!fs.existsSync(collectorDir), `${what}: ${collectorDir} is gone`);
       await waitFor(
         () => {
-          const kl = kernelLinks();
-          const progs = kernelProgs();
+          const kl = kernelLinks(links.map((l) => l.id));
+          const progs = kernelProgs(links.map((l) => l.progId));
           return links.every((l) => !kl.has(l.id) && !progs.has(l.progId));
         },
         WAIT_MS,
