@@ -90,9 +90,12 @@ describe('symlinks in the tree', () => {
     // A symlink made while the daemon runs goes too.
     fs.symlinkSync('/etc', path.join(tree, 'c', 'sneaky'));
     await waitFor(() => !fs.existsSync(path.join(tree, 'c', 'sneaky')), WAIT, 'the symlink to be removed');
-    // And a view file swapped for a symlink in one step (rename over it).
-    fs.symlinkSync('/etc/passwd', path.join(tree, 'tmp-link'));
-    fs.renameSync(path.join(tree, 'tmp-link'), path.join(tree, 'info'));
+    // And a view file swapped for a symlink in one step (rename over it). The
+    // link is made beside the tree (same bpffs mount): made inside, the daemon
+    // could remove it before the rename.
+    const tmpLink = path.join(path.dirname(tree), 'tmp-link');
+    fs.symlinkSync('/etc/passwd', tmpLink);
+    fs.renameSync(tmpLink, path.join(tree, 'info'));
     await waitForEqual(
       () => treeListing(tree),
       () => expectedListing(cg, [{ name: 'info' }]),
