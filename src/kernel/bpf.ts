@@ -91,8 +91,8 @@ const LOG_TAIL = 12;
 export interface OpenOptions {
   /** Values for `const volatile` globals (in .rodata), by variable name. */
   rodata?: Record<string, Buffer>;
-  /** Pinned or shared maps to use instead of creating new ones, by map name. */
-  reuseMaps?: Record<string, Fd>;
+  /** Pinned or shared maps (an Fd, or a map of another loaded object) to use instead of creating new ones, by map name. */
+  reuseMaps?: Record<string, { readonly fd: number }>;
   /** Load only these programs (others are kept out of the kernel). */
   programs?: string[];
 }

@@ -48,7 +48,9 @@ function u32(n: number): Buffer {
 const DEFS: Record<string, CollectorDef> = {
   sched_lat: {
     object: 'sched_lat_collector.bpf.o',
-    programs: ['sl_wakeup', 'sl_wakeup_new', 'sl_switch', 'sl_migrate', 'sl_rmdir'],
+    // Attached in this order: the switch and migration programs see every
+    // task before any wait can start, so no start is left for them to miss.
+    programs: ['sl_switch', 'sl_migrate', 'sl_rmdir', 'sl_wakeup', 'sl_wakeup_new'],
     maps: ['sl_cgrp', 'sl_cg_v1', 'sl_task', 'sl_cpu'],
     shared: ['sl_cgrp', 'sl_cg_v1'],
     rodata: (h) => ({ v1_hierarchy_id: u32(h) }),
