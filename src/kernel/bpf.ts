@@ -84,6 +84,32 @@ export function setLibbpfLogger(fn: LibbpfLogger): void {
 
 // --- objects --------------------------------------------------------------
 
+/**
+ * libbpf's own error numbers (enum libbpf_errno, libbpf.h: LIBBPF_ERRNO__START
+ * 4000), which it returns like errno values; said in words here.
+ */
+const LIBBPF_ERRORS: Record<number, string> = {
+  4000: 'libelf failed to read it (LIBBPF_ERRNO__LIBELF)',
+  4001: 'not a BPF ELF object (LIBBPF_ERRNO__FORMAT)',
+  4002: 'bad or missing kernel version section (LIBBPF_ERRNO__KVERSION)',
+  4003: 'built for the other byte order (LIBBPF_ERRNO__ENDIAN)',
+  4004: 'libbpf internal error (LIBBPF_ERRNO__INTERNAL)',
+  4005: 'a relocation failed (LIBBPF_ERRNO__RELOC)',
+  4006: 'the kernel refused to load it (LIBBPF_ERRNO__LOAD)',
+  4007: 'the verifier rejected it (LIBBPF_ERRNO__VERIFY)',
+  4008: 'a program is too big (LIBBPF_ERRNO__PROG2BIG)',
+  4009: 'the kernel version does not match (LIBBPF_ERRNO__KVER)',
+  4010: 'a program type the kernel does not support (LIBBPF_ERRNO__PROGTYPE)',
+  4011: 'wrong netlink pid (LIBBPF_ERRNO__WRNGPID)',
+  4012: 'bad netlink sequence (LIBBPF_ERRNO__INVSEQ)',
+  4013: 'netlink parse error (LIBBPF_ERRNO__NLPARSE)',
+};
+
+/** An error number from libbpf in words: its own codes (4000+) or the errno name. */
+export function libbpfErrorName(n: number): string {
+  return LIBBPF_ERRORS[n] ?? errnoName(n);
+}
+
 const LOG_SIZE = 4 << 20;
 /** How many lines of the verifier log an E_VERIFIER message shows. */
 const LOG_TAIL = 12;
@@ -93,8 +119,14 @@ export interface OpenOptions {
   rodata?: Record<string, Buffer>;
   /** Pinned or shared maps (an Fd, or a map of another loaded object) to use instead of creating new ones, by map name. */
   reuseMaps?: Record<string, { readonly fd: number }>;
-  /** Load only these programs (others are kept out of the kernel). */
+  /**
+   * Load only these programs (others are kept out of the kernel, so that one
+   * the kernel cannot take does not spoil them). Each must be in the object:
+   * checked before anything is loaded (E_NOT_FOUND).
+   */
   programs?: string[];
+  /** Each program of `programs` must have a section starting so (E_BAD_INPUT before load). */
+  section?: string;
 }
 
 /**
@@ -129,7 +161,7 @@ export class BpfObject {
       const obj = objOpenFile(cstr(path), oo) as Ptr;
       if (!obj) {
         const e = errno();
-        throw new CgviewError('E_LOAD', `open BPF object ${path}: ${errnoName(e)}`, {
+        throw new CgviewError('E_LOAD', `open BPF object ${path}: ${libbpfErrorName(e)}`, {
           errno: e,
           path,
           log: captured.join('\n'),
@@ -149,9 +181,27 @@ export class BpfObject {
   }
 
   #prepare(opts: OpenOptions, logBuf: Buffer): void {
+    const sections = new Map<string, string>();
     for (let p = objNextProg(this.#obj, null) as Ptr; p; p = objNextProg(this.#obj, p) as Ptr) {
       const name = progName(p) as string;
+      sections.set(name, progSectionName(p) as string);
       if (opts.programs && !opts.programs.includes(name)) progSetAutoload(p, false);
+    }
+    // Refused before anything reaches the kernel: nothing to undo.
+    for (const name of opts.programs ?? []) {
+      const sec = sections.get(name);
+      if (sec === undefined)
+        throw new CgviewError(
+          'E_NOT_FOUND',
+          `program ${name} not in ${this.path} (has: ${[...sections.keys()].join(', ') || 'none'})`,
+          { path: this.path },
+        );
+      if (opts.section !== undefined && !sec.startsWith(opts.section))
+        throw new CgviewError(
+          'E_BAD_INPUT',
+          `program ${name} of ${this.path} is SEC("${sec}"), not ${opts.section}`,
+          { path: this.path },
+        );
     }
     if (opts.rodata) this.#setRodata(opts.rodata);
     for (const [name, fd] of Object.entries(opts.reuseMaps ?? {})) {
@@ -166,7 +216,12 @@ export class BpfObject {
       const lines = captured ?? [];
       if (log.length > 0) {
         const tail = log.split('\n').slice(-LOG_TAIL).join('\n');
-        throw new CgviewError('E_VERIFIER', `load ${this.path}: the verifier rejected a program:\n${tail}`, {
+        // libbpf names the program whose load failed: "prog 'NAME': BPF program load failed".
+        const failed = lines
+          .map((l) => /prog '([^']+)': (?:BPF program load failed|failed to load)/.exec(l)?.[1])
+          .find((n) => n !== undefined);
+        const which = failed ? `program ${failed}` : 'a program';
+        throw new CgviewError('E_VERIFIER', `load ${this.path}: the verifier rejected ${which}:\n${tail}`, {
           errno: -r,
           path: this.path,
           log,
@@ -182,7 +237,7 @@ export class BpfObject {
         });
       throw new CgviewError(
         'E_LOAD',
-        `load ${this.path}: ${errnoName(-r)}\n${lines.slice(-LOG_TAIL).join('\n')}`,
+        `load ${this.path}: ${libbpfErrorName(-r)}\n${lines.slice(-LOG_TAIL).join('\n')}`,
         {
           errno: -r,
           path: this.path,

@@ -113,6 +113,10 @@ export class Collectors implements CollectorHost {
     return fd;
   }
 
+  running(instance: string): boolean {
+    return this.#running.has(instance);
+  }
+
   /** Maps a view object must reuse; starts (or adopts) the collector instance. */
   acquire(instance: string): Record<string, Fd> {
     const have = this.#running.get(instance);

@@ -22,6 +22,8 @@ export interface ViewDef {
   /** Collector this view reads from, if any. */
   collector?: string;
   description: string;
+  /** What the kernel must offer beyond cgview's floor (docs/views.md), e.g. the css iterator. */
+  needs?: string;
 }
 
 const BUILTIN: Record<string, Omit<ViewDef, 'spec' | 'defaultName'>> = {
@@ -33,10 +35,13 @@ const BUILTIN: Record<string, Omit<ViewDef, 'spec' | 'defaultName'>> = {
     description: "scheduling queueing delay of the cgroup's tasks (the RFC's metric)",
   },
   sched_lat_tree: {
-    object: 'sched_lat.bpf.o',
+    // Its own object: the css-iterator kfuncs it calls (Linux 6.7) must not
+    // keep sched_lat from loading on an older kernel.
+    object: 'sched_lat_tree.bpf.o',
     program: 'sched_lat_tree',
     collector: 'sched_lat',
     description: 'sched_lat summed over the cgroup and all its descendants',
+    needs: 'css_iter (Linux 6.7+)',
   },
 };
 
@@ -74,6 +79,10 @@ export function parseViewSpec(spec: string): ViewDef {
 /** Starts collectors on demand; returns the maps a view object must reuse. */
 export interface CollectorHost {
   acquire(name: string): Record<string, Fd>;
+  /** Whether an instance runs in this process (acquired, not stopped). */
+  running(name: string): boolean;
+  /** Stops an instance (a view that needed it failed to load). */
+  stop(name: string): void;
 }
 
 const RETRY_MS = 30_000;
@@ -132,21 +141,37 @@ export class ViewSet {
   }
 
   #load(def: ViewDef, vkey: string, hierarchyId: number): LoadedView {
-    const spec = def.spec;
     const instance = def.collector ? collectorInstance(def.collector, hierarchyId) : undefined;
-    const okey = `${def.object}\0${instance ?? ''}`;
+    // One object per view program: only that program is loaded, so a
+    // program of the same file the kernel refuses spoils nothing else.
+    const okey = `${def.object}\0${def.program}\0${instance ?? ''}`;
     let obj = this.#objects.get(okey);
-    if (!obj || obj.closed) {
+    if (obj && !obj.closed) return this.#describe(def, vkey, obj, instance);
+    const wasRunning = instance ? this.collectors.running(instance) : true;
+    try {
       const reuseMaps = instance ? this.collectors.acquire(instance) : undefined;
-      obj = BpfObject.load(def.object, reuseMaps ? { reuseMaps } : {});
-      this.#objects.set(okey, obj);
+      obj = BpfObject.load(def.object, {
+        programs: [def.program],
+        section: 'iter/cgroup',
+        ...(reuseMaps ? { reuseMaps } : {}),
+      });
+      try {
+        const v = this.#describe(def, vkey, obj, instance);
+        this.#objects.set(okey, obj);
+        return v;
+      } catch (e) {
+        obj.close();
+        throw e;
+      }
+    } catch (e) {
+      // Nothing that failed stays loaded: a collector started for this view goes too.
+      if (instance && !wasRunning) this.collectors.stop(instance);
+      throw e;
     }
+  }
+
+  #describe(def: ViewDef, vkey: string, obj: BpfObject, instance: string | undefined): LoadedView {
     const program = obj.program(def.program);
-    if (!program.section.startsWith('iter/cgroup'))
-      throw new CgviewError(
-        'E_BAD_INPUT',
-        `${spec}: program ${def.program} is ${program.section}, a view must be SEC("iter/cgroup")`,
-      );
     // acquire() of a running instance only hands back its map fds.
     const shared = instance ? this.collectors.acquire(instance) : {};
     // Only the collector maps this program really uses (a view may read a subset).

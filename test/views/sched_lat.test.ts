@@ -196,15 +196,28 @@ function pinnedCollectorLinks(priv: string): Array<{ name: string; id: number; p
     });
 }
 
-/** The kernel's links and programs by id (bpftool link/prog list). */
-function kernelLinks(): Map<number, LinkRow> {
-  return new Map(bpftool<LinkRow[]>(['link', 'list']).map((l) => [l.id, l]));
+/**
+ * The kernel's links and programs by id, asked one id at a time (bpftool
+ * link/prog show id N): a global listing would depend on what else the host runs.
+ */
+function kernelLinks(ids: number[]): Map<number, LinkRow> {
+  return byId<LinkRow>('link', ids);
 }
 
-function kernelProgs(): Map<number, { name: string; type: string }> {
-  return new Map(
-    bpftool<Array<{ id: number; name: string; type: string }>>(['prog', 'list']).map((p) => [p.id, p]),
-  );
+function kernelProgs(ids: number[]): Map<number, { name: string; type: string }> {
+  return byId<{ name: string; type: string }>('prog', ids);
+}
+
+function byId<T>(kind: 'link' | 'prog', ids: number[]): Map<number, T> {
+  const out = new Map<number, T>();
+  for (const id of ids) {
+    try {
+      out.set(id, bpftool<T>([kind, 'show', 'id', String(id)]));
+    } catch {
+      /* not in the kernel (any more) */
+    }
+  }
+  return out;
 }
 
 // --- checks ----------------------------------------------------------------------------------
@@ -439,8 +452,8 @@ describe('sched_lat on the real kernel', { concurrency: false }, () => {
         [...LINKS.map((l) => `link_${l}`), ...MAPS].sort(),
         `${what}: pins in the private dir`,
       );
-      const kl = kernelLinks();
-      const progs = kernelProgs();
+      const kl = kernelLinks(links.map((l) => l.id));
+      const progs = kernelProgs([...kl.values()].map((k) => k.prog_id));
       for (const l of links) {
         // tp_btf programs (type tracing) attach through a raw_tracepoint link.
         const k = kl.get(l.id);
@@ -458,8 +471,8 @@ describe('sched_lat on the real kernel', { concurrency: false }, () => {
       assert.ok(!fs.existsSync(collectorDir), `${what}: ${collectorDir} is gone`);
       await waitFor(
         () => {
-          const kl = kernelLinks();
-          const progs = kernelProgs();
+          const kl = kernelLinks(links.map((l) => l.id));
+          const progs = kernelProgs(links.map((l) => l.progId));
           return links.every((l) => !kl.has(l.id) && !progs.has(l.progId));
         },
         WAIT_MS,
