@@ -43,8 +43,14 @@
  * compare-and-swap loop. Totals and counts only grow for the cgroup's life.
  */
 struct sl_stats {
+#ifndef SL_TEST_OLD_LAYOUT
 	__u64 wait_count;     /* completed waits */
 	__u64 wait_ns_total;  /* sum of wait lengths */
+#else
+	/* Upgrade test only: a same-size layout change (bpf/Makefile TEST_OLD). */
+	__u64 wait_ns_total;
+	__u64 wait_count;
+#endif
 	__u64 self_ns_total;  /* sum of queue_self parts */
 	__u64 other_ns_total; /* sum of queue_other parts (= wait - self) */
 	__u64 self_max_ns;    /* largest queue_self of one wait */

@@ -196,6 +196,10 @@ static __always_inline void wait_done(struct sl_cgroup *cg, __u64 wait, __u64 se
 	b = log2_u64(wait);
 	if (b >= SL_HIST_BUCKETS)
 		b = SL_HIST_BUCKETS - 1;
+#ifdef SL_TEST_OLD_CODE
+	/* Upgrade test only: other code, same maps (bpf/Makefile TEST_OLD). */
+	__sync_fetch_and_add(&cg->st.wait_count, 0);
+#endif
 
 	__sync_fetch_and_add(&cg->st.wait_count, 1);
 	__sync_fetch_and_add(&cg->st.wait_ns_total, wait);
