@@ -29,6 +29,7 @@ import {
   requireRootOwned,
   unlinkAt,
 } from '../kernel/index.js';
+import { CONTRACT, type ObjectFile } from './contract.gen.js';
 import type { CollectorHost } from './registry.js';
 
 const POSSIBLE_CPUS = '/sys/devices/system/cpu/possible';
@@ -66,7 +67,7 @@ function pinnedProgTag(dir: Fd, name: string): string | null {
 }
 
 interface CollectorDef {
-  object: string;
+  object: ObjectFile;
   /** Programs to attach (all of them are tracing programs), in attach order. */
   programs: string[];
   /** Maps to pin; `shared` ones are reused by the view objects and hold the counters. */
@@ -84,18 +85,33 @@ function u32(n: number): Buffer {
   return b;
 }
 
+// Names come from the objects (contract.gen.ts): a name they do not have does not compile.
+type C = typeof CONTRACT;
+type ProgramOf<F extends ObjectFile> = keyof C[F]['programs'] & string;
+type MapOf<F extends ObjectFile> = C[F]['maps'][number];
+type RodataOf<F extends ObjectFile> = keyof C[F]['rodata'] & string;
+
+const SL = 'sched_lat_collector.bpf.o';
 const DEFS: Record<string, CollectorDef> = {
   sched_lat: {
-    object: 'sched_lat_collector.bpf.o',
+    object: SL,
     // Attached in this order: the switch and migration programs see every
     // task before any wait can start, so no start is left for them to miss.
-    programs: ['sl_switch', 'sl_migrate', 'sl_rmdir', 'sl_wakeup', 'sl_wakeup_new'],
-    maps: ['sl_cgrp', 'sl_cg_v1', 'sl_task', 'sl_cpu'],
-    shared: ['sl_cgrp', 'sl_cg_v1'],
-    cpuMap: 'sl_cpu',
-    rodata: (h) => ({ v1_hierarchy_id: u32(h) }),
+    programs: ['sl_switch', 'sl_migrate', 'sl_rmdir', 'sl_wakeup', 'sl_wakeup_new'] satisfies ProgramOf<
+      typeof SL
+    >[],
+    // Every map of the object is pinned.
+    maps: [...CONTRACT[SL].maps],
+    shared: ['sl_cgrp', 'sl_cg_v1'] satisfies MapOf<typeof SL>[],
+    cpuMap: 'sl_cpu' satisfies MapOf<typeof SL>,
+    rodata: (h) => ({ v1_hierarchy_id: u32(h) }) satisfies Record<RodataOf<typeof SL>, Buffer>,
   },
 };
+
+/** The collectors, for checks of their definitions against the objects (tests, doctor). */
+export function collectorDefs(): Record<string, Readonly<CollectorDef>> {
+  return DEFS;
+}
 
 /** How an instance came to run in this daemon. */
 export type CollectorStart = 'started' | 'adopted' | 'replaced';

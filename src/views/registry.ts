@@ -11,6 +11,7 @@ import { bpfBuildDir } from '../kernel/features.js';
 import { BpfObject, type BpfProgram, type Fd, mapInfo, progMapIds } from '../kernel/index.js';
 import type { ViewIdentity } from '../tree/reconcile.js';
 import { collectorInstance } from './collectors.js';
+import { CONTRACT, type ObjectFile } from './contract.gen.js';
 
 export interface ViewDef {
   /** The spec as given: built-in name or "path.bpf.o:program". */
@@ -22,27 +23,34 @@ export interface ViewDef {
   /** Collector this view reads from, if any. */
   collector?: string;
   description: string;
-  /** What the kernel must offer beyond cgview's floor (docs/views.md), e.g. the css iterator. */
-  needs?: string;
+  /** Kfuncs the program's object calls (built-in views): the kernel must have them (docs/views.md). */
+  kfuncs?: string[];
+}
+
+type C = typeof CONTRACT;
+type ProgramOf<F extends ObjectFile> = keyof C[F]['programs'] & string;
+
+/** A built-in view: object and program names come from the objects (contract.gen.ts). */
+function builtin<F extends ObjectFile>(
+  object: F,
+  program: ProgramOf<F>,
+  rest: { collector?: string; description: string },
+): Omit<ViewDef, 'spec' | 'defaultName'> {
+  return { object, program, kfuncs: [...CONTRACT[object].kfuncs], ...rest };
 }
 
 const BUILTIN: Record<string, Omit<ViewDef, 'spec' | 'defaultName'>> = {
-  info: { object: 'info.bpf.o', program: 'info', description: 'identity of the cgroup: id, level, name' },
-  sched_lat: {
-    object: 'sched_lat.bpf.o',
-    program: 'sched_lat',
+  info: builtin('info.bpf.o', 'info', { description: 'identity of the cgroup: id, level, name' }),
+  sched_lat: builtin('sched_lat.bpf.o', 'sched_lat', {
     collector: 'sched_lat',
     description: "scheduling queueing delay of the cgroup's tasks (the RFC's metric)",
-  },
-  sched_lat_tree: {
-    // Its own object: the css-iterator kfuncs it calls (Linux 6.7) must not
-    // keep sched_lat from loading on an older kernel.
-    object: 'sched_lat_tree.bpf.o',
-    program: 'sched_lat_tree',
+  }),
+  // Its own object: the css-iterator kfuncs it calls (Linux 6.7) must not
+  // keep sched_lat from loading on an older kernel.
+  sched_lat_tree: builtin('sched_lat_tree.bpf.o', 'sched_lat_tree', {
     collector: 'sched_lat',
     description: 'sched_lat summed over the cgroup and all its descendants',
-    needs: 'css_iter (Linux 6.7+)',
-  },
+  }),
 };
 
 export function builtinViews(): string[] {
