@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../daemon/log.js';
 import { CgviewError, isCgviewError } from '../errors.js';
+import { cpuListCount, POSSIBLE_CPUS } from '../kernel/features.js';
 import {
   BpfObject,
   type Fd,
@@ -32,21 +33,7 @@ import {
 import { CONTRACT, type ObjectFile } from './contract.gen.js';
 import type { CollectorHost } from './registry.js';
 
-const POSSIBLE_CPUS = '/sys/devices/system/cpu/possible';
-
-/** How many CPU slots a kernel CPU list ("0-3,8-11") needs: its highest id + 1 (0 when empty). */
-export function cpuListCount(text: string): number {
-  let n = 0;
-  for (const part of text.trim().split(',')) {
-    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
-    if (!m) {
-      if (part === '') continue;
-      throw new CgviewError('E_BAD_INPUT', `not a CPU list: ${JSON.stringify(text.slice(0, 80))}`);
-    }
-    n = Math.max(n, Number(m[2] ?? m[1]) + 1);
-  }
-  return n;
-}
+export { cpuListCount };
 
 /** Tag of the program a pinned link runs; null when it cannot be read. */
 function pinnedProgTag(dir: Fd, name: string): string | null {
