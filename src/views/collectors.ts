@@ -178,6 +178,18 @@ export class Collectors implements CollectorHost {
     return this.#running.has(instance);
   }
 
+  /** See CollectorHost.release: stops what this daemon started, lets go of what it adopted. */
+  release(instance: string): void {
+    const r = this.#running.get(instance);
+    if (!r) return;
+    if (r.start === 'started') {
+      this.stop(instance);
+      return;
+    }
+    for (const fd of Object.values(r.maps)) fd.close();
+    this.#running.delete(instance);
+  }
+
   /**
    * Maps a view object must reuse; starts the collector instance, or adopts
    * the one an earlier daemon left pinned if its programs and maps are the

@@ -89,8 +89,12 @@ export interface CollectorHost {
   acquire(name: string): Record<string, Fd>;
   /** Whether an instance runs in this process (acquired, not stopped). */
   running(name: string): boolean;
-  /** Stops an instance (a view that needed it failed to load). */
-  stop(name: string): void;
+  /**
+   * Undoes an acquire() whose view failed to load: a collector it started
+   * is stopped; one it adopted or replaced keeps its pins (their counters
+   * are an earlier daemon's) and is only let go.
+   */
+  release(name: string): void;
 }
 
 const RETRY_MS = 30_000;
@@ -173,7 +177,7 @@ export class ViewSet {
       }
     } catch (e) {
       // Nothing that failed stays loaded: a collector started for this view goes too.
-      if (instance && !wasRunning) this.collectors.stop(instance);
+      if (instance && !wasRunning) this.collectors.release(instance);
       throw e;
     }
   }
