@@ -301,6 +301,9 @@ export class Collectors implements CollectorHost {
         return { kind: 'none' };
       }
       const reasons: string[] = [];
+      // A pin this version does not make (e.g. a program it dropped) would keep running if adopted.
+      const expected = new Set([...def.programs.map((p) => `link_${p}`), ...def.maps]);
+      for (const n of names) if (!expected.has(n)) reasons.push(`pin ${n}: not one of this version's`);
       for (const p of def.programs) {
         const tag = pinnedProgTag(dir, `link_${p}`);
         const want = fresh.program(p).info().tag;

@@ -175,7 +175,7 @@ describe('collector upgrades', { concurrency: false }, () => {
         .find((l) => l['msg'] === 'collector replaced: the pinned one is not what this version loads');
       assert.ok(logged, 'the replacement is logged');
       if (carried) {
-        assert.deepEqual(st.carried, ['sl_cgrp', 'sl_cg_v1']);
+        assert.deepEqual([...(st.carried ?? [])].sort(), ['sl_cg_v1', 'sl_cgrp']);
         assert.equal(now.cgrpMapId, old.cgrpMapId, 'the counters map is the old one');
         assert.ok(count >= oldCount, `wait_count ${count} carried over from ${oldCount}`);
       } else {
@@ -194,4 +194,35 @@ describe('collector upgrades', { concurrency: false }, () => {
       await d.ok(['unpin', path.join(env.bpffs, 'sched_lat')]);
       await d.stop();
     });
+
+  it('a pin this version does not make (a program it dropped): replaced, the pin goes', async () => {
+    const env = daemonEnv();
+    let d = await Daemon.start(env);
+    await d.ok(['pin', 'sched_lat', env.bpffs, '--inherit']);
+    await d.stop();
+    // An earlier version's extra program, still attached through its pin.
+    const extra = BpfObject.load(path.join(BPF_BUILD, 'test_fixture.bpf.o'), {
+      programs: ['fixture_switch'],
+    });
+    const dir = openDir(path.join(env.privateDir, INSTANCE));
+    try {
+      const l = extra.program('fixture_switch').attach();
+      l.pinAt(dir, 'link_sl_dropped');
+      l.close();
+    } finally {
+      dir.close();
+      extra.close();
+    }
+    d = await Daemon.start(env);
+    const st = await collectorStatus(d);
+    assert.equal(st.start, 'replaced', JSON.stringify(st));
+    assert.match(JSON.stringify(st.reasons), /pin link_sl_dropped: not one of this version's/);
+    assert.deepEqual([...(st.carried ?? [])].sort(), ['sl_cg_v1', 'sl_cgrp'], 'the counters stay');
+    assert.ok(
+      !fs.existsSync(path.join(env.privateDir, INSTANCE, 'link_sl_dropped')),
+      'the extra pin is gone',
+    );
+    await d.ok(['unpin', path.join(env.bpffs, 'sched_lat')]);
+    await d.stop();
+  });
 });
