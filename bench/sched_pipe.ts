@@ -226,7 +226,10 @@ function median(xs: number[]): number {
 
 /** Raw tracepoint / tracing links in the kernel that are not ours (they would slow every mode). */
 function foreignTracing(ours: Set<number>): string[] {
-  const links = JSON.parse(execFileSync('bpftool', ['-j', 'link', 'list'], { encoding: 'utf8' })) as Array<{
+  // Other sessions may hold many links: a listing of megabytes.
+  const links = JSON.parse(
+    execFileSync('bpftool', ['-j', 'link', 'list'], { encoding: 'utf8', maxBuffer: 1 << 28 }),
+  ) as Array<{
     id: number;
     type: string;
     prog_id: number;

@@ -20,10 +20,10 @@
 #define SCHED_LAT_H
 
 /*
- * Per-CPU slots in the per-cgroup run-time array. Equal to this kernel's
- * CONFIG_NR_CPUS (256); a CPU numbered >= SL_MAX_CPUS still has its waits
- * counted, but the queue_self part of a wait on it is reported as 0 (all
- * of it goes to queue_other).
+ * Per-CPU slots in the per-cgroup run-time array and in sl_cpu. Equal to
+ * this kernel's CONFIG_NR_CPUS (256). The loader refuses to start the
+ * collector on a machine with more possible CPUs (src/views/collectors.ts),
+ * so every CPU has its slot.
  */
 #define SL_MAX_CPUS 256
 
@@ -43,8 +43,14 @@
  * compare-and-swap loop. Totals and counts only grow for the cgroup's life.
  */
 struct sl_stats {
+#ifndef SL_TEST_OLD_LAYOUT
 	__u64 wait_count;     /* completed waits */
 	__u64 wait_ns_total;  /* sum of wait lengths */
+#else
+	/* Upgrade test only: a same-size layout change (bpf/Makefile TEST_OLD). */
+	__u64 wait_ns_total;
+	__u64 wait_count;
+#endif
 	__u64 self_ns_total;  /* sum of queue_self parts */
 	__u64 other_ns_total; /* sum of queue_other parts (= wait - self) */
 	__u64 self_max_ns;    /* largest queue_self of one wait */
@@ -66,7 +72,10 @@ struct sl_cgroup {
 
 /*
  * Per-task wait state (collector only). start_ns != 0 while the task is
- * runnable but not running. snap_ns is the value of its cgroup's
+ * runnable but not running. nsw is the task's context-switch count
+ * (nvcsw + nivcsw) when the wait started: a task that has been switched out
+ * since has run, so a start with another count is stale (its switch-in was
+ * not seen) and is never completed nor kept. snap_ns is the value of its cgroup's
  * run_ns[cpu] plus the in-progress run of that cgroup on `cpu` when the
  * wait started on `cpu` (or the task was migrated to it); self_acc_ns is the
  * queue_self already earned on CPUs the task left while waiting. cg is the
@@ -77,6 +86,7 @@ struct sl_task {
 	__u64 snap_ns;
 	__u64 self_acc_ns;
 	__u64 cg;
+	__u64 nsw;
 	__u32 cpu;
 	__u32 pad;
 };

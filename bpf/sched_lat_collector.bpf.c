@@ -6,14 +6,15 @@
  * cgroup) and queue_other (anything else). The views in sched_lat.bpf.c
  * print the result. Method, error bounds and migration: docs/sched_lat.md.
  *
- * Programs (attach each with plain bpf_program__attach):
- *   sl_wakeup      tp_btf/sched_wakeup       a wait starts
- *   sl_wakeup_new  tp_btf/sched_wakeup_new   a wait starts (new task)
+ * Programs (attach each with plain bpf_program__attach; sl_switch and
+ * sl_migrate before the wakeups, so that no wait starts unseen by them):
  *   sl_switch      tp_btf/sched_switch       run time charged; a preempted
  *                                            prev starts waiting; next's
  *                                            wait completes
  *   sl_migrate     tp_btf/sched_migrate_task a waiting task changes CPU
  *   sl_rmdir       tp_btf/cgroup_rmdir       drops a v1 cgroup's entry
+ *   sl_wakeup      tp_btf/sched_wakeup       a wait starts
+ *   sl_wakeup_new  tp_btf/sched_wakeup_new   a wait starts (new task)
  */
 #include "cgview.h"
 #include "sched_lat.h"
@@ -120,19 +121,47 @@ static __always_inline __u32 log2_u64(__u64 v)
 	return r;
 }
 
-/* Raise *p to v; a few CAS attempts (a failure means someone raised it). */
+/*
+ * Lossless maximum: raise *p to v. There is no atomic max instruction, so a
+ * compare-and-swap is retried until it succeeds or *p >= v. Only larger
+ * values are ever stored, so a failed CAS means another CPU raised *p in
+ * between; the retries end as soon as *p >= v. The fast path (no raise
+ * needed, or the first CAS wins) is inline; contention goes to bpf_loop,
+ * whose bound (2^23) is only there for the verifier: reaching it would take
+ * 2^23 larger-but-smaller-than-v maxima stored by other CPUs, each one a
+ * completed wait (a context switch), during one loop.
+ */
+struct max_ctx {
+	__u64 *p;
+	__u64 v;
+};
+
+static long max_step(__u32 i, void *ctx)
+{
+	struct max_ctx *m = ctx;
+	__u64 old = *m->p;
+
+	if (m->v <= old)
+		return 1;
+	return __sync_val_compare_and_swap(m->p, old, m->v) == old;
+}
+
 static __always_inline void max_update(__u64 *p, __u64 v)
 {
 	__u64 old = *p;
-	int i;
+	struct max_ctx m;
 
-	for (i = 0; i < 4 && v > old; i++) {
-		__u64 seen = __sync_val_compare_and_swap(p, old, v);
+	if (v <= old || __sync_val_compare_and_swap(p, old, v) == old)
+		return;
+	m.p = p;
+	m.v = v;
+	bpf_loop(1 << 23, max_step, &m, 0);
+}
 
-		if (seen == old)
-			break;
-		old = seen;
-	}
+/* The task's context-switch count: it grows each time the task is switched out. */
+static __always_inline __u64 nsw_of(struct task_struct *p)
+{
+	return p->nvcsw + p->nivcsw;
 }
 
 /*
@@ -167,6 +196,10 @@ static __always_inline void wait_done(struct sl_cgroup *cg, __u64 wait, __u64 se
 	b = log2_u64(wait);
 	if (b >= SL_HIST_BUCKETS)
 		b = SL_HIST_BUCKETS - 1;
+#ifdef SL_TEST_OLD_CODE
+	/* Upgrade test only: other code, same maps (bpf/Makefile TEST_OLD). */
+	__sync_fetch_and_add(&cg->st.wait_count, 0);
+#endif
 
 	__sync_fetch_and_add(&cg->st.wait_count, 1);
 	__sync_fetch_and_add(&cg->st.wait_ns_total, wait);
@@ -194,8 +227,14 @@ static __always_inline int wait_start_wakeup(struct task_struct *p)
 	if (p->on_cpu)
 		return 0;
 	t = bpf_task_storage_get(&sl_task, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	/* Already waiting (e.g. a wakeup of a preempted task): keep the start. */
-	if (!t || t->start_ns)
+	if (!t)
+		return 0;
+	/*
+	 * Already waiting (e.g. a wakeup of a preempted task): keep the start,
+	 * unless the task was switched out since (its switch-in was missed,
+	 * e.g. before sl_switch was attached): that start is stale.
+	 */
+	if (t->start_ns && t->nsw == nsw_of(p))
 		return 0;
 	now = bpf_ktime_get_ns();
 	cpu = p->thread_info.cpu;	/* the run queue it was put on */
@@ -206,6 +245,7 @@ static __always_inline int wait_start_wakeup(struct task_struct *p)
 	t->self_acc_ns = 0;
 	t->cg = tok;
 	t->cpu = cpu;
+	t->nsw = nsw_of(p);
 	t->start_ns = now;
 	return 0;
 }
@@ -261,6 +301,8 @@ int BPF_PROG(sl_switch, bool preempt, struct task_struct *prev,
 				t->self_acc_ns = 0;
 				t->cg = ptok;
 				t->cpu = cpu;
+				/* Already counted: the kernel counts before the tracepoint. */
+				t->nsw = nsw_of(prev);
 				t->start_ns = now;
 			}
 		}
@@ -281,6 +323,9 @@ int BPF_PROG(sl_switch, bool preempt, struct task_struct *prev,
 			return 0;
 		wait = now > t->start_ns ? now - t->start_ns : 0;
 		t->start_ns = 0;
+		/* Switched out since the start: it ran in between, the start is stale. */
+		if (t->nsw != nsw_of(next))
+			return 0;
 		ncg = ntok == ptok ? pcg : cg_get(cgrp, true);
 		if (!ncg)
 			return 0;
@@ -310,7 +355,7 @@ int BPF_PROG(sl_migrate, struct task_struct *p, int dest_cpu)
 	__u64 now, tok, cur;
 
 	t = bpf_task_storage_get(&sl_task, p, 0, 0);
-	if (!t || !t->start_ns)
+	if (!t || !t->start_ns || t->nsw != nsw_of(p))
 		return 0;
 	cgrp = task_cgrp(p);
 	tok = (__u64)cgrp;

@@ -2,8 +2,29 @@
  * `cgview doctor [--json]`: probes the kernel features cgview needs and says,
  * for each one that is missing, how to get it. Runs without the daemon.
  */
+import path from 'node:path';
 import { CgviewError } from '../errors.js';
-import { type FeatureCheck, probeAll } from '../kernel/features.js';
+import { type FeatureCheck, probeAll, probeViews, type ViewProbe } from '../kernel/features.js';
+import { collectorDefs } from '../views/collectors.js';
+import { builtinViews, parseViewSpec } from '../views/registry.js';
+
+/** The built-in views as doctor tries them (objects, programs, kfuncs, collectors). */
+export function viewProbes(): ViewProbe[] {
+  return builtinViews().map((name) => {
+    const v = parseViewSpec(name);
+    const c = v.collector ? collectorDefs()[v.collector] : undefined;
+    return {
+      name,
+      object: path.basename(v.object),
+      program: v.program,
+      kfuncs: v.kfuncs ?? [],
+      ...(c && v.collector
+        ? { collector: { name: v.collector, object: c.object, ...(c.cpuMap ? { cpuMap: c.cpuMap } : {}) } }
+        : {}),
+    };
+  });
+}
+
 import { parseArgs } from './args.js';
 
 /** `ok  `, `FAIL` (a required check failed) or `warn` (an optional one did). */
@@ -42,7 +63,7 @@ export async function doctor(argv: string[]): Promise<number> {
         hint: 'usage: cgview doctor [--json]',
       },
     );
-  const checks = await probeAll();
+  const checks = [...(await probeAll()), ...(await probeViews(viewProbes()))];
   const ok = checks.every((c) => c.ok || !c.required);
   if (args.bools.has('json')) {
     console.log(JSON.stringify({ ok, checks }, null, 2));

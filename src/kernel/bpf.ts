@@ -19,6 +19,7 @@ import {
   errno,
   koffi,
   LibbpfPrintFn,
+  libbpf,
   libbpfSetPrint,
   linkDestroy,
   linkDisconnect,
@@ -51,6 +52,7 @@ import {
   linkCreateCgroupIter,
   type MapInfo,
   mapInfo,
+  objInfo,
   objPinAt,
   type ProgInfo,
   progInfo,
@@ -84,6 +86,32 @@ export function setLibbpfLogger(fn: LibbpfLogger): void {
 
 // --- objects --------------------------------------------------------------
 
+/**
+ * libbpf's own error numbers (enum libbpf_errno, libbpf.h: LIBBPF_ERRNO__START
+ * 4000), which it returns like errno values; said in words here.
+ */
+const LIBBPF_ERRORS: Record<number, string> = {
+  4000: 'libelf failed to read it (LIBBPF_ERRNO__LIBELF)',
+  4001: 'not a BPF ELF object (LIBBPF_ERRNO__FORMAT)',
+  4002: 'bad or missing kernel version section (LIBBPF_ERRNO__KVERSION)',
+  4003: 'built for the other byte order (LIBBPF_ERRNO__ENDIAN)',
+  4004: 'libbpf internal error (LIBBPF_ERRNO__INTERNAL)',
+  4005: 'a relocation failed (LIBBPF_ERRNO__RELOC)',
+  4006: 'the kernel refused to load it (LIBBPF_ERRNO__LOAD)',
+  4007: 'the verifier rejected it (LIBBPF_ERRNO__VERIFY)',
+  4008: 'a program is too big (LIBBPF_ERRNO__PROG2BIG)',
+  4009: 'the kernel version does not match (LIBBPF_ERRNO__KVER)',
+  4010: 'a program type the kernel does not support (LIBBPF_ERRNO__PROGTYPE)',
+  4011: 'wrong netlink pid (LIBBPF_ERRNO__WRNGPID)',
+  4012: 'bad netlink sequence (LIBBPF_ERRNO__INVSEQ)',
+  4013: 'netlink parse error (LIBBPF_ERRNO__NLPARSE)',
+};
+
+/** An error number from libbpf in words: its own codes (4000+) or the errno name. */
+export function libbpfErrorName(n: number): string {
+  return LIBBPF_ERRORS[n] ?? errnoName(n);
+}
+
 const LOG_SIZE = 4 << 20;
 /** How many lines of the verifier log an E_VERIFIER message shows. */
 const LOG_TAIL = 12;
@@ -91,10 +119,16 @@ const LOG_TAIL = 12;
 export interface OpenOptions {
   /** Values for `const volatile` globals (in .rodata), by variable name. */
   rodata?: Record<string, Buffer>;
-  /** Pinned or shared maps to use instead of creating new ones, by map name. */
-  reuseMaps?: Record<string, Fd>;
-  /** Load only these programs (others are kept out of the kernel). */
+  /** Pinned or shared maps (an Fd, or a map of another loaded object) to use instead of creating new ones, by map name. */
+  reuseMaps?: Record<string, { readonly fd: number }>;
+  /**
+   * Load only these programs (others are kept out of the kernel, so that one
+   * the kernel cannot take does not spoil them). Each must be in the object:
+   * checked before anything is loaded (E_NOT_FOUND).
+   */
   programs?: string[];
+  /** Each program of `programs` must have a section starting so (E_BAD_INPUT before load). */
+  section?: string;
 }
 
 /**
@@ -129,7 +163,7 @@ export class BpfObject {
       const obj = objOpenFile(cstr(path), oo) as Ptr;
       if (!obj) {
         const e = errno();
-        throw new CgviewError('E_LOAD', `open BPF object ${path}: ${errnoName(e)}`, {
+        throw new CgviewError('E_LOAD', `open BPF object ${path}: ${libbpfErrorName(e)}`, {
           errno: e,
           path,
           log: captured.join('\n'),
@@ -149,9 +183,27 @@ export class BpfObject {
   }
 
   #prepare(opts: OpenOptions, logBuf: Buffer): void {
+    const sections = new Map<string, string>();
     for (let p = objNextProg(this.#obj, null) as Ptr; p; p = objNextProg(this.#obj, p) as Ptr) {
       const name = progName(p) as string;
+      sections.set(name, progSectionName(p) as string);
       if (opts.programs && !opts.programs.includes(name)) progSetAutoload(p, false);
+    }
+    // Refused before anything reaches the kernel: nothing to undo.
+    for (const name of opts.programs ?? []) {
+      const sec = sections.get(name);
+      if (sec === undefined)
+        throw new CgviewError(
+          'E_NOT_FOUND',
+          `program ${name} not in ${this.path} (has: ${[...sections.keys()].join(', ') || 'none'})`,
+          { path: this.path },
+        );
+      if (opts.section !== undefined && !sec.startsWith(opts.section))
+        throw new CgviewError(
+          'E_BAD_INPUT',
+          `program ${name} of ${this.path} is SEC("${sec}"), not ${opts.section}`,
+          { path: this.path },
+        );
     }
     if (opts.rodata) this.#setRodata(opts.rodata);
     for (const [name, fd] of Object.entries(opts.reuseMaps ?? {})) {
@@ -166,7 +218,12 @@ export class BpfObject {
       const lines = captured ?? [];
       if (log.length > 0) {
         const tail = log.split('\n').slice(-LOG_TAIL).join('\n');
-        throw new CgviewError('E_VERIFIER', `load ${this.path}: the verifier rejected a program:\n${tail}`, {
+        // libbpf names the program whose load failed: "prog 'NAME': BPF program load failed".
+        const failed = lines
+          .map((l) => /prog '([^']+)': (?:BPF program load failed|failed to load)/.exec(l)?.[1])
+          .find((n) => n !== undefined);
+        const which = failed ? `program ${failed}` : 'a program';
+        throw new CgviewError('E_VERIFIER', `load ${this.path}: the verifier rejected ${which}:\n${tail}`, {
           errno: -r,
           path: this.path,
           log,
@@ -182,7 +239,7 @@ export class BpfObject {
         });
       throw new CgviewError(
         'E_LOAD',
-        `load ${this.path}: ${errnoName(-r)}\n${lines.slice(-LOG_TAIL).join('\n')}`,
+        `load ${this.path}: ${libbpfErrorName(-r)}\n${lines.slice(-LOG_TAIL).join('\n')}`,
         {
           errno: -r,
           path: this.path,
@@ -479,5 +536,132 @@ export class BpfMap {
   /** Closes the map's own Fd (maps of a BpfObject close with it). Idempotent. */
   close(): void {
     if (typeof this.#fd !== 'number') this.#fd.close();
+  }
+}
+
+// --- map compatibility ------------------------------------------------------
+
+const btfLoadFromKernelById = libbpf.func('void *btf__load_from_kernel_by_id(uint32_t id)');
+const btfFree = libbpf.func('void btf__free(void *btf)');
+
+/**
+ * What a map must match to be reused in place of a new one (as cilium/ebpf's
+ * MapSpec.Compatible): type, key and value sizes, max_entries, flags, and the
+ * layout of its value type from the map's BTF (member names, offsets and
+ * types, so that a same-size layout change is not taken for the old one).
+ */
+export interface MapSpec {
+  type: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+  /** The value type as text from the map's BTF ('' when the map has none). */
+  valueLayout: string;
+}
+
+/** The spec of a map held by `fd` (pinned, or of a loaded object). Throws E_SYSCALL. */
+export function mapSpec(fd: Fd | number): MapSpec {
+  const i = mapInfo(fd);
+  // struct bpf_map_info: btf_id @64, btf_key_type_id @68, btf_value_type_id @72 (Linux 6.18 uapi)
+  const raw = objInfo(fd, 88, 'map');
+  const btfId = raw.readUInt32LE(64);
+  const valueTypeId = raw.readUInt32LE(72);
+  return {
+    type: i.type,
+    keySize: i.keySize,
+    valueSize: i.valueSize,
+    maxEntries: i.maxEntries,
+    flags: i.flags,
+    valueLayout: btfId && valueTypeId ? kernelBtfLayout(btfId, valueTypeId) : '',
+  };
+}
+
+/** Why two map specs differ, or null when a map of spec `have` can stand for one of `want`. */
+export function mapSpecMismatch(have: MapSpec, want: MapSpec): string | null {
+  for (const k of ['type', 'keySize', 'valueSize', 'maxEntries', 'flags'] as const)
+    if (have[k] !== want[k]) return `${k} ${have[k]}, want ${want[k]}`;
+  if (have.valueLayout !== want.valueLayout) return 'value layout differs';
+  return null;
+}
+
+function kernelBtfLayout(btfId: number, typeId: number): string {
+  const btf = btfLoadFromKernelById(btfId) as Ptr;
+  if (!btf) throw sysError(`load BTF id ${btfId}`, undefined, errno());
+  try {
+    return btfLayout(btf, typeId, 0);
+  } finally {
+    btfFree(btf);
+  }
+}
+
+// enum btf_kind (include/uapi/linux/btf.h)
+const BTF_KIND = {
+  INT: 1,
+  PTR: 2,
+  ARRAY: 3,
+  STRUCT: 4,
+  UNION: 5,
+  ENUM: 6,
+  FWD: 7,
+  TYPEDEF: 8,
+  VOLATILE: 9,
+  CONST: 10,
+  RESTRICT: 11,
+  FLOAT: 16,
+  TYPE_TAG: 18,
+  ENUM64: 19,
+} as const;
+
+/** A type of a BTF as text: names, sizes, member offsets; pointers are not followed. */
+function btfLayout(btf: Ptr, id: number, depth: number): string {
+  if (id === 0) return 'void';
+  if (depth > 16) return '...';
+  // struct btf_type { u32 name_off; u32 info; u32 size_or_type; } then kind-specific data
+  const t = btfTypeById(btf, id) as Ptr;
+  if (!t) return `?${id}`;
+  const head = copyBytes(t, 12);
+  const name = btfNameByOffset(btf, head.readUInt32LE(0)) as string;
+  const info = head.readUInt32LE(4);
+  const kind = (info >>> 24) & 0x1f;
+  const vlen = info & 0xffff;
+  const sizeOrType = head.readUInt32LE(8);
+  switch (kind) {
+    case BTF_KIND.INT:
+      return `int ${name}:${sizeOrType}:${copyBytes(t + 12n, 4)
+        .readUInt32LE(0)
+        .toString(16)}`;
+    case BTF_KIND.PTR:
+      return 'ptr';
+    case BTF_KIND.ARRAY: {
+      // struct btf_array { u32 type; u32 index_type; u32 nelems; }
+      const a = copyBytes(t + 12n, 12);
+      return `[${a.readUInt32LE(8)}]${btfLayout(btf, a.readUInt32LE(0), depth + 1)}`;
+    }
+    case BTF_KIND.STRUCT:
+    case BTF_KIND.UNION: {
+      // struct btf_member { u32 name_off; u32 type; u32 offset; } (bit offset, or bitfield size << 24 | offset)
+      const ms = copyBytes(t + 12n, 12 * vlen);
+      const members: string[] = [];
+      for (let i = 0; i < vlen; i++) {
+        const mname = btfNameByOffset(btf, ms.readUInt32LE(i * 12)) as string;
+        members.push(
+          `${mname}@${ms.readUInt32LE(i * 12 + 8)}:${btfLayout(btf, ms.readUInt32LE(i * 12 + 4), depth + 1)}`,
+        );
+      }
+      return `${kind === BTF_KIND.STRUCT ? 'struct' : 'union'} ${name}:${sizeOrType}{${members.join(',')}}`;
+    }
+    case BTF_KIND.ENUM:
+    case BTF_KIND.ENUM64:
+    case BTF_KIND.FLOAT:
+      return `${kind} ${name}:${sizeOrType}`;
+    case BTF_KIND.TYPEDEF:
+    case BTF_KIND.VOLATILE:
+    case BTF_KIND.CONST:
+    case BTF_KIND.RESTRICT:
+    case BTF_KIND.TYPE_TAG:
+      return btfLayout(btf, sizeOrType, depth + 1);
+    default:
+      return `kind${kind} ${name}`;
   }
 }

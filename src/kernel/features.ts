@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isCgviewError } from '../errors.js';
+import { CgviewError, isCgviewError } from '../errors.js';
 
 /** Result of one probe. `required: false` checks only warn when they fail. */
 export interface FeatureCheck {
@@ -541,4 +541,153 @@ export async function probeAll(opts: ProbeOptions = {}): Promise<FeatureCheck[]>
     await probeCgrpStorage(o),
     probeCssIter(o.btfPath),
   ];
+}
+
+// --- CPUs and views ---------------------------------------------------------
+
+export const POSSIBLE_CPUS = '/sys/devices/system/cpu/possible';
+
+/** How many CPU slots a kernel CPU list ("0-3,8-11") needs: its highest id + 1. Throws on anything else. */
+export function cpuListCount(text: string): number {
+  let n = 0;
+  for (const part of text.trim().split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) {
+      if (part === '') continue;
+      throw new CgviewError('E_BAD_INPUT', `not a CPU list: ${JSON.stringify(text.slice(0, 80))}`);
+    }
+    n = Math.max(n, Number(m[2] ?? m[1]) + 1);
+  }
+  return n;
+}
+
+/** A built-in view as doctor tries it: its object and program, the kfuncs it calls, its collector. */
+export interface ViewProbe {
+  name: string;
+  object: string;
+  program: string;
+  kfuncs: string[];
+  collector?: { name: string; object: string; cpuMap?: string };
+}
+
+export interface ViewProbeOptions extends ProbeOptions {
+  /** Text of /sys/devices/system/cpu/possible (default: read it). */
+  possibleCpus?: string;
+}
+
+/**
+ * Which views this kernel and machine can run (`views`), and the CPU limit
+ * of the collectors (`cpus`). Each view's object is loaded with its program
+ * alone (and its collector's object, without attaching anything), after
+ * checking that the kernel BTF has the kfuncs it calls. Both optional checks:
+ * a view that cannot run does not stop the others. Closes all it loads.
+ */
+export async function probeViews(views: ViewProbe[], opts: ViewProbeOptions = {}): Promise<FeatureCheck[]> {
+  const buildDir = opts.buildDir ?? bpfBuildDir();
+  let btf: Buffer | null = null;
+  try {
+    btf = fs.readFileSync(opts.btfPath ?? VMLINUX_BTF);
+  } catch {
+    // kfuncs cannot be checked: the loads say what is missing
+  }
+  let cpus: number | null = null;
+  let cpuText = '';
+  try {
+    cpuText = (opts.possibleCpus ?? fs.readFileSync(POSSIBLE_CPUS, 'latin1')).trim();
+    cpus = cpuListCount(cpuText);
+  } catch {
+    // reported by the cpus check
+  }
+  const collectors = new Map<string, { error?: string; slots?: number }>();
+  const limits: string[] = [];
+  const can: string[] = [];
+  const cannot: string[] = [];
+  let bpf: typeof import('./bpf.js') | null = null;
+  try {
+    bpf = await kernel();
+  } catch (e) {
+    const detail = describeError(e);
+    return [
+      { name: 'cpus', ok: false, required: false, detail, remedy: BUILD_REMEDY },
+      { name: 'views', ok: false, required: false, detail, remedy: BUILD_REMEDY },
+    ];
+  }
+  for (const v of views) {
+    const missing = btf ? v.kfuncs.filter((k) => !btf.includes(`${k}\0`)) : [];
+    if (missing.length) {
+      cannot.push(`${v.name} (needs kfunc ${missing.join(', ')}: the css iterator is Linux 6.7+)`);
+      continue;
+    }
+    if (v.collector) {
+      let c = collectors.get(v.collector.name);
+      if (!c) {
+        c = {};
+        try {
+          const o = bpf.BpfObject.load(objectPath(buildDir, v.collector.object));
+          try {
+            if (v.collector.cpuMap) c.slots = o.map(v.collector.cpuMap).info().maxEntries;
+          } finally {
+            o.close();
+          }
+        } catch (e) {
+          c.error = describeError(e);
+        }
+        collectors.set(v.collector.name, c);
+        if (c.slots !== undefined) limits.push(`the ${v.collector.name} collector follows up to ${c.slots}`);
+      }
+      if (c.error) {
+        cannot.push(`${v.name} (its collector ${v.collector.name}: ${c.error})`);
+        continue;
+      }
+      if (c.slots !== undefined && cpus !== null && cpus > c.slots) {
+        cannot.push(`${v.name} (${cpus} possible CPUs, its collector follows ${c.slots})`);
+        continue;
+      }
+    }
+    try {
+      bpf.BpfObject.load(objectPath(buildDir, v.object), {
+        programs: [v.program],
+        section: 'iter/cgroup',
+      }).close();
+      can.push(v.name);
+    } catch (e) {
+      cannot.push(`${v.name} (${describeError(e)})`);
+    }
+  }
+  const over = [...collectors.entries()].filter(
+    ([, c]) => c.slots !== undefined && cpus !== null && cpus > c.slots,
+  );
+  const cpuCheck: FeatureCheck =
+    cpus === null
+      ? {
+          name: 'cpus',
+          ok: false,
+          required: false,
+          detail: `cannot read the possible CPUs from ${POSSIBLE_CPUS}`,
+          remedy: 'collector views need /sys mounted',
+        }
+      : over.length
+        ? {
+            name: 'cpus',
+            ok: false,
+            required: false,
+            detail: `${cpus} possible CPUs (${cpuText}): more than ${limits.join(', ')}`,
+            remedy: `views of ${over.map(([n]) => n).join(', ')} cannot run on this machine (docs/sched_lat.md)`,
+          }
+        : {
+            name: 'cpus',
+            ok: true,
+            required: false,
+            detail: `${cpus} possible CPUs (${cpuText})${limits.length ? `; ${limits.join(', ')}` : ''}`,
+          };
+  const viewCheck: FeatureCheck = cannot.length
+    ? {
+        name: 'views',
+        ok: false,
+        required: false,
+        detail: `can run: ${can.join(', ') || 'none'}; cannot run: ${cannot.join('; ')}`,
+        remedy: 'see each reason; docs/views.md says what each built-in view needs',
+      }
+    : { name: 'views', ok: true, required: false, detail: `can run: ${can.join(', ')}` };
+  return [cpuCheck, viewCheck];
 }

@@ -8,14 +8,18 @@
  * started when the first view that reads it is loaded and stopped when the
  * last pin of such a view goes.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../daemon/log.js';
 import { CgviewError, isCgviewError } from '../errors.js';
+import { cpuListCount, POSSIBLE_CPUS } from '../kernel/features.js';
 import {
   BpfObject,
   type Fd,
   linkInfo,
   listDir,
+  mapSpec,
+  mapSpecMismatch,
   mkdirAt,
   objGetAt,
   openDir,
@@ -26,15 +30,38 @@ import {
   requireRootOwned,
   unlinkAt,
 } from '../kernel/index.js';
+import { CONTRACT, type ObjectFile } from './contract.gen.js';
 import type { CollectorHost } from './registry.js';
 
+export { cpuListCount };
+
+/** Tag of the program a pinned link runs; null when it cannot be read. */
+function pinnedProgTag(dir: Fd, name: string): string | null {
+  const l = objGetAt(dir, name);
+  if (!l) return null;
+  try {
+    const p = progFdById(linkInfo(l).progId);
+    try {
+      return progInfo(p).tag;
+    } finally {
+      p.close();
+    }
+  } catch {
+    return null;
+  } finally {
+    l.close();
+  }
+}
+
 interface CollectorDef {
-  object: string;
-  /** Programs to attach (all of them are tracing programs). */
+  object: ObjectFile;
+  /** Programs to attach (all of them are tracing programs), in attach order. */
   programs: string[];
-  /** Maps to pin; `shared` ones are reused by the view objects. */
+  /** Maps to pin; `shared` ones are reused by the view objects and hold the counters. */
   maps: string[];
   shared: string[];
+  /** The per-CPU map: its max_entries is the most CPUs the collector can follow. */
+  cpuMap?: string;
   /** Load-time settings from the hierarchy id. */
   rodata: (hierarchyId: number) => Record<string, Buffer>;
 }
@@ -45,21 +72,45 @@ function u32(n: number): Buffer {
   return b;
 }
 
+// Names come from the objects (contract.gen.ts): a name they do not have does not compile.
+type C = typeof CONTRACT;
+type ProgramOf<F extends ObjectFile> = keyof C[F]['programs'] & string;
+type MapOf<F extends ObjectFile> = C[F]['maps'][number];
+type RodataOf<F extends ObjectFile> = keyof C[F]['rodata'] & string;
+
+const SL = 'sched_lat_collector.bpf.o';
 const DEFS: Record<string, CollectorDef> = {
   sched_lat: {
-    object: 'sched_lat_collector.bpf.o',
-    programs: ['sl_wakeup', 'sl_wakeup_new', 'sl_switch', 'sl_migrate', 'sl_rmdir'],
-    maps: ['sl_cgrp', 'sl_cg_v1', 'sl_task', 'sl_cpu'],
-    shared: ['sl_cgrp', 'sl_cg_v1'],
-    rodata: (h) => ({ v1_hierarchy_id: u32(h) }),
+    object: SL,
+    // Attached in this order: the switch and migration programs see every
+    // task before any wait can start, so no start is left for them to miss.
+    programs: ['sl_switch', 'sl_migrate', 'sl_rmdir', 'sl_wakeup', 'sl_wakeup_new'] satisfies ProgramOf<
+      typeof SL
+    >[],
+    // Every map of the object is pinned.
+    maps: [...CONTRACT[SL].maps],
+    shared: ['sl_cgrp', 'sl_cg_v1'] satisfies MapOf<typeof SL>[],
+    cpuMap: 'sl_cpu' satisfies MapOf<typeof SL>,
+    rodata: (h) => ({ v1_hierarchy_id: u32(h) }) satisfies Record<RodataOf<typeof SL>, Buffer>,
   },
 };
+
+/** The collectors, for checks of their definitions against the objects (tests, doctor). */
+export function collectorDefs(): Record<string, Readonly<CollectorDef>> {
+  return DEFS;
+}
+
+/** How an instance came to run in this daemon. */
+export type CollectorStart = 'started' | 'adopted' | 'replaced';
 
 interface Running {
   instance: string;
   /** Pinned maps the views reuse, by map name. */
   maps: Record<string, Fd>;
-  adopted: boolean;
+  start: CollectorStart;
+  /** For a replaced collector: why the pinned one was not adopted, and the maps (counters) carried over. */
+  reasons: string[];
+  carried: string[];
   startedAt: number;
 }
 
@@ -74,6 +125,17 @@ function parseInstance(instance: string): { name: string; def: CollectorDef; hie
   return { name: m[1]!, def, hierarchyId: Number(m[2]) };
 }
 
+/** What was found pinned for an instance, against what this version loads. */
+type Pinned =
+  | { kind: 'none' }
+  | { kind: 'compatible'; maps: Record<string, Fd> }
+  | { kind: 'incompatible'; reasons: string[]; carry: Record<string, Fd> };
+
+export interface CollectorsOptions {
+  /** Text of /sys/devices/system/cpu/possible (default: read it); tests inject a larger machine. */
+  possibleCpus?: string;
+}
+
 export class Collectors implements CollectorHost {
   readonly #running = new Map<string, Running>();
 
@@ -81,6 +143,7 @@ export class Collectors implements CollectorHost {
     readonly privateDir: string,
     readonly bpfDir: string,
     readonly log: Logger,
+    readonly opts: CollectorsOptions = {},
   ) {}
 
   /** The private directory, made on first use (its parent must be bpffs). */
@@ -111,37 +174,119 @@ export class Collectors implements CollectorHost {
     return fd;
   }
 
-  /** Maps a view object must reuse; starts (or adopts) the collector instance. */
+  running(instance: string): boolean {
+    return this.#running.has(instance);
+  }
+
+  /** See CollectorHost.release: stops what this daemon started, lets go of what it adopted. */
+  release(instance: string): void {
+    const r = this.#running.get(instance);
+    if (!r) return;
+    if (r.start === 'started') {
+      this.stop(instance);
+      return;
+    }
+    for (const fd of Object.values(r.maps)) fd.close();
+    this.#running.delete(instance);
+  }
+
+  /**
+   * Maps a view object must reuse; starts the collector instance, or adopts
+   * the one an earlier daemon left pinned if its programs and maps are the
+   * ones this version loads (else replaces it, carrying its counters over
+   * when their maps' layout is the same). Throws E_NOT_SUPPORTED on a machine
+   * with more CPUs than the collector follows, and what BpfObject.load throws.
+   */
   acquire(instance: string): Record<string, Fd> {
     const have = this.#running.get(instance);
     if (have) return have.maps;
     const { def, hierarchyId } = parseInstance(instance);
-    const priv = this.#privateFd();
-    try {
-      const adopted = this.#adopt(priv, instance, def);
-      if (adopted) {
-        this.#running.set(instance, adopted);
-        this.log('info', 'collector adopted', { collector: instance });
-        return adopted.maps;
+    const file = path.join(this.bpfDir, def.object);
+    const rodata = def.rodata(hierarchyId);
+    // What this version would run: compared with what is pinned, and used when nothing is.
+    let obj = BpfObject.load(file, { rodata });
+    const priv = (() => {
+      try {
+        this.#checkCpus(obj, def, instance);
+        return this.#privateFd();
+      } catch (e) {
+        obj.close();
+        throw e;
       }
-      const started = this.#start(priv, instance, def, hierarchyId);
-      this.#running.set(instance, started);
-      this.log('info', 'collector started', { collector: instance });
-      return started.maps;
+    })();
+    try {
+      const pinned = this.#inspect(priv, instance, def, obj);
+      if (pinned.kind === 'compatible') {
+        obj.close();
+        const r: Running = {
+          instance,
+          maps: pinned.maps,
+          start: 'adopted',
+          reasons: [],
+          carried: [],
+          startedAt: Date.now(),
+        };
+        this.#running.set(instance, r);
+        this.log('info', 'collector adopted', { collector: instance });
+        return r.maps;
+      }
+      let carry: Record<string, Fd> = {};
+      let reasons: string[] = [];
+      if (pinned.kind === 'incompatible') {
+        ({ carry, reasons } = pinned);
+        obj.close();
+        try {
+          obj = BpfObject.load(file, { rodata, reuseMaps: carry });
+        } catch (e) {
+          for (const fd of Object.values(carry)) fd.close();
+          throw e;
+        }
+      }
+      const r = this.#start(priv, instance, def, obj, carry);
+      r.reasons = reasons;
+      this.#running.set(instance, r);
+      if (r.start === 'replaced')
+        this.log('warn', 'collector replaced: the pinned one is not what this version loads', {
+          collector: instance,
+          reasons,
+          carried: r.carried,
+          ...(r.carried.length ? {} : { note: 'counters start afresh' }),
+        });
+      else this.log('info', 'collector started', { collector: instance });
+      return r.maps;
     } finally {
+      obj.close();
       priv.close();
     }
   }
 
-  /** Reuses pins left by an earlier daemon when every link and map is there. */
-  #adopt(priv: Fd, instance: string, def: CollectorDef): Running | null {
+  /** Refuses a machine with more possible CPUs than the collector has per-CPU slots. */
+  #checkCpus(obj: BpfObject, def: CollectorDef, instance: string): void {
+    if (!def.cpuMap) return;
+    const slots = obj.map(def.cpuMap).info().maxEntries;
+    const text = this.opts.possibleCpus ?? fs.readFileSync(POSSIBLE_CPUS, 'latin1');
+    const n = cpuListCount(text);
+    if (n > slots)
+      throw new CgviewError(
+        'E_NOT_SUPPORTED',
+        `collector ${instance}: this machine has ${n} possible CPUs, the collector follows at most ${slots}`,
+        { hint: `views that read it cannot run here; cgview doctor shows the limit (${POSSIBLE_CPUS})` },
+      );
+  }
+
+  /**
+   * What an earlier daemon left pinned for `instance`, against `fresh` (what
+   * this version loads): program tags and map specs (sizes, flags, value
+   * layout). Incomplete leftovers (a crash while starting) are cleared.
+   */
+  #inspect(priv: Fd, instance: string, def: CollectorDef, fresh: BpfObject): Pinned {
     let dir: Fd;
     try {
       dir = openDirAt(priv, instance);
     } catch {
-      return null;
+      return { kind: 'none' };
     }
-    const maps: Record<string, Fd> = {};
+    const carry: Record<string, Fd> = {};
     try {
       requireRootOwned(dir, `${this.privateDir}/${instance}`);
       const entries = listDir(dir);
@@ -150,21 +295,35 @@ export class Collectors implements CollectorHost {
         entries.length === names.size &&
         def.programs.every((p) => names.has(`link_${p}`)) &&
         def.maps.every((m) => names.has(m));
-      if (complete) {
-        for (const m of def.shared) {
-          const fd = objGetAt(dir, m, `map ${m}`);
-          if (!fd) break;
-          maps[m] = fd;
-        }
-        if (def.shared.every((m) => maps[m])) return { instance, maps, adopted: true, startedAt: Date.now() };
+      if (!complete) {
+        this.log('warn', 'collector pins incomplete, starting afresh', { collector: instance });
+        this.#clear(dir);
+        return { kind: 'none' };
       }
-      // A crash while starting (or anything odd): clear the leftovers and start afresh.
-      this.log('warn', 'collector pins incomplete, starting afresh', { collector: instance });
-      for (const fd of Object.values(maps)) fd.close();
-      this.#clear(dir);
-      return null;
+      const reasons: string[] = [];
+      // A pin this version does not make (e.g. a program it dropped) would keep running if adopted.
+      const expected = new Set([...def.programs.map((p) => `link_${p}`), ...def.maps]);
+      for (const n of names) if (!expected.has(n)) reasons.push(`pin ${n}: not one of this version's`);
+      for (const p of def.programs) {
+        const tag = pinnedProgTag(dir, `link_${p}`);
+        const want = fresh.program(p).info().tag;
+        if (tag !== want) reasons.push(`program ${p}: tag ${tag ?? 'unreadable'}, this version's ${want}`);
+      }
+      for (const m of def.maps) {
+        const fd = objGetAt(dir, m, `map ${m}`);
+        if (!fd) {
+          reasons.push(`map ${m}: gone`);
+          continue;
+        }
+        const why = mapSpecMismatch(mapSpec(fd), mapSpec(fresh.map(m).fd));
+        if (why) reasons.push(`map ${m}: ${why}`);
+        if (!why && def.shared.includes(m)) carry[m] = fd;
+        else fd.close();
+      }
+      if (reasons.length === 0) return { kind: 'compatible', maps: carry };
+      return { kind: 'incompatible', reasons, carry };
     } catch (e) {
-      for (const fd of Object.values(maps)) fd.close();
+      for (const fd of Object.values(carry)) fd.close();
       throw e;
     } finally {
       dir.close();
@@ -182,8 +341,14 @@ export class Collectors implements CollectorHost {
     }
   }
 
-  #start(priv: Fd, instance: string, def: CollectorDef, hierarchyId: number): Running {
-    const obj = BpfObject.load(path.join(this.bpfDir, def.object), { rodata: def.rodata(hierarchyId) });
+  /**
+   * Pins `obj`'s maps and attaches its programs in the instance directory.
+   * Maps in `carry` are pinned ones the object reuses (counters of a
+   * replaced collector): they stay; whatever else is there (the replaced
+   * collector's links, detaching its programs, and its other maps) goes first.
+   */
+  #start(priv: Fd, instance: string, def: CollectorDef, obj: BpfObject, carry: Record<string, Fd>): Running {
+    const maps: Record<string, Fd> = { ...carry };
     try {
       try {
         mkdirAt(priv, instance, 0o700);
@@ -192,8 +357,12 @@ export class Collectors implements CollectorHost {
       }
       const dir = openDirAt(priv, instance);
       try {
-        // Maps first, links last: the links make it complete (see #adopt).
-        for (const m of def.maps) obj.map(m).pinAt(dir, m);
+        const old = listDir(dir).filter((e) => !(e.name in carry));
+        // The old links first: from here on no old program writes the carried maps.
+        for (const e of old.filter((x) => x.name.startsWith('link_'))) unlinkAt(dir, e.name);
+        for (const e of old.filter((x) => !x.name.startsWith('link_') && !x.isDir)) unlinkAt(dir, e.name);
+        // Maps first, links last: the links make it complete (see #inspect).
+        for (const m of def.maps) if (!(m in carry)) obj.map(m).pinAt(dir, m);
         for (const p of def.programs) {
           const link = obj.program(p).attach();
           try {
@@ -202,23 +371,25 @@ export class Collectors implements CollectorHost {
             link.close();
           }
         }
-        const maps: Record<string, Fd> = {};
-        try {
-          for (const m of def.shared) maps[m] = objGetAt(dir, m, `map ${m}`)!;
-        } catch (e) {
-          for (const fd of Object.values(maps)) fd.close();
-          throw e;
-        }
-        return { instance, maps, adopted: false, startedAt: Date.now() };
+        for (const m of def.shared) maps[m] ??= objGetAt(dir, m, `map ${m}`)!;
+        const replaced = old.length > 0 || Object.keys(carry).length > 0;
+        return {
+          instance,
+          maps,
+          start: replaced ? 'replaced' : 'started',
+          reasons: [],
+          carried: Object.keys(carry),
+          startedAt: Date.now(),
+        };
       } catch (e) {
         this.#clear(dir);
         throw e;
       } finally {
         dir.close();
       }
-    } finally {
-      // Pinned links keep the programs, pinned maps the data.
-      obj.close();
+    } catch (e) {
+      for (const fd of Object.values(maps)) fd.close();
+      throw e;
     }
   }
 
@@ -318,7 +489,11 @@ export class Collectors implements CollectorHost {
       }
       out[inst] = {
         running: true,
-        adopted: r.adopted,
+        adopted: r.start === 'adopted',
+        // started (nothing was pinned), adopted (the pinned one is this version's), or
+        // replaced (it was not: `reasons`; `carried` maps kept their counters)
+        start: r.start,
+        ...(r.start === 'replaced' ? { reasons: r.reasons, carried: r.carried } : {}),
         since: new Date(r.startedAt).toISOString(),
         programs: progs,
       };

@@ -11,6 +11,7 @@ import { bpfBuildDir } from '../kernel/features.js';
 import { BpfObject, type BpfProgram, type Fd, mapInfo, progMapIds } from '../kernel/index.js';
 import type { ViewIdentity } from '../tree/reconcile.js';
 import { collectorInstance } from './collectors.js';
+import { CONTRACT, type ObjectFile } from './contract.gen.js';
 import { checkStoredObject } from './objstore.js';
 
 export interface ViewDef {
@@ -23,22 +24,34 @@ export interface ViewDef {
   /** Collector this view reads from, if any. */
   collector?: string;
   description: string;
+  /** Kfuncs the program's object calls (built-in views): the kernel must have them (docs/views.md). */
+  kfuncs?: string[];
+}
+
+type C = typeof CONTRACT;
+type ProgramOf<F extends ObjectFile> = keyof C[F]['programs'] & string;
+
+/** A built-in view: object and program names come from the objects (contract.gen.ts). */
+function builtin<F extends ObjectFile>(
+  object: F,
+  program: ProgramOf<F>,
+  rest: { collector?: string; description: string },
+): Omit<ViewDef, 'spec' | 'defaultName'> {
+  return { object, program, kfuncs: [...CONTRACT[object].kfuncs], ...rest };
 }
 
 const BUILTIN: Record<string, Omit<ViewDef, 'spec' | 'defaultName'>> = {
-  info: { object: 'info.bpf.o', program: 'info', description: 'identity of the cgroup: id, level, name' },
-  sched_lat: {
-    object: 'sched_lat.bpf.o',
-    program: 'sched_lat',
+  info: builtin('info.bpf.o', 'info', { description: 'identity of the cgroup: id, level, name' }),
+  sched_lat: builtin('sched_lat.bpf.o', 'sched_lat', {
     collector: 'sched_lat',
     description: "scheduling queueing delay of the cgroup's tasks (the RFC's metric)",
-  },
-  sched_lat_tree: {
-    object: 'sched_lat.bpf.o',
-    program: 'sched_lat_tree',
+  }),
+  // Its own object: the css-iterator kfuncs it calls (Linux 6.7) must not
+  // keep sched_lat from loading on an older kernel.
+  sched_lat_tree: builtin('sched_lat_tree.bpf.o', 'sched_lat_tree', {
     collector: 'sched_lat',
     description: 'sched_lat summed over the cgroup and all its descendants',
-  },
+  }),
 };
 
 export function builtinViews(): string[] {
@@ -75,6 +88,14 @@ export function parseViewSpec(spec: string): ViewDef {
 /** Starts collectors on demand; returns the maps a view object must reuse. */
 export interface CollectorHost {
   acquire(name: string): Record<string, Fd>;
+  /** Whether an instance runs in this process (acquired, not stopped). */
+  running(name: string): boolean;
+  /**
+   * Undoes an acquire() whose view failed to load: a collector it started
+   * is stopped; one it adopted or replaced keeps its pins (their counters
+   * are an earlier daemon's) and is only let go.
+   */
+  release(name: string): void;
 }
 
 const RETRY_MS = 30_000;
@@ -133,23 +154,39 @@ export class ViewSet {
   }
 
   #load(def: ViewDef, vkey: string, hierarchyId: number): LoadedView {
-    const spec = def.spec;
     const instance = def.collector ? collectorInstance(def.collector, hierarchyId) : undefined;
-    const okey = `${def.object}\0${instance ?? ''}`;
+    // One object per view program: only that program is loaded, so a
+    // program of the same file the kernel refuses spoils nothing else.
+    const okey = `${def.object}\0${def.program}\0${instance ?? ''}`;
     let obj = this.#objects.get(okey);
-    if (!obj || obj.closed) {
+    if (obj && !obj.closed) return this.#describe(def, vkey, obj, instance);
+    const wasRunning = instance ? this.collectors.running(instance) : true;
+    try {
       // A user object loads only from its root-owned copy (objstore.ts).
-      if (!Object.hasOwn(BUILTIN, spec)) checkStoredObject(def.object);
+      if (!Object.hasOwn(BUILTIN, def.spec)) checkStoredObject(def.object);
       const reuseMaps = instance ? this.collectors.acquire(instance) : undefined;
-      obj = BpfObject.load(def.object, reuseMaps ? { reuseMaps } : {});
-      this.#objects.set(okey, obj);
+      obj = BpfObject.load(def.object, {
+        programs: [def.program],
+        section: 'iter/cgroup',
+        ...(reuseMaps ? { reuseMaps } : {}),
+      });
+      try {
+        const v = this.#describe(def, vkey, obj, instance);
+        this.#objects.set(okey, obj);
+        return v;
+      } catch (e) {
+        obj.close();
+        throw e;
+      }
+    } catch (e) {
+      // Nothing that failed stays loaded: a collector started for this view goes too.
+      if (instance && !wasRunning) this.collectors.release(instance);
+      throw e;
     }
+  }
+
+  #describe(def: ViewDef, vkey: string, obj: BpfObject, instance: string | undefined): LoadedView {
     const program = obj.program(def.program);
-    if (!program.section.startsWith('iter/cgroup'))
-      throw new CgviewError(
-        'E_BAD_INPUT',
-        `${spec}: program ${def.program} is ${program.section}, a view must be SEC("iter/cgroup")`,
-      );
     // acquire() of a running instance only hands back its map fds.
     const shared = instance ? this.collectors.acquire(instance) : {};
     // Only the collector maps this program really uses (a view may read a subset).

@@ -123,8 +123,11 @@ describe('user view objects', () => {
     await d.stop();
   });
 
+  // User views here have no collector: a host that has none.
+  const noCollectors = { acquire: () => ({}), running: () => false, release: () => {} };
+
   it('the registry loads no user object outside the store, nor a stored copy that was changed', () => {
-    const views = new ViewSet({ acquire: () => ({}) });
+    const views = new ViewSet(noCollectors);
     try {
       assert.throws(() => views.get(`${a}:probe`), /not in the object store/);
       const store = path.join(tmpDir(), 'objects');
@@ -138,7 +141,7 @@ describe('user view objects', () => {
       const stored = spec.slice(0, spec.lastIndexOf(':'));
       fs.chmodSync(stored, 0o600);
       fs.copyFileSync(b, stored);
-      assert.throws(() => new ViewSet({ acquire: () => ({}) }).get(spec), /does not match its name/);
+      assert.throws(() => new ViewSet(noCollectors).get(spec), /does not match its name/);
     } finally {
       views.close();
     }

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { viewProbes } from '../../src/cli/doctor.js';
 import {
   bpfBuildDir,
   type FeatureCheck,
@@ -19,8 +20,9 @@ import {
   probeKernel,
   probePrivileges,
   probeTpBtf,
+  probeViews,
 } from '../../src/kernel/features.js';
-import { BPF_BUILD, CGROUP2, CGVIEW, checkFdLeaks, heldBpf, onCleanup, REPO, waitFor } from '../helpers.js';
+import { BPF_BUILD, CGROUP2, CGVIEW, checkFdLeaks, heldBpf, onCleanup, REPO } from '../helpers.js';
 
 checkFdLeaks();
 
@@ -38,6 +40,9 @@ const NAMES = [
   'css_iter',
 ];
 
+/** What `cgview doctor` prints after the kernel checks: the CPU limit and which views can run. */
+const CLI_NAMES = [...NAMES, 'cpus', 'views'];
+
 function assertOk(c: FeatureCheck): void {
   assert.equal(c.ok, true, `${c.name}: ${c.detail} (${c.remedy ?? ''})`);
   assert.equal(c.remedy, undefined);
@@ -46,11 +51,6 @@ function assertOk(c: FeatureCheck): void {
 /** Every fd of this process, libbpf's included (openFds only sees src/kernel's own). */
 function processFds(): number {
   return fs.readdirSync('/proc/self/fd').length;
-}
-
-/** BPF links this process holds (its fdinfo): a link no descriptor and no pin holds is gone. Never host-wide. */
-function linkIds(): number[] {
-  return [...heldBpf().links];
 }
 
 function emptyDir(): string {
@@ -142,7 +142,7 @@ describe('missing features get a remedy', () => {
     fs.copyFileSync(path.join(BPF_BUILD, 'test_bad.bpf.o'), path.join(buildDir, 'info.bpf.o'));
     const c = await probeCgroupIter({ buildDir });
     assert.equal(c.ok, false);
-    assert.match(c.detail, /verifier rejected a program: \S/);
+    assert.match(c.detail, /verifier rejected program test_bad: \S/);
     assert.match(c.remedy ?? '', /Linux 6\.1/, 'a rejected program is not a privilege problem');
     assert.doesNotMatch(c.detail, /\n/, 'one line');
   });
@@ -156,17 +156,22 @@ describe('missing features get a remedy', () => {
 });
 
 describe('probes leave nothing behind', () => {
-  it('no descriptor (libbpf included) and no BPF link outlives probeAll', async () => {
+  it('no descriptor (libbpf included), program or BPF link outlives probeAll and probeViews', async () => {
     await probeAll(); // warm up: lazy imports, koffi libraries
-    const links = linkIds();
+    await probeViews(viewProbes());
     const fds = processFds();
-    for (let i = 0; i < 3; i++) await probeAll();
+    const held = () => {
+      const { links, progs } = heldBpf();
+      return { links, progs };
+    };
+    const before = held();
+    for (let i = 0; i < 3; i++) {
+      await probeAll();
+      await probeViews(viewProbes());
+    }
     assert.equal(processFds(), fds);
-    await waitFor(
-      () => linkIds().filter((id) => !links.includes(id)).length === 0,
-      5000,
-      'probe links to go',
-    );
+    // The probes pin nothing: a link or program outlives them only through a descriptor of this process.
+    assert.deepEqual(held(), before);
   });
 });
 
@@ -182,8 +187,8 @@ describe('cgview doctor', () => {
     assert.equal(r.status, 0, r.stderr + r.stdout);
     for (const word of ['BTF', 'bpffs', 'cgroup', 'iter']) assert.match(r.stdout, new RegExp(word));
     const lines = r.stdout.trimEnd().split('\n');
-    assert.equal(lines.length, NAMES.length + 1);
-    for (const [i, name] of NAMES.entries()) assert.ok(lines[i]!.startsWith(`ok   ${name}: `), lines[i]);
+    assert.equal(lines.length, CLI_NAMES.length + 1);
+    for (const [i, name] of CLI_NAMES.entries()) assert.ok(lines[i]!.startsWith(`ok   ${name}: `), lines[i]);
     assert.match(lines.at(-1)!, /all required checks passed/);
   });
 
@@ -194,7 +199,7 @@ describe('cgview doctor', () => {
     assert.equal(out.ok, true);
     assert.deepEqual(
       out.checks.map((c) => c.name),
-      NAMES,
+      CLI_NAMES,
     );
     for (const c of out.checks) {
       assert.equal(typeof c.detail, 'string');
@@ -210,5 +215,52 @@ describe('cgview doctor', () => {
     const r2 = run('extra');
     assert.equal(r2.status, 1);
     assert.match(r2.stderr, /doctor takes no arguments/);
+  });
+});
+
+describe('which views this kernel can run', () => {
+  it('here: every built-in view, and the CPU limit of the sched_lat collector', async () => {
+    const [cpus, views] = await probeViews(viewProbes());
+    assertOk(cpus!);
+    assert.match(cpus!.detail, /the sched_lat collector follows up to 256/);
+    assertOk(views!);
+    assert.equal(views!.detail, 'can run: info, sched_lat, sched_lat_tree');
+  });
+
+  it('a kernel without the css iterator (6.6): sched_lat runs, sched_lat_tree does not', async () => {
+    // The kfuncs are looked up in the kernel BTF: one without them, as on 6.6.
+    const btf = path.join(emptyDir(), 'vmlinux');
+    fs.writeFileSync(
+      btf,
+      Buffer.from(
+        fs
+          .readFileSync('/sys/kernel/btf/vmlinux')
+          .toString('latin1')
+          .replaceAll('bpf_iter_css_', 'bpf_iter_xxx_'),
+        'latin1',
+      ),
+    );
+    const [, views] = await probeViews(viewProbes(), { btfPath: btf });
+    assert.equal(views!.ok, false);
+    assert.equal(views!.required, false, 'a view that cannot run is a warning');
+    assert.match(
+      views!.detail,
+      /^can run: info, sched_lat; cannot run: sched_lat_tree \(needs kfunc bpf_iter_css_destroy, bpf_iter_css_new, bpf_iter_css_next/,
+    );
+    assert.ok(views!.remedy);
+  });
+
+  it('more possible CPUs than the collector follows: cpus warns, sched_lat views cannot run', async () => {
+    const [cpus, views] = await probeViews(viewProbes(), { possibleCpus: '0-511\n' });
+    assert.equal(cpus!.ok, false);
+    assert.match(
+      cpus!.detail,
+      /^512 possible CPUs \(0-511\): more than the sched_lat collector follows up to 256/,
+    );
+    assert.match(cpus!.remedy!, /views of sched_lat cannot run/);
+    assert.match(
+      views!.detail,
+      /^can run: info; cannot run: sched_lat \(512 possible CPUs, its collector follows 256\)/,
+    );
   });
 });

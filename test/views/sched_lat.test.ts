@@ -196,30 +196,28 @@ function pinnedCollectorLinks(priv: string): Array<{ name: string; id: number; p
     });
 }
 
-/** The kernel's links and programs of these ids (bpftool link/prog show id: never the host-wide list). */
+/**
+ * The kernel's links and programs by id, asked one id at a time (bpftool
+ * link/prog show id N): a global listing would depend on what else the host runs.
+ */
 function kernelLinks(ids: number[]): Map<number, LinkRow> {
-  return new Map(
-    ids.flatMap((id) => bpftoolIf<LinkRow>(['link', 'show', 'id', String(id)])).map((l) => [l.id, l]),
-  );
+  return byId<LinkRow>('link', ids);
 }
 
 function kernelProgs(ids: number[]): Map<number, { name: string; type: string }> {
-  return new Map(
-    ids
-      .flatMap((id) =>
-        bpftoolIf<{ id: number; name: string; type: string }>(['prog', 'show', 'id', String(id)]),
-      )
-      .map((p) => [p.id, p]),
-  );
+  return byId<{ name: string; type: string }>('prog', ids);
 }
 
-/** bpftool's answer, or none when the object does not exist (any more). */
-function bpftoolIf<T>(args: string[]): T[] {
-  try {
-    return [bpftool<T>(args)];
-  } catch {
-    return [];
+function byId<T>(kind: 'link' | 'prog', ids: number[]): Map<number, T> {
+  const out = new Map<number, T>();
+  for (const id of ids) {
+    try {
+      out.set(id, bpftool<T>([kind, 'show', 'id', String(id)]));
+    } catch {
+      /* not in the kernel (any more) */
+    }
   }
+  return out;
 }
 
 // --- checks ----------------------------------------------------------------------------------
@@ -455,7 +453,7 @@ describe('sched_lat on the real kernel', { concurrency: false }, () => {
         `${what}: pins in the private dir`,
       );
       const kl = kernelLinks(links.map((l) => l.id));
-      const progs = kernelProgs([...kl.values()].map((l) => l.prog_id));
+      const progs = kernelProgs([...kl.values()].map((k) => k.prog_id));
       for (const l of links) {
         // tp_btf programs (type tracing) attach through a raw_tracepoint link.
         const k = kl.get(l.id);
