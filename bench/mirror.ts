@@ -83,6 +83,8 @@ async function startDaemon(
   const d = spawn(
     process.execPath,
     [
+      // CGVB_PROF=DIR: the daemon writes a V8 CPU profile there (to see where a figure goes).
+      ...(process.env['CGVB_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['CGVB_PROF']}`] : []),
       path.join(REPO, 'bin/cgview'),
       'daemon',
       '--bpffs',

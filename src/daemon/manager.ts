@@ -23,6 +23,7 @@ import { bpfBuildDir } from '../kernel/features.js';
 import {
   type DirEntry,
   type Fd,
+  IN_ATTRIB,
   IN_CREATE,
   IN_DELETE,
   IN_DELETE_SELF,
@@ -99,7 +100,8 @@ export interface PinRequest {
 }
 
 const DEFAULT_FILE_MODE = 0o440;
-const CG_MASK = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF;
+// IN_ATTRIB: a chown of a cgroup directory (delegation, revocation) changes who owns its mirror.
+const CG_MASK = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_ATTRIB;
 const TREE_MASK = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF;
 
 interface Watch {
@@ -969,8 +971,14 @@ export class Manager {
     if (ev.name === '') {
       // The watched directory itself went away: its parent's reconcile handles it.
       if (ev.mask & IN_DELETE_SELF) this.#markDirty(rt, parentRel(w.rel) ?? '', 'shallow');
+      // Its owner or mode changed: its directory and views take the new owner.
+      else if (ev.mask & IN_ATTRIB && w.side === 'cgroup' && w.rel !== '')
+        this.#markDirty(rt, w.rel, 'shallow');
       return;
     }
+    // Attributes of an entry: a child directory's own watch reports it too (above);
+    // files in a cgroup (cgroup.procs, ...) do not matter.
+    if (ev.mask & IN_ATTRIB && !(ev.mask & ~(IN_ATTRIB | IN_ISDIR))) return;
     // Tree names are encoded cgroup names (paths.ts).
     const key = w.side === 'tree' ? childKey(ev.name) : ev.name;
     const child = w.rel === '' ? key : `${w.rel}/${key}`;
