@@ -5,7 +5,7 @@
  * found that needs either (local pins whose directory went, directories to
  * look at again) is in its result, for the manager to commit and schedule.
  */
-import { scanCgroups, statCgroups } from '../cgroup/hierarchy.js';
+import { scanCgroups } from '../cgroup/hierarchy.js';
 import {
   type DirEntry,
   type Fd,
@@ -150,7 +150,7 @@ export class Reconciler {
             rel: c,
           },
         );
-      rt.model.replaceScope(s, cgroups.keys(), presentAfter(d, tree, res.failedOps));
+      rt.model.replaceScope(s, cgroups, presentAfter(d, tree, res.failedOps));
       out.again = this.#watchScope(rt, s, cgroups, d.dirs, tree);
       // S4: a directory that goes takes its own (non-inherited) pins with it;
       // a new cgroup of the same name later starts with the inherit list only.
@@ -160,6 +160,10 @@ export class Reconciler {
       const after = presentAfter(d, tree, res.failedOps).get(s);
       if (after) rt.model.dirs.set(s, after);
       else rt.model.dirs.delete(s);
+      // Its owner may have changed (that is what a chown's event asks for).
+      const node = cgroups.get(s);
+      if (node) rt.model.cgroups.set(s, node);
+      else rt.model.cgroups.delete(s);
     }
     // Something changed under us: look again shortly (not at once, so that a
     // failure that persists cannot turn into a busy loop).
@@ -180,7 +184,13 @@ export class Reconciler {
       const chunk = rels.slice(i, i + NAMES_CHUNK);
       const open = new Map<string, Fd>();
       try {
-        const cgroups = statCgroups(rt.cfg.cgroup, chunk);
+        // The cgroups as the model has them: every change to one (made, removed,
+        // renamed, chowned) sends an event whose reconcile follows this one.
+        const cgroups = new Map<string, CgroupNode>();
+        for (const r of chunk) {
+          const c = rt.model.cgroups.get(r);
+          if (c) cgroups.set(r, c);
+        }
         const tree = scanNames(fd, chunk, names, tags, open);
         const d = diff({ root: rt.cfg, cgroups, tree, viewTag: (v) => views.identity(v), names: only });
         const res = applyOps(ctx, d.ops, open);

@@ -122,8 +122,7 @@ export function planPin(ctx: RequestContext, req: PinRequest): PinPlan {
   // A view file would shadow a mirrored cgroup of the same name (the view
   // wins, see reconcile.ts): say so instead of un-mirroring it. The cgroups
   // are those the tree's last reconcile saw (a later one sends its event).
-  const everywhere = () =>
-    rt.model.complete ? [...rt.model.cgroups] : [...scanCgroups(rt.cfg.cgroup).keys()];
+  const everywhere = () => [...(rt.model.complete ? rt.model.cgroups : scanCgroups(rt.cfg.cgroup)).keys()];
   const names = req.inherit
     ? everywhere()
         .filter((r) => r !== '')

@@ -6,10 +6,15 @@
  * reconciler updates it from each snapshot and apply result.
  */
 import { isWithin } from './paths.js';
+import type { CgroupNode } from './reconcile.js';
 
 export class MirrorModel {
-  /** Cgroups of the subtree, by relative path (as last scanned). */
-  readonly cgroups = new Set<string>();
+  /**
+   * Cgroups of the subtree, by relative path, with id and owner as last
+   * scanned; kept current by the events every change of them sends (mkdir,
+   * rmdir, rename, chown).
+   */
+  readonly cgroups = new Map<string, CgroupNode>();
   /** Tree directories → names of the view files in place there. */
   readonly dirs = new Map<string, Set<string>>();
   /** Set by the first reconcile of the whole tree: only then does the model hold every directory. */
@@ -22,10 +27,14 @@ export class MirrorModel {
   }
 
   /** After a deep reconcile of `scope`: what is below it is exactly this. */
-  replaceScope(scope: string, cgroups: Iterable<string>, dirs: Map<string, Set<string>>): void {
-    for (const r of [...this.cgroups]) if (isWithin(scope, r)) this.cgroups.delete(r);
+  replaceScope(
+    scope: string,
+    cgroups: ReadonlyMap<string, CgroupNode>,
+    dirs: Map<string, Set<string>>,
+  ): void {
+    for (const r of [...this.cgroups.keys()]) if (isWithin(scope, r)) this.cgroups.delete(r);
     for (const r of [...this.dirs.keys()]) if (isWithin(scope, r)) this.dirs.delete(r);
-    for (const r of cgroups) this.cgroups.add(r);
+    for (const [r, c] of cgroups) this.cgroups.set(r, c);
     for (const [r, v] of dirs) this.dirs.set(r, v);
     if (scope === '') this.complete = true;
   }

@@ -121,9 +121,10 @@ describe('addScope and foldScopes', () => {
 describe('MirrorModel', () => {
   it('a deep reconcile replaces its subtree; files of one directory are set; counts are what is there', () => {
     const m = new MirrorModel();
+    const nodes = (rels: string[]) => new Map(rels.map((r, i) => [r, { id: BigInt(i), uid: 0, gid: 0 }]));
     m.replaceScope(
       '',
-      ['', 'a', 'a/b', 'ab'],
+      nodes(['', 'a', 'a/b', 'ab']),
       new Map([
         ['', new Set(['info'])],
         ['a', new Set(['info'])],
@@ -134,9 +135,9 @@ describe('MirrorModel', () => {
     assert.equal(m.complete, true);
     assert.equal(m.dirs.size, 4);
     assert.equal(m.pinCount, 3);
-    m.replaceScope('a', ['a'], new Map([['a', new Set(['info', 'x'])]]));
+    m.replaceScope('a', nodes(['a']), new Map([['a', new Set(['info', 'x'])]]));
     assert.deepEqual([...m.dirs.keys()].sort(), ['', 'a', 'ab']);
-    assert.deepEqual([...m.cgroups].sort(), ['', 'a', 'ab']);
+    assert.deepEqual([...m.cgroups.keys()].sort(), ['', 'a', 'ab']);
     m.setFiles('ab', ['x'], ['x']);
     m.setFiles('a', ['x'], []);
     m.setFiles('nowhere', ['x'], ['x']);
