@@ -158,12 +158,9 @@ export class Reconciler {
     } else {
       // Every file of the directory was looked at: what is there now is all of it.
       const after = presentAfter(d, tree, res.failedOps).get(s);
-      if (after) rt.model.dirs.set(s, after);
-      else rt.model.dirs.delete(s);
+      rt.model.setDir(s, after ?? null);
       // Its owner may have changed (that is what a chown's event asks for).
-      const node = cgroups.get(s);
-      if (node) rt.model.cgroups.set(s, node);
-      else rt.model.cgroups.delete(s);
+      rt.model.setCgroup(s, cgroups.get(s) ?? null);
     }
     // Something changed under us: look again shortly (not at once, so that a
     // failure that persists cannot turn into a busy loop).
