@@ -6,9 +6,10 @@
  *   3. mkdir of a cgroup -> its view file readable, p50/p99 over 200 creations.
  * Run as root: node dist/bench/mirror.js [--cgroups 10000]
  *
- * With --pin (issue 7): `cgview pin info2 TREE --inherit` over N cgroups
- * already mirrored with one view, against the C floor pinning one view into
- * N existing directories (link create + pin, no mkdir).
+ * With --pin [--rounds 5] (issue 7): `cgview pin info TREE --inherit --name
+ * info2` over N cgroups already mirrored with one view, then its unpin,
+ * against the C floor pinning one view into N existing directories (link
+ * create + pin, no mkdir), in rounds.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -23,6 +24,7 @@ const arg = (name: string, dflt: number) => {
 };
 const N = arg('cgroups', 10000);
 const CHOWNS = arg('chowns', 50);
+const ROUNDS = arg('rounds', 5);
 const PIN = process.argv.includes('--pin');
 const LAT = arg('latency-samples', 200);
 const tag = `cgvb-${process.pid}`;
@@ -148,34 +150,47 @@ function runFloor(list: string, views: number, extra: string[] = []): number {
 
 async function pinBench(): Promise<void> {
   const { rels, list } = makeCgroups();
-  const floorSecs = runFloor(list, 1, ['existing']);
-  const floorUs = (floorSecs * 1e6) / rels.length;
   const state = path.join(work, 'state.json');
   writeState(state, ['info']);
   const sock = path.join(work, 'sock');
   const { d, startMs } = await startDaemon(state, sock);
+  const rows: Array<{ floor: number; pin: number; unpin: number; ls: number }> = [];
   try {
-    // What any request costs from the CLI (Node start, connect, answer): shown apart.
-    const lsMs = cli(['ls', '--socket', sock]);
-    const pinMs = cli(['pin', 'info', treeDir, '--inherit', '--name', 'info2', '--socket', sock]);
-    const missing = rels.filter((r) => !fs.existsSync(path.join(treeDir, r, 'info2')));
-    const sample = rels.filter((_, i) => i % 997 === 0);
-    const empty = sample.filter((r) => fs.readFileSync(path.join(treeDir, r, 'info2')).length === 0);
-    if (missing.length || empty.length)
-      throw new Error(`pin incomplete: ${missing.length} missing, ${empty.length} of ${sample.length} empty`);
-    const pinUs = (pinMs * 1000) / rels.length;
+    // Rounds of floor, then pin, then unpin, so that both sides see the same machine load.
+    for (let round = 0; round < ROUNDS; round++) {
+      const floorMs = runFloor(list, 1, ['existing']) * 1000;
+      // What any request costs from the CLI (Node start, connect, answer): shown apart.
+      const ls = cli(['ls', '--socket', sock]);
+      const pin = cli(['pin', 'info', treeDir, '--inherit', '--name', 'info2', '--socket', sock]);
+      const missing = rels.filter((r) => !fs.existsSync(path.join(treeDir, r, 'info2')));
+      const sample = rels.filter((_, i) => i % 997 === 0);
+      const empty = sample.filter((r) => fs.readFileSync(path.join(treeDir, r, 'info2')).length === 0);
+      if (missing.length || empty.length)
+        throw new Error(
+          `pin incomplete: ${missing.length} missing, ${empty.length} of ${sample.length} empty`,
+        );
+      const unpin = cli(['unpin', path.join(treeDir, 'info2'), '--socket', sock]);
+      const left = rels.filter((r) => fs.existsSync(path.join(treeDir, r, 'info2'))).length;
+      if (left) throw new Error(`unpin incomplete: ${left} left: ${rels.filter((r) => fs.existsSync(path.join(treeDir, r, "info2"))).slice(0, 5)}`);
+      rows.push({ floor: floorMs, pin, unpin, ls });
+    }
+    const us = (ms: number) => ((ms * 1000) / rels.length).toFixed(2);
     console.log(
-      `\npin of an inherited view over ${rels.length} mirrored cgroups (daemon started in ${startMs} ms):`,
+      `\npin of an inherited view over ${rels.length} mirrored cgroups (daemon started in ${startMs} ms), ${ROUNDS} rounds:`,
     );
     console.log(
-      `  C floor (link_create + pin into existing dirs)   ${floorUs.toFixed(2)} us/cgroup   ${(floorSecs * 1000).toFixed(0)} ms total`,
+      '  round  floor us/cg  pin us/cg (CLI wall)  ratio  pin - ls us/cg  ratio  unpin us/cg  ls ms',
     );
+    for (const [i, r] of rows.entries())
+      console.log(
+        `  ${String(i + 1).padStart(5)}  ${us(r.floor).padStart(11)}  ${us(r.pin).padStart(20)}  ${(r.pin / r.floor).toFixed(2).padStart(5)}  ${us(r.pin - r.ls).padStart(14)}  ${((r.pin - r.ls) / r.floor).toFixed(2).padStart(5)}  ${us(r.unpin).padStart(11)}  ${r.ls.toFixed(0).padStart(5)}`,
+      );
+    const med = (xs: number[]) => pct(xs, 50);
     console.log(
-      `  cgview pin X TREE --inherit (CLI wall)          ${pinUs.toFixed(2)} us/cgroup   ${pinMs.toFixed(0)} ms total (a cgview ls takes ${lsMs.toFixed(0)} ms)`,
+      `  median ratio cgview pin (CLI wall) / floor: ${med(rows.map((r) => r.pin / r.floor)).toFixed(2)}x (goal <= 5x); without the CLI's own cost (a cgview ls): ${med(rows.map((r) => (r.pin - r.ls) / r.floor)).toFixed(2)}x`,
     );
-    console.log(`  ratio cgview / floor: ${(pinUs / floorUs).toFixed(2)}x (goal <= 5x)`);
     const rss = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${d.pid}/status`, 'utf8'))![1]) / 1024;
-    console.log(`  daemon RSS after the pin: ${rss.toFixed(1)} MB`);
+    console.log(`  daemon RSS after the rounds: ${rss.toFixed(1)} MB`);
   } finally {
     d.kill('SIGTERM');
     await new Promise((r) => d.once('exit', r));

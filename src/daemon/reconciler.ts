@@ -175,6 +175,7 @@ export class Reconciler {
     const tags = new TagCache();
     const ctx = this.#applyCtx(rt, views);
     const only = new Set(names);
+    let raced = false;
     // In chunks, each through snapshot, diff and apply, so that the directories
     // the snapshot opened serve the apply without holding one fd per directory.
     for (let i = 0; i < rels.length; i += NAMES_CHUNK) {
@@ -188,18 +189,23 @@ export class Reconciler {
           const c = rt.model.cgroups.get(r);
           if (c) cgroups.set(r, c);
         }
-        const tree = scanNames(fd, chunk, names, tags, open);
+        const missed: string[] = [];
+        const tree = scanNames(fd, chunk, names, tags, open, missed);
+        // A directory that could not be opened is looked at again, whole.
+        for (const rel of missed) out.later.push({ rel, depth: 'deep' });
         const d = diff({ root: rt.cfg, cgroups, tree, viewTag: (v) => views.identity(v), names: only });
         const res = applyOps(ctx, d.ops, open);
         out.done += res.done;
         out.failed += res.failed;
-        if (res.raced && !out.later.length) out.later.push({ rel: '', depth: 'deep' });
+        raced ||= res.raced;
         const present = presentAfter(d, tree, res.failedOps);
         for (const rel of d.dirs) rt.model.setFiles(rel, names, present.get(rel) ?? []);
       } finally {
         for (const f of open.values()) f.close();
       }
     }
+    // Something changed under us, or too much to look at one by one: the whole tree, shortly.
+    if (raced || out.later.length > 64) out.later = [{ rel: '', depth: 'deep' }];
     return out;
   }
 
