@@ -170,8 +170,9 @@ async function pinBench(): Promise<void> {
           `pin incomplete: ${missing.length} missing, ${empty.length} of ${sample.length} empty`,
         );
       const unpin = cli(['unpin', path.join(treeDir, 'info2'), '--socket', sock]);
-      const left = rels.filter((r) => fs.existsSync(path.join(treeDir, r, 'info2'))).length;
-      if (left) throw new Error(`unpin incomplete: ${left} left: ${rels.filter((r) => fs.existsSync(path.join(treeDir, r, "info2"))).slice(0, 5)}`);
+      const left = rels.filter((r) => fs.existsSync(path.join(treeDir, r, 'info2')));
+      if (left.length)
+        throw new Error(`unpin incomplete: ${left.length} left (${left.slice(0, 5).join(' ')})`);
       rows.push({ floor: floorMs, pin, unpin, ls });
     }
     const us = (ms: number) => ((ms * 1000) / rels.length).toFixed(2);
