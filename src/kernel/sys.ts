@@ -269,8 +269,21 @@ export function readAll(fd: Fd): Buffer {
 
 // --- bpf(2) --------------------------------------------------------------
 
-function bpf(cmd: number, attr: Buffer): number {
-  return Number(sys4(NR_BPF, cmd, attr, attr.length));
+/**
+ * Buffers the kernel reads through a pointer in `attr` during a bpf() call.
+ * Only their address is in `attr`, and V8 may free a buffer once its last
+ * JavaScript use has passed (backing stores are swept concurrently), so
+ * they are held here until the call returns.
+ */
+const held = new Set<readonly Buffer[]>();
+
+function bpf(cmd: number, attr: Buffer, ...keep: Buffer[]): number {
+  held.add(keep);
+  try {
+    return Number(sys4(NR_BPF, cmd, attr, attr.length));
+  } finally {
+    held.delete(keep);
+  }
 }
 
 export type CgroupIterOrder = 'self' | 'descendants_pre' | 'descendants_post' | 'ancestors_up';
@@ -305,7 +318,7 @@ export function linkCreateCgroupIter(
   attr.writeUInt32LE(BPF_TRACE_ITER, 8);
   attr.writeBigUInt64LE(koffi.address(info), 16);
   attr.writeUInt32LE(16, 24);
-  const fd = bpf(BPF_LINK_CREATE, attr);
+  const fd = bpf(BPF_LINK_CREATE, attr, info);
   if (fd < 0) {
     const e = errno();
     const what = 'fd' in target ? `fd ${target.fd.what}` : `id ${target.id}`;
@@ -335,7 +348,7 @@ function objAttr(name: Buffer, dir: Fd, bpfFd: number, flags: number): Buffer {
 export function objPinAt(obj: Fd | number, dir: Fd, name: string): void {
   checkName(name);
   const n = cstr(name);
-  if (bpf(BPF_OBJ_PIN, objAttr(n, dir, typeof obj === 'number' ? obj : obj.fd, 0)) < 0) {
+  if (bpf(BPF_OBJ_PIN, objAttr(n, dir, typeof obj === 'number' ? obj : obj.fd, 0), n) < 0) {
     const e = errno();
     if (e === 17)
       throw new CgviewError('E_EXISTS', `pin ${showPath(name)}: a file of that name exists`, {
@@ -372,7 +385,7 @@ export function objGetAt(dir: Fd, name: string, what = 'pinned object'): Fd | nu
     // attr.obj { u64 pathname @0; u32 bpf_fd @8; u32 file_flags @12 }
     const attr = Buffer.alloc(24);
     attr.writeBigUInt64LE(koffi.address(n), 0);
-    const fd = bpf(BPF_OBJ_GET, attr);
+    const fd = bpf(BPF_OBJ_GET, attr, n);
     if (fd < 0) {
       const e = errno();
       if (e === 2) return null;
@@ -442,7 +455,7 @@ export function objInfo(fd: Fd | number, info: number | Buffer, what = 'object')
   attr.writeUInt32LE(typeof fd === 'number' ? fd : fd.fd, 0);
   attr.writeUInt32LE(buf.length, 4);
   attr.writeBigUInt64LE(koffi.address(buf), 8);
-  if (bpf(BPF_OBJ_GET_INFO_BY_FD, attr) < 0) throw sysError(`get ${what} info`, undefined, errno());
+  if (bpf(BPF_OBJ_GET_INFO_BY_FD, attr, buf) < 0) throw sysError(`get ${what} info`, undefined, errno());
   return buf;
 }
 
