@@ -103,6 +103,8 @@ async function startDaemon(
   const startMs = await new Promise<number>((resolve, reject) => {
     let buf = '';
     d.stderr!.on('data', (c: Buffer) => {
+      // CGVB_LOG=FILE: the daemon's log goes there too.
+      if (process.env['CGVB_LOG']) fs.appendFileSync(process.env['CGVB_LOG'], c);
       buf += c.toString();
       const m = /"msg":"ready".*?"ms":(\d+)/.exec(buf);
       if (m) resolve(Number(m[1]));
