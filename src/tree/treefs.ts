@@ -160,7 +160,7 @@ export function scanNames(
   tags = new TagCache(),
   /** Given: the directories stay open in it, for applyOps on what was looked at (the caller closes them). */
   keep?: Map<string, Fd>,
-  /** Given: the directories that could not be opened (gone, swapped, or the walk raced) go in it. */
+  /** Given: the directories that could not be opened (gone or swapped meanwhile) go in it. */
   missed?: string[],
 ): Map<string, ActualDir> {
   const out = new Map<string, ActualDir>();
@@ -185,18 +185,12 @@ export function scanNames(
   return out;
 }
 
-/**
- * Opens a tree directory; null when it cannot be. A walk that raced with a
- * rename anywhere on the system (EAGAIN from openat2's scoped lookup) is
- * tried again, so that it is not taken for a missing directory.
- */
+/** Opens a tree directory; null when it cannot be (gone, or not a directory reached without symlinks). */
 function openTreeDir(root: Fd, rel: string): Fd | null {
-  for (let tries = 0; ; tries++) {
-    try {
-      return openDirAt(root, rel === '' ? '.' : encodeRel(rel));
-    } catch (e) {
-      if (!(isCgviewError(e) && e.errno === 11 && tries < 3)) return null;
-    }
+  try {
+    return openDirAt(root, rel === '' ? '.' : encodeRel(rel));
+  } catch {
+    return null;
   }
 }
 
@@ -293,9 +287,7 @@ export function applyOps(ctx: ApplyContext, ops: Op[], open?: ReadonlyMap<string
         res.failed++;
         res.failedOps.add(op);
         const code = isCgviewError(e) ? e.code : 'E_SYSCALL';
-        // EAGAIN: an openat2 walk raced with a rename somewhere on the system.
-        const again = isCgviewError(e) && e.errno === 11;
-        if (code === 'E_EXISTS' || code === 'E_NOT_FOUND' || code === 'E_SYMLINK' || again) res.raced = true;
+        if (code === 'E_EXISTS' || code === 'E_NOT_FOUND' || code === 'E_SYMLINK') res.raced = true;
         ctx.log(code === 'E_NOT_FOUND' ? 'debug' : 'warn', `${op.op} failed`, {
           path: showPath(opPath({ dir: ctx.treeDir }, op)),
           rel: op.rel,
