@@ -10,7 +10,7 @@ import { cgroup2Root, checkCgroupDir, childCgroups, scanCgroups } from '../cgrou
 import { CgviewError } from '../errors.js';
 import { showPath } from '../kernel/index.js';
 import type { DirtyScope } from '../tree/dirty.js';
-import { baseName, encodeName, join, normalize } from '../tree/paths.js';
+import { baseName, encodeName, join, normalize, parentRel } from '../tree/paths.js';
 import type { Mode, ViewPin } from '../tree/state.js';
 import { parseViewSpec, type ViewSet } from '../views/registry.js';
 import { checkNewRoot, RootRuntime, rootOf } from './roots.js';
@@ -178,16 +178,21 @@ export function planUnpin(ctx: RequestContext, file: string): UnpinPlan {
   const empty = left === 0;
   const transitions: Transition[] = [{ kind: 'unpin', root: rt.cfg, rel, name, inherited }];
   if (empty) transitions.push({ kind: 'untagging', root: rt.cfg });
+  // A cgroup that was not mirrored because its name was this view's is mirrored
+  // now: then the whole subtree where it could be is reconciled.
+  const freed = rt.conflicts.some(
+    (c) => encodeName(baseName(c)) === name && (inherited || parentRel(c) === rel),
+  );
   return {
     transitions,
     rt,
     scope: empty
       ? null
       : inherited
-        ? rt.model.complete
+        ? rt.model.complete && !freed
           ? { rel: '', depth: 'names', names: [name] }
           : { rel: '', depth: 'deep' }
-        : { rel, depth: 'shallow' },
+        : { rel, depth: freed ? 'deep' : 'shallow' },
     result: { path: p, inherited, untagged: empty },
   };
 }

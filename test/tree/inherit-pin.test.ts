@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { Daemon, daemonEnv, expectedListing, treeListing, waitForEqual } from '../daemon.js';
+import { Daemon, daemonEnv, expectedListing, treeListing, waitForAsync, waitForEqual } from '../daemon.js';
 import { waitFor } from '../helpers.js';
 
 const WAIT = 5000;
@@ -50,8 +50,17 @@ describe('pin and unpin of an inherited view over a mirrored tree', () => {
       'd/e, and d re-owned',
     );
 
+    // A cgroup made under the view's name is not mirrored (the view wins)...
+    fs.mkdirSync(path.join(cg, 'a', 'more'));
+    await waitForAsync(
+      async () => (await d.status()).roots[0]!.conflicts.includes('a/more'),
+      WAIT,
+      'the conflict',
+    );
+    // ...until the view goes: then it is.
     await d.ok(['unpin', path.join(env.bpffs, 'more')]);
     assert.deepEqual(treeListing(env.bpffs), expectedListing(cg, [{ name: 'info' }]));
+    assert.deepEqual((await d.status()).roots[0]!.conflicts, []);
     const st = await d.status();
     assert.equal(st.opsFailed, 0, d.stderr);
     await d.stop();
