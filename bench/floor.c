@@ -4,7 +4,9 @@
  * cgroup — mkdir in bpffs, then per view an iter/cgroup link create and a
  * pin — in a tight C loop with no checks. Input: lines "<cgroup id> <relative dir>"
  * (parents before children) on stdin.
- * Usage: floor OBJ PROG BPFFS_DIR NVIEWS < list
+ * Usage: floor OBJ PROG BPFFS_DIR NVIEWS [existing] < list
+ * With "existing", the directories are there already (made before the clock
+ * starts): the floor for pinning one more view over a mirrored tree.
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -25,11 +27,12 @@ static double now(void)
 
 int main(int argc, char **argv)
 {
-	if (argc != 5) {
-		fprintf(stderr, "usage: floor OBJ PROG BPFFS_DIR NVIEWS < list\n");
+	if (argc != 5 && !(argc == 6 && !strcmp(argv[5], "existing"))) {
+		fprintf(stderr, "usage: floor OBJ PROG BPFFS_DIR NVIEWS [existing] < list\n");
 		return 2;
 	}
 	int nviews = atoi(argv[4]);
+	int existing = argc == 6;
 	struct bpf_object *obj = bpf_object__open_file(argv[1], NULL);
 	if (!obj || bpf_object__load(obj)) {
 		fprintf(stderr, "load %s failed\n", argv[1]);
@@ -53,10 +56,17 @@ int main(int argc, char **argv)
 		ids[n] = id;
 		rels[n++] = strdup(rel);
 	}
+	for (size_t i = 0; existing && i < n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", argv[3], rels[i]);
+		if (mkdir(path, 0755)) {
+			perror(path);
+			return 1;
+		}
+	}
 	double t0 = now();
 	for (size_t i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), "%s/%s", argv[3], rels[i]);
-		if (mkdir(path, 0755)) {
+		if (!existing && mkdir(path, 0755)) {
 			perror(path);
 			return 1;
 		}

@@ -117,6 +117,16 @@ export function scanCgroups(
   return out;
 }
 
+/** Snapshot of known cgroups, by relative path (no directory listing): those gone are absent. */
+export function statCgroups(root: string, rels: Iterable<string>): Map<string, CgroupNode> {
+  const out = new Map<string, CgroupNode>();
+  for (const rel of rels) {
+    const node = statCgroup(join(root, rel));
+    if (node) out.set(rel, node);
+  }
+  return out;
+}
+
 /** Names of the child cgroups of a cgroup directory (empty when it is gone). */
 export function childCgroups(dir: string): string[] {
   try {

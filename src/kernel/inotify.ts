@@ -12,6 +12,7 @@ import { Fd } from './fd.js';
 import { cInotifyAddWatch, cInotifyInit1, cInotifyRmWatch, errno } from './ffi.js';
 import { cstr, sysError } from './sys.js';
 
+export const IN_ATTRIB = 0x4;
 export const IN_MOVED_FROM = 0x40;
 export const IN_MOVED_TO = 0x80;
 export const IN_CREATE = 0x100;

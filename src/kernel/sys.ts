@@ -300,8 +300,21 @@ export function readAll(fd: Fd): Buffer {
 
 // --- bpf(2) --------------------------------------------------------------
 
-function bpf(cmd: number, attr: Buffer): number {
-  return Number(sys4(NR_BPF, cmd, attr, attr.length));
+/**
+ * Buffers the kernel reads through a pointer in `attr` during a bpf() call.
+ * Only their address is in `attr`, and V8 may free a buffer once its last
+ * JavaScript use has passed (backing stores are swept concurrently), so
+ * they are held here until the call returns.
+ */
+const held = new Set<readonly Buffer[]>();
+
+function bpf(cmd: number, attr: Buffer, ...keep: Buffer[]): number {
+  held.add(keep);
+  try {
+    return Number(sys4(NR_BPF, cmd, attr, attr.length));
+  } finally {
+    held.delete(keep);
+  }
 }
 
 export type CgroupIterOrder = 'self' | 'descendants_pre' | 'descendants_post' | 'ancestors_up';
@@ -335,7 +348,7 @@ export function linkCreateCgroupIter(
   attr.writeUInt32LE(BPF_TRACE_ITER, A.attachType.off);
   attr.writeBigUInt64LE(koffi.address(info), A.iterInfo.off);
   attr.writeUInt32LE(info.length, A.iterInfoLen.off);
-  const fd = bpf(BPF_LINK_CREATE, attr);
+  const fd = bpf(BPF_LINK_CREATE, attr, info);
   if (fd < 0) {
     const e = errno();
     const what = 'fd' in target ? `fd ${target.fd.what}` : `id ${target.id}`;
@@ -364,7 +377,7 @@ function objAttr(name: Buffer, dir: Fd, bpfFd: number, flags: number): Buffer {
 export function objPinAt(obj: Fd | number, dir: Fd, name: string): void {
   checkName(name);
   const n = cstr(name);
-  if (bpf(BPF_OBJ_PIN, objAttr(n, dir, typeof obj === 'number' ? obj : obj.fd, 0)) < 0) {
+  if (bpf(BPF_OBJ_PIN, objAttr(n, dir, typeof obj === 'number' ? obj : obj.fd, 0), n) < 0) {
     const e = errno();
     if (e === EEXIST)
       throw new CgviewError('E_EXISTS', `pin ${showPath(name)}: a file of that name exists`, {
@@ -400,7 +413,7 @@ export function objGetAt(dir: Fd, name: string, what = 'pinned object'): Fd | nu
     const n = cstr(`/proc/self/fd/${pathFd.fd}`);
     const attr = Buffer.alloc(ATTR_OBJ.pathFd.off + 8);
     attr.writeBigUInt64LE(koffi.address(n), ATTR_OBJ.pathname.off);
-    const fd = bpf(BPF_OBJ_GET, attr);
+    const fd = bpf(BPF_OBJ_GET, attr, n);
     if (fd < 0) {
       const e = errno();
       if (e === ENOENT) return null;
@@ -470,7 +483,7 @@ export function objInfo(fd: Fd | number, info: number | Buffer, what = 'object')
   attr.writeUInt32LE(typeof fd === 'number' ? fd : fd.fd, ATTR_INFO.bpfFd.off);
   attr.writeUInt32LE(buf.length, ATTR_INFO.infoLen.off);
   attr.writeBigUInt64LE(koffi.address(buf), ATTR_INFO.info.off);
-  if (bpf(BPF_OBJ_GET_INFO_BY_FD, attr) < 0) throw sysError(`get ${what} info`, undefined, errno());
+  if (bpf(BPF_OBJ_GET_INFO_BY_FD, attr, buf) < 0) throw sysError(`get ${what} info`, undefined, errno());
   return buf;
 }
 

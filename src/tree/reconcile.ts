@@ -90,6 +90,13 @@ export interface DiffInput {
   viewTag: (view: string) => ViewIdentity | string | undefined;
   /** Only this subtree is considered ('' is the whole tree). Its parent directory must exist. */
   scope?: string;
+  /**
+   * Only these view file names are considered, in the directories the tree
+   * snapshot holds (a pin or unpin of an inherited view): directories are
+   * taken as they are, none made, removed, chowned or chmodded, and a
+   * directory whose cgroup is not in the snapshot is left to its own event.
+   */
+  names?: ReadonlySet<string>;
 }
 
 /** The views that belong in directory `rel`: the inherit list and its local pins. */
@@ -129,7 +136,68 @@ function sameCgroupView(f: ActualFile, cg: CgroupNode, want: ViewIdentity | stri
   return f.progTag === id.tag && (id.mapIds ?? []).every((m) => f.mapIds?.includes(m));
 }
 
+/** The ops that make the view files of one directory right (only the entries `consider` accepts are looked at). */
+function fileOps(
+  rel: string,
+  cg: CgroupNode,
+  actual: ActualDir | undefined,
+  want: ViewPin[],
+  viewTag: DiffInput['viewTag'],
+  removals: Op[],
+  creations: Op[],
+  consider: (name: string) => boolean = () => true,
+): void {
+  const wantNames = new Set(want.map((p) => p.name));
+  for (const pin of want) {
+    const f = actual?.files.get(pin.name);
+    // A directory of the same name that is not mirrored was removed above.
+    if (f && sameCgroupView(f, cg, viewTag(pin.view))) {
+      if (f.mode !== pin.fileMode) creations.push({ op: 'chmod', rel, name: pin.name, mode: pin.fileMode });
+      if (f.uid !== cg.uid || f.gid !== cg.gid)
+        creations.push({ op: 'chown', rel, name: pin.name, uid: cg.uid, gid: cg.gid });
+      continue;
+    }
+    if (f)
+      removals.push({
+        op: 'rmfile',
+        rel,
+        name: pin.name,
+        reason:
+          f.kind === 'view'
+            ? f.cgroupId === cg.id
+              ? 'outdated program'
+              : 'link for another cgroup'
+            : `${f.kind === 'other' ? 'an unknown file' : `a ${f.kind}`} stood there`,
+      });
+    creations.push({ op: 'pin', rel, name: pin.name, pin, cgroupId: cg.id, uid: cg.uid, gid: cg.gid });
+  }
+  for (const [name, f] of actual?.files ?? []) {
+    if (wantNames.has(name) || !consider(name)) continue;
+    if (f.kind === 'view') removals.push({ op: 'rmfile', rel, name, reason: 'view no longer pinned here' });
+    else if (f.kind === 'symlink')
+      removals.push({ op: 'rmfile', rel, name, reason: 'symlinks are refused in a view tree' });
+  }
+}
+
+/** diff() restricted to some view file names in the directories there are (DiffInput.names). */
+function diffNames(input: DiffInput, names: ReadonlySet<string>): Diff {
+  const { root, cgroups, tree, viewTag } = input;
+  const scope = input.scope ?? '';
+  const removals: Op[] = [];
+  const creations: Op[] = [];
+  const dirs = new Set<string>();
+  for (const [rel, actual] of tree) {
+    const cg = cgroups.get(rel);
+    if (!cg || !isWithin(scope, rel)) continue;
+    dirs.add(rel);
+    const want = pinsFor(root, rel).filter((p) => names.has(p.name));
+    fileOps(rel, cg, actual, want, viewTag, removals, creations, (n) => names.has(n));
+  }
+  return { ops: [...removals, ...creations], dirs, conflicts: [] };
+}
+
 export function diff(input: DiffInput): Diff {
+  if (input.names) return diffNames(input, input.names);
   const { root, cgroups, tree, viewTag } = input;
   const scope = input.scope ?? '';
   const { dirs, conflicts } = desiredDirs(input);
@@ -167,37 +235,7 @@ export function diff(input: DiffInput): Diff {
     // (left by a user who owned it once) go, so nobody else can swap names in it.
     if (actual && rel !== '' && cg.uid === 0 && actual.mode !== undefined && actual.mode & 0o022)
       creations.push({ op: 'chmod', rel, name: null, mode: 0o755 });
-    const want = pinsFor(root, rel);
-    const wantNames = new Set(want.map((p) => p.name));
-    for (const pin of want) {
-      const f = actual?.files.get(pin.name);
-      // A directory of the same name that is not mirrored was removed above.
-      if (f && sameCgroupView(f, cg, viewTag(pin.view))) {
-        if (f.mode !== pin.fileMode) creations.push({ op: 'chmod', rel, name: pin.name, mode: pin.fileMode });
-        if (f.uid !== cg.uid || f.gid !== cg.gid)
-          creations.push({ op: 'chown', rel, name: pin.name, uid: cg.uid, gid: cg.gid });
-        continue;
-      }
-      if (f)
-        removals.push({
-          op: 'rmfile',
-          rel,
-          name: pin.name,
-          reason:
-            f.kind === 'view'
-              ? f.cgroupId === cg.id
-                ? 'outdated program'
-                : 'link for another cgroup'
-              : `${f.kind === 'other' ? 'an unknown file' : `a ${f.kind}`} stood there`,
-        });
-      creations.push({ op: 'pin', rel, name: pin.name, pin, cgroupId: cg.id, uid: cg.uid, gid: cg.gid });
-    }
-    for (const [name, f] of actual?.files ?? []) {
-      if (wantNames.has(name)) continue;
-      if (f.kind === 'view') removals.push({ op: 'rmfile', rel, name, reason: 'view no longer pinned here' });
-      else if (f.kind === 'symlink')
-        removals.push({ op: 'rmfile', rel, name, reason: 'symlinks are refused in a view tree' });
-    }
+    fileOps(rel, cg, actual, pinsFor(root, rel), viewTag, removals, creations);
   }
   return { ops: [...removals, ...creations], dirs, conflicts };
 }

@@ -24,7 +24,7 @@ import {
   statFd,
   unlinkAt,
 } from '../kernel/index.js';
-import type { ViewSet } from '../views/registry.js';
+import type { LoadedView } from '../views/registry.js';
 import { crashPoint } from './crash.js';
 import { baseName, childKey, encodeName, encodeRel, join, parentRel } from './paths.js';
 import { type ActualDir, type ActualFile, type Op, opPath } from './reconcile.js';
@@ -148,6 +148,52 @@ export function scanTree(
   return out;
 }
 
+/**
+ * Snapshot of some files of known directories: for each of `rels` that is
+ * still a directory (reached from the root without symlinks), the entries
+ * named in `names`. Directories' own owner and mode are not looked at.
+ */
+export function scanNames(
+  root: Fd,
+  rels: Iterable<string>,
+  names: readonly string[],
+  tags = new TagCache(),
+  /** Given: the directories stay open in it, for applyOps on what was looked at (the caller closes them). */
+  keep?: Map<string, Fd>,
+  /** Given: the directories that could not be opened (gone or swapped meanwhile) go in it. */
+  missed?: string[],
+): Map<string, ActualDir> {
+  const out = new Map<string, ActualDir>();
+  for (const rel of rels) {
+    const fd = openTreeDir(root, rel);
+    if (!fd) {
+      missed?.push(rel);
+      continue;
+    }
+    try {
+      const files = new Map<string, ActualFile>();
+      for (const n of names) {
+        const f = classify(fd, n, tags);
+        if (f) files.set(n, f);
+      }
+      out.set(rel, { uid: -1, gid: -1, files });
+    } finally {
+      if (keep) keep.set(rel, fd);
+      else fd.close();
+    }
+  }
+  return out;
+}
+
+/** Opens a tree directory; null when it cannot be (gone, or not a directory reached without symlinks). */
+function openTreeDir(root: Fd, rel: string): Fd | null {
+  try {
+    return openDirAt(root, rel === '' ? '.' : encodeRel(rel));
+  } catch {
+    return null;
+  }
+}
+
 /** True when the tree directory `rel` exists (a directory, reached without symlinks). */
 export function treeDirExists(root: Fd, rel: string): boolean {
   try {
@@ -193,7 +239,8 @@ export interface ApplyContext {
   v2: boolean;
   /** Hierarchy id (0: v2), for views that read a per-hierarchy collector. */
   hierarchyId: number;
-  views: ViewSet;
+  /** The views as prepared (loaded) before the diff: apply loads nothing. Throws for a view that did not load. */
+  view: (spec: string) => LoadedView;
   log: (level: 'info' | 'warn' | 'debug', msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -202,12 +249,18 @@ export interface ApplyResult {
   failed: number;
   /** Something changed under us (EEXIST, a dir vanished): a rescan is due. */
   raced: boolean;
+  /** The ops that failed (the rest were carried out). */
+  failedOps: Set<Op>;
 }
 
-/** Carries out reconcile ops in order; a failing op is logged and the rest go on. */
-export function applyOps(ctx: ApplyContext, ops: Op[]): ApplyResult {
-  const dirs = new Map<string, Fd>();
-  const res: ApplyResult = { done: 0, failed: 0, raced: false };
+/**
+ * Carries out reconcile ops in order; a failing op is logged and the rest go
+ * on. `open`: directories the snapshot opened (by relative path), used as
+ * they are and left to the caller to close.
+ */
+export function applyOps(ctx: ApplyContext, ops: Op[], open?: ReadonlyMap<string, Fd>): ApplyResult {
+  const dirs = new Map<string, Fd>(open ?? []);
+  const res: ApplyResult = { done: 0, failed: 0, raced: false, failedOps: new Set() };
   const dirFd = (rel: string): Fd => {
     let fd = dirs.get(rel);
     if (!fd) {
@@ -232,6 +285,7 @@ export function applyOps(ctx: ApplyContext, ops: Op[]): ApplyResult {
         crashPoint('reconcile');
       } catch (e) {
         res.failed++;
+        res.failedOps.add(op);
         const code = isCgviewError(e) ? e.code : 'E_SYSCALL';
         if (code === 'E_EXISTS' || code === 'E_NOT_FOUND' || code === 'E_SYMLINK') res.raced = true;
         ctx.log(code === 'E_NOT_FOUND' ? 'debug' : 'warn', `${op.op} failed`, {
@@ -243,7 +297,7 @@ export function applyOps(ctx: ApplyContext, ops: Op[]): ApplyResult {
       }
     }
   } finally {
-    for (const fd of dirs.values()) fd.close();
+    for (const [rel, fd] of dirs) if (open?.get(rel) !== fd) fd.close();
   }
   return res;
 }
@@ -307,7 +361,7 @@ function applyOne(
       return;
     }
     case 'pin': {
-      const view = ctx.views.get(op.pin.view, ctx.hierarchyId);
+      const view = ctx.view(op.pin.view);
       const dir = dirFd(op.rel);
       let link: ReturnType<typeof view.program.cgroupIter>;
       if (ctx.v2) link = view.program.cgroupIter({ id: op.cgroupId });

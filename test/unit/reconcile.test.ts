@@ -504,3 +504,57 @@ describe('opPath', () => {
     );
   });
 });
+
+describe('diff: names (a pin or unpin of an inherited view over a mirrored tree)', () => {
+  const NEW: ViewPin = { view: 'info', name: 'new', fileMode: 0o440 };
+  const names = new Set(['new']);
+  const withNew = (): TagRoot => ({ ...tagRoot(), inherit: [SCHED, INFO, NEW] });
+
+  it('pins the new view in every directory there is, and does nothing else', () => {
+    const root = withNew();
+    const cgs = cgroups(['', 'a', 'a/b', 'd']);
+    // The tree as it was before the pin, with drift the names scope must leave alone:
+    // a stale owner on 'a', a symlink in 'd', no directory for 'a/b' yet.
+    const tree = mirrored(tagRoot(), cgs, ['', 'a', 'd']);
+    tree.get('a')!.uid = 4242;
+    tree.get('d')!.files.set('junk', other('symlink'));
+    const { ops, dirs, conflicts } = diff({ ...input(root, cgs, tree), names });
+    assert.deepEqual(conflicts, []);
+    assert.deepEqual([...dirs].sort(), ['', 'a', 'd']);
+    assert.deepEqual(
+      ops.map((o) => `${o.op} ${o.rel}`).sort(),
+      ['pin ', 'pin a', 'pin d'],
+      'one pin per directory there is, nothing for other names or the directories themselves',
+    );
+    for (const o of ofKind(ops, 'pin')) {
+      assert.equal(o.name, 'new');
+      assert.equal(o.cgroupId, cgs.get(o.rel)!.id);
+      assert.equal(o.uid, cgs.get(o.rel)!.uid);
+    }
+  });
+
+  it('keeps a right pin, replaces a wrong one, and leaves a directory whose cgroup went to its own event', () => {
+    const root = withNew();
+    const cgs = cgroups(['', 'a', 'gone']);
+    const tree = mirrored(root, cgs);
+    tree.get('a')!.files.set('new', view(cgs.get('')!, NEW)); // a link for another cgroup
+    const live = new Map([...cgs].filter(([r]) => r !== 'gone'));
+    const { ops } = diff({ ...input(root, live, tree), names });
+    assert.deepEqual(
+      ops.map((o) => `${o.op} ${o.rel}`),
+      ['rmfile a', 'pin a'],
+    );
+  });
+
+  it('after an unpin, removes only that view file', () => {
+    const root = tagRoot();
+    const cgs = cgroups(['', 'a']);
+    const tree = mirrored(withNew(), cgs);
+    tree.get('a')!.files.set('junk', other('symlink'));
+    const { ops } = diff({ ...input(root, cgs, tree), names });
+    assert.deepEqual(ops.map((o) => `${o.op} ${o.rel} ${'name' in o ? o.name : ''}`).sort(), [
+      'rmfile  new',
+      'rmfile a new',
+    ]);
+  });
+});

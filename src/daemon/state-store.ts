@@ -1,0 +1,100 @@
+/**
+ * The state store: the only writer of the state file (and of the public
+ * index of trees beside the socket). Everything that changes what the
+ * daemon remembers is a Transition, applied here and saved atomically
+ * before anyone acts on it, so a crash at any point leaves a state that a
+ * restart converges from.
+ */
+import {
+  loadState,
+  type RootsIndex,
+  type State,
+  saveState,
+  type TagRoot,
+  type ViewPin,
+  writeFileAtomic,
+} from '../tree/state.js';
+import type { Logger } from './log.js';
+
+export type Transition =
+  /** First start: the default tree (if any) is added, and that is remembered so removing it sticks. */
+  | { kind: 'initialize'; root?: TagRoot }
+  /** S1 (tag: a new tagged root, with its first pin) and S3 (inherit). */
+  | { kind: 'tag' | 'pin'; root: TagRoot; rel: string; pin: ViewPin; inherit: boolean }
+  | { kind: 'unpin'; root: TagRoot; rel: string; name: string; inherited: boolean }
+  /** The tree is emptied (its last view went); the root is forgotten once it is empty. */
+  | { kind: 'untagging'; root: TagRoot }
+  | { kind: 'untagged'; root: TagRoot }
+  /** S4: directories gone took their own (non-inherited) pins along. */
+  | { kind: 'dropLocal'; root: TagRoot; rels: string[] };
+
+export class StateStore {
+  readonly #file: string;
+  readonly #indexFile: string | undefined;
+  readonly #log: Logger;
+  readonly #state: State;
+
+  constructor(file: string, indexFile: string | undefined, log: Logger) {
+    this.#file = file;
+    this.#indexFile = indexFile;
+    this.#log = log;
+    this.#state = loadState(file);
+  }
+
+  /** The state as saved (read it, never change it: commit a Transition). */
+  get state(): Readonly<State> {
+    return this.#state;
+  }
+
+  /** Applies a transition and saves the state (and the index) atomically. */
+  commit(t: Transition): void {
+    const s = this.#state;
+    switch (t.kind) {
+      case 'initialize':
+        if (t.root) s.roots.push(t.root);
+        s.initialized = true;
+        break;
+      case 'tag':
+      case 'pin':
+        if (t.kind === 'tag') s.roots.push(t.root);
+        if (t.inherit) t.root.inherit.push(t.pin);
+        else t.root.local[t.rel] = [...(t.root.local[t.rel] ?? []), t.pin];
+        break;
+      case 'unpin':
+        if (t.inherited) t.root.inherit = t.root.inherit.filter((p) => p.name !== t.name);
+        else {
+          const left = (t.root.local[t.rel] ?? []).filter((p) => p.name !== t.name);
+          if (left.length) t.root.local[t.rel] = left;
+          else delete t.root.local[t.rel];
+        }
+        break;
+      case 'untagging':
+        t.root.untagging = true;
+        break;
+      case 'untagged':
+        s.roots = s.roots.filter((r) => r !== t.root);
+        break;
+      case 'dropLocal':
+        for (const r of t.rels) delete t.root.local[r];
+        break;
+    }
+    saveState(this.#file, s);
+    this.writeIndex();
+  }
+
+  /** The public index of trees (see RootsIndex), readable by every user. */
+  writeIndex(): void {
+    if (!this.#indexFile) return;
+    const index: RootsIndex = {
+      roots: this.#state.roots.filter((r) => !r.untagging).map((r) => ({ dir: r.dir, cgroup: r.cgroup })),
+    };
+    try {
+      writeFileAtomic(this.#indexFile, `${JSON.stringify(index)}\n`, 0o644, 0o755);
+    } catch (e) {
+      this.#log('warn', 'cannot write the index of trees', {
+        file: this.#indexFile,
+        error: (e as Error).message,
+      });
+    }
+  }
+}
