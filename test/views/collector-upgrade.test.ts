@@ -31,17 +31,6 @@ import { BPF_BUILD, inode, onCleanup, sleep } from '../helpers.js';
 const INSTANCE = 'sched_lat@0';
 const PROGS = ['sl_switch', 'sl_migrate', 'sl_rmdir', 'sl_wakeup', 'sl_wakeup_new'];
 
-const started: number[] = [];
-onCleanup(() => {
-  for (const p of started) {
-    try {
-      process.kill(p, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-});
-
 /** A few sleepers in `cg`, so that it has waits. */
 function sleepers(cg: string): void {
   const script =
@@ -51,7 +40,17 @@ function sleepers(cg: string): void {
     '  echo $!\n' +
     'done\n';
   const out = execFileSync('sh', ['-c', script, 'sh', cg], { encoding: 'latin1' });
-  started.push(...out.trim().split('\n').map(Number));
+  // Registered after the cgroup, so run before its removal (cleanups go newest first).
+  const pids = out.trim().split('\n').map(Number);
+  onCleanup(() => {
+    for (const p of pids) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  });
 }
 
 /** An earlier version's collector pinned in `privateDir`, as its daemon would have left it. */
