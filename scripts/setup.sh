@@ -8,7 +8,11 @@ cd "$(dirname "$0")/.."
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 
-PKGS=(clang llvm libbpf-dev libbpf1 bpftool make linux-perf bpftrace stress-ng)
+# What the main job and the tests need (python3 runs the gauntlet's unprivileged
+# attacker). Benchmark tools come from scripts/setup-bench.sh, through CGVIEW_EXTRA_PKGS.
+PKGS=(clang llvm libbpf-dev libbpf1 bpftool make python3-minimal)
+read -r -a extra <<<"${CGVIEW_EXTRA_PKGS:-}"
+PKGS+=("${extra[@]}")
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
