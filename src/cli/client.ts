@@ -270,6 +270,31 @@ async function resolveCgroup(
   return out;
 }
 
+interface CollectorStatus {
+  start?: string;
+  since?: string;
+  reasons?: string[];
+  carried?: string[];
+  programs?: Record<string, { runCnt?: number; runTimeNs?: number } | string>;
+}
+
+/** One collector in words: how it started, and what its programs cost (when bpf_stats_enabled is on). */
+function collectorLines(name: string, v: CollectorStatus): string[] {
+  const progs = Object.entries(v.programs ?? {}).map(([p, x]) => {
+    if (typeof x !== 'object') return `${p}: ${x}`;
+    const cnt = x.runCnt ?? 0;
+    return cnt > 0 ? `${p} ${cnt} runs, ${Math.round((x.runTimeNs ?? 0) / cnt)} ns/run` : p;
+  });
+  const out = [
+    `collector ${name}: ${v.start ?? 'running'} ${v.since ?? ''}; programs: ${progs.join(', ') || '-'}`,
+  ];
+  if (v.start === 'replaced')
+    out.push(
+      `  replaced because: ${(v.reasons ?? []).join('; ') || '-'}; counters carried in: ${(v.carried ?? []).join(', ') || 'none'}`,
+    );
+  return out;
+}
+
 export async function status(argv: string[]): Promise<number> {
   const a = parseArgs(argv, OPTIONS['status']!);
   if (a.positional.length) throw usageError('usage: cgview status');
@@ -291,8 +316,13 @@ export async function status(argv: string[]): Promise<number> {
         }${r.conflicts.length ? `; ${r.conflicts.length} cgroups not mirrored (name taken by a view)` : ''}${r['error'] ? `; ERROR: ${r['error']}` : ''}`,
       );
     }
-    const c = s['collectors'] as Record<string, Record<string, unknown>>;
-    for (const [name, v] of Object.entries(c)) lines.push(`collector ${name}: ${JSON.stringify(v)}`);
+    const c = s['collectors'] as Record<string, CollectorStatus>;
+    for (const [name, v] of Object.entries(c)) lines.push(...collectorLines(name, v));
+    const ctl = s['control'] as Record<string, number> | undefined;
+    if (ctl)
+      lines.push(
+        `control socket: ${ctl['clients'] ?? 0} clients; ${ctl['badRequests'] ?? 0} bad, ${ctl['deniedRequests'] ?? 0} denied requests; ${ctl['refusedClients'] ?? 0} refused, ${ctl['droppedClients'] ?? 0} dropped, ${ctl['idleClosed'] ?? 0} closed idle`,
+      );
     return `${lines.join('\n')}\n`;
   });
   return 0;
