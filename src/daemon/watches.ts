@@ -6,6 +6,7 @@
  * for the same tree and side goes.
  */
 import { isCgviewError } from '../errors.js';
+import { ENOSPC } from '../kernel/abi.js';
 import { type Fd, Inotify, type InotifyEvent, showPath } from '../kernel/index.js';
 import type { WatchMeaning } from '../tree/dirty.js';
 import { isWithin } from '../tree/paths.js';
@@ -68,7 +69,7 @@ export class WatchRegistry<T> {
     try {
       wd = typeof p === 'string' ? this.#ino.add(p, mask) : this.#ino.addFd(p, mask);
     } catch (e) {
-      if (isCgviewError(e) && e.errno === 28) this.#hooks.limitHit();
+      if (isCgviewError(e) && e.errno === ENOSPC) this.#hooks.limitHit();
       else
         this.#hooks.debug('watch failed', {
           path: typeof p === 'string' ? showPath(p) : p.what,
