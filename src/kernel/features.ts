@@ -17,6 +17,7 @@ import {
   CAP_BPF,
   CAP_PERFMON,
   CAP_SYS_ADMIN,
+  checkArch,
   EACCES,
   EPERM,
 } from './abi.js';
@@ -382,6 +383,8 @@ export interface ProbeOptions {
   btfPath?: string;
   /** Mode bits of the bpffs mount point (default: stat it). */
   bpffsMode?: number;
+  /** Architecture as Node names it (default: process.arch). */
+  arch?: string;
 }
 
 /**
@@ -539,6 +542,8 @@ export async function probeAll(opts: ProbeOptions = {}): Promise<FeatureCheck[]>
   }
   const o = { ...opts, ...(mountinfo === undefined ? {} : { mountinfo }) };
   return [
+    // First: on another architecture cgview's syscall numbers and struct layouts are wrong, whatever the rest says.
+    checkArch(o.arch),
     probeKernel(o.release),
     probeBtf(o.btfPath),
     probeBpffs(o.mountinfo),
