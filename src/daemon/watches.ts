@@ -6,7 +6,7 @@
  * for the same tree and side goes.
  */
 import { isCgviewError } from '../errors.js';
-import { ENOSPC } from '../kernel/abi.js';
+import { ENOSPC, IN_IGNORED } from '../kernel/abi.js';
 import { type Fd, Inotify, type InotifyEvent, showPath } from '../kernel/index.js';
 import type { WatchMeaning } from '../tree/dirty.js';
 import { isWithin } from '../tree/paths.js';
@@ -26,8 +26,6 @@ export interface WatchHooks<T> {
   readError(e: Error): void;
   debug(msg: string, fields: Record<string, unknown>): void;
 }
-
-const IN_IGNORED = 0x8000;
 
 export class WatchRegistry<T> {
   readonly #ino: Inotify;

@@ -424,6 +424,22 @@ export const MAP_INFO_LEN = k(88, 'sizeof(struct bpf_map_info)');
 
 // --- libbpf 1.1 (bpf/libbpf.h) -------------------------------------------------------
 
+/** enum libbpf_errno: libbpf's own error numbers, which it returns like (negated) errno values. */
+export const LIBBPF_ERRNO__LIBELF = k(4000, 'LIBBPF_ERRNO__LIBELF');
+export const LIBBPF_ERRNO__FORMAT = k(4001, 'LIBBPF_ERRNO__FORMAT');
+export const LIBBPF_ERRNO__KVERSION = k(4002, 'LIBBPF_ERRNO__KVERSION');
+export const LIBBPF_ERRNO__ENDIAN = k(4003, 'LIBBPF_ERRNO__ENDIAN');
+export const LIBBPF_ERRNO__INTERNAL = k(4004, 'LIBBPF_ERRNO__INTERNAL');
+export const LIBBPF_ERRNO__RELOC = k(4005, 'LIBBPF_ERRNO__RELOC');
+export const LIBBPF_ERRNO__LOAD = k(4006, 'LIBBPF_ERRNO__LOAD');
+export const LIBBPF_ERRNO__VERIFY = k(4007, 'LIBBPF_ERRNO__VERIFY');
+export const LIBBPF_ERRNO__PROG2BIG = k(4008, 'LIBBPF_ERRNO__PROG2BIG');
+export const LIBBPF_ERRNO__KVER = k(4009, 'LIBBPF_ERRNO__KVER');
+export const LIBBPF_ERRNO__PROGTYPE = k(4010, 'LIBBPF_ERRNO__PROGTYPE');
+export const LIBBPF_ERRNO__WRNGPID = k(4011, 'LIBBPF_ERRNO__WRNGPID');
+export const LIBBPF_ERRNO__INVSEQ = k(4012, 'LIBBPF_ERRNO__INVSEQ');
+export const LIBBPF_ERRNO__NLPARSE = k(4013, 'LIBBPF_ERRNO__NLPARSE');
+
 /** struct bpf_object_open_opts of the installed libbpf: the members cgview sets. */
 export const OBJECT_OPEN_OPTS = struct('struct bpf_object_open_opts', 80, {
   sz: ['sz', 0, 8],
