@@ -34,6 +34,7 @@ const HEADERS = {
     '#include <stdio.h>',
     '#include <stddef.h>',
     '#include <sys/syscall.h>',
+    '#include <sys/socket.h>',
     '#include <sys/stat.h>',
     '#include <sys/vfs.h>',
     '#include <sys/inotify.h>',

@@ -3,7 +3,6 @@
  * for each one that is missing, how to get it. Runs without the daemon.
  */
 import path from 'node:path';
-import { CgviewError } from '../errors.js';
 import { type FeatureCheck, probeAll, probeViews, type ViewProbe } from '../kernel/features.js';
 import { collectorDefs } from '../views/collectors.js';
 import { builtinViews, parseViewSpec } from '../views/registry.js';
@@ -25,7 +24,7 @@ export function viewProbes(): ViewProbe[] {
   });
 }
 
-import { parseArgs } from './args.js';
+import { parseArgs, usageError } from './args.js';
 
 /** `ok  `, `FAIL` (a required check failed) or `warn` (an optional one did). */
 export function checkStatus(c: FeatureCheck): 'ok' | 'FAIL' | 'warn' {
@@ -51,17 +50,14 @@ export function formatSummary(checks: FeatureCheck[]): string {
 /**
  * Runs every probe and prints one line per check (or, with --json, an object
  * `{ok, checks}` for scripts). Returns 1 when a required check failed, 0
- * otherwise. Throws E_BAD_INPUT on unknown options or arguments.
+ * otherwise. Throws E_BAD_INPUT (a usage error: exit 2) on unknown options or arguments.
  */
 export async function doctor(argv: string[]): Promise<number> {
   const args = parseArgs(argv, { bools: ['json'] });
   if (args.positional.length > 0)
-    throw new CgviewError(
-      'E_BAD_INPUT',
+    throw usageError(
       `doctor takes no arguments, got ${JSON.stringify(args.positional[0])}`,
-      {
-        hint: 'usage: cgview doctor [--json]',
-      },
+      'usage: cgview doctor [--json]',
     );
   const checks = [...(await probeAll()), ...(await probeViews(viewProbes()))];
   const ok = checks.every((c) => c.ok || !c.required);

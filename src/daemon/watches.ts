@@ -6,6 +6,7 @@
  * for the same tree and side goes.
  */
 import { isCgviewError } from '../errors.js';
+import { ENOSPC, IN_IGNORED } from '../kernel/abi.js';
 import { type Fd, Inotify, type InotifyEvent, showPath } from '../kernel/index.js';
 import type { WatchMeaning } from '../tree/dirty.js';
 import { isWithin } from '../tree/paths.js';
@@ -25,8 +26,6 @@ export interface WatchHooks<T> {
   readError(e: Error): void;
   debug(msg: string, fields: Record<string, unknown>): void;
 }
-
-const IN_IGNORED = 0x8000;
 
 export class WatchRegistry<T> {
   readonly #ino: Inotify;
@@ -68,7 +67,7 @@ export class WatchRegistry<T> {
     try {
       wd = typeof p === 'string' ? this.#ino.add(p, mask) : this.#ino.addFd(p, mask);
     } catch (e) {
-      if (isCgviewError(e) && e.errno === 28) this.#hooks.limitHit();
+      if (isCgviewError(e) && e.errno === ENOSPC) this.#hooks.limitHit();
       else
         this.#hooks.debug('watch failed', {
           path: typeof p === 'string' ? showPath(p) : p.what,

@@ -129,6 +129,7 @@ export const EEXIST = k(17, 'EEXIST');
 export const ENODEV = k(19, 'ENODEV');
 export const EINVAL = k(22, 'EINVAL');
 export const ENOSPC = k(28, 'ENOSPC');
+export const ENOTEMPTY = k(39, 'ENOTEMPTY');
 export const ELOOP = k(40, 'ELOOP');
 export const EOPNOTSUPP = k(95, 'EOPNOTSUPP');
 /** The kernel's internal ENOTSUPP, which bpf(2) lets out; not in uapi (include/linux/errno.h). */
@@ -174,6 +175,18 @@ export const INOTIFY_EVENT = struct('struct inotify_event', 16, {
   mask: ['mask', 4, 4],
   cookie: ['cookie', 8, 4],
   len: ['len', 12, 4],
+});
+
+// --- sockets ------------------------------------------------------------------
+
+// asm-generic/socket.h, which x86_64 uses (powerpc, mips, sparc and parisc have other numbers).
+export const SOL_SOCKET = k(1, 'SOL_SOCKET');
+export const SO_PEERCRED = k(17, 'SO_PEERCRED');
+/** struct ucred { pid_t pid; uid_t uid; gid_t gid; } (glibc sys/socket.h, _GNU_SOURCE), as SO_PEERCRED fills it. */
+export const UCRED = struct('struct ucred', 12, {
+  pid: ['pid', 0, 4],
+  uid: ['uid', 4, 4],
+  gid: ['gid', 8, 4],
 });
 
 // --- capabilities -----------------------------------------------------------
@@ -238,13 +251,51 @@ export const BPF_CGROUP_ITER_DESCENDANTS_POST = k(3, 'BPF_CGROUP_ITER_DESCENDANT
 export const BPF_CGROUP_ITER_ANCESTORS_UP = k(4, 'BPF_CGROUP_ITER_ANCESTORS_UP');
 /** BTF_MAGIC, the first two bytes of a BTF blob (linux/btf.h). */
 export const BTF_MAGIC = k(0xeb9f, 'BTF_MAGIC');
-/** BTF_KIND_DATASEC (linux/btf.h, an enum constant). */
+/** struct btf_header (linux/btf.h), at the start of a BTF blob: only magic is read. */
+export const BTF_HEADER = struct('struct btf_header', null, { magic: ['magic', 0, 2] });
+// BTF kinds (linux/btf.h, enum constants): those cgview decodes.
+export const BTF_KIND_INT = k(1, 'BTF_KIND_INT');
+export const BTF_KIND_PTR = k(2, 'BTF_KIND_PTR');
+export const BTF_KIND_ARRAY = k(3, 'BTF_KIND_ARRAY');
+export const BTF_KIND_STRUCT = k(4, 'BTF_KIND_STRUCT');
+export const BTF_KIND_UNION = k(5, 'BTF_KIND_UNION');
+export const BTF_KIND_ENUM = k(6, 'BTF_KIND_ENUM');
+export const BTF_KIND_TYPEDEF = k(8, 'BTF_KIND_TYPEDEF');
+export const BTF_KIND_VOLATILE = k(9, 'BTF_KIND_VOLATILE');
+export const BTF_KIND_CONST = k(10, 'BTF_KIND_CONST');
+export const BTF_KIND_RESTRICT = k(11, 'BTF_KIND_RESTRICT');
 export const BTF_KIND_DATASEC = k(15, 'BTF_KIND_DATASEC');
+export const BTF_KIND_FLOAT = k(16, 'BTF_KIND_FLOAT');
+export const BTF_KIND_TYPE_TAG = k(18, 'BTF_KIND_TYPE_TAG');
+export const BTF_KIND_ENUM64 = k(19, 'BTF_KIND_ENUM64');
 /** struct btf_type (linux/btf.h): vlen is the low 16 bits of info; members follow the struct. */
 export const BTF_TYPE = struct('struct btf_type', 12, {
   nameOff: ['name_off', 0, 4],
   info: ['info', 4, 4],
   sizeOrType: ['size', 8, 4],
+});
+// The masks, checked through the C macros themselves: BTF_INFO_KIND(0xffffffff) is the kind mask.
+const BTF_INFO_KIND_MASK = k(0x1f, 'BTF_INFO_KIND(0xffffffffU)');
+const BTF_INFO_VLEN_MASK = k(0xffff, 'BTF_INFO_VLEN(0xffffffffU)');
+/** The kind in btf_type.info: bits 24-28 (BTF_INFO_KIND). */
+export function btfInfoKind(info: number): number {
+  return (info >>> 24) & BTF_INFO_KIND_MASK;
+}
+/** The vlen in btf_type.info (members, variables, enumerators): the low 16 bits (BTF_INFO_VLEN). */
+export function btfInfoVlen(info: number): number {
+  return info & BTF_INFO_VLEN_MASK;
+}
+/** struct btf_array (linux/btf.h): follows the btf_type of a BTF_KIND_ARRAY. */
+export const BTF_ARRAY = struct('struct btf_array', 12, {
+  type: ['type', 0, 4],
+  indexType: ['index_type', 4, 4],
+  nelems: ['nelems', 8, 4],
+});
+/** struct btf_member (linux/btf.h): vlen of them follow a STRUCT/UNION; offset is in bits (or bitfield size << 24 | offset). */
+export const BTF_MEMBER = struct('struct btf_member', 12, {
+  nameOff: ['name_off', 0, 4],
+  type: ['type', 4, 4],
+  offset: ['offset', 8, 4],
 });
 /** struct btf_var_secinfo (linux/btf.h): one per variable of a DATASEC. */
 export const BTF_VAR_SECINFO = struct('struct btf_var_secinfo', 12, {
@@ -365,10 +416,29 @@ export const MAP_INFO = struct('struct bpf_map_info', null, {
   maxEntries: ['max_entries', 16, 4],
   mapFlags: ['map_flags', 20, 4],
   name: ['name', 24, 16],
+  btfId: ['btf_id', 64, 4],
+  btfKeyTypeId: ['btf_key_type_id', 68, 4],
+  btfValueTypeId: ['btf_value_type_id', 72, 4],
 });
 export const MAP_INFO_LEN = k(88, 'sizeof(struct bpf_map_info)');
 
 // --- libbpf 1.1 (bpf/libbpf.h) -------------------------------------------------------
+
+/** enum libbpf_errno: libbpf's own error numbers, which it returns like (negated) errno values. */
+export const LIBBPF_ERRNO__LIBELF = k(4000, 'LIBBPF_ERRNO__LIBELF');
+export const LIBBPF_ERRNO__FORMAT = k(4001, 'LIBBPF_ERRNO__FORMAT');
+export const LIBBPF_ERRNO__KVERSION = k(4002, 'LIBBPF_ERRNO__KVERSION');
+export const LIBBPF_ERRNO__ENDIAN = k(4003, 'LIBBPF_ERRNO__ENDIAN');
+export const LIBBPF_ERRNO__INTERNAL = k(4004, 'LIBBPF_ERRNO__INTERNAL');
+export const LIBBPF_ERRNO__RELOC = k(4005, 'LIBBPF_ERRNO__RELOC');
+export const LIBBPF_ERRNO__LOAD = k(4006, 'LIBBPF_ERRNO__LOAD');
+export const LIBBPF_ERRNO__VERIFY = k(4007, 'LIBBPF_ERRNO__VERIFY');
+export const LIBBPF_ERRNO__PROG2BIG = k(4008, 'LIBBPF_ERRNO__PROG2BIG');
+export const LIBBPF_ERRNO__KVER = k(4009, 'LIBBPF_ERRNO__KVER');
+export const LIBBPF_ERRNO__PROGTYPE = k(4010, 'LIBBPF_ERRNO__PROGTYPE');
+export const LIBBPF_ERRNO__WRNGPID = k(4011, 'LIBBPF_ERRNO__WRNGPID');
+export const LIBBPF_ERRNO__INVSEQ = k(4012, 'LIBBPF_ERRNO__INVSEQ');
+export const LIBBPF_ERRNO__NLPARSE = k(4013, 'LIBBPF_ERRNO__NLPARSE');
 
 /** struct bpf_object_open_opts of the installed libbpf: the members cgview sets. */
 export const OBJECT_OPEN_OPTS = struct('struct bpf_object_open_opts', 80, {

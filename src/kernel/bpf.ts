@@ -4,6 +4,50 @@
  * `const volatile` globals before load.
  */
 import { CgviewError } from '../errors.js';
+import {
+  BTF_ARRAY,
+  BTF_KIND_ARRAY,
+  BTF_KIND_CONST,
+  BTF_KIND_DATASEC,
+  BTF_KIND_ENUM,
+  BTF_KIND_ENUM64,
+  BTF_KIND_FLOAT,
+  BTF_KIND_INT,
+  BTF_KIND_PTR,
+  BTF_KIND_RESTRICT,
+  BTF_KIND_STRUCT,
+  BTF_KIND_TYPE_TAG,
+  BTF_KIND_TYPEDEF,
+  BTF_KIND_UNION,
+  BTF_KIND_VOLATILE,
+  BTF_MEMBER,
+  BTF_TYPE,
+  BTF_VAR_SECINFO,
+  btfInfoKind,
+  btfInfoVlen,
+  EINVAL,
+  ENOENT,
+  ENOTSUPP,
+  EOPNOTSUPP,
+  EPERM,
+  LIBBPF_ERRNO__ENDIAN,
+  LIBBPF_ERRNO__FORMAT,
+  LIBBPF_ERRNO__INTERNAL,
+  LIBBPF_ERRNO__INVSEQ,
+  LIBBPF_ERRNO__KVER,
+  LIBBPF_ERRNO__KVERSION,
+  LIBBPF_ERRNO__LIBELF,
+  LIBBPF_ERRNO__LOAD,
+  LIBBPF_ERRNO__NLPARSE,
+  LIBBPF_ERRNO__PROG2BIG,
+  LIBBPF_ERRNO__PROGTYPE,
+  LIBBPF_ERRNO__RELOC,
+  LIBBPF_ERRNO__VERIFY,
+  LIBBPF_ERRNO__WRNGPID,
+  MAP_INFO,
+  MAP_INFO_LEN,
+  OBJECT_OPEN_OPTS,
+} from './abi.js';
 import { Fd } from './fd.js';
 import {
   bpfMapDelete,
@@ -91,20 +135,20 @@ export function setLibbpfLogger(fn: LibbpfLogger): void {
  * 4000), which it returns like errno values; said in words here.
  */
 const LIBBPF_ERRORS: Record<number, string> = {
-  4000: 'libelf failed to read it (LIBBPF_ERRNO__LIBELF)',
-  4001: 'not a BPF ELF object (LIBBPF_ERRNO__FORMAT)',
-  4002: 'bad or missing kernel version section (LIBBPF_ERRNO__KVERSION)',
-  4003: 'built for the other byte order (LIBBPF_ERRNO__ENDIAN)',
-  4004: 'libbpf internal error (LIBBPF_ERRNO__INTERNAL)',
-  4005: 'a relocation failed (LIBBPF_ERRNO__RELOC)',
-  4006: 'the kernel refused to load it (LIBBPF_ERRNO__LOAD)',
-  4007: 'the verifier rejected it (LIBBPF_ERRNO__VERIFY)',
-  4008: 'a program is too big (LIBBPF_ERRNO__PROG2BIG)',
-  4009: 'the kernel version does not match (LIBBPF_ERRNO__KVER)',
-  4010: 'a program type the kernel does not support (LIBBPF_ERRNO__PROGTYPE)',
-  4011: 'wrong netlink pid (LIBBPF_ERRNO__WRNGPID)',
-  4012: 'bad netlink sequence (LIBBPF_ERRNO__INVSEQ)',
-  4013: 'netlink parse error (LIBBPF_ERRNO__NLPARSE)',
+  [LIBBPF_ERRNO__LIBELF]: 'libelf failed to read it (LIBBPF_ERRNO__LIBELF)',
+  [LIBBPF_ERRNO__FORMAT]: 'not a BPF ELF object (LIBBPF_ERRNO__FORMAT)',
+  [LIBBPF_ERRNO__KVERSION]: 'bad or missing kernel version section (LIBBPF_ERRNO__KVERSION)',
+  [LIBBPF_ERRNO__ENDIAN]: 'built for the other byte order (LIBBPF_ERRNO__ENDIAN)',
+  [LIBBPF_ERRNO__INTERNAL]: 'libbpf internal error (LIBBPF_ERRNO__INTERNAL)',
+  [LIBBPF_ERRNO__RELOC]: 'a relocation failed (LIBBPF_ERRNO__RELOC)',
+  [LIBBPF_ERRNO__LOAD]: 'the kernel refused to load it (LIBBPF_ERRNO__LOAD)',
+  [LIBBPF_ERRNO__VERIFY]: 'the verifier rejected it (LIBBPF_ERRNO__VERIFY)',
+  [LIBBPF_ERRNO__PROG2BIG]: 'a program is too big (LIBBPF_ERRNO__PROG2BIG)',
+  [LIBBPF_ERRNO__KVER]: 'the kernel version does not match (LIBBPF_ERRNO__KVER)',
+  [LIBBPF_ERRNO__PROGTYPE]: 'a program type the kernel does not support (LIBBPF_ERRNO__PROGTYPE)',
+  [LIBBPF_ERRNO__WRNGPID]: 'wrong netlink pid (LIBBPF_ERRNO__WRNGPID)',
+  [LIBBPF_ERRNO__INVSEQ]: 'bad netlink sequence (LIBBPF_ERRNO__INVSEQ)',
+  [LIBBPF_ERRNO__NLPARSE]: 'netlink parse error (LIBBPF_ERRNO__NLPARSE)',
 };
 
 /** An error number from libbpf in words: its own codes (4000+) or the errno name. */
@@ -149,14 +193,13 @@ export class BpfObject {
 
   static load(path: string, opts: OpenOptions = {}): BpfObject {
     const logBuf = Buffer.alloc(LOG_SIZE);
-    // struct bpf_object_open_opts (libbpf 1.1): size_t sz @0; const char *object_name @8;
-    // bool relaxed_maps @16; const char *pin_root_path @24; u32 :32 @32; const char *kconfig @40;
-    // const char *btf_custom_path @48; char *kernel_log_buf @56; size_t kernel_log_size @64;
-    // u32 kernel_log_level @72; sizeof 80 (checked against the header with offsetof)
-    const oo = Buffer.alloc(80);
-    oo.writeBigUInt64LE(80n, 0);
-    oo.writeBigUInt64LE(koffi.address(logBuf), 56);
-    oo.writeBigUInt64LE(BigInt(LOG_SIZE), 64);
+    // struct bpf_object_open_opts of the installed libbpf (layout in abi.ts, checked against
+    // bpf/libbpf.h at build time): sz is its sizeof; the kernel log goes to our buffer.
+    const O = OBJECT_OPEN_OPTS;
+    const oo = Buffer.alloc(O.size);
+    oo.writeBigUInt64LE(BigInt(O.size), O.sz.off);
+    oo.writeBigUInt64LE(koffi.address(logBuf), O.kernelLogBuf.off);
+    oo.writeBigUInt64LE(BigInt(LOG_SIZE), O.kernelLogSize.off);
     captured = [];
     try {
       // Paths are byte strings (latin1), as everywhere in cgview.
@@ -230,9 +273,9 @@ export class BpfObject {
           hint: 'run with --verbose for the whole verifier log',
         });
       }
-      if (-r === 1)
+      if (-r === EPERM)
         throw new CgviewError('E_PERMISSION', `load ${this.path}: EPERM`, {
-          errno: 1,
+          errno: EPERM,
           path: this.path,
           log: lines.join('\n'),
           hint: 'loading BPF programs needs root (CAP_BPF and CAP_PERFMON)',
@@ -271,18 +314,24 @@ export class BpfObject {
     const size = [0];
     const init = mapInitialValue(rodata, size) as Ptr;
     const data = copyBytes(init, size[0]!);
-    const secId = btfFindByNameKind(btf, '.rodata', 15 /* BTF_KIND_DATASEC */) as number;
+    const secId = btfFindByNameKind(btf, '.rodata', BTF_KIND_DATASEC) as number;
     if (secId < 0)
       throw new CgviewError('E_NOT_FOUND', `${this.path}: no BTF for .rodata`, { path: this.path });
-    // struct btf_type { u32 name_off; u32 info; u32 size; } + vlen * struct btf_var_secinfo { u32 type; u32 offset; u32 size; }
+    // struct btf_type, then vlen * struct btf_var_secinfo (layouts in abi.ts)
+    const T = BTF_TYPE;
+    const V = BTF_VAR_SECINFO;
     const sec = btfTypeById(btf, secId) as Ptr;
-    const vlen = copyBytes(sec, 12).readUInt32LE(4) & 0xffff;
-    const vars = copyBytes(sec + 12n, 12 * vlen);
+    const vlen = btfInfoVlen(copyBytes(sec, T.size).readUInt32LE(T.info.off));
+    const vars = copyBytes(sec + BigInt(T.size), V.size * vlen);
     const offsets = new Map<string, { offset: number; size: number }>();
     for (let i = 0; i < vlen; i++) {
-      const v = btfTypeById(btf, vars.readUInt32LE(i * 12)) as Ptr;
-      const name = btfNameByOffset(btf, copyBytes(v, 4).readUInt32LE(0)) as string;
-      offsets.set(name, { offset: vars.readUInt32LE(i * 12 + 4), size: vars.readUInt32LE(i * 12 + 8) });
+      const at = i * V.size;
+      const v = btfTypeById(btf, vars.readUInt32LE(at + V.type.off)) as Ptr;
+      const name = btfNameByOffset(btf, copyBytes(v, T.size).readUInt32LE(T.nameOff.off)) as string;
+      offsets.set(name, {
+        offset: vars.readUInt32LE(at + V.offset.off),
+        size: vars.readUInt32LE(at + V.varSize.off),
+      });
     }
     for (const [name, value] of Object.entries(values)) {
       const at = offsets.get(name);
@@ -445,7 +494,7 @@ export class BpfMap {
     const v = Buffer.alloc(this.info().valueSize);
     if ((bpfMapLookup(this.fd, key, v) as number) < 0) {
       const e = errno();
-      if (e === 2) return null;
+      if (e === ENOENT) return null;
       throw sysError(`lookup in map ${this.name}`, undefined, e);
     }
     return v;
@@ -461,7 +510,7 @@ export class BpfMap {
   delete(key: Buffer): boolean {
     if ((bpfMapDelete(this.fd, key) as number) < 0) {
       const e = errno();
-      if (e === 2) return false;
+      if (e === ENOENT) return false;
       throw sysError(`delete from map ${this.name}`, undefined, e);
     }
     return true;
@@ -476,7 +525,7 @@ export class BpfMap {
       const next = Buffer.alloc(ks);
       if ((bpfMapNextKey(this.fd, prev, next) as number) < 0) {
         const e = errno();
-        if (e === 2) return out;
+        if (e === ENOENT) return out;
         throw sysError(`iterate map ${this.name}`, undefined, e);
       }
       out.push(next);
@@ -509,8 +558,9 @@ export class BpfMap {
         null,
       ) as number;
       const e = r < 0 ? errno() : 0;
-      if (r < 0 && e !== 2) {
-        if (first && (e === 22 || e === 95 || e === 524)) return this.#entriesOneByOne();
+      if (r < 0 && e !== ENOENT) {
+        // the map type has no batch lookup: EINVAL, EOPNOTSUPP, or the kernel-internal ENOTSUPP
+        if (first && (e === EINVAL || e === EOPNOTSUPP || e === ENOTSUPP)) return this.#entriesOneByOne();
         throw sysError(`batch lookup in map ${this.name}`, undefined, e);
       }
       for (let i = 0; i < count[0]!; i++)
@@ -518,7 +568,7 @@ export class BpfMap {
           Buffer.from(keys.subarray(i * keySize, (i + 1) * keySize)),
           Buffer.from(values.subarray(i * valueSize, (i + 1) * valueSize)),
         ]);
-      if (e === 2) return out; // ENOENT: no more entries
+      if (e === ENOENT) return out; // no more entries
       outBatch.copy(inBatch);
       first = false;
     }
@@ -563,10 +613,9 @@ export interface MapSpec {
 /** The spec of a map held by `fd` (pinned, or of a loaded object). Throws E_SYSCALL. */
 export function mapSpec(fd: Fd | number): MapSpec {
   const i = mapInfo(fd);
-  // struct bpf_map_info: btf_id @64, btf_key_type_id @68, btf_value_type_id @72 (Linux 6.18 uapi)
-  const raw = objInfo(fd, 88, 'map');
-  const btfId = raw.readUInt32LE(64);
-  const valueTypeId = raw.readUInt32LE(72);
+  const raw = objInfo(fd, MAP_INFO_LEN, 'map');
+  const btfId = raw.readUInt32LE(MAP_INFO.btfId.off);
+  const valueTypeId = raw.readUInt32LE(MAP_INFO.btfValueTypeId.off);
   return {
     type: i.type,
     keySize: i.keySize,
@@ -595,71 +644,56 @@ function kernelBtfLayout(btfId: number, typeId: number): string {
   }
 }
 
-// enum btf_kind (include/uapi/linux/btf.h)
-const BTF_KIND = {
-  INT: 1,
-  PTR: 2,
-  ARRAY: 3,
-  STRUCT: 4,
-  UNION: 5,
-  ENUM: 6,
-  FWD: 7,
-  TYPEDEF: 8,
-  VOLATILE: 9,
-  CONST: 10,
-  RESTRICT: 11,
-  FLOAT: 16,
-  TYPE_TAG: 18,
-  ENUM64: 19,
-} as const;
-
 /** A type of a BTF as text: names, sizes, member offsets; pointers are not followed. */
 function btfLayout(btf: Ptr, id: number, depth: number): string {
   if (id === 0) return 'void';
   if (depth > 16) return '...';
-  // struct btf_type { u32 name_off; u32 info; u32 size_or_type; } then kind-specific data
+  // struct btf_type then kind-specific data (layouts in abi.ts)
+  const T = BTF_TYPE;
   const t = btfTypeById(btf, id) as Ptr;
   if (!t) return `?${id}`;
-  const head = copyBytes(t, 12);
-  const name = btfNameByOffset(btf, head.readUInt32LE(0)) as string;
-  const info = head.readUInt32LE(4);
-  const kind = (info >>> 24) & 0x1f;
-  const vlen = info & 0xffff;
-  const sizeOrType = head.readUInt32LE(8);
+  const head = copyBytes(t, T.size);
+  const name = btfNameByOffset(btf, head.readUInt32LE(T.nameOff.off)) as string;
+  const info = head.readUInt32LE(T.info.off);
+  const kind = btfInfoKind(info);
+  const vlen = btfInfoVlen(info);
+  const sizeOrType = head.readUInt32LE(T.sizeOrType.off);
+  const after = t + BigInt(T.size);
   switch (kind) {
-    case BTF_KIND.INT:
-      return `int ${name}:${sizeOrType}:${copyBytes(t + 12n, 4)
-        .readUInt32LE(0)
-        .toString(16)}`;
-    case BTF_KIND.PTR:
+    case BTF_KIND_INT:
+      // one u32 follows: encoding, bit offset and bit count, shown as it is
+      return `int ${name}:${sizeOrType}:${copyBytes(after, 4).readUInt32LE(0).toString(16)}`;
+    case BTF_KIND_PTR:
       return 'ptr';
-    case BTF_KIND.ARRAY: {
-      // struct btf_array { u32 type; u32 index_type; u32 nelems; }
-      const a = copyBytes(t + 12n, 12);
-      return `[${a.readUInt32LE(8)}]${btfLayout(btf, a.readUInt32LE(0), depth + 1)}`;
+    case BTF_KIND_ARRAY: {
+      const A = BTF_ARRAY;
+      const a = copyBytes(after, A.size);
+      return `[${a.readUInt32LE(A.nelems.off)}]${btfLayout(btf, a.readUInt32LE(A.type.off), depth + 1)}`;
     }
-    case BTF_KIND.STRUCT:
-    case BTF_KIND.UNION: {
-      // struct btf_member { u32 name_off; u32 type; u32 offset; } (bit offset, or bitfield size << 24 | offset)
-      const ms = copyBytes(t + 12n, 12 * vlen);
+    case BTF_KIND_STRUCT:
+    case BTF_KIND_UNION: {
+      // offset: the bit offset, or bitfield size << 24 | offset
+      const M = BTF_MEMBER;
+      const ms = copyBytes(after, M.size * vlen);
       const members: string[] = [];
       for (let i = 0; i < vlen; i++) {
-        const mname = btfNameByOffset(btf, ms.readUInt32LE(i * 12)) as string;
+        const at = i * M.size;
+        const mname = btfNameByOffset(btf, ms.readUInt32LE(at + M.nameOff.off)) as string;
         members.push(
-          `${mname}@${ms.readUInt32LE(i * 12 + 8)}:${btfLayout(btf, ms.readUInt32LE(i * 12 + 4), depth + 1)}`,
+          `${mname}@${ms.readUInt32LE(at + M.offset.off)}:${btfLayout(btf, ms.readUInt32LE(at + M.type.off), depth + 1)}`,
         );
       }
-      return `${kind === BTF_KIND.STRUCT ? 'struct' : 'union'} ${name}:${sizeOrType}{${members.join(',')}}`;
+      return `${kind === BTF_KIND_STRUCT ? 'struct' : 'union'} ${name}:${sizeOrType}{${members.join(',')}}`;
     }
-    case BTF_KIND.ENUM:
-    case BTF_KIND.ENUM64:
-    case BTF_KIND.FLOAT:
+    case BTF_KIND_ENUM:
+    case BTF_KIND_ENUM64:
+    case BTF_KIND_FLOAT:
       return `${kind} ${name}:${sizeOrType}`;
-    case BTF_KIND.TYPEDEF:
-    case BTF_KIND.VOLATILE:
-    case BTF_KIND.CONST:
-    case BTF_KIND.RESTRICT:
-    case BTF_KIND.TYPE_TAG:
+    case BTF_KIND_TYPEDEF:
+    case BTF_KIND_VOLATILE:
+    case BTF_KIND_CONST:
+    case BTF_KIND_RESTRICT:
+    case BTF_KIND_TYPE_TAG:
       return btfLayout(btf, sizeOrType, depth + 1);
     default:
       return `kind${kind} ${name}`;

@@ -10,6 +10,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CgviewError, isCgviewError } from '../errors.js';
+import {
+  BPF_MAP_TYPE_CGRP_STORAGE,
+  BTF_HEADER,
+  BTF_MAGIC,
+  CAP_BPF,
+  CAP_PERFMON,
+  CAP_SYS_ADMIN,
+  checkArch,
+  EACCES,
+  EPERM,
+} from './abi.js';
 
 /** Result of one probe. `required: false` checks only warn when they fail. */
 export interface FeatureCheck {
@@ -107,9 +118,8 @@ export function parseCapEff(statusText: string): bigint | null {
   return m ? BigInt(`0x${m[1]}`) : null;
 }
 
-export const CAP_SYS_ADMIN = 21;
-export const CAP_PERFMON = 38;
-export const CAP_BPF = 39;
+// Numbers live in abi.ts (checked against C at build time); these stay exported here as before.
+export { CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN };
 
 export function hasCap(mask: bigint, cap: number): boolean {
   return ((mask >> BigInt(cap)) & 1n) === 1n;
@@ -166,7 +176,9 @@ function remedyForError(e: unknown, fallback: string): string {
   // the verifier's own EACCES means a rejected program, not missing privileges
   if (isCgviewError(e, 'E_VERIFIER')) return fallback;
   const errno = isCgviewError(e) ? e.errno : (e as NodeJS.ErrnoException | undefined)?.errno;
-  if (errno === 1 || errno === 13 || errno === -1 || errno === -13 || isCgviewError(e, 'E_PERMISSION'))
+  // Node's own errors carry errno negated (libuv's -EACCES); ours and libbpf's do not
+  const denied = errno !== undefined && [EPERM, EACCES, -EPERM, -EACCES].includes(errno);
+  if (denied || isCgviewError(e, 'E_PERMISSION'))
     return 'run cgview as root (it needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)';
   return fallback;
 }
@@ -200,15 +212,16 @@ export function probeKernel(release?: string): FeatureCheck {
   });
 }
 
-/** Kernel BTF readable and well-formed (magic 0xeB9F): CO-RE relocation needs it. */
+/** Kernel BTF readable and well-formed (BTF_MAGIC 0xeB9F): CO-RE relocation needs it. */
 export function probeBtf(btfPath = VMLINUX_BTF): FeatureCheck {
   const remedy = 'use a kernel built with CONFIG_DEBUG_INFO_BTF=y (most distribution kernels are)';
   return guard('BTF', true, remedy, () => {
     const fd = fs.openSync(btfPath, 'r');
     try {
-      const head = Buffer.alloc(2);
-      const n = fs.readSync(fd, head, 0, 2, 0);
-      if (n < 2 || head.readUInt16LE(0) !== 0xeb9f)
+      const { off, size: width } = BTF_HEADER.magic;
+      const head = Buffer.alloc(width);
+      const n = fs.readSync(fd, head, 0, width, off);
+      if (n < width || head.readUInt16LE(0) !== BTF_MAGIC)
         return { name: 'BTF', ok: false, required: true, detail: `${btfPath} is not BTF`, remedy };
       const size = fs.fstatSync(fd).size;
       return {
@@ -370,6 +383,8 @@ export interface ProbeOptions {
   btfPath?: string;
   /** Mode bits of the bpffs mount point (default: stat it). */
   bpffsMode?: number;
+  /** Architecture as Node names it (default: process.arch). */
+  arch?: string;
 }
 
 /**
@@ -451,8 +466,6 @@ export async function probeTpBtf(opts: ProbeOptions = {}): Promise<FeatureCheck>
   });
 }
 
-const BPF_MAP_TYPE_CGRP_STORAGE = 32;
-
 /**
  * Loads probe_cgrp_storage.bpf.o (a BPF_MAP_TYPE_CGRP_STORAGE map used from
  * tp_btf/sched_switch via bpf_cgrp_storage_get) and attaches it (Linux 6.2+).
@@ -483,7 +496,7 @@ export async function probeCgrpStorage(opts: ProbeOptions = {}): Promise<Feature
           name: 'cgrp_storage',
           ok: false,
           required: true,
-          detail: `map type is ${type}, not 32`,
+          detail: `map type is ${type}, not ${BPF_MAP_TYPE_CGRP_STORAGE}`,
           remedy,
         };
       obj.program('probe_cgrp_storage_switch').attach().close();
@@ -529,6 +542,8 @@ export async function probeAll(opts: ProbeOptions = {}): Promise<FeatureCheck[]>
   }
   const o = { ...opts, ...(mountinfo === undefined ? {} : { mountinfo }) };
   return [
+    // First: on another architecture cgview's syscall numbers and struct layouts are wrong, whatever the rest says.
+    checkArch(o.arch),
     probeKernel(o.release),
     probeBtf(o.btfPath),
     probeBpffs(o.mountinfo),

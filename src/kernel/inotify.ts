@@ -8,23 +8,40 @@
  * queues IN_IGNORED, which wakes the pending read.
  */
 import fs from 'node:fs';
+import {
+  ENOSPC,
+  IN_ATTRIB,
+  IN_CLOEXEC,
+  IN_CREATE,
+  IN_DELETE,
+  IN_DELETE_SELF,
+  IN_DONT_FOLLOW,
+  IN_IGNORED,
+  IN_ISDIR,
+  IN_MOVED_FROM,
+  IN_MOVED_TO,
+  IN_ONLYDIR,
+  IN_Q_OVERFLOW,
+  INOTIFY_EVENT,
+} from './abi.js';
 import { Fd } from './fd.js';
 import { cInotifyAddWatch, cInotifyInit1, cInotifyRmWatch, errno } from './ffi.js';
 import { cstr, sysError } from './sys.js';
 
-export const IN_ATTRIB = 0x4;
-export const IN_MOVED_FROM = 0x40;
-export const IN_MOVED_TO = 0x80;
-export const IN_CREATE = 0x100;
-export const IN_DELETE = 0x200;
-export const IN_DELETE_SELF = 0x400;
-export const IN_Q_OVERFLOW = 0x4000;
-export const IN_IGNORED = 0x8000;
-export const IN_ONLYDIR = 0x1000000;
-export const IN_DONT_FOLLOW = 0x2000000;
-export const IN_ISDIR = 0x40000000;
-const IN_CLOEXEC = 0o2000000;
-const ENOSPC = 28;
+// Numbers and layouts live in abi.ts (checked against C at build time); the IN_* flags stay exported here as before.
+export {
+  IN_ATTRIB,
+  IN_CREATE,
+  IN_DELETE,
+  IN_DELETE_SELF,
+  IN_DONT_FOLLOW,
+  IN_IGNORED,
+  IN_ISDIR,
+  IN_MOVED_FROM,
+  IN_MOVED_TO,
+  IN_ONLYDIR,
+  IN_Q_OVERFLOW,
+};
 
 /**
  * Fault injection for tests and the gauntlet, never set in production: the
@@ -145,15 +162,16 @@ export class Inotify {
           return;
         }
         const events: InotifyEvent[] = [];
-        for (let off = 0; off + 16 <= n; ) {
+        const E = INOTIFY_EVENT;
+        for (let off = 0; off + E.size <= n; ) {
           // struct inotify_event { int wd; u32 mask; u32 cookie; u32 len; char name[len]; }
-          const wd = buf.readInt32LE(off);
-          const mask = buf.readUInt32LE(off + 4);
-          const len = buf.readUInt32LE(off + 12);
-          const raw = buf.subarray(off + 16, off + 16 + len);
+          const wd = buf.readInt32LE(off + E.wd.off);
+          const mask = buf.readUInt32LE(off + E.mask.off);
+          const len = buf.readUInt32LE(off + E.len.off);
+          const raw = buf.subarray(off + E.size, off + E.size + len);
           const nul = raw.indexOf(0);
           events.push({ wd, mask, name: raw.toString('latin1', 0, nul < 0 ? len : nul) });
-          off += 16 + len;
+          off += E.size + len;
         }
         const max = maxQueued();
         if (max !== null && events.length > max) {

@@ -4,6 +4,15 @@
  * reconciles. Pure: the event, what its watch stands for and the tree's
  * configuration in, scopes (and watches to forget) out; no I/O.
  */
+import {
+  IN_ATTRIB,
+  IN_CREATE,
+  IN_DELETE,
+  IN_DELETE_SELF,
+  IN_ISDIR,
+  IN_MOVED_FROM,
+  IN_MOVED_TO,
+} from '../kernel/abi.js';
 import { isWithin, parentRel } from './paths.js';
 import type { Mode } from './state.js';
 
@@ -24,15 +33,15 @@ export interface WatchMeaning {
   rel: string;
 }
 
-/** inotify mask bits (include/uapi/linux/inotify.h), repeated here so this file needs no kernel module. */
+/** inotify mask bits, from abi.ts (no FFI there: this file stays pure). */
 export const EV = {
-  ATTRIB: 0x4,
-  MOVED_FROM: 0x40,
-  MOVED_TO: 0x80,
-  CREATE: 0x100,
-  DELETE: 0x200,
-  DELETE_SELF: 0x400,
-  ISDIR: 0x40000000,
+  ATTRIB: IN_ATTRIB,
+  MOVED_FROM: IN_MOVED_FROM,
+  MOVED_TO: IN_MOVED_TO,
+  CREATE: IN_CREATE,
+  DELETE: IN_DELETE,
+  DELETE_SELF: IN_DELETE_SELF,
+  ISDIR: IN_ISDIR,
 } as const;
 
 export interface EventView {

@@ -5,6 +5,7 @@
  * who can write into the tree can make us fail, never act outside it.
  */
 import { CgviewError, isCgviewError } from '../errors.js';
+import { ENOTEMPTY } from '../kernel/abi.js';
 import {
   chmodAt,
   chownAt,
@@ -327,7 +328,7 @@ function applyOne(
         unlinkAt(parent, name, true);
       } catch (e) {
         // Not empty: a directory we did not enter (a user's, matching no cgroup).
-        if (!isCgviewError(e) || e.errno !== 39) throw e;
+        if (!isCgviewError(e) || e.errno !== ENOTEMPTY) throw e;
         removeSubtree(parent, name, REMOVE_DEPTH);
       }
       ctx.log('info', 'removed directory', {

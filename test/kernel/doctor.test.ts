@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { viewProbes } from '../../src/cli/doctor.js';
+import { formatCheck, viewProbes } from '../../src/cli/doctor.js';
 import {
   bpfBuildDir,
   type FeatureCheck,
@@ -27,6 +27,7 @@ import { BPF_BUILD, CGROUP2, CGVIEW, checkFdLeaks, heldBpf, onCleanup, REPO } fr
 checkFdLeaks();
 
 const NAMES = [
+  'arch',
   'kernel',
   'BTF',
   'bpffs',
@@ -102,6 +103,16 @@ describe('each probe passes on this machine', () => {
 });
 
 describe('missing features get a remedy', () => {
+  it('another architecture: arch, the first check, fails with a remedy', async () => {
+    const checks = await probeAll({ arch: 'arm64' });
+    const arch = checks[0]!;
+    assert.equal(arch.name, 'arch');
+    assert.equal(arch.ok, false);
+    assert.equal(arch.required, true);
+    assert.match(arch.detail, /^arm64: .*x86_64 only/);
+    assert.match(formatCheck(arch), /^FAIL arch: arm64: .* — remedy: run cgview on x86_64/);
+  });
+
   it('no bpffs in mountinfo', () => {
     const mountinfo = fs
       .readFileSync('/proc/self/mountinfo', 'utf8')
@@ -213,7 +224,7 @@ describe('cgview doctor', () => {
     assert.equal(r.status, 2); // a usage error (docs/errors.md)
     assert.match(r.stderr, /unknown option --bogus/);
     const r2 = run('extra');
-    assert.equal(r2.status, 1);
+    assert.equal(r2.status, 2); // also a usage error, not a failed check (1)
     assert.match(r2.stderr, /doctor takes no arguments/);
   });
 });

@@ -92,6 +92,7 @@ describe('bin/cgview', () => {
       ['unpin', '/a', '/b', '--socket', fake.socket],
       ['ls', '--inherit', '--socket', fake.socket],
       ['status', 'extra', '--socket', fake.socket],
+      ['doctor', 'extra'],
       ['nosuchcommand'],
       ['constructor'],
       ['__proto__'],
