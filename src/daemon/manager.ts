@@ -349,12 +349,13 @@ export class Manager {
     const res: ReconcileResult = this.#reconciler!.run(rt, scope);
     this.stats.opsApplied += res.done;
     this.stats.opsFailed += res.failed;
+    for (const s of res.again) this.#scheduler.mark(rt, s);
+    for (const s of res.later) this.#scheduler.later(rt, s, RACE_RETRY_MS);
+    // Last: a save that fails throws, and the next reconcile of that part finds the same pins gone.
     if (res.goneLocal.length) {
       this.store.commit({ kind: 'dropLocal', root: rt.cfg, rels: res.goneLocal });
       this.log('info', 'local pins dropped with their cgroup', { root: rt.cfg.dir, rels: res.goneLocal });
     }
-    for (const s of res.again) this.#scheduler.mark(rt, s);
-    for (const s of res.later) this.#scheduler.later(rt, s, RACE_RETRY_MS);
   }
 
   #runScopes(rt: RootRuntime, scopes: DirtyScope[]): void {
@@ -389,11 +390,12 @@ export class Manager {
       if (rt.untagTries < UNTAG_TRIES) this.#scheduler.later(rt, { rel: '', depth: 'deep' }, UNTAG_RETRY_MS);
       return;
     }
+    // Saved first: if the save fails, the tree stays known (and untagging) and nothing is forgotten.
+    this.store.commit({ kind: 'untagged', root: rt.cfg });
     this.#watches?.removeAll(rt);
     this.#scheduler.forget(rt);
     rt.close();
     this.roots.splice(this.roots.indexOf(rt), 1);
-    this.store.commit({ kind: 'untagged', root: rt.cfg });
     this.log('info', 'untagged', { dir: rt.cfg.dir });
   }
 
