@@ -288,7 +288,11 @@ export class Manager {
     };
   }
 
-  /** Full reconcile of every root (after an overflow, or periodically when degraded). */
+  /**
+   * Full reconcile of every root (after an overflow, on request, or
+   * periodically when degraded). The timers here only decide when; the
+   * reconciles run from the scheduler's queue.
+   */
   rescanAll(why: string): void {
     // Overflows can come in a storm (anyone can cause one with mkdir/rmdir
     // loops): at most one rescan a second, the rest folded into the next.
@@ -305,9 +309,10 @@ export class Manager {
     this.stats.rescans++;
     this.log(why === 'poll' ? 'debug' : 'warn', 'rescanning every view tree', { why });
     const hitsBefore = this.stats.watchLimitHits;
-    for (const rt of [...this.roots])
-      if (rt.cfg.untagging) this.#guard(rt, 'untag', () => this.#untag(rt));
-      else this.#guard(rt, 'rescan', () => this.#reconcile(rt, { rel: '', depth: 'deep' }));
+    // Through the scheduler like every other reconcile, at once: what was
+    // pending folds into these (a tree being untagged is untagged instead).
+    for (const rt of this.roots) this.#scheduler.mark(rt, { rel: '', depth: 'deep' });
+    this.#scheduler.flush();
     // A full reconcile adds every missing watch: if none failed, inotify can be trusted again.
     if (why === 'poll' && this.stats.watchLimitHits === hitsBefore && this.#pollTimer) {
       clearInterval(this.#pollTimer);
@@ -368,6 +373,7 @@ export class Manager {
       try {
         this.#reconcile(rt, s);
       } catch (e) {
+        rt.lastError = `reconcile: ${(e as Error).message}`;
         this.log('error', 'reconcile failed', { root: rt.cfg.dir, rel: s.rel, error: (e as Error).message });
       }
     }
