@@ -288,7 +288,11 @@ export class Manager {
     };
   }
 
-  /** Full reconcile of every root (after an overflow, or periodically when degraded). */
+  /**
+   * Full reconcile of every root (after an overflow, on request, or
+   * periodically when degraded). The timers here only decide when; the
+   * reconciles run from the scheduler's queue.
+   */
   rescanAll(why: string): void {
     // Overflows can come in a storm (anyone can cause one with mkdir/rmdir
     // loops): at most one rescan a second, the rest folded into the next.
@@ -305,9 +309,10 @@ export class Manager {
     this.stats.rescans++;
     this.log(why === 'poll' ? 'debug' : 'warn', 'rescanning every view tree', { why });
     const hitsBefore = this.stats.watchLimitHits;
-    for (const rt of [...this.roots])
-      if (rt.cfg.untagging) this.#guard(rt, 'untag', () => this.#untag(rt));
-      else this.#guard(rt, 'rescan', () => this.#reconcile(rt, { rel: '', depth: 'deep' }));
+    // Through the scheduler like every other reconcile, at once: what was
+    // pending folds into these (a tree being untagged is untagged instead).
+    for (const rt of this.roots) this.#scheduler.mark(rt, { rel: '', depth: 'deep' });
+    this.#scheduler.flush();
     // A full reconcile adds every missing watch: if none failed, inotify can be trusted again.
     if (why === 'poll' && this.stats.watchLimitHits === hitsBefore && this.#pollTimer) {
       clearInterval(this.#pollTimer);
@@ -349,12 +354,13 @@ export class Manager {
     const res: ReconcileResult = this.#reconciler!.run(rt, scope);
     this.stats.opsApplied += res.done;
     this.stats.opsFailed += res.failed;
+    for (const s of res.again) this.#scheduler.mark(rt, s);
+    for (const s of res.later) this.#scheduler.later(rt, s, RACE_RETRY_MS);
+    // Last: a save that fails throws, and the next reconcile of that part finds the same pins gone.
     if (res.goneLocal.length) {
       this.store.commit({ kind: 'dropLocal', root: rt.cfg, rels: res.goneLocal });
       this.log('info', 'local pins dropped with their cgroup', { root: rt.cfg.dir, rels: res.goneLocal });
     }
-    for (const s of res.again) this.#scheduler.mark(rt, s);
-    for (const s of res.later) this.#scheduler.later(rt, s, RACE_RETRY_MS);
   }
 
   #runScopes(rt: RootRuntime, scopes: DirtyScope[]): void {
@@ -367,6 +373,7 @@ export class Manager {
       try {
         this.#reconcile(rt, s);
       } catch (e) {
+        rt.lastError = `reconcile: ${(e as Error).message}`;
         this.log('error', 'reconcile failed', { root: rt.cfg.dir, rel: s.rel, error: (e as Error).message });
       }
     }
@@ -389,11 +396,12 @@ export class Manager {
       if (rt.untagTries < UNTAG_TRIES) this.#scheduler.later(rt, { rel: '', depth: 'deep' }, UNTAG_RETRY_MS);
       return;
     }
+    // Saved first: if the save fails, the tree stays known (and untagging) and nothing is forgotten.
+    this.store.commit({ kind: 'untagged', root: rt.cfg });
     this.#watches?.removeAll(rt);
     this.#scheduler.forget(rt);
     rt.close();
     this.roots.splice(this.roots.indexOf(rt), 1);
-    this.store.commit({ kind: 'untagged', root: rt.cfg });
     this.log('info', 'untagged', { dir: rt.cfg.dir });
   }
 

@@ -264,14 +264,14 @@ export class Reconciler {
     const rootsAlong = (rel: string): boolean => {
       const known = rootOwned.get(rel);
       if (known !== undefined) return known;
-      // As found by the scan (a root-owned dir left group- or world-writable is
-      // not root's alone, though the reconcile just fixed its mode), or made
-      // now by us for a root cgroup.
+      // Root's both as found by the scan (a root-owned dir left group- or
+      // world-writable is not root's alone, though the reconcile just fixed its
+      // mode) and as the apply left it: the owner of its cgroup, which this
+      // reconcile may just have given it (a delegation made while we were down).
       const cg = cgroups.get(rel);
       const found = tree.get(rel);
-      const own = found
-        ? found.uid === 0 && found.mode !== undefined && !(found.mode & 0o022)
-        : cg?.uid === 0;
+      const own =
+        cg?.uid === 0 && (!found || (found.uid === 0 && found.mode !== undefined && !(found.mode & 0o022)));
       const parent = parentRel(rel);
       const ok =
         rel === '' || (!!cg && own && parent !== null && isWithin(scope, parent) && rootsAlong(parent));

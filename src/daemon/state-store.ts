@@ -5,6 +5,7 @@
  * before anyone acts on it, so a crash at any point leaves a state that a
  * restart converges from.
  */
+import { CgviewError } from '../errors.js';
 import {
   loadState,
   type RootsIndex,
@@ -46,39 +47,38 @@ export class StateStore {
     return this.#state;
   }
 
-  /** Applies a transition and saves the state (and the index) atomically. */
-  commit(t: Transition): void {
-    const s = this.#state;
-    switch (t.kind) {
-      case 'initialize':
-        if (t.root) s.roots.push(t.root);
-        s.initialized = true;
-        break;
-      case 'tag':
-      case 'pin':
-        if (t.kind === 'tag') s.roots.push(t.root);
-        if (t.inherit) t.root.inherit.push(t.pin);
-        else t.root.local[t.rel] = [...(t.root.local[t.rel] ?? []), t.pin];
-        break;
-      case 'unpin':
-        if (t.inherited) t.root.inherit = t.root.inherit.filter((p) => p.name !== t.name);
-        else {
-          const left = (t.root.local[t.rel] ?? []).filter((p) => p.name !== t.name);
-          if (left.length) t.root.local[t.rel] = left;
-          else delete t.root.local[t.rel];
-        }
-        break;
-      case 'untagging':
-        t.root.untagging = true;
-        break;
-      case 'untagged':
-        s.roots = s.roots.filter((r) => r !== t.root);
-        break;
-      case 'dropLocal':
-        for (const r of t.rels) delete t.root.local[r];
-        break;
+  /**
+   * Applies transitions and saves the state (and the index) atomically. They
+   * are applied to a copy first and only that copy is saved: if the save
+   * fails (E_SYSCALL), the live state is as it was and nothing has been done
+   * on the strength of the change. Once saved, the same transitions are
+   * applied to the live state, whose roots are the RootRuntimes' own objects.
+   */
+  commit(...ts: Transition[]): void {
+    // One structured clone of state and transitions together keeps their
+    // shared objects shared (a transition's root is one of the copy's roots).
+    const copy = structuredClone({ state: this.#state, ts });
+    for (const t of copy.ts) applyTransition(copy.state, t);
+    try {
+      saveState(this.#file, copy.state);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      this.#log('error', 'cannot save the state file: the change is not made', {
+        file: this.#file,
+        error: err.message,
+      });
+      throw new CgviewError(
+        'E_SYSCALL',
+        `cannot save the state file ${this.#file}: ${err.code ?? err.message}`,
+        {
+          cause: e,
+          ...(typeof err.errno === 'number' ? { errno: -err.errno } : {}),
+          path: this.#file,
+          hint: 'the daemon goes on with the state as it was saved last',
+        },
+      );
     }
-    saveState(this.#file, s);
+    for (const t of ts) applyTransition(this.#state, t);
     this.writeIndex();
   }
 
@@ -96,5 +96,38 @@ export class StateStore {
         error: (e as Error).message,
       });
     }
+  }
+}
+
+/** What a transition changes in a state (in place). */
+function applyTransition(s: State, t: Transition): void {
+  switch (t.kind) {
+    case 'initialize':
+      if (t.root) s.roots.push(t.root);
+      s.initialized = true;
+      break;
+    case 'tag':
+    case 'pin':
+      if (t.kind === 'tag') s.roots.push(t.root);
+      if (t.inherit) t.root.inherit.push(t.pin);
+      else t.root.local[t.rel] = [...(t.root.local[t.rel] ?? []), t.pin];
+      break;
+    case 'unpin':
+      if (t.inherited) t.root.inherit = t.root.inherit.filter((p) => p.name !== t.name);
+      else {
+        const left = (t.root.local[t.rel] ?? []).filter((p) => p.name !== t.name);
+        if (left.length) t.root.local[t.rel] = left;
+        else delete t.root.local[t.rel];
+      }
+      break;
+    case 'untagging':
+      t.root.untagging = true;
+      break;
+    case 'untagged':
+      s.roots = s.roots.filter((r) => r !== t.root);
+      break;
+    case 'dropLocal':
+      for (const r of t.rels) delete t.root.local[r];
+      break;
   }
 }

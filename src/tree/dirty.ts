@@ -72,9 +72,10 @@ export function eventScopes(w: WatchMeaning, ev: EventView, t: TreeFacts): Event
   if (ev.name === '') {
     // The watched directory itself went away: its parent's reconcile handles it.
     if (mask & EV.DELETE_SELF) return { scopes: [{ rel: parentRel(w.rel) ?? '', depth: 'shallow' }] };
-    // Its owner or mode changed (delegation, revocation): its directory and views take the new owner.
-    if (mask & EV.ATTRIB && w.side === 'cgroup' && w.rel !== '')
-      return { scopes: [{ rel: w.rel, depth: 'shallow' }] };
+    // Its owner or mode changed (delegation, revocation): its directory and views
+    // take the new owner. The tree's own root cgroup too: the root directory
+    // stays root's, but the views in it are the cgroup owner's (reconcile.ts).
+    if (mask & EV.ATTRIB && w.side === 'cgroup') return { scopes: [{ rel: w.rel, depth: 'shallow' }] };
     return { scopes: [] };
   }
   // Attributes of an entry: a child directory's own watch reports it too

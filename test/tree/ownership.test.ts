@@ -89,4 +89,38 @@ describe('ownership changes of mirrored cgroups', () => {
       await d.stop();
     });
   }
+
+  it("the tree's own root cgroup: its owner gives the root directory's views, and new inherited pins, their owner", async () => {
+    const env = daemonEnv();
+    const d = await Daemon.start(env);
+    const job = path.join(env.cgroupRoot, 'job');
+    fs.mkdirSync(path.join(job, 'sub'), { recursive: true });
+    const tree = path.join(env.bpffsParent, 'jobtree');
+    await d.ok(['pin', 'info', tree, '--cgroup', job, '--inherit']);
+    const view = path.join(tree, 'info');
+    const subView = path.join(tree, 'sub', 'info');
+    await waitFor(() => fs.existsSync(view) && fs.existsSync(subView), 5000, 'jobtree/info and sub/info');
+    assert.equal(owner(view), ROOT);
+
+    // Delegation of the tagged cgroup itself: the views of the tree root take its owner.
+    chownCgroup(job, USER.uid, USER.gid);
+    await waitFor(() => owner(view) === ME, 5000, 'jobtree/info owned by the user');
+    assert.equal(owner(subView), ROOT, 'a root-owned child cgroup keeps its own owner');
+    assert.equal(owner(tree), ROOT, 'the tree root directory itself stays root');
+    // The inherited-pin path that visits only the new file: the model knows the new owner.
+    await d.ok(['pin', 'info', tree, '--inherit', '--name', 'info2']);
+    const view2 = path.join(tree, 'info2');
+    await waitFor(() => fs.existsSync(view2), 5000, 'jobtree/info2');
+    assert.equal(owner(view2), ME, 'a new inherited view in the root takes the delegate');
+    assert.equal(owner(path.join(tree, 'sub', 'info2')), ROOT);
+    assert.equal(await canRead(view), true, 'the delegate reads its view');
+
+    // Revocation.
+    chownCgroup(job, 0, 0);
+    await waitFor(() => owner(view) === ROOT && owner(view2) === ROOT, 5000, 'root views root-owned again');
+    assert.equal(await canRead(view), false, 'the former delegate cannot read the view');
+    await d.ok(['unpin', view2]);
+    await d.ok(['unpin', view]);
+    await d.stop();
+  });
 });

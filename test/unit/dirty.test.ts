@@ -45,11 +45,14 @@ describe('eventScopes', () => {
     assert.deepEqual(eventScopes(cg('a'), { mask: EV.ATTRIB | EV.ISDIR, name: 'b' }, facts()), {
       scopes: [],
     });
-    // files in a cgroup (cgroup.procs chowned with it) and the tree root do not matter
+    // files in a cgroup (cgroup.procs chowned with it) do not matter
     assert.deepEqual(eventScopes(cg('a'), { mask: EV.ATTRIB, name: 'cgroup.procs' }, facts()), {
       scopes: [],
     });
-    assert.deepEqual(eventScopes(cg(''), { mask: EV.ATTRIB, name: '' }, facts()), { scopes: [] });
+    // the tree's own root cgroup: the views of the tree root take its owner
+    assert.deepEqual(eventScopes(cg(''), { mask: EV.ATTRIB, name: '' }, facts()), {
+      scopes: [{ rel: '', depth: 'shallow' }],
+    });
   });
 
   it('a watched directory gone: its parent, shallow', () => {

@@ -93,4 +93,41 @@ describe('StateStore', () => {
     assert.equal(loadState(file).initialized, true);
     assert.deepEqual(logs, ['cannot write the index of trees']);
   });
+
+  it('a save that fails changes nothing: the live state, its roots and the file stay as they were', () => {
+    const { s, file } = store();
+    const root: TagRoot = {
+      dir: '/sys/fs/bpf/t',
+      cgroup: '/sys/fs/cgroup/unified/j',
+      mode: 'auto',
+      inherit: [],
+      local: {},
+    };
+    s.commit({ kind: 'initialize' });
+    s.commit({ kind: 'tag', root, rel: '', pin: INFO, inherit: true });
+    const before = held(s);
+    // The state file's name taken by a non-empty directory: the rename over it fails.
+    fs.rmSync(file);
+    fs.mkdirSync(path.join(file, 'x'), { recursive: true });
+    assert.throws(() => s.commit({ kind: 'pin', root, rel: 'a', pin: MINE, inherit: false }), {
+      code: 'E_SYSCALL',
+    });
+    const other: TagRoot = { ...root, dir: '/sys/fs/bpf/u', inherit: [], local: {} };
+    assert.throws(() => s.commit({ kind: 'tag', root: other, rel: '', pin: INFO, inherit: true }), {
+      code: 'E_SYSCALL',
+    });
+    assert.throws(() => s.commit({ kind: 'untagging', root }, { kind: 'untagged', root }), {
+      code: 'E_SYSCALL',
+    });
+    assert.deepEqual(held(s), before);
+    assert.equal(s.state.roots[0], root, 'the live root is the same object');
+    assert.deepEqual(root.local, {});
+    assert.equal(root.untagging, undefined);
+    assert.deepEqual(other.inherit, [], 'a new root is not touched either');
+    // Saved once the file can be written again: exactly the live state plus the change.
+    fs.rmSync(file, { recursive: true });
+    s.commit({ kind: 'pin', root, rel: 'a', pin: MINE, inherit: false });
+    assert.deepEqual(onDisk(file), held(s));
+    assert.deepEqual(root.local, { a: [MINE] }, 'the live root has the change');
+  });
 });
