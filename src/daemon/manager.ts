@@ -198,7 +198,7 @@ export class Manager {
   /** cgview unpin DIR/NAME. */
   unpin(file: string): Record<string, unknown> {
     const plan = planUnpin(this.#requestContext(), file);
-    for (const t of plan.transitions) this.store.commit(t);
+    this.store.commit(...plan.transitions); // one save: all or nothing
     if (plan.scope) this.#reconcile(plan.rt, plan.scope);
     else this.#untag(plan.rt);
     this.#stopUnusedCollectors();
