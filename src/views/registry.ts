@@ -100,6 +100,18 @@ export interface CollectorHost {
 
 const RETRY_MS = 30_000;
 
+/** A tagged root as ViewSet.closeUnused sees it: the views it names, and its hierarchy. */
+export interface ViewUser {
+  cfg: {
+    inherit: ReadonlyArray<{ view: string }>;
+    local: Readonly<Record<string, ReadonlyArray<{ view: string }>>>;
+  };
+  /** Hierarchy of the tree's cgroups (0: cgroup v2); known only once the tree is open. */
+  hierarchyId: number;
+  /** Null while the tree could not be opened (its hierarchy is then unknown). */
+  fd: unknown;
+}
+
 export interface LoadedView {
   def: ViewDef;
   program: BpfProgram;
@@ -222,6 +234,44 @@ export class ViewSet {
         obj.close();
         this.#objects.delete(key);
       }
+  }
+
+  /**
+   * Closes every loaded object that no pin of `users` (the tagged roots)
+   * names any more: after an unpin or untag, so that a daemon that has seen
+   * many views does not hold them all (the counterpart of stopping unused
+   * collectors). A view named again is loaded again. Pins already in the
+   * trees keep their programs: their links hold them, not these objects.
+   */
+  closeUnused(users: Iterable<ViewUser>): void {
+    const used = new Set<string>();
+    // A tree that could not be opened has an unknown hierarchy: its collector
+    // views are kept for every hierarchy.
+    const anyHierarchy = new Set<string>();
+    for (const u of users)
+      for (const p of [...u.cfg.inherit, ...Object.values(u.cfg.local).flat()]) {
+        let def: ViewDef;
+        try {
+          def = parseViewSpec(p.view);
+        } catch {
+          continue; // a view that no longer parses was never loaded
+        }
+        if (def.collector && !u.fd) anyHierarchy.add(def.spec);
+        else used.add(this.#key(def, u.hierarchyId));
+      }
+    const keep = (key: string, v: LoadedView | undefined) =>
+      used.has(key) || (v !== undefined && anyHierarchy.has(v.def.spec));
+    const kept = new Set<BpfObject>();
+    for (const [key, v] of this.#views)
+      if (keep(key, v)) kept.add(v.program.object);
+      else this.#views.delete(key);
+    for (const [key, obj] of this.#objects)
+      if (!kept.has(obj)) {
+        obj.close();
+        this.#objects.delete(key);
+      }
+    this.#fast.clear();
+    for (const key of this.#failed.keys()) if (!used.has(key)) this.#failed.delete(key);
   }
 
   close(): void {
