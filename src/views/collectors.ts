@@ -79,7 +79,14 @@ type MapOf<F extends ObjectFile> = C[F]['maps'][number];
 type RodataOf<F extends ObjectFile> = keyof C[F]['rodata'] & string;
 
 const SL = 'sched_lat_collector.bpf.o';
-const DEFS: Record<string, CollectorDef> = {
+/** `o` without a prototype: no lookup of a client's name finds an Object.prototype member. */
+export function nullProto<T extends object>(o: T): T {
+  return Object.setPrototypeOf(o, null) as T;
+}
+
+// Null prototype and Object.hasOwn lookups: an instance name comes from a
+// directory listing too, and "constructor@0" must name no collector.
+const DEFS = nullProto<Record<string, CollectorDef>>({
   sched_lat: {
     object: SL,
     // Attached in this order: the switch and migration programs see every
@@ -93,7 +100,7 @@ const DEFS: Record<string, CollectorDef> = {
     cpuMap: 'sl_cpu' satisfies MapOf<typeof SL>,
     rodata: (h) => ({ v1_hierarchy_id: u32(h) }) satisfies Record<RodataOf<typeof SL>, Buffer>,
   },
-};
+});
 
 /** The collectors, for checks of their definitions against the objects (tests, doctor). */
 export function collectorDefs(): Record<string, Readonly<CollectorDef>> {
@@ -120,7 +127,7 @@ export function collectorInstance(collector: string, hierarchyId: number): strin
 
 function parseInstance(instance: string): { name: string; def: CollectorDef; hierarchyId: number } {
   const m = /^([a-z_]+)@(\d+)$/.exec(instance);
-  const def = m ? DEFS[m[1]!] : undefined;
+  const def = m && Object.hasOwn(DEFS, m[1]!) ? DEFS[m[1]!] : undefined;
   if (!m || !def) throw new CgviewError('E_NOT_FOUND', `unknown collector ${instance}`);
   return { name: m[1]!, def, hierarchyId: Number(m[2]) };
 }
@@ -357,12 +364,12 @@ export class Collectors implements CollectorHost {
       }
       const dir = openDirAt(priv, instance);
       try {
-        const old = listDir(dir).filter((e) => !(e.name in carry));
+        const old = listDir(dir).filter((e) => !Object.hasOwn(carry, e.name));
         // The old links first: from here on no old program writes the carried maps.
         for (const e of old.filter((x) => x.name.startsWith('link_'))) unlinkAt(dir, e.name);
         for (const e of old.filter((x) => !x.name.startsWith('link_') && !x.isDir)) unlinkAt(dir, e.name);
         // Maps first, links last: the links make it complete (see #inspect).
-        for (const m of def.maps) if (!(m in carry)) obj.map(m).pinAt(dir, m);
+        for (const m of def.maps) if (!Object.hasOwn(carry, m)) obj.map(m).pinAt(dir, m);
         for (const p of def.programs) {
           const link = obj.program(p).attach();
           try {

@@ -10,7 +10,7 @@ import { CgviewError } from '../errors.js';
 import { bpfBuildDir } from '../kernel/features.js';
 import { BpfObject, type BpfProgram, type Fd, mapInfo, progMapIds } from '../kernel/index.js';
 import type { ViewIdentity } from '../tree/reconcile.js';
-import { collectorInstance } from './collectors.js';
+import { collectorInstance, nullProto } from './collectors.js';
 import { CONTRACT, type ObjectFile } from './contract.gen.js';
 import { checkStoredObject } from './objstore.js';
 
@@ -40,7 +40,9 @@ function builtin<F extends ObjectFile>(
   return { object, program, kfuncs: [...CONTRACT[object].kfuncs], ...rest };
 }
 
-const BUILTIN: Record<string, Omit<ViewDef, 'spec' | 'defaultName'>> = {
+// A null prototype, and every lookup through Object.hasOwn: a spec such as
+// "constructor" or "__proto__" (a client's word) names no view.
+const BUILTIN = nullProto<Record<string, Omit<ViewDef, 'spec' | 'defaultName'>>>({
   info: builtin('info.bpf.o', 'info', { description: 'identity of the cgroup: id, level, name' }),
   sched_lat: builtin('sched_lat.bpf.o', 'sched_lat', {
     collector: 'sched_lat',
@@ -52,7 +54,7 @@ const BUILTIN: Record<string, Omit<ViewDef, 'spec' | 'defaultName'>> = {
     collector: 'sched_lat',
     description: 'sched_lat summed over the cgroup and all its descendants',
   }),
-};
+});
 
 export function builtinViews(): string[] {
   return Object.keys(BUILTIN);
@@ -60,7 +62,7 @@ export function builtinViews(): string[] {
 
 /** Parses a view spec. Throws E_BAD_INPUT / E_NOT_FOUND with what was expected. */
 export function parseViewSpec(spec: string): ViewDef {
-  const b = BUILTIN[spec];
+  const b = Object.hasOwn(BUILTIN, spec) ? BUILTIN[spec] : undefined;
   if (b) return { spec, defaultName: spec, ...b, object: path.join(bpfBuildDir(), b.object) };
   const i = spec.lastIndexOf(':');
   if (i > 0 && spec.slice(0, i).endsWith('.o')) {
