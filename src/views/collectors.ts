@@ -141,6 +141,8 @@ type Pinned =
 export interface CollectorsOptions {
   /** Text of /sys/devices/system/cpu/possible (default: read it); tests inject a larger machine. */
   possibleCpus?: string;
+  /** Tests only: called before each program is attached; what it throws fails the start there. */
+  beforeAttach?: (program: string) => void;
 }
 
 export class Collectors implements CollectorHost {
@@ -303,9 +305,27 @@ export class Collectors implements CollectorHost {
         def.programs.every((p) => names.has(`link_${p}`)) &&
         def.maps.every((m) => names.has(m));
       if (!complete) {
-        this.log('warn', 'collector pins incomplete, starting afresh', { collector: instance });
-        this.#clear(dir);
-        return { kind: 'none' };
+        // A start that did not finish (a crash, or a failed replacement that
+        // kept the counters it carried): its counter maps are carried again
+        // when their layout is this version's; the rest goes.
+        for (const m of def.shared) {
+          if (!names.has(m)) continue;
+          const fd = objGetAt(dir, m, `map ${m}`);
+          if (fd && !mapSpecMismatch(mapSpec(fd), mapSpec(fresh.map(m).fd))) carry[m] = fd;
+          else fd?.close();
+        }
+        const carried = Object.keys(carry);
+        this.log(
+          'warn',
+          `collector pins incomplete, ${carried.length ? 'counters carried over' : 'starting afresh'}`,
+          {
+            collector: instance,
+            carried,
+          },
+        );
+        this.#clear(dir, carry);
+        if (carried.length === 0) return { kind: 'none' };
+        return { kind: 'incompatible', reasons: ['pins incomplete (a start that did not finish)'], carry };
       }
       const reasons: string[] = [];
       // A pin this version does not make (e.g. a program it dropped) would keep running if adopted.
@@ -337,9 +357,10 @@ export class Collectors implements CollectorHost {
     }
   }
 
-  /** Unpins every file of an instance directory; anything else is logged and left. */
-  #clear(dir: Fd): void {
+  /** Unpins every file of an instance directory but the maps in `keep`; anything else is logged and left. */
+  #clear(dir: Fd, keep: Record<string, Fd> = {}): void {
     for (const e of listDir(dir)) {
+      if (Object.hasOwn(keep, e.name)) continue;
       if (e.isDir) {
         this.log('warn', 'unexpected directory in a collector directory, left alone', { name: e.name });
         continue;
@@ -371,6 +392,7 @@ export class Collectors implements CollectorHost {
         // Maps first, links last: the links make it complete (see #inspect).
         for (const m of def.maps) if (!Object.hasOwn(carry, m)) obj.map(m).pinAt(dir, m);
         for (const p of def.programs) {
+          this.opts.beforeAttach?.(p);
           const link = obj.program(p).attach();
           try {
             link.pinAt(dir, `link_${p}`);
@@ -389,7 +411,10 @@ export class Collectors implements CollectorHost {
           startedAt: Date.now(),
         };
       } catch (e) {
-        this.#clear(dir);
+        // What this start made goes; the carried maps stay pinned (the old
+        // links are gone already, so they are the counters' only copy), for
+        // the next start to carry again (see #inspect).
+        this.#clear(dir, carry);
         throw e;
       } finally {
         dir.close();
