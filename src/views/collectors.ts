@@ -310,9 +310,18 @@ export class Collectors implements CollectorHost {
         // when their layout is this version's; the rest goes.
         for (const m of def.shared) {
           if (!names.has(m)) continue;
-          const fd = objGetAt(dir, m, `map ${m}`);
-          if (fd && !mapSpecMismatch(mapSpec(fd), mapSpec(fresh.map(m).fd))) carry[m] = fd;
-          else fd?.close();
+          let fd: Fd | null = null;
+          try {
+            fd = objGetAt(dir, m, `map ${m}`);
+            if (fd && !mapSpecMismatch(mapSpec(fd), mapSpec(fresh.map(m).fd))) {
+              carry[m] = fd;
+              fd = null;
+            }
+          } catch {
+            // Not a map this version can read: not carried, cleared below with the rest.
+          } finally {
+            fd?.close();
+          }
         }
         const carried = Object.keys(carry);
         this.log(
