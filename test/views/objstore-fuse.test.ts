@@ -67,9 +67,9 @@ class TinyFuse {
     }
   }
 
-  #handle(req: Buffer): void {
+  /** The answer to one request: [errno, body], or null for none (FORGET and the like). */
+  #answer(req: Buffer): [number, Buffer?] | null {
     const opcode = req.readUInt32LE(4);
-    const unique = req.readBigUInt64LE(8);
     const node = Number(req.readBigUInt64LE(16));
     const body = req.subarray(40);
     switch (opcode) {
@@ -80,44 +80,44 @@ class TinyFuse {
         out.writeUInt32LE(body.readUInt32LE(8), 8); // max_readahead as asked
         out.writeUInt32LE(1 << 17, 20); // max_write
         out.writeUInt16LE(32, 28); // max_pages
-        return this.#reply(unique, 0, out);
+        return [0, out];
       }
       case OP.LOOKUP: {
         const name = body.subarray(0, body.indexOf(0)).toString('latin1');
-        if (node !== 1 || name !== this.name) return this.#reply(unique, ENOENT);
+        if (node !== 1 || name !== this.name) return [ENOENT];
         const out = Buffer.alloc(128);
         out.writeBigUInt64LE(2n, 0); // nodeid
         this.#nodeAttr(out, 40, 2);
-        return this.#reply(unique, 0, out);
+        return [0, out];
       }
       case OP.GETATTR: {
         const out = Buffer.alloc(104);
         this.#nodeAttr(out, 16, node);
-        return this.#reply(unique, 0, out);
+        return [0, out];
       }
       case OP.STATFS: {
         const out = Buffer.alloc(80);
         out.writeUInt32LE(4096, 40); // bsize
         out.writeUInt32LE(255, 44); // namelen
         out.writeUInt32LE(4096, 48); // frsize
-        return this.#reply(unique, 0, out);
+        return [0, out];
       }
       case OP.OPEN:
-        return this.#reply(unique, 0, Buffer.alloc(16));
+        return [0, Buffer.alloc(16)];
       case OP.READ: {
         const offset = Number(body.readBigUInt64LE(8));
         const size = body.readUInt32LE(16);
-        return this.#reply(unique, 0, this.data.subarray(offset, offset + size));
+        return [0, this.data.subarray(offset, offset + size)];
       }
       case OP.RELEASE:
       case OP_FLUSH:
-        return this.#reply(unique, 0);
+        return [0];
       case OP.FORGET:
       case OP_BATCH_FORGET:
       case OP_INTERRUPT:
-        return; // no answer expected
+        return null; // no answer expected
       default:
-        return this.#reply(unique, ENOSYS);
+        return [ENOSYS];
     }
   }
 
@@ -126,7 +126,9 @@ class TinyFuse {
     const next = () =>
       fs.read(this.fd, buf, 0, buf.length, null, (err, n) => {
         if (this.#stopped || err) return; // ENODEV once unmounted
-        this.#handle(Buffer.from(buf.subarray(0, n)));
+        const req = Buffer.from(buf.subarray(0, n));
+        const a = this.#answer(req);
+        if (a) this.#reply(req.readBigUInt64LE(8), a[0], a[1]);
         next();
       });
     next();
