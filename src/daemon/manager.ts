@@ -202,6 +202,7 @@ export class Manager {
     if (plan.scope) this.#reconcile(plan.rt, plan.scope);
     else this.#untag(plan.rt);
     this.#stopUnusedCollectors();
+    this.views.closeUnused(this.roots);
     this.log('info', 'unpinned', { path: plan.result['path'], inherited: plan.result['inherited'] });
     return plan.result;
   }

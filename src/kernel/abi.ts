@@ -201,6 +201,31 @@ export const BPF_FS_MAGIC = k(0xcafe4a11, 'BPF_FS_MAGIC');
 export const CGROUP2_SUPER_MAGIC = k(0x63677270, 'CGROUP2_SUPER_MAGIC');
 export const CGROUP_SUPER_MAGIC = k(0x27e0eb, 'CGROUP_SUPER_MAGIC');
 
+// File systems whose owners and modes are what a server, another machine or
+// a user's process says (src/views/objstore.ts refuses objects on them).
+export const FUSE_SUPER_MAGIC = k(0x65735546, 'FUSE_SUPER_MAGIC');
+export const NFS_SUPER_MAGIC = k(0x6969, 'NFS_SUPER_MAGIC');
+export const SMB_SUPER_MAGIC = k(0x517b, 'SMB_SUPER_MAGIC');
+export const CIFS_SUPER_MAGIC = k(0xff534d42, 'CIFS_SUPER_MAGIC');
+export const SMB2_SUPER_MAGIC = k(0xfe534d42, 'SMB2_SUPER_MAGIC');
+export const V9FS_MAGIC = k(0x01021997, 'V9FS_MAGIC');
+export const CEPH_SUPER_MAGIC = k(0x00c36400, 'CEPH_SUPER_MAGIC');
+export const AFS_SUPER_MAGIC = k(0x5346414f, 'AFS_SUPER_MAGIC');
+export const AFS_FS_MAGIC = k(0x6b414653, 'AFS_FS_MAGIC');
+export const CODA_SUPER_MAGIC = k(0x73757245, 'CODA_SUPER_MAGIC');
+export const NCP_SUPER_MAGIC = k(0x564c, 'NCP_SUPER_MAGIC');
+export const OCFS2_SUPER_MAGIC = k(0x7461636f, 'OCFS2_SUPER_MAGIC');
+export const HOSTFS_SUPER_MAGIC = k(0x00c0ffee, 'HOSTFS_SUPER_MAGIC');
+export const GFS2_MAGIC = k(0x01161970, 'GFS2_MAGIC', {
+  none: 'in linux/gfs2_ondisk.h, which the check does not include',
+});
+export const ORANGEFS_SUPER_MAGIC = k(0x20030528, 'ORANGEFS_SUPER_MAGIC', {
+  none: 'kernel-internal (fs/orangefs), in no uapi header',
+});
+export const VBOXSF_SUPER_MAGIC = k(0x786f4256, 'VBOXSF_SUPER_MAGIC', {
+  none: 'kernel-internal (fs/vboxsf), in no uapi header',
+});
+
 // --- file system structs (glibc's, x86_64) ---------------------------------------
 
 /** struct open_how (linux/openat2.h). */

@@ -79,7 +79,14 @@ type MapOf<F extends ObjectFile> = C[F]['maps'][number];
 type RodataOf<F extends ObjectFile> = keyof C[F]['rodata'] & string;
 
 const SL = 'sched_lat_collector.bpf.o';
-const DEFS: Record<string, CollectorDef> = {
+/** `o` without a prototype: no lookup of a client's name finds an Object.prototype member. */
+export function nullProto<T extends object>(o: T): T {
+  return Object.setPrototypeOf(o, null) as T;
+}
+
+// Null prototype and Object.hasOwn lookups: an instance name comes from a
+// directory listing too, and "constructor@0" must name no collector.
+const DEFS = nullProto<Record<string, CollectorDef>>({
   sched_lat: {
     object: SL,
     // Attached in this order: the switch and migration programs see every
@@ -93,7 +100,7 @@ const DEFS: Record<string, CollectorDef> = {
     cpuMap: 'sl_cpu' satisfies MapOf<typeof SL>,
     rodata: (h) => ({ v1_hierarchy_id: u32(h) }) satisfies Record<RodataOf<typeof SL>, Buffer>,
   },
-};
+});
 
 /** The collectors, for checks of their definitions against the objects (tests, doctor). */
 export function collectorDefs(): Record<string, Readonly<CollectorDef>> {
@@ -120,7 +127,7 @@ export function collectorInstance(collector: string, hierarchyId: number): strin
 
 function parseInstance(instance: string): { name: string; def: CollectorDef; hierarchyId: number } {
   const m = /^([a-z_]+)@(\d+)$/.exec(instance);
-  const def = m ? DEFS[m[1]!] : undefined;
+  const def = m && Object.hasOwn(DEFS, m[1]!) ? DEFS[m[1]!] : undefined;
   if (!m || !def) throw new CgviewError('E_NOT_FOUND', `unknown collector ${instance}`);
   return { name: m[1]!, def, hierarchyId: Number(m[2]) };
 }
@@ -134,6 +141,8 @@ type Pinned =
 export interface CollectorsOptions {
   /** Text of /sys/devices/system/cpu/possible (default: read it); tests inject a larger machine. */
   possibleCpus?: string;
+  /** Tests only: called before each program is attached; what it throws fails the start there. */
+  beforeAttach?: (program: string) => void;
 }
 
 export class Collectors implements CollectorHost {
@@ -296,9 +305,36 @@ export class Collectors implements CollectorHost {
         def.programs.every((p) => names.has(`link_${p}`)) &&
         def.maps.every((m) => names.has(m));
       if (!complete) {
-        this.log('warn', 'collector pins incomplete, starting afresh', { collector: instance });
-        this.#clear(dir);
-        return { kind: 'none' };
+        // A start that did not finish (a crash, or a failed replacement that
+        // kept the counters it carried): its counter maps are carried again
+        // when their layout is this version's; the rest goes.
+        for (const m of def.shared) {
+          if (!names.has(m)) continue;
+          let fd: Fd | null = null;
+          try {
+            fd = objGetAt(dir, m, `map ${m}`);
+            if (fd && !mapSpecMismatch(mapSpec(fd), mapSpec(fresh.map(m).fd))) {
+              carry[m] = fd;
+              fd = null;
+            }
+          } catch {
+            // Not a map this version can read: not carried, cleared below with the rest.
+          } finally {
+            fd?.close();
+          }
+        }
+        const carried = Object.keys(carry);
+        this.log(
+          'warn',
+          `collector pins incomplete, ${carried.length ? 'counters carried over' : 'starting afresh'}`,
+          {
+            collector: instance,
+            carried,
+          },
+        );
+        this.#clear(dir, carry);
+        if (carried.length === 0) return { kind: 'none' };
+        return { kind: 'incompatible', reasons: ['pins incomplete (a start that did not finish)'], carry };
       }
       const reasons: string[] = [];
       // A pin this version does not make (e.g. a program it dropped) would keep running if adopted.
@@ -330,9 +366,10 @@ export class Collectors implements CollectorHost {
     }
   }
 
-  /** Unpins every file of an instance directory; anything else is logged and left. */
-  #clear(dir: Fd): void {
+  /** Unpins every file of an instance directory but the maps in `keep`; anything else is logged and left. */
+  #clear(dir: Fd, keep: Record<string, Fd> = {}): void {
     for (const e of listDir(dir)) {
+      if (Object.hasOwn(keep, e.name)) continue;
       if (e.isDir) {
         this.log('warn', 'unexpected directory in a collector directory, left alone', { name: e.name });
         continue;
@@ -357,13 +394,14 @@ export class Collectors implements CollectorHost {
       }
       const dir = openDirAt(priv, instance);
       try {
-        const old = listDir(dir).filter((e) => !(e.name in carry));
+        const old = listDir(dir).filter((e) => !Object.hasOwn(carry, e.name));
         // The old links first: from here on no old program writes the carried maps.
         for (const e of old.filter((x) => x.name.startsWith('link_'))) unlinkAt(dir, e.name);
         for (const e of old.filter((x) => !x.name.startsWith('link_') && !x.isDir)) unlinkAt(dir, e.name);
         // Maps first, links last: the links make it complete (see #inspect).
-        for (const m of def.maps) if (!(m in carry)) obj.map(m).pinAt(dir, m);
+        for (const m of def.maps) if (!Object.hasOwn(carry, m)) obj.map(m).pinAt(dir, m);
         for (const p of def.programs) {
+          this.opts.beforeAttach?.(p);
           const link = obj.program(p).attach();
           try {
             link.pinAt(dir, `link_${p}`);
@@ -382,7 +420,10 @@ export class Collectors implements CollectorHost {
           startedAt: Date.now(),
         };
       } catch (e) {
-        this.#clear(dir);
+        // What this start made goes; the carried maps stay pinned (the old
+        // links are gone already, so they are the counters' only copy), for
+        // the next start to carry again (see #inspect).
+        this.#clear(dir, carry);
         throw e;
       } finally {
         dir.close();

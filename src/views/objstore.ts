@@ -4,7 +4,9 @@
  * sha256 of its content, and the daemon only ever loads such copies. Whoever
  * can write the original afterwards changes nothing the daemon loads, now or
  * after a restart. An object that someone other than root could have
- * written (the file, or a directory on its path) is refused at pin time.
+ * written (the file, or a directory on its path) is refused at pin time,
+ * and so is one on a file system whose owners and modes are what a server
+ * or a user's process says (FUSE, NFS, SMB, 9p, ...).
  *
  * Paths are byte strings (one char per byte, as on the control socket).
  */
@@ -12,6 +14,24 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CgviewError } from '../errors.js';
+import {
+  AFS_FS_MAGIC,
+  AFS_SUPER_MAGIC,
+  CEPH_SUPER_MAGIC,
+  CIFS_SUPER_MAGIC,
+  CODA_SUPER_MAGIC,
+  FUSE_SUPER_MAGIC,
+  GFS2_MAGIC,
+  HOSTFS_SUPER_MAGIC,
+  NCP_SUPER_MAGIC,
+  NFS_SUPER_MAGIC,
+  OCFS2_SUPER_MAGIC,
+  ORANGEFS_SUPER_MAGIC,
+  SMB_SUPER_MAGIC,
+  SMB2_SUPER_MAGIC,
+  V9FS_MAGIC,
+  VBOXSF_SUPER_MAGIC,
+} from '../kernel/abi.js';
 
 /** A BPF object bigger than this is not a view (and would be held in memory whole). */
 export const MAX_OBJECT_BYTES = 64 << 20;
@@ -26,13 +46,56 @@ export function objectStoreDir(stateFile: string): string {
 }
 
 /**
+ * File systems whose owners and modes are what someone other than this
+ * kernel's root says: a FUSE server (any user's, with fusermount), an NFS,
+ * SMB or 9p server (root there is not root here without root squash), other
+ * nodes of a cluster file system, the host of a VM's shared folders. An
+ * object there that looks root's alone may be anybody's.
+ */
+const UNTRUSTED_FS = new Map<number, string>([
+  [FUSE_SUPER_MAGIC, 'FUSE'],
+  [NFS_SUPER_MAGIC, 'NFS'],
+  [SMB_SUPER_MAGIC, 'SMB'],
+  [CIFS_SUPER_MAGIC, 'CIFS'],
+  [SMB2_SUPER_MAGIC, 'SMB2'],
+  [V9FS_MAGIC, '9p'],
+  [CEPH_SUPER_MAGIC, 'Ceph'],
+  [AFS_SUPER_MAGIC, 'AFS'],
+  [AFS_FS_MAGIC, 'AFS'],
+  [CODA_SUPER_MAGIC, 'Coda'],
+  [NCP_SUPER_MAGIC, 'NCP'],
+  [OCFS2_SUPER_MAGIC, 'OCFS2'],
+  [GFS2_MAGIC, 'GFS2'],
+  [ORANGEFS_SUPER_MAGIC, 'OrangeFS'],
+  [HOSTFS_SUPER_MAGIC, 'hostfs'],
+  [VBOXSF_SUPER_MAGIC, 'vboxsf'],
+]);
+
+/** The name of a file system (statfs f_type) whose owners and modes cannot be trusted; undefined if they can. */
+export function untrustedFs(fType: number): string | undefined {
+  return UNTRUSTED_FS.get(fType);
+}
+
+/** f_type of the file system `p` is on (statfs(2); `p` is a checked path, no symlink). */
+function fsTypeOf(p: string): number {
+  return fs.statfsSync(bytes(p)).type;
+}
+
+export interface RootOnlyOptions {
+  /** statfs f_type of a path (default: statfs(2)); tests inject file systems they cannot mount. */
+  fsType?: (p: string) => number;
+}
+
+/**
  * Checks that nobody but root can change what `file` (an absolute path
  * without symlinks) names: every component root-owned, no symlink, no
  * group/other write, except on sticky directories (others cannot rename or
- * remove root's entries there, /tmp). Returns the lstat of `file`. Throws
- * E_PERMISSION / E_SYMLINK / E_NOT_FOUND.
+ * remove root's entries there, /tmp), and none on a file system whose
+ * owners and modes cannot be trusted (untrustedFs). Returns the lstat of
+ * `file`. Throws E_PERMISSION / E_SYMLINK / E_NOT_FOUND.
  */
-export function checkRootOnly(file: string, what: string): fs.Stats {
+export function checkRootOnly(file: string, what: string, opts: RootOnlyOptions = {}): fs.Stats {
+  const fsType = opts.fsType ?? fsTypeOf;
   // A '..' would be checked where it leads, and resolved by the kernel after a symlink it skipped.
   if (!path.isAbsolute(file) || path.posix.normalize(file) !== file)
     throw new CgviewError('E_BAD_INPUT', `${what}: not a normalized absolute path`, { path: file });
@@ -50,6 +113,26 @@ export function checkRootOnly(file: string, what: string): fs.Stats {
       });
     }
     if (st.isSymbolicLink()) throw new CgviewError('E_SYMLINK', `${what}: ${at} is a symlink`, { path: at });
+    // Before the owner: on such a file system the owner is whatever it says.
+    let type: number;
+    try {
+      type = fsType(at);
+    } catch (e) {
+      throw new CgviewError('E_NOT_FOUND', `${what}: ${at}: ${(e as NodeJS.ErrnoException).code}`, {
+        path: at,
+        cause: e,
+      });
+    }
+    const untrusted = untrustedFs(type);
+    if (untrusted)
+      throw new CgviewError(
+        'E_PERMISSION',
+        `${what}: ${at} is on a ${untrusted} file system, whose owners and modes cannot be trusted`,
+        {
+          path: at,
+          hint: 'copy the object to a local file system root owns (e.g. under /root or /usr/local) and pin that copy',
+        },
+      );
     if (st.uid !== 0)
       throw new CgviewError('E_PERMISSION', `${what}: ${at} is owned by uid ${st.uid}, not root`, {
         path: at,

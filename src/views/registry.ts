@@ -10,7 +10,7 @@ import { CgviewError } from '../errors.js';
 import { bpfBuildDir } from '../kernel/features.js';
 import { BpfObject, type BpfProgram, type Fd, mapInfo, progMapIds } from '../kernel/index.js';
 import type { ViewIdentity } from '../tree/reconcile.js';
-import { collectorInstance } from './collectors.js';
+import { collectorInstance, nullProto } from './collectors.js';
 import { CONTRACT, type ObjectFile } from './contract.gen.js';
 import { checkStoredObject } from './objstore.js';
 
@@ -40,7 +40,9 @@ function builtin<F extends ObjectFile>(
   return { object, program, kfuncs: [...CONTRACT[object].kfuncs], ...rest };
 }
 
-const BUILTIN: Record<string, Omit<ViewDef, 'spec' | 'defaultName'>> = {
+// A null prototype, and every lookup through Object.hasOwn: a spec such as
+// "constructor" or "__proto__" (a client's word) names no view.
+const BUILTIN = nullProto<Record<string, Omit<ViewDef, 'spec' | 'defaultName'>>>({
   info: builtin('info.bpf.o', 'info', { description: 'identity of the cgroup: id, level, name' }),
   sched_lat: builtin('sched_lat.bpf.o', 'sched_lat', {
     collector: 'sched_lat',
@@ -52,7 +54,7 @@ const BUILTIN: Record<string, Omit<ViewDef, 'spec' | 'defaultName'>> = {
     collector: 'sched_lat',
     description: 'sched_lat summed over the cgroup and all its descendants',
   }),
-};
+});
 
 export function builtinViews(): string[] {
   return Object.keys(BUILTIN);
@@ -60,7 +62,7 @@ export function builtinViews(): string[] {
 
 /** Parses a view spec. Throws E_BAD_INPUT / E_NOT_FOUND with what was expected. */
 export function parseViewSpec(spec: string): ViewDef {
-  const b = BUILTIN[spec];
+  const b = Object.hasOwn(BUILTIN, spec) ? BUILTIN[spec] : undefined;
   if (b) return { spec, defaultName: spec, ...b, object: path.join(bpfBuildDir(), b.object) };
   const i = spec.lastIndexOf(':');
   if (i > 0 && spec.slice(0, i).endsWith('.o')) {
@@ -99,6 +101,18 @@ export interface CollectorHost {
 }
 
 const RETRY_MS = 30_000;
+
+/** A tagged root as ViewSet.closeUnused sees it: the views it names, and its hierarchy. */
+export interface ViewUser {
+  cfg: {
+    inherit: ReadonlyArray<{ view: string }>;
+    local: Readonly<Record<string, ReadonlyArray<{ view: string }>>>;
+  };
+  /** Hierarchy of the tree's cgroups (0: cgroup v2); known only once the tree is open. */
+  hierarchyId: number;
+  /** Null while the tree could not be opened (its hierarchy is then unknown). */
+  fd: unknown;
+}
 
 export interface LoadedView {
   def: ViewDef;
@@ -222,6 +236,44 @@ export class ViewSet {
         obj.close();
         this.#objects.delete(key);
       }
+  }
+
+  /**
+   * Closes every loaded object that no pin of `users` (the tagged roots)
+   * names any more: after an unpin or untag, so that a daemon that has seen
+   * many views does not hold them all (the counterpart of stopping unused
+   * collectors). A view named again is loaded again. Pins already in the
+   * trees keep their programs: their links hold them, not these objects.
+   */
+  closeUnused(users: Iterable<ViewUser>): void {
+    const used = new Set<string>();
+    // A tree that could not be opened has an unknown hierarchy: its collector
+    // views are kept for every hierarchy.
+    const anyHierarchy = new Set<string>();
+    for (const u of users)
+      for (const p of [...u.cfg.inherit, ...Object.values(u.cfg.local).flat()]) {
+        let def: ViewDef;
+        try {
+          def = parseViewSpec(p.view);
+        } catch {
+          continue; // a view that no longer parses was never loaded
+        }
+        if (def.collector && !u.fd) anyHierarchy.add(def.spec);
+        else used.add(this.#key(def, u.hierarchyId));
+      }
+    const keep = (key: string, v: LoadedView | undefined) =>
+      used.has(key) || (v !== undefined && anyHierarchy.has(v.def.spec));
+    const kept = new Set<BpfObject>();
+    for (const [key, v] of this.#views)
+      if (keep(key, v)) kept.add(v.program.object);
+      else this.#views.delete(key);
+    for (const [key, obj] of this.#objects)
+      if (!kept.has(obj)) {
+        obj.close();
+        this.#objects.delete(key);
+      }
+    this.#fast.clear();
+    for (const key of this.#failed.keys()) if (!used.has(key)) this.#failed.delete(key);
   }
 
   close(): void {
