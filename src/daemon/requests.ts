@@ -11,7 +11,7 @@ import { CgviewError } from '../errors.js';
 import { showPath } from '../kernel/index.js';
 import type { DirtyScope } from '../tree/dirty.js';
 import { baseName, encodeName, join, normalize, parentRel } from '../tree/paths.js';
-import type { Mode, ViewPin } from '../tree/state.js';
+import { localPins, type Mode, type ViewPin } from '../tree/state.js';
 import { parseViewSpec, type ViewSet } from '../views/registry.js';
 import { checkNewRoot, RootRuntime, rootOf } from './roots.js';
 import type { Transition } from './state-store.js';
@@ -102,7 +102,7 @@ export function planPin(ctx: RequestContext, req: PinRequest): PinPlan {
       );
     const taken = [
       ...rt.cfg.inherit,
-      ...(req.inherit ? Object.values(rt.cfg.local).flat() : (rt.cfg.local[rel] ?? [])),
+      ...(req.inherit ? Object.values(rt.cfg.local).flat() : localPins(rt.cfg, rel)),
     ];
     if (taken.some((p) => p.name === name))
       throw new CgviewError(
@@ -167,7 +167,7 @@ export function planUnpin(ctx: RequestContext, file: string): UnpinPlan {
     throw new CgviewError('E_NOT_TAGGED', `${showPath(dir)} is not in a tagged view tree`, { path: dir });
   const rel = rt.cgroupRel(dir);
   const inherited = rt.cfg.inherit.some((x) => x.name === name);
-  const local = rt.cfg.local[rel] ?? [];
+  const local = localPins(rt.cfg, rel);
   if (!inherited && !local.some((x) => x.name === name))
     throw new CgviewError('E_NOT_FOUND', `no view pinned as ${showPath(p)}`, { path: p });
   const left =

@@ -8,9 +8,11 @@
 import { CgviewError } from '../errors.js';
 import {
   loadState,
+  localPins,
   type RootsIndex,
   type State,
   saveState,
+  setLocalPins,
   type TagRoot,
   type ViewPin,
   writeFileAtomic,
@@ -110,14 +112,16 @@ function applyTransition(s: State, t: Transition): void {
     case 'pin':
       if (t.kind === 'tag') s.roots.push(t.root);
       if (t.inherit) t.root.inherit.push(t.pin);
-      else t.root.local[t.rel] = [...(t.root.local[t.rel] ?? []), t.pin];
+      else setLocalPins(t.root, t.rel, [...localPins(t.root, t.rel), t.pin]);
       break;
     case 'unpin':
       if (t.inherited) t.root.inherit = t.root.inherit.filter((p) => p.name !== t.name);
       else {
-        const left = (t.root.local[t.rel] ?? []).filter((p) => p.name !== t.name);
-        if (left.length) t.root.local[t.rel] = left;
-        else delete t.root.local[t.rel];
+        setLocalPins(
+          t.root,
+          t.rel,
+          localPins(t.root, t.rel).filter((p) => p.name !== t.name),
+        );
       }
       break;
     case 'untagging':
@@ -127,7 +131,7 @@ function applyTransition(s: State, t: Transition): void {
       s.roots = s.roots.filter((r) => r !== t.root);
       break;
     case 'dropLocal':
-      for (const r of t.rels) delete t.root.local[r];
+      for (const r of t.rels) setLocalPins(t.root, r, []);
       break;
   }
 }

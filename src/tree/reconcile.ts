@@ -21,7 +21,7 @@
  *   are left alone unless they stand where a view or a removed directory must go.
  */
 import { baseName, depth, encodeName, encodeRel, isWithin, join, parentRel } from './paths.js';
-import type { TagRoot, ViewPin } from './state.js';
+import { localPins, type TagRoot, type ViewPin } from './state.js';
 
 /** A cgroup of the root's subtree, by path relative to the root cgroup. */
 export interface CgroupNode {
@@ -101,7 +101,7 @@ export interface DiffInput {
 
 /** The views that belong in directory `rel`: the inherit list and its local pins. */
 export function pinsFor(root: TagRoot, rel: string): ViewPin[] {
-  return [...root.inherit, ...(root.local[rel] ?? [])];
+  return [...root.inherit, ...localPins(root, rel)];
 }
 
 /** Which tree directories should exist, and which cgroups conflict with a view file name. */

@@ -38,6 +38,28 @@ export interface TagRoot {
   untagging?: boolean;
 }
 
+/**
+ * The local pins of directory `rel`. `local` is keyed by cgroup paths, which
+ * users name: it is never read through its prototype (a cgroup called
+ * `constructor` has no pins) nor written through it (one called
+ * `__proto__` is an own key like any other).
+ */
+export function localPins(root: TagRoot, rel: string): ViewPin[] {
+  return Object.hasOwn(root.local, rel) ? root.local[rel]! : [];
+}
+
+/** Sets (or, with none, drops) the local pins of directory `rel`, as an own key. */
+export function setLocalPins(root: TagRoot, rel: string, pins: ViewPin[]): void {
+  if (pins.length)
+    Object.defineProperty(root.local, rel, {
+      value: pins,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  else if (Object.hasOwn(root.local, rel)) delete root.local[rel];
+}
+
 export interface State {
   version: 1;
   /** Set once the default views were created, so removing them sticks. */
