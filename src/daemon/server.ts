@@ -53,6 +53,18 @@ export interface SocketLimits {
   idleMs: number;
   /** Clients at once; more are answered E_BUSY and closed. */
   maxClients: number;
+  /** Of maxClients, slots only root (uid 0) may take: others filling their share cannot lock root out. */
+  rootClients: number;
+  /** Clients at once of one uid other than root. */
+  maxClientsPerUid: number;
+  /**
+   * Requests and answers buffered over all clients past which the daemon
+   * stops reading every unprivileged client (root's go on); it reads them
+   * again below half of it.
+   */
+  pauseTotalBytes: number;
+  /** Buffered over all clients past which the unprivileged clients holding most are dropped. */
+  maxTotalBytes: number;
   /** listen(2) backlog (the kernel caps it at net.core.somaxconn). */
   backlog: number;
   /** Bad requests of one client logged in full; the rest are counted (status) and summed up at close. */
@@ -82,6 +94,10 @@ export const SOCKET_LIMITS: SocketLimits = {
   maxOutputBytes: 64 << 20,
   idleMs: 60_000,
   maxClients: 1000,
+  rootClients: 16,
+  maxClientsPerUid: 32,
+  pauseTotalBytes: 16 << 20,
+  maxTotalBytes: 96 << 20,
   backlog: 4096,
   logPerClient: 3,
 };
@@ -103,6 +119,10 @@ const SOCKET_ENV: Record<keyof SocketLimits, string> = {
   maxOutputBytes: 'CGVIEW_MAX_OUTPUT_BYTES',
   idleMs: 'CGVIEW_CLIENT_IDLE_MS',
   maxClients: 'CGVIEW_MAX_CLIENTS',
+  rootClients: 'CGVIEW_ROOT_CLIENTS',
+  maxClientsPerUid: 'CGVIEW_MAX_CLIENTS_PER_UID',
+  pauseTotalBytes: 'CGVIEW_PAUSE_TOTAL_BYTES',
+  maxTotalBytes: 'CGVIEW_MAX_TOTAL_BYTES',
   backlog: 'CGVIEW_BACKLOG',
   logPerClient: 'CGVIEW_LOG_PER_CLIENT',
 };
@@ -152,10 +172,14 @@ export interface ControlStats {
   deniedRequests: number;
   /** Requests that failed on a bug (E_INTERNAL). */
   internalErrors: number;
-  /** Clients refused because maxClients were connected. */
+  /** Clients refused because maxClients (or, for others than root, their share or maxClientsPerUid) were connected. */
   refusedClients: number;
-  /** Clients dropped for not reading their answers. */
+  /** Clients dropped for not reading their answers (alone, or when all clients together held maxTotalBytes). */
   droppedClients: number;
+  /** Bytes of requests and answers the daemon holds for all clients now. */
+  heldBytes: number;
+  /** Times the daemon stopped reading unprivileged clients because all together held pauseTotalBytes. */
+  totalPauses: number;
   /** Clients closed after idleMs without traffic. */
   idleClosed: number;
   /** Log lines about bad requests left out (rate limit). */
@@ -170,6 +194,8 @@ export function newControlStats(): ControlStats {
     internalErrors: 0,
     refusedClients: 0,
     droppedClients: 0,
+    heldBytes: 0,
+    totalPauses: 0,
     idleClosed: 0,
     logSuppressed: 0,
   };
@@ -414,6 +440,27 @@ class ErrorLog {
   }
 }
 
+/** One connection of the control socket, as the budget over all clients sees it. */
+interface Conn {
+  sock: net.Socket;
+  peer: Peer;
+  /** Requests read and not yet answered (one char per byte). */
+  buf: string;
+  /** Bytes of answers counted for it in the total now. */
+  heldOut: number;
+  /** Bytes of requests counted for it in the total now. */
+  heldIn: number;
+  /** Stopped until the total comes down (pauseTotalBytes). */
+  waitingForBudget: boolean;
+  /** Answers what it has buffered and reads again, unless something stops it. */
+  pump: () => void;
+}
+
+/** The key of a peer in the per-uid count: a peer of unknown uid counts as one uid of its own. */
+function uidKey(p: Peer): number {
+  return p.uid ?? -1;
+}
+
 /** Serves the control socket. `mode` opens it to others; what they may ask is decided per request. */
 export async function serveSocket(
   m: Manager,
@@ -425,27 +472,138 @@ export async function serveSocket(
 ): Promise<net.Server & { stats: ControlStats }> {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
   await ensureSocketFree(file);
-  const clients = new Set<net.Socket>();
+  const conns = new Set<Conn>();
+  /** Connections of each uid other than root. */
+  const perUid = new Map<number, number>();
+  let others = 0;
+  let refusing = 0;
   const errors = new ErrorLog(log, stats);
+
+  // --- the budget over all clients ---------------------------------------------
+  // Each client is bounded alone (SocketLimits), but many of them together
+  // could still hold gigabytes. Answers waiting for all clients are summed,
+  // and past pauseTotalBytes no unprivileged client is read (nor are its
+  // buffered requests answered) until that sum is below half of it again:
+  // answers go as clients read them, or their clients are closed. Requests
+  // read and not answered are few per client (a paused client is read at
+  // most one chunk more), but they count too for maxTotalBytes, past which
+  // the unprivileged clients holding most are dropped. The sums are kept as
+  // clients read and write, and counted again exactly while any client
+  // waits (a socket says when its output is empty, not when it shrinks).
+  let outTotal = 0;
+  let inTotal = 0;
+  const waiting = new Set<Conn>();
+  let budgetTimer: NodeJS.Timeout | null = null;
+  const setHeld = (c: Conn) => {
+    const out = c.sock.destroyed ? 0 : c.sock.writableLength;
+    const inp = c.sock.destroyed ? 0 : c.buf.length;
+    outTotal += out - c.heldOut;
+    inTotal += inp - c.heldIn;
+    c.heldOut = out;
+    c.heldIn = inp;
+    stats.heldBytes = outTotal + inTotal;
+  };
+  const recount = () => {
+    outTotal = 0;
+    inTotal = 0;
+    for (const c of conns) {
+      c.heldOut = 0;
+      c.heldIn = 0;
+      setHeld(c);
+    }
+  };
+  /** Past maxTotalBytes: drop the unprivileged clients holding most until the sum is below it. */
+  const shed = () => {
+    recount();
+    if (outTotal + inTotal <= limits.maxTotalBytes) return;
+    const held = (c: Conn) => c.heldOut + c.heldIn;
+    const big = [...conns].filter((c) => !c.peer.privileged).sort((x, y) => held(y) - held(x));
+    for (const c of big) {
+      if (outTotal + inTotal <= limits.maxTotalBytes) break;
+      stats.droppedClients++;
+      errors.write('warn', 'clients hold too much together; the one holding most dropped', {
+        peerPid: c.peer.pid,
+        peerUid: c.peer.uid,
+        buffered: held(c),
+        total: outTotal + inTotal,
+      });
+      c.sock.destroy();
+      setHeld(c);
+    }
+  };
+  const sync = (c: Conn) => {
+    setHeld(c);
+    if (outTotal + inTotal > limits.maxTotalBytes) shed();
+  };
+  const release = () => {
+    recount();
+    if (outTotal > limits.pauseTotalBytes / 2) return;
+    const ready = [...waiting];
+    waiting.clear();
+    for (const c of ready) {
+      c.waitingForBudget = false;
+      c.pump();
+    }
+    if (waiting.size === 0 && budgetTimer) {
+      clearInterval(budgetTimer);
+      budgetTimer = null;
+    }
+  };
+  const waitForBudget = (c: Conn) => {
+    if (c.waitingForBudget) return;
+    if (waiting.size === 0) stats.totalPauses++;
+    c.waitingForBudget = true;
+    c.sock.pause();
+    waiting.add(c);
+    budgetTimer ??= setInterval(release, 50);
+  };
+
+  /** Why a new peer may not connect now, or null. */
+  const refusal = (peer: Peer): string | null => {
+    if (conns.size >= limits.maxClients) return `the daemon serves ${limits.maxClients} clients already`;
+    if (peer.privileged) return null;
+    const share = limits.maxClients - limits.rootClients;
+    if (others >= share)
+      return `the daemon serves ${others} clients other than root already (${limits.rootClients} of its ${limits.maxClients} are kept for root)`;
+    const mine = perUid.get(uidKey(peer)) ?? 0;
+    if (mine >= limits.maxClientsPerUid)
+      return `uid ${peer.uid ?? 'unknown'} has ${mine} connections to the daemon already (at most ${limits.maxClientsPerUid})`;
+    return null;
+  };
+
   const server = net.createServer((sock) => {
-    if (clients.size >= limits.maxClients) {
+    sock.on('error', () => {});
+    const peer = peerOf(sock);
+    const why = refusal(peer);
+    if (why !== null) {
       stats.refusedClients++;
       const res: Response = {
         ok: false,
-        error: {
-          code: 'E_BUSY',
-          message: `the daemon serves ${limits.maxClients} clients already`,
-          hint: 'try again later',
-        },
+        error: { code: 'E_BUSY', message: why, hint: 'try again later' },
       };
-      sock.on('error', () => {});
+      // Answer, then keep reading (and throwing away) until the client
+      // closes or a second passes: closed at once, the client's request
+      // would fail with EPIPE before it read why. Refusals being answered at
+      // once are bounded too.
+      if (++refusing > limits.maxClients) {
+        refusing--;
+        sock.destroy();
+        return;
+      }
+      sock.on('close', () => refusing--);
       sock.setTimeout(1000, () => sock.destroy());
-      sock.end(`${toJson(res)}\n`, 'latin1', () => sock.destroy());
+      sock.on('end', () => sock.destroy());
+      sock.end(`${toJson(res)}\n`, 'latin1');
+      sock.resume();
       return;
     }
-    clients.add(sock);
-    stats.clients = clients.size;
-    const peer = peerOf(sock);
+    const c: Conn = { sock, peer, buf: '', heldOut: 0, heldIn: 0, waitingForBudget: false, pump: () => {} };
+    conns.add(c);
+    if (!peer.privileged) {
+      others++;
+      perUid.set(uidKey(peer), (perUid.get(uidKey(peer)) ?? 0) + 1);
+    }
+    stats.clients = conns.size;
     const who = { peerPid: peer.pid, peerUid: peer.uid };
     let logged = 0;
     let unlogged = 0;
@@ -459,15 +617,24 @@ export async function serveSocket(
       if (!errors.write(level, msg, { ...who, ...fields })) unlogged++;
     };
     sock.on('close', () => {
-      clients.delete(sock);
-      stats.clients = clients.size;
+      conns.delete(c);
+      waiting.delete(c);
+      c.buf = '';
+      setHeld(c);
+      if (!peer.privileged) {
+        others--;
+        const k = uidKey(peer);
+        const n = (perUid.get(k) ?? 1) - 1;
+        if (n > 0) perUid.set(k, n);
+        else perUid.delete(k);
+      }
+      stats.clients = conns.size;
       if (unlogged > 0)
         errors.write('warn', 'client closed; some of its bad requests were not logged', {
           ...who,
           notLogged: unlogged,
         });
     });
-    sock.on('error', () => {});
     // No traffic either way for idleMs (a client that neither asks nor reads
     // its answers counts too): close it.
     sock.setTimeout(limits.idleMs, () => {
@@ -476,12 +643,11 @@ export async function serveSocket(
     });
     // Bytes as they came (one char per byte): paths need not be UTF-8.
     sock.setEncoding('latin1');
-    let buf = '';
     let waitingForDrain = false;
     let closing = false;
     const refuse = (res: Response) => {
       closing = true;
-      buf = '';
+      c.buf = '';
       sock.pause();
       sock.end(`${toJson(res)}\n`, 'latin1', () => sock.destroy());
     };
@@ -495,14 +661,19 @@ export async function serveSocket(
             sock.pause();
             sock.once('drain', () => {
               waitingForDrain = false;
-              work();
-              if (!closing && !waitingForDrain) sock.resume();
+              c.pump();
             });
           }
           break;
         }
-        const i = buf.indexOf('\n', pos);
-        if (i < 0 ? buf.length - pos > limits.maxRequestBytes : i - pos > limits.maxRequestBytes) {
+        // All clients together hold too much: others than root wait (one
+        // answer, however big, is always made: this is checked before it).
+        if (!peer.privileged && outTotal > limits.pauseTotalBytes) {
+          waitForBudget(c);
+          break;
+        }
+        const i = c.buf.indexOf('\n', pos);
+        if (i < 0 ? c.buf.length - pos > limits.maxRequestBytes : i - pos > limits.maxRequestBytes) {
           stats.badRequests++;
           report('warn', 'request too long; client closed', { limit: limits.maxRequestBytes });
           refuse({
@@ -512,7 +683,7 @@ export async function serveSocket(
           return;
         }
         if (i < 0) break;
-        const line = buf.slice(pos, i);
+        const line = c.buf.slice(pos, i);
         pos = i + 1;
         const { res, bad, internal } = answer(m, line, peer, stats);
         if (bad) report('warn', 'bad request', { error: bad.message });
@@ -524,18 +695,27 @@ export async function serveSocket(
           sock.destroy();
           return;
         }
+        sync(c);
       }
-      buf = buf.slice(pos);
+      // A copy, not a slice: a slice would keep the whole chunk it came from alive.
+      if (pos === c.buf.length) c.buf = '';
+      else if (pos > 0) c.buf = Buffer.from(c.buf.slice(pos), 'latin1').toString('latin1');
+      sync(c);
+    };
+    c.pump = () => {
+      if (closing || sock.destroyed || waitingForDrain || c.waitingForBudget) return;
+      work();
+      if (!closing && !sock.destroyed && !waitingForDrain && !c.waitingForBudget) sock.resume();
     };
     sock.on('data', (chunk: string) => {
       if (closing) return;
-      buf += chunk;
-      if (!waitingForDrain) work();
+      c.buf += chunk;
+      if (!waitingForDrain && !c.waitingForBudget) work();
       // Paused, a chunk already read can still arrive: bounded all the same.
-      else if (buf.length > 4 * limits.maxRequestBytes + (64 << 10)) {
+      else if (c.buf.length > 4 * limits.maxRequestBytes + (64 << 10)) {
         stats.droppedClients++;
         sock.destroy();
-      }
+      } else sync(c);
     });
   });
   // Create the socket with no access for anyone but root, then open it up as asked.
@@ -552,7 +732,9 @@ export async function serveSocket(
   // Stopping the daemon must not wait for idle clients.
   const close = server.close.bind(server);
   server.close = (cb?: (err?: Error) => void) => {
-    for (const c of clients) c.destroy();
+    if (budgetTimer) clearInterval(budgetTimer);
+    budgetTimer = null;
+    for (const c of conns) c.sock.destroy();
     return close(cb);
   };
   return Object.assign(server, { stats });
@@ -642,14 +824,24 @@ export function request(file: string, req: Request, timeoutMs = 60000): Promise<
     }, timeoutMs);
     sock.setEncoding('latin1');
     sock.on('connect', () => sock.write(`${toJson(req)}\n`, 'latin1'));
-    sock.on('data', (c: string) => {
-      buf += c;
+    let answered = false;
+    let writeFailed: string | null = null;
+    /** Settles on the first whole answer line; false while there is none. */
+    const done = (): boolean => {
       const i = buf.indexOf('\n');
-      if (i < 0) return;
+      if (answered || i < 0) return answered;
       clearTimeout(timer);
       answered = true;
       sock.end();
-      const res = JSON.parse(buf.slice(0, i)) as Response;
+      let res: Response;
+      try {
+        res = JSON.parse(buf.slice(0, i)) as Response;
+      } catch {
+        reject(
+          new CgviewError('E_NO_DAEMON', `what answers on ${file} is not a cgview daemon (not a JSON line)`),
+        );
+        return true;
+      }
       if (res.ok) resolve(res.result);
       else
         reject(
@@ -659,18 +851,37 @@ export function request(file: string, req: Request, timeoutMs = 60000): Promise<
             res.error.hint ? { hint: res.error.hint } : {},
           ),
         );
+      return true;
+    };
+    sock.on('data', (c: string) => {
+      buf += c;
+      done();
     });
-    let answered = false;
     sock.on('close', () => {
       clearTimeout(timer);
-      if (!answered)
-        reject(
-          new CgviewError('E_NO_DAEMON', `the daemon on ${file} closed the connection without answering`, {
-            hint: 'it may have stopped or crashed: see its log, then start it again',
-          }),
-        );
+      if (done()) return;
+      answered = true;
+      reject(
+        new CgviewError(
+          'E_NO_DAEMON',
+          `the daemon on ${file} closed the connection without answering${writeFailed ? ` (${writeFailed})` : ''}`,
+          {
+            hint: 'it may be busy (too many clients: try again later), or it stopped or crashed: see its log',
+          },
+        ),
+      );
     });
     sock.on('error', (e: NodeJS.ErrnoException) => {
+      if (answered) return;
+      // The daemon closed while the request was being written: it may have
+      // answered first (a daemon that refuses a client says why, E_BUSY),
+      // and that answer is what to report, not the write's EPIPE. Node
+      // stops reading at a write error, so the answer is only here if it
+      // was read already; otherwise 'close' reports it as a closed connection.
+      if (e.code === 'EPIPE' || e.code === 'ECONNRESET') {
+        if (!done()) writeFailed = e.code;
+        return;
+      }
       clearTimeout(timer);
       answered = true;
       if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED')
