@@ -11,7 +11,8 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { CgviewError } from '../errors.js';
-import { peerCred } from '../kernel/index.js';
+import { peerCred, peerGroups } from '../kernel/index.js';
+import { normalize } from '../tree/paths.js';
 import type { Logger } from './log.js';
 import type { Manager } from './manager.js';
 
@@ -223,7 +224,11 @@ const OPS: Record<string, Record<string, [FieldType, boolean]>> = {
   rescan: {},
 };
 
-/** What an unprivileged peer may ask: reading what it could read anyway; nothing that loads or removes. */
+/**
+ * What an unprivileged peer may ask: nothing that loads or removes. What
+ * they answer it is cut to what it could read anyway: `ls DIR` only of a
+ * directory it may list itself, `status` without paths, errors and objects.
+ */
 export const UNPRIVILEGED_OPS: ReadonlySet<string> = new Set(['ping', 'ls', 'status', 'resolve']);
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -281,9 +286,85 @@ export interface Peer {
   privileged: boolean;
   uid: number | null;
   pid: number | null;
+  /** Primary and supplementary groups (SO_PEERCRED, SO_PEERGROUPS): what the peer could read by its groups. */
+  gids: number[];
 }
 
-export const ROOT_PEER: Peer = { privileged: true, uid: 0, pid: null };
+export const ROOT_PEER: Peer = { privileged: true, uid: 0, pid: null, gids: [0] };
+
+/** Whether `st`'s mode bits give the peer every bit of `want` (4 read, 2 write, 1 search), as the kernel would. */
+function modeAllows(st: fs.Stats, peer: Peer, want: number): boolean {
+  const bits = peer.uid === st.uid ? st.mode >> 6 : peer.gids.includes(st.gid) ? st.mode >> 3 : st.mode;
+  return (bits & want) === want;
+}
+
+/**
+ * Throws E_PERMISSION unless an unprivileged peer could list `dir` itself:
+ * read and search on it, search on every directory above it, and no symlink
+ * on the way. The directory is opened (O_NOFOLLOW) and judged by its
+ * descriptor; the path that descriptor has is checked to be the one asked,
+ * before and after its ancestors are looked at. Returns the normalized path.
+ */
+function checkPeerMayList(dir: string, peer: Peer): string {
+  const denied = () =>
+    new CgviewError('E_PERMISSION', `uid ${peer.uid ?? 'unknown'} may not list ${JSON.stringify(dir)}`, {
+      hint: 'other users than root may ls the directories they can read themselves',
+    });
+  const d = normalize(dir);
+  if (!d || peer.uid === null) throw denied();
+  let fd: number;
+  try {
+    fd = fs.openSync(
+      Buffer.from(d, 'latin1'),
+      fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW,
+    );
+  } catch {
+    throw denied();
+  }
+  try {
+    const where = () => fs.readlinkSync(`/proc/self/fd/${fd}`, { encoding: 'buffer' }).toString('latin1');
+    if (where() !== d || !modeAllows(fs.fstatSync(fd), peer, 5)) throw denied();
+    for (let a = path.posix.dirname(d); ; a = path.posix.dirname(a)) {
+      const st = fs.lstatSync(Buffer.from(a, 'latin1'));
+      if (!st.isDirectory() || !modeAllows(st, peer, 1)) throw denied();
+      if (a === '/') break;
+    }
+    if (where() !== d) throw denied();
+  } catch (e) {
+    if (e instanceof CgviewError) throw e;
+    throw denied();
+  } finally {
+    fs.closeSync(fd);
+  }
+  return d;
+}
+
+/** `status` for a peer other than root: counts and the public index of trees; no paths of files, errors or objects. */
+function peerStatus(s: Record<string, unknown>): Record<string, unknown> {
+  const { stateFile: _f, collectors, roots, ...rest } = s;
+  return {
+    ...rest,
+    roots: (
+      roots as Array<Record<string, unknown> & { inherit: Array<{ name: string }>; conflicts: unknown[] }>
+    ).map((r) => ({
+      dir: r['dir'],
+      cgroup: r['cgroup'],
+      hierarchy: r['hierarchy'],
+      mode: r['mode'],
+      inherit: r.inherit.map((p) => ({ name: p.name })),
+      dirs: r['dirs'],
+      pins: r['pins'],
+      conflicts: r.conflicts.length,
+      failing: r['error'] !== null && r['error'] !== undefined,
+    })),
+    collectors: Object.fromEntries(
+      Object.entries((collectors ?? {}) as Record<string, Record<string, unknown>>).map(([k, v]) => [
+        k,
+        { start: v['start'], since: v['since'] },
+      ]),
+    ),
+  };
+}
 
 /** Runs one checked request. `control` (the socket's counters) is added to `status`. */
 export function handle(m: Manager, req: Request, peer: Peer = ROOT_PEER, control?: ControlStats): unknown {
@@ -317,17 +398,19 @@ export function handle(m: Manager, req: Request, peer: Peer = ROOT_PEER, control
       if (!p) throw new CgviewError('E_BAD_INPUT', 'unpin needs DIR/NAME');
       return m.unpin(p);
     }
-    case 'ls':
-      return m.ls(str('dir'));
+    case 'ls': {
+      const dir = str('dir');
+      return m.ls(dir !== undefined && !peer.privileged ? checkPeerMayList(dir, peer) : dir);
+    }
     case 'resolve': {
       const p = str('cgroup');
       if (!p) throw new CgviewError('E_BAD_INPUT', 'resolve needs a cgroup directory');
       return m.resolve(p);
     }
-    case 'status':
-      return control
-        ? { ...m.status(), badRequests: control.badRequests, control: { ...control } }
-        : m.status();
+    case 'status': {
+      const s = peer.privileged ? m.status() : peerStatus(m.status());
+      return control ? { ...s, badRequests: control.badRequests, control: { ...control } } : s;
+    }
     case 'rescan':
       m.rescanAll('requested');
       return { ok: true };
@@ -401,10 +484,17 @@ function socketFd(sock: net.Socket): number {
 /** Who is at the other end; a peer whose credentials cannot be read is treated as unprivileged. */
 function peerOf(sock: net.Socket): Peer {
   try {
-    const c = peerCred(socketFd(sock));
-    return { privileged: c.uid === 0, uid: c.uid, pid: c.pid };
+    const fd = socketFd(sock);
+    const c = peerCred(fd);
+    let groups: number[] = [];
+    try {
+      groups = peerGroups(fd);
+    } catch {
+      // Known by its primary group only: it may be shown less than it could read, never more.
+    }
+    return { privileged: c.uid === 0, uid: c.uid, pid: c.pid, gids: [c.gid, ...groups] };
   } catch {
-    return { privileged: false, uid: null, pid: null };
+    return { privileged: false, uid: null, pid: null, gids: [] };
   }
 }
 
