@@ -86,6 +86,12 @@ export interface HttpLimits {
   maxHeaderBytes: number;
   /** Connections at once; more are closed at once. */
   maxConnections: number;
+  /**
+   * Requests of one connection not yet answered (pipelined); past this the
+   * connection is closed. A client that pipelines and never reads would
+   * otherwise make Node queue a request and a response for each line it sent.
+   */
+  maxPipelined: number;
   backlog: number;
 }
 
@@ -109,7 +115,8 @@ export const HTTP_LIMITS: HttpLimits = {
   keepAliveTimeoutMs: 5_000,
   idleMs: 60_000,
   maxHeaderBytes: 16 << 10,
-  maxConnections: 256,
+  maxConnections: 64,
+  maxPipelined: 16,
   backlog: 4096,
 };
 
@@ -134,6 +141,7 @@ const HTTP_ENV: Record<keyof HttpLimits, string> = {
   idleMs: 'CGVIEW_HTTP_IDLE_MS',
   maxHeaderBytes: 'CGVIEW_HTTP_MAX_HEADER_BYTES',
   maxConnections: 'CGVIEW_HTTP_MAX_CONNECTIONS',
+  maxPipelined: 'CGVIEW_HTTP_MAX_PIPELINED',
   backlog: 'CGVIEW_BACKLOG',
 };
 
@@ -848,6 +856,10 @@ export async function serveMetrics(
   control?: ControlStats,
 ): Promise<http.Server> {
   const { host, port } = parseListen(listen);
+  // Requests not yet answered, per connection: a client that pipelines
+  // without reading is closed before Node queues thousands for it (Node
+  // parses a whole chunk read, up to 64 KiB of requests, before it pauses).
+  const pending = new WeakMap<net.Socket, number>();
   const server = http.createServer(
     {
       maxHeaderSize: limits.maxHeaderBytes,
@@ -859,6 +871,15 @@ export async function serveMetrics(
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
     },
     (req, res) => {
+      const sock = req.socket;
+      if (sock.destroyed) return;
+      const n = (pending.get(sock) ?? 0) + 1;
+      pending.set(sock, n);
+      if (n > limits.maxPipelined) {
+        sock.destroy();
+        return;
+      }
+      res.once('close', () => pending.set(sock, (pending.get(sock) ?? 1) - 1));
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { allow: 'GET, HEAD', connection: 'close' }).end();
         return;

@@ -127,10 +127,10 @@ describe('control socket shared with unprivileged users', () => {
       CGVIEW_MAX_CLIENTS_PER_UID: '100',
     });
     const { child, opened } = await openAs(NOBODY, env.socket, 10, 'hold');
-    assert.equal(opened.served, 4, `nobody got its share (6 - 2 kept for root): ${JSON.stringify(opened)}`);
-    assert.equal(opened.busy, 6, JSON.stringify(opened));
     const r = await d.cli(['pin', 'info', env.bpffs, '--cgroup', env.cgroupRoot, '--inherit']);
     assert.equal(r.code, 0, `root's pin while nobody holds its share:\n${r.stderr}`);
+    assert.equal(opened.served, 4, `nobody got its share (6 - 2 kept for root): ${JSON.stringify(opened)}`);
+    assert.equal(opened.busy, 6, JSON.stringify(opened));
     await stopChild(child);
     await d.stop();
   });
