@@ -751,7 +751,8 @@ export async function serveSocket(
     };
     const work = () => {
       let pos = 0;
-      while (!closing && !sock.destroyed) {
+      // A write that failed (the peer is gone) marks the socket at once, before it is destroyed.
+      while (!closing && !sock.destroyed && !sock.errored) {
         // Answers are piling up: stop reading until the client takes them.
         if (sock.writableLength > limits.pauseOutputBytes) {
           if (!waitingForDrain) {
