@@ -54,7 +54,7 @@ export interface SocketLimits {
   idleMs: number;
   /** Clients at once; more are answered E_BUSY and closed. */
   maxClients: number;
-  /** Of maxClients, slots only root (uid 0) may take: others filling their share cannot lock root out. */
+  /** Of maxClients, slots only root (uid 0) may take (at most half of them): others filling their share cannot lock root out. */
   rootClients: number;
   /** Clients at once of one uid other than root. */
   maxClientsPerUid: number;
@@ -660,9 +660,10 @@ export async function serveSocket(
   const refusal = (peer: Peer): string | null => {
     if (conns.size >= limits.maxClients) return `the daemon serves ${limits.maxClients} clients already`;
     if (peer.privileged) return null;
-    const share = limits.maxClients - limits.rootClients;
-    if (others >= share)
-      return `the daemon serves ${others} clients other than root already (${limits.rootClients} of its ${limits.maxClients} are kept for root)`;
+    // At most half of all slots are kept: a small maxClients still leaves others some.
+    const kept = Math.min(limits.rootClients, Math.floor(limits.maxClients / 2));
+    if (others >= limits.maxClients - kept)
+      return `the daemon serves ${others} clients other than root already (${kept} of its ${limits.maxClients} are kept for root)`;
     const mine = perUid.get(uidKey(peer)) ?? 0;
     if (mine >= limits.maxClientsPerUid)
       return `uid ${peer.uid ?? 'unknown'} has ${mine} connections to the daemon already (at most ${limits.maxClientsPerUid})`;
