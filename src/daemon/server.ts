@@ -766,9 +766,11 @@ export async function serveSocket(
           }
           break;
         }
-        // All clients together hold too much: others than root wait (one
-        // answer, however big, is always made: this is checked before it).
-        if (!peer.privileged && outTotal > limits.pauseTotalBytes) {
+        // All clients together hold too much: others than root wait, unless
+        // nothing waits for this one (it reads its answers: one more is
+        // made, so that a flood by some cannot starve the others). One
+        // answer, however big, is always made: this is checked before it.
+        if (!peer.privileged && outTotal > limits.pauseTotalBytes && sock.writableLength > 0) {
           waitForBudget(c);
           break;
         }

@@ -231,4 +231,32 @@ describe('control socket shared with unprivileged users', () => {
     );
     await d.stop();
   });
+
+  it('past CGVIEW_MAX_TOTAL_BYTES the clients holding most are dropped; other users are still answered', async () => {
+    const env = daemonEnv();
+    const d = await openDaemon(env, {
+      CGVIEW_MAX_CLIENTS_PER_UID: '1000',
+      CGVIEW_PAUSE_TOTAL_BYTES: String(1 << 20),
+      CGVIEW_MAX_TOTAL_BYTES: String(4 << 20),
+    });
+    const { child } = await openAs(NOBODY, env.socket, 80, 'flood', 1, 1);
+    try {
+      const dropped = async () =>
+        ((await d.status()) as unknown as { control: { droppedClients: number } }).control.droppedClients;
+      await waitForAsync(async () => (await dropped()) > 0, 15000, 'clients dropped past the total');
+      // Another user, reading its answers, gets a whole status while the flood holds the budget.
+      const other = await runAs(4242, 4242, process.execPath, [
+        CGVIEW,
+        'status',
+        '--json',
+        '--socket',
+        env.socket,
+      ]);
+      assert.equal(other.code, 0, other.stderr);
+      assert.ok((JSON.parse(other.stdout) as { roots: unknown[] }).roots, other.stdout);
+    } finally {
+      await stopChild(child);
+    }
+    await d.stop();
+  });
 });
