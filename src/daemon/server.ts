@@ -115,7 +115,7 @@ export const HTTP_LIMITS: HttpLimits = {
   keepAliveTimeoutMs: 5_000,
   idleMs: 60_000,
   maxHeaderBytes: 16 << 10,
-  maxConnections: 64,
+  maxConnections: 16,
   maxPipelined: 16,
   backlog: 4096,
 };
@@ -313,13 +313,19 @@ function modeAllows(st: fs.Stats, peer: Peer, want: number): boolean {
  * descriptor; the path that descriptor has is checked to be the one asked,
  * before and after its ancestors are looked at. Returns the normalized path.
  */
-function checkPeerMayList(dir: string, peer: Peer): string {
+function checkPeerMayList(m: Manager, dir: string, peer: Peer): string {
   const denied = () =>
     new CgviewError('E_PERMISSION', `uid ${peer.uid ?? 'unknown'} may not list ${JSON.stringify(dir)}`, {
       hint: 'other users than root may ls the directories they can read themselves',
     });
   const d = normalize(dir);
   if (!d || peer.uid === null) throw denied();
+  // Only directories of the trees are opened for others (never, say, a path of a slow mount).
+  const roots = (m.ls() as { roots: Array<{ dir: string }> }).roots.map((r) => r.dir);
+  if (!roots.some((r) => d === r || d.startsWith(r === '/' ? r : `${r}/`)))
+    throw new CgviewError('E_NOT_TAGGED', `${JSON.stringify(dir)} is not in a tagged view tree`, {
+      path: dir,
+    });
   let fd: number;
   try {
     fd = fs.openSync(
@@ -408,7 +414,7 @@ export function handle(m: Manager, req: Request, peer: Peer = ROOT_PEER, control
     }
     case 'ls': {
       const dir = str('dir');
-      return m.ls(dir !== undefined && !peer.privileged ? checkPeerMayList(dir, peer) : dir);
+      return m.ls(dir !== undefined && !peer.privileged ? checkPeerMayList(m, dir, peer) : dir);
     }
     case 'resolve': {
       const p = str('cgroup');

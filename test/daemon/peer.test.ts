@@ -141,8 +141,14 @@ describe('peer credentials', () => {
     const [other, owner, top] = [
       await askAs(NOBODY, env.socket, [{ op: 'ls', args: { dir: mine } }]),
       await askAs(DELEGATE, env.socket, [{ op: 'ls', args: { dir: mine } }]),
-      await askAs(NOBODY, env.socket, [{ op: 'ls', args: { dir: env.bpffs } }, { op: 'status' }]),
+      await askAs(NOBODY, env.socket, [
+        { op: 'ls', args: { dir: env.bpffs } },
+        { op: 'status' },
+        { op: 'ls', args: { dir: '/etc' } },
+      ]),
     ];
+    // Outside the trees nothing is opened for them: not a tree.
+    assert.equal((top[2]!['error'] as { code: string }).code, 'E_NOT_TAGGED', JSON.stringify(top[2]));
     assert.equal(other[0]!['ok'], false, JSON.stringify(other[0]));
     assert.equal((other[0]!['error'] as { code: string }).code, 'E_PERMISSION');
     assert.doesNotMatch(JSON.stringify(other[0]), /cgroupId/);

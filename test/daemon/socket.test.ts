@@ -380,7 +380,7 @@ describe('--listen limits', () => {
         /* gone */
       }
     }, 20);
-    // 64 connections (the default cap) × 3 MiB of GETs, never read.
+    // 64 connections (more than the default cap, 16) × 3 MiB of GETs, never read.
     const chunk = Buffer.from(GET.repeat(30000));
     const conns = Array.from({ length: 64 }, () => tcp(url));
     try {
