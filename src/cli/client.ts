@@ -299,21 +299,25 @@ export async function status(argv: string[]): Promise<number> {
   const a = parseArgs(argv, OPTIONS['status']!);
   if (a.positional.length) throw usageError('usage: cgview status');
   const s = (await call(sock(a.values), { op: 'status' })) as Record<string, unknown> & {
-    roots: Array<Record<string, unknown> & { inherit: Array<{ name: string }>; conflicts: string[] }>;
+    roots: Array<
+      Record<string, unknown> & { inherit: Array<{ name: string }>; conflicts: string[] | number }
+    >;
   };
   out(s, a.bools.has('json'), () => {
     const lines = [
-      `daemon: pid ${s['pid']}, up ${s['uptimeSeconds']} s, state ${s['stateFile']}`,
+      // Asked by another user than root, status has no paths of files nor errors.
+      `daemon: pid ${s['pid']}, up ${s['uptimeSeconds']} s${s['stateFile'] !== undefined ? `, state ${s['stateFile']}` : ''}`,
       `watching: ${s['watches']} inotify watches; ${s['events']} events, ${s['overflows']} overflows, ${s['rescans']} rescans${
         s['degraded'] ? `; DEGRADED: ${s['degraded']}` : ''
       }`,
       `operations: ${s['opsApplied']} applied, ${s['opsFailed']} failed`,
     ];
     for (const r of s.roots) {
+      const conflicts = typeof r.conflicts === 'number' ? r.conflicts : r.conflicts.length;
       lines.push(
         `tree ${r['dir']} <- ${r['cgroup']} (${r['hierarchy']}, ${r['mode']}): ${r['dirs']} dirs, ${r['pins']} pins; inherit: ${
           r.inherit.map((p) => p.name).join(', ') || '-'
-        }${r.conflicts.length ? `; ${r.conflicts.length} cgroups not mirrored (name taken by a view)` : ''}${r['error'] ? `; ERROR: ${r['error']}` : ''}`,
+        }${conflicts ? `; ${conflicts} cgroups not mirrored (name taken by a view)` : ''}${r['error'] ? `; ERROR: ${r['error']}` : ''}${r['failing'] ? '; ERROR (root sees which)' : ''}`,
       );
     }
     const c = s['collectors'] as Record<string, CollectorStatus>;

@@ -11,7 +11,8 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { CgviewError } from '../errors.js';
-import { peerCred } from '../kernel/index.js';
+import { peerCred, peerGroups } from '../kernel/index.js';
+import { normalize } from '../tree/paths.js';
 import type { Logger } from './log.js';
 import type { Manager } from './manager.js';
 
@@ -53,6 +54,18 @@ export interface SocketLimits {
   idleMs: number;
   /** Clients at once; more are answered E_BUSY and closed. */
   maxClients: number;
+  /** Of maxClients, slots only root (uid 0) may take (at most half of them): others filling their share cannot lock root out. */
+  rootClients: number;
+  /** Clients at once of one uid other than root. */
+  maxClientsPerUid: number;
+  /**
+   * Requests and answers buffered over all clients past which the daemon
+   * stops reading every unprivileged client (root's go on); it reads them
+   * again below half of it.
+   */
+  pauseTotalBytes: number;
+  /** Buffered over all clients past which the unprivileged clients holding most are dropped. */
+  maxTotalBytes: number;
   /** listen(2) backlog (the kernel caps it at net.core.somaxconn). */
   backlog: number;
   /** Bad requests of one client logged in full; the rest are counted (status) and summed up at close. */
@@ -73,6 +86,12 @@ export interface HttpLimits {
   maxHeaderBytes: number;
   /** Connections at once; more are closed at once. */
   maxConnections: number;
+  /**
+   * Requests of one connection not yet answered (pipelined); past this the
+   * connection is closed. A client that pipelines and never reads would
+   * otherwise make Node queue a request and a response for each line it sent.
+   */
+  maxPipelined: number;
   backlog: number;
 }
 
@@ -82,6 +101,10 @@ export const SOCKET_LIMITS: SocketLimits = {
   maxOutputBytes: 64 << 20,
   idleMs: 60_000,
   maxClients: 1000,
+  rootClients: 16,
+  maxClientsPerUid: 32,
+  pauseTotalBytes: 16 << 20,
+  maxTotalBytes: 96 << 20,
   backlog: 4096,
   logPerClient: 3,
 };
@@ -92,7 +115,8 @@ export const HTTP_LIMITS: HttpLimits = {
   keepAliveTimeoutMs: 5_000,
   idleMs: 60_000,
   maxHeaderBytes: 16 << 10,
-  maxConnections: 256,
+  maxConnections: 16,
+  maxPipelined: 16,
   backlog: 4096,
 };
 
@@ -103,6 +127,10 @@ const SOCKET_ENV: Record<keyof SocketLimits, string> = {
   maxOutputBytes: 'CGVIEW_MAX_OUTPUT_BYTES',
   idleMs: 'CGVIEW_CLIENT_IDLE_MS',
   maxClients: 'CGVIEW_MAX_CLIENTS',
+  rootClients: 'CGVIEW_ROOT_CLIENTS',
+  maxClientsPerUid: 'CGVIEW_MAX_CLIENTS_PER_UID',
+  pauseTotalBytes: 'CGVIEW_PAUSE_TOTAL_BYTES',
+  maxTotalBytes: 'CGVIEW_MAX_TOTAL_BYTES',
   backlog: 'CGVIEW_BACKLOG',
   logPerClient: 'CGVIEW_LOG_PER_CLIENT',
 };
@@ -113,6 +141,7 @@ const HTTP_ENV: Record<keyof HttpLimits, string> = {
   idleMs: 'CGVIEW_HTTP_IDLE_MS',
   maxHeaderBytes: 'CGVIEW_HTTP_MAX_HEADER_BYTES',
   maxConnections: 'CGVIEW_HTTP_MAX_CONNECTIONS',
+  maxPipelined: 'CGVIEW_HTTP_MAX_PIPELINED',
   backlog: 'CGVIEW_BACKLOG',
 };
 
@@ -152,10 +181,14 @@ export interface ControlStats {
   deniedRequests: number;
   /** Requests that failed on a bug (E_INTERNAL). */
   internalErrors: number;
-  /** Clients refused because maxClients were connected. */
+  /** Clients refused because maxClients (or, for others than root, their share or maxClientsPerUid) were connected. */
   refusedClients: number;
-  /** Clients dropped for not reading their answers. */
+  /** Clients dropped for not reading their answers (alone, or when all clients together held maxTotalBytes). */
   droppedClients: number;
+  /** Bytes of requests and answers the daemon holds for all clients now. */
+  heldBytes: number;
+  /** Times the daemon stopped reading unprivileged clients because all together held pauseTotalBytes. */
+  totalPauses: number;
   /** Clients closed after idleMs without traffic. */
   idleClosed: number;
   /** Log lines about bad requests left out (rate limit). */
@@ -170,6 +203,8 @@ export function newControlStats(): ControlStats {
     internalErrors: 0,
     refusedClients: 0,
     droppedClients: 0,
+    heldBytes: 0,
+    totalPauses: 0,
     idleClosed: 0,
     logSuppressed: 0,
   };
@@ -197,7 +232,11 @@ const OPS: Record<string, Record<string, [FieldType, boolean]>> = {
   rescan: {},
 };
 
-/** What an unprivileged peer may ask: reading what it could read anyway; nothing that loads or removes. */
+/**
+ * What an unprivileged peer may ask: nothing that loads or removes. What
+ * they answer it is cut to what it could read anyway: `ls DIR` only of a
+ * directory it may list itself, `status` without paths, errors and objects.
+ */
 export const UNPRIVILEGED_OPS: ReadonlySet<string> = new Set(['ping', 'ls', 'status', 'resolve']);
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -255,9 +294,91 @@ export interface Peer {
   privileged: boolean;
   uid: number | null;
   pid: number | null;
+  /** Primary and supplementary groups (SO_PEERCRED, SO_PEERGROUPS): what the peer could read by its groups. */
+  gids: number[];
 }
 
-export const ROOT_PEER: Peer = { privileged: true, uid: 0, pid: null };
+export const ROOT_PEER: Peer = { privileged: true, uid: 0, pid: null, gids: [0] };
+
+/** Whether `st`'s mode bits give the peer every bit of `want` (4 read, 2 write, 1 search), as the kernel would. */
+function modeAllows(st: fs.Stats, peer: Peer, want: number): boolean {
+  const bits = peer.uid === st.uid ? st.mode >> 6 : peer.gids.includes(st.gid) ? st.mode >> 3 : st.mode;
+  return (bits & want) === want;
+}
+
+/**
+ * Throws E_PERMISSION unless an unprivileged peer could list `dir` itself:
+ * read and search on it, search on every directory above it, and no symlink
+ * on the way. The directory is opened (O_NOFOLLOW) and judged by its
+ * descriptor; the path that descriptor has is checked to be the one asked,
+ * before and after its ancestors are looked at. Returns the normalized path.
+ */
+function checkPeerMayList(m: Manager, dir: string, peer: Peer): string {
+  const denied = () =>
+    new CgviewError('E_PERMISSION', `uid ${peer.uid ?? 'unknown'} may not list ${JSON.stringify(dir)}`, {
+      hint: 'other users than root may ls the directories they can read themselves',
+    });
+  const d = normalize(dir);
+  if (!d || peer.uid === null) throw denied();
+  // Only directories of the trees are opened for others (never, say, a path of a slow mount).
+  const roots = (m.ls() as { roots: Array<{ dir: string }> }).roots.map((r) => r.dir);
+  if (!roots.some((r) => d === r || d.startsWith(r === '/' ? r : `${r}/`)))
+    throw new CgviewError('E_NOT_TAGGED', `${JSON.stringify(dir)} is not in a tagged view tree`, {
+      path: dir,
+    });
+  let fd: number;
+  try {
+    fd = fs.openSync(
+      Buffer.from(d, 'latin1'),
+      fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW,
+    );
+  } catch {
+    throw denied();
+  }
+  try {
+    const where = () => fs.readlinkSync(`/proc/self/fd/${fd}`, { encoding: 'buffer' }).toString('latin1');
+    if (where() !== d || !modeAllows(fs.fstatSync(fd), peer, 5)) throw denied();
+    for (let a = path.posix.dirname(d); ; a = path.posix.dirname(a)) {
+      const st = fs.lstatSync(Buffer.from(a, 'latin1'));
+      if (!st.isDirectory() || !modeAllows(st, peer, 1)) throw denied();
+      if (a === '/') break;
+    }
+    if (where() !== d) throw denied();
+  } catch (e) {
+    if (e instanceof CgviewError) throw e;
+    throw denied();
+  } finally {
+    fs.closeSync(fd);
+  }
+  return d;
+}
+
+/** `status` for a peer other than root: counts and the public index of trees; no paths of files, errors or objects. */
+function peerStatus(s: Record<string, unknown>): Record<string, unknown> {
+  const { stateFile: _f, collectors, roots, ...rest } = s;
+  return {
+    ...rest,
+    roots: (
+      roots as Array<Record<string, unknown> & { inherit: Array<{ name: string }>; conflicts: unknown[] }>
+    ).map((r) => ({
+      dir: r['dir'],
+      cgroup: r['cgroup'],
+      hierarchy: r['hierarchy'],
+      mode: r['mode'],
+      inherit: r.inherit.map((p) => ({ name: p.name })),
+      dirs: r['dirs'],
+      pins: r['pins'],
+      conflicts: r.conflicts.length,
+      failing: r['error'] !== null && r['error'] !== undefined,
+    })),
+    collectors: Object.fromEntries(
+      Object.entries((collectors ?? {}) as Record<string, Record<string, unknown>>).map(([k, v]) => [
+        k,
+        { start: v['start'], since: v['since'] },
+      ]),
+    ),
+  };
+}
 
 /** Runs one checked request. `control` (the socket's counters) is added to `status`. */
 export function handle(m: Manager, req: Request, peer: Peer = ROOT_PEER, control?: ControlStats): unknown {
@@ -291,17 +412,19 @@ export function handle(m: Manager, req: Request, peer: Peer = ROOT_PEER, control
       if (!p) throw new CgviewError('E_BAD_INPUT', 'unpin needs DIR/NAME');
       return m.unpin(p);
     }
-    case 'ls':
-      return m.ls(str('dir'));
+    case 'ls': {
+      const dir = str('dir');
+      return m.ls(dir !== undefined && !peer.privileged ? checkPeerMayList(m, dir, peer) : dir);
+    }
     case 'resolve': {
       const p = str('cgroup');
       if (!p) throw new CgviewError('E_BAD_INPUT', 'resolve needs a cgroup directory');
       return m.resolve(p);
     }
-    case 'status':
-      return control
-        ? { ...m.status(), badRequests: control.badRequests, control: { ...control } }
-        : m.status();
+    case 'status': {
+      const s = peer.privileged ? m.status() : peerStatus(m.status());
+      return control ? { ...s, badRequests: control.badRequests, control: { ...control } } : s;
+    }
     case 'rescan':
       m.rescanAll('requested');
       return { ok: true };
@@ -375,10 +498,17 @@ function socketFd(sock: net.Socket): number {
 /** Who is at the other end; a peer whose credentials cannot be read is treated as unprivileged. */
 function peerOf(sock: net.Socket): Peer {
   try {
-    const c = peerCred(socketFd(sock));
-    return { privileged: c.uid === 0, uid: c.uid, pid: c.pid };
+    const fd = socketFd(sock);
+    const c = peerCred(fd);
+    let groups: number[] = [];
+    try {
+      groups = peerGroups(fd);
+    } catch {
+      // Known by its primary group only: it may be shown less than it could read, never more.
+    }
+    return { privileged: c.uid === 0, uid: c.uid, pid: c.pid, gids: [c.gid, ...groups] };
   } catch {
-    return { privileged: false, uid: null, pid: null };
+    return { privileged: false, uid: null, pid: null, gids: [] };
   }
 }
 
@@ -414,6 +544,27 @@ class ErrorLog {
   }
 }
 
+/** One connection of the control socket, as the budget over all clients sees it. */
+interface Conn {
+  sock: net.Socket;
+  peer: Peer;
+  /** Requests read and not yet answered (one char per byte). */
+  buf: string;
+  /** Bytes of answers counted for it in the total now. */
+  heldOut: number;
+  /** Bytes of requests counted for it in the total now. */
+  heldIn: number;
+  /** Stopped until the total comes down (pauseTotalBytes). */
+  waitingForBudget: boolean;
+  /** Answers what it has buffered and reads again, unless something stops it. */
+  pump: () => void;
+}
+
+/** The key of a peer in the per-uid count: a peer of unknown uid counts as one uid of its own. */
+function uidKey(p: Peer): number {
+  return p.uid ?? -1;
+}
+
 /** Serves the control socket. `mode` opens it to others; what they may ask is decided per request. */
 export async function serveSocket(
   m: Manager,
@@ -425,27 +576,139 @@ export async function serveSocket(
 ): Promise<net.Server & { stats: ControlStats }> {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
   await ensureSocketFree(file);
-  const clients = new Set<net.Socket>();
+  const conns = new Set<Conn>();
+  /** Connections of each uid other than root. */
+  const perUid = new Map<number, number>();
+  let others = 0;
+  let refusing = 0;
   const errors = new ErrorLog(log, stats);
+
+  // --- the budget over all clients ---------------------------------------------
+  // Each client is bounded alone (SocketLimits), but many of them together
+  // could still hold gigabytes. Answers waiting for all clients are summed,
+  // and past pauseTotalBytes no unprivileged client is read (nor are its
+  // buffered requests answered) until that sum is below half of it again:
+  // answers go as clients read them, or their clients are closed. Requests
+  // read and not answered are few per client (a paused client is read at
+  // most one chunk more), but they count too for maxTotalBytes, past which
+  // the unprivileged clients holding most are dropped. The sums are kept as
+  // clients read and write, and counted again exactly while any client
+  // waits (a socket says when its output is empty, not when it shrinks).
+  let outTotal = 0;
+  let inTotal = 0;
+  const waiting = new Set<Conn>();
+  let budgetTimer: NodeJS.Timeout | null = null;
+  const setHeld = (c: Conn) => {
+    const out = c.sock.destroyed ? 0 : c.sock.writableLength;
+    const inp = c.sock.destroyed ? 0 : c.buf.length;
+    outTotal += out - c.heldOut;
+    inTotal += inp - c.heldIn;
+    c.heldOut = out;
+    c.heldIn = inp;
+    stats.heldBytes = outTotal + inTotal;
+  };
+  const recount = () => {
+    outTotal = 0;
+    inTotal = 0;
+    for (const c of conns) {
+      c.heldOut = 0;
+      c.heldIn = 0;
+      setHeld(c);
+    }
+  };
+  /** Past maxTotalBytes: drop the unprivileged clients holding most until the sum is below it. */
+  const shed = () => {
+    recount();
+    if (outTotal + inTotal <= limits.maxTotalBytes) return;
+    const held = (c: Conn) => c.heldOut + c.heldIn;
+    const big = [...conns].filter((c) => !c.peer.privileged).sort((x, y) => held(y) - held(x));
+    for (const c of big) {
+      if (outTotal + inTotal <= limits.maxTotalBytes) break;
+      stats.droppedClients++;
+      errors.write('warn', 'clients hold too much together; the one holding most dropped', {
+        peerPid: c.peer.pid,
+        peerUid: c.peer.uid,
+        buffered: held(c),
+        total: outTotal + inTotal,
+      });
+      c.sock.destroy();
+      setHeld(c);
+    }
+  };
+  const sync = (c: Conn) => {
+    setHeld(c);
+    if (outTotal + inTotal > limits.maxTotalBytes) shed();
+  };
+  const release = () => {
+    recount();
+    if (outTotal > limits.pauseTotalBytes / 2) return;
+    const ready = [...waiting];
+    waiting.clear();
+    for (const c of ready) {
+      c.waitingForBudget = false;
+      c.pump();
+    }
+    if (waiting.size === 0 && budgetTimer) {
+      clearInterval(budgetTimer);
+      budgetTimer = null;
+    }
+  };
+  const waitForBudget = (c: Conn) => {
+    if (c.waitingForBudget) return;
+    if (waiting.size === 0) stats.totalPauses++;
+    c.waitingForBudget = true;
+    c.sock.pause();
+    waiting.add(c);
+    budgetTimer ??= setInterval(release, 50);
+  };
+
+  /** Why a new peer may not connect now, or null. */
+  const refusal = (peer: Peer): string | null => {
+    if (conns.size >= limits.maxClients) return `the daemon serves ${limits.maxClients} clients already`;
+    if (peer.privileged) return null;
+    // At most half of all slots are kept: a small maxClients still leaves others some.
+    const kept = Math.min(limits.rootClients, Math.floor(limits.maxClients / 2));
+    if (others >= limits.maxClients - kept)
+      return `the daemon serves ${others} clients other than root already (${kept} of its ${limits.maxClients} are kept for root)`;
+    const mine = perUid.get(uidKey(peer)) ?? 0;
+    if (mine >= limits.maxClientsPerUid)
+      return `uid ${peer.uid ?? 'unknown'} has ${mine} connections to the daemon already (at most ${limits.maxClientsPerUid})`;
+    return null;
+  };
+
   const server = net.createServer((sock) => {
-    if (clients.size >= limits.maxClients) {
+    sock.on('error', () => {});
+    const peer = peerOf(sock);
+    const why = refusal(peer);
+    if (why !== null) {
       stats.refusedClients++;
       const res: Response = {
         ok: false,
-        error: {
-          code: 'E_BUSY',
-          message: `the daemon serves ${limits.maxClients} clients already`,
-          hint: 'try again later',
-        },
+        error: { code: 'E_BUSY', message: why, hint: 'try again later' },
       };
-      sock.on('error', () => {});
+      // Answer, then keep reading (and throwing away) until the client
+      // closes or a second passes: closed at once, the client's request
+      // would fail with EPIPE before it read why. Refusals being answered at
+      // once are bounded too.
+      if (++refusing > limits.maxClients) {
+        refusing--;
+        sock.destroy();
+        return;
+      }
+      sock.on('close', () => refusing--);
       sock.setTimeout(1000, () => sock.destroy());
-      sock.end(`${toJson(res)}\n`, 'latin1', () => sock.destroy());
+      sock.on('end', () => sock.destroy());
+      sock.end(`${toJson(res)}\n`, 'latin1');
+      sock.resume();
       return;
     }
-    clients.add(sock);
-    stats.clients = clients.size;
-    const peer = peerOf(sock);
+    const c: Conn = { sock, peer, buf: '', heldOut: 0, heldIn: 0, waitingForBudget: false, pump: () => {} };
+    conns.add(c);
+    if (!peer.privileged) {
+      others++;
+      perUid.set(uidKey(peer), (perUid.get(uidKey(peer)) ?? 0) + 1);
+    }
+    stats.clients = conns.size;
     const who = { peerPid: peer.pid, peerUid: peer.uid };
     let logged = 0;
     let unlogged = 0;
@@ -459,15 +722,24 @@ export async function serveSocket(
       if (!errors.write(level, msg, { ...who, ...fields })) unlogged++;
     };
     sock.on('close', () => {
-      clients.delete(sock);
-      stats.clients = clients.size;
+      conns.delete(c);
+      waiting.delete(c);
+      c.buf = '';
+      setHeld(c);
+      if (!peer.privileged) {
+        others--;
+        const k = uidKey(peer);
+        const n = (perUid.get(k) ?? 1) - 1;
+        if (n > 0) perUid.set(k, n);
+        else perUid.delete(k);
+      }
+      stats.clients = conns.size;
       if (unlogged > 0)
         errors.write('warn', 'client closed; some of its bad requests were not logged', {
           ...who,
           notLogged: unlogged,
         });
     });
-    sock.on('error', () => {});
     // No traffic either way for idleMs (a client that neither asks nor reads
     // its answers counts too): close it.
     sock.setTimeout(limits.idleMs, () => {
@@ -476,18 +748,18 @@ export async function serveSocket(
     });
     // Bytes as they came (one char per byte): paths need not be UTF-8.
     sock.setEncoding('latin1');
-    let buf = '';
     let waitingForDrain = false;
     let closing = false;
     const refuse = (res: Response) => {
       closing = true;
-      buf = '';
+      c.buf = '';
       sock.pause();
       sock.end(`${toJson(res)}\n`, 'latin1', () => sock.destroy());
     };
     const work = () => {
       let pos = 0;
-      while (!closing && !sock.destroyed) {
+      // A write that failed (the peer is gone) marks the socket at once, before it is destroyed.
+      while (!closing && !sock.destroyed && !sock.errored) {
         // Answers are piling up: stop reading until the client takes them.
         if (sock.writableLength > limits.pauseOutputBytes) {
           if (!waitingForDrain) {
@@ -495,14 +767,21 @@ export async function serveSocket(
             sock.pause();
             sock.once('drain', () => {
               waitingForDrain = false;
-              work();
-              if (!closing && !waitingForDrain) sock.resume();
+              c.pump();
             });
           }
           break;
         }
-        const i = buf.indexOf('\n', pos);
-        if (i < 0 ? buf.length - pos > limits.maxRequestBytes : i - pos > limits.maxRequestBytes) {
+        // All clients together hold too much: others than root wait, unless
+        // nothing waits for this one (it reads its answers: one more is
+        // made, so that a flood by some cannot starve the others). One
+        // answer, however big, is always made: this is checked before it.
+        if (!peer.privileged && outTotal > limits.pauseTotalBytes && sock.writableLength > 0) {
+          waitForBudget(c);
+          break;
+        }
+        const i = c.buf.indexOf('\n', pos);
+        if (i < 0 ? c.buf.length - pos > limits.maxRequestBytes : i - pos > limits.maxRequestBytes) {
           stats.badRequests++;
           report('warn', 'request too long; client closed', { limit: limits.maxRequestBytes });
           refuse({
@@ -512,7 +791,7 @@ export async function serveSocket(
           return;
         }
         if (i < 0) break;
-        const line = buf.slice(pos, i);
+        const line = c.buf.slice(pos, i);
         pos = i + 1;
         const { res, bad, internal } = answer(m, line, peer, stats);
         if (bad) report('warn', 'bad request', { error: bad.message });
@@ -524,18 +803,27 @@ export async function serveSocket(
           sock.destroy();
           return;
         }
+        sync(c);
       }
-      buf = buf.slice(pos);
+      // A copy, not a slice: a slice would keep the whole chunk it came from alive.
+      if (pos === c.buf.length) c.buf = '';
+      else if (pos > 0) c.buf = Buffer.from(c.buf.slice(pos), 'latin1').toString('latin1');
+      sync(c);
+    };
+    c.pump = () => {
+      if (closing || sock.destroyed || waitingForDrain || c.waitingForBudget) return;
+      work();
+      if (!closing && !sock.destroyed && !waitingForDrain && !c.waitingForBudget) sock.resume();
     };
     sock.on('data', (chunk: string) => {
       if (closing) return;
-      buf += chunk;
-      if (!waitingForDrain) work();
+      c.buf += chunk;
+      if (!waitingForDrain && !c.waitingForBudget) work();
       // Paused, a chunk already read can still arrive: bounded all the same.
-      else if (buf.length > 4 * limits.maxRequestBytes + (64 << 10)) {
+      else if (c.buf.length > 4 * limits.maxRequestBytes + (64 << 10)) {
         stats.droppedClients++;
         sock.destroy();
-      }
+      } else sync(c);
     });
   });
   // Create the socket with no access for anyone but root, then open it up as asked.
@@ -552,7 +840,9 @@ export async function serveSocket(
   // Stopping the daemon must not wait for idle clients.
   const close = server.close.bind(server);
   server.close = (cb?: (err?: Error) => void) => {
-    for (const c of clients) c.destroy();
+    if (budgetTimer) clearInterval(budgetTimer);
+    budgetTimer = null;
+    for (const c of conns) c.sock.destroy();
     return close(cb);
   };
   return Object.assign(server, { stats });
@@ -576,6 +866,10 @@ export async function serveMetrics(
   control?: ControlStats,
 ): Promise<http.Server> {
   const { host, port } = parseListen(listen);
+  // Requests not yet answered, per connection: a client that pipelines
+  // without reading is closed before Node queues thousands for it (Node
+  // parses a whole chunk read, up to 64 KiB of requests, before it pauses).
+  const pending = new WeakMap<net.Socket, number>();
   const server = http.createServer(
     {
       maxHeaderSize: limits.maxHeaderBytes,
@@ -587,6 +881,15 @@ export async function serveMetrics(
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
     },
     (req, res) => {
+      const sock = req.socket;
+      if (sock.destroyed) return;
+      const n = (pending.get(sock) ?? 0) + 1;
+      pending.set(sock, n);
+      if (n > limits.maxPipelined) {
+        sock.destroy();
+        return;
+      }
+      res.once('close', () => pending.set(sock, (pending.get(sock) ?? 1) - 1));
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { allow: 'GET, HEAD', connection: 'close' }).end();
         return;
@@ -642,14 +945,24 @@ export function request(file: string, req: Request, timeoutMs = 60000): Promise<
     }, timeoutMs);
     sock.setEncoding('latin1');
     sock.on('connect', () => sock.write(`${toJson(req)}\n`, 'latin1'));
-    sock.on('data', (c: string) => {
-      buf += c;
+    let answered = false;
+    let writeFailed: string | null = null;
+    /** Settles on the first whole answer line; false while there is none. */
+    const done = (): boolean => {
       const i = buf.indexOf('\n');
-      if (i < 0) return;
+      if (answered || i < 0) return answered;
       clearTimeout(timer);
       answered = true;
       sock.end();
-      const res = JSON.parse(buf.slice(0, i)) as Response;
+      let res: Response;
+      try {
+        res = JSON.parse(buf.slice(0, i)) as Response;
+      } catch {
+        reject(
+          new CgviewError('E_NO_DAEMON', `what answers on ${file} is not a cgview daemon (not a JSON line)`),
+        );
+        return true;
+      }
       if (res.ok) resolve(res.result);
       else
         reject(
@@ -659,18 +972,37 @@ export function request(file: string, req: Request, timeoutMs = 60000): Promise<
             res.error.hint ? { hint: res.error.hint } : {},
           ),
         );
+      return true;
+    };
+    sock.on('data', (c: string) => {
+      buf += c;
+      done();
     });
-    let answered = false;
     sock.on('close', () => {
       clearTimeout(timer);
-      if (!answered)
-        reject(
-          new CgviewError('E_NO_DAEMON', `the daemon on ${file} closed the connection without answering`, {
-            hint: 'it may have stopped or crashed: see its log, then start it again',
-          }),
-        );
+      if (done()) return;
+      answered = true;
+      reject(
+        new CgviewError(
+          'E_NO_DAEMON',
+          `the daemon on ${file} closed the connection without answering${writeFailed ? ` (${writeFailed})` : ''}`,
+          {
+            hint: 'it may be busy (too many clients: try again later), or it stopped or crashed: see its log',
+          },
+        ),
+      );
     });
     sock.on('error', (e: NodeJS.ErrnoException) => {
+      if (answered) return;
+      // The daemon closed while the request was being written: it may have
+      // answered first (a daemon that refuses a client says why, E_BUSY),
+      // and that answer is what to report, not the write's EPIPE. Node
+      // stops reading at a write error, so the answer is only here if it
+      // was read already; otherwise 'close' reports it as a closed connection.
+      if (e.code === 'EPIPE' || e.code === 'ECONNRESET') {
+        if (!done()) writeFailed = e.code;
+        return;
+      }
       clearTimeout(timer);
       answered = true;
       if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED')

@@ -37,3 +37,34 @@ export function peerCred(fd: number): PeerCred {
     gid: buf.readUInt32LE(UCRED.gid.off),
   };
 }
+
+/**
+ * SO_PEERGROUPS (asm-generic/socket.h, Linux 4.13): the peer's supplementary
+ * groups, recorded at connect(2) like SO_PEERCRED. Kept here rather than in
+ * abi.ts only because that file is being changed by others: it belongs there.
+ */
+const SO_PEERGROUPS = 59;
+
+/**
+ * Supplementary groups of the process at the other end of a UNIX socket
+ * (without its primary gid, which peerCred() gives). Throws an Error with
+ * the errno name: callers then know the peer by its primary gid only.
+ */
+export function peerGroups(fd: number): number[] {
+  if (!Number.isInteger(fd) || fd < 0) throw new Error(`SO_PEERGROUPS: bad descriptor ${fd}`);
+  // NGROUPS_MAX is 65536; start small and grow once to what the kernel says it needs (ERANGE).
+  let size = 64 * 4;
+  for (let tries = 0; tries < 2; tries++) {
+    const buf = Buffer.alloc(size);
+    const len = [size];
+    if (cGetsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, buf, len) === 0) {
+      const out: number[] = [];
+      for (let off = 0; off + 4 <= len[0]!; off += 4) out.push(buf.readUInt32LE(off));
+      return out;
+    }
+    const e = errnoName(errno());
+    if (e !== 'ERANGE' || len[0]! <= size) throw new Error(`SO_PEERGROUPS: ${e}`);
+    size = len[0]!;
+  }
+  throw new Error('SO_PEERGROUPS: the groups grew while being read');
+}

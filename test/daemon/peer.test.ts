@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { peerCred } from '../../src/kernel/index.js';
-import { Daemon, daemonEnv, runAs } from '../daemon.js';
+import { Daemon, daemonEnv, mkCgroups, runAs, waitForAsync } from '../daemon.js';
 import { CGVIEW } from '../helpers.js';
 
 const NOBODY = 65534;
@@ -119,6 +119,49 @@ describe('peer credentials', () => {
     assert.equal(st.control.deniedRequests, 4);
     // Root on the same socket may.
     await d.ok(['unpin', path.join(env.bpffs, 'info')]);
+    await d.stop();
+  });
+
+  it('an unprivileged peer may ls only directories it could list itself; its status has no paths nor errors', async () => {
+    const env = daemonEnv();
+    fs.chmodSync(path.dirname(env.socket), 0o711);
+    const d = await Daemon.start(env, { args: ['--socket-mode', '666'] });
+    await d.ok(['pin', 'info', env.bpffs, '--cgroup', env.cgroupRoot, '--inherit']);
+    // A cgroup delegated to uid 12345, its mirror closed to others (0700).
+    const DELEGATE = 12345;
+    mkCgroups(env.cgroupRoot, ['deleg']);
+    fs.chownSync(path.join(env.cgroupRoot, 'deleg'), DELEGATE, DELEGATE);
+    const mine = path.join(env.bpffs, 'deleg');
+    await waitForAsync(
+      () => fs.existsSync(mine) && fs.statSync(mine).uid === DELEGATE,
+      10000,
+      'delegated mirror',
+    );
+    fs.chmodSync(mine, 0o700);
+    const [other, owner, top] = [
+      await askAs(NOBODY, env.socket, [{ op: 'ls', args: { dir: mine } }]),
+      await askAs(DELEGATE, env.socket, [{ op: 'ls', args: { dir: mine } }]),
+      await askAs(NOBODY, env.socket, [
+        { op: 'ls', args: { dir: env.bpffs } },
+        { op: 'status' },
+        { op: 'ls', args: { dir: '/etc' } },
+      ]),
+    ];
+    // Outside the trees nothing is opened for them: not a tree.
+    assert.equal((top[2]!['error'] as { code: string }).code, 'E_NOT_TAGGED', JSON.stringify(top[2]));
+    assert.equal(other[0]!['ok'], false, JSON.stringify(other[0]));
+    assert.equal((other[0]!['error'] as { code: string }).code, 'E_PERMISSION');
+    assert.doesNotMatch(JSON.stringify(other[0]), /cgroupId/);
+    // The delegate lists its own; root lists everything.
+    assert.equal(owner[0]!['ok'], true, JSON.stringify(owner[0]));
+    assert.ok(JSON.stringify((await d.cli(['ls', mine, '--json'])).stdout).includes('cgroupId'));
+    // The tree's root is readable by all (0755 by default here): listed.
+    assert.equal(top[0]!['ok'], true, JSON.stringify(top[0]));
+    const st = top[1]!['result'] as Record<string, unknown> & { roots: Array<Record<string, unknown>> };
+    assert.equal(st['stateFile'], undefined, 'no state path');
+    assert.ok(!JSON.stringify(st).includes(env.state), 'no state path anywhere');
+    assert.equal(st.roots[0]!['error'], undefined, 'no errors');
+    assert.equal(st.roots[0]!['dir'], env.bpffs, 'the public index');
     await d.stop();
   });
 });

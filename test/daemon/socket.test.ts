@@ -343,4 +343,64 @@ describe('--listen limits', () => {
     assert.ok(!slow.data().includes('200 OK'));
     await d.stop();
   });
+
+  it('closes a connection that pipelines more requests than the limit without reading', async () => {
+    const env = daemonEnv();
+    const d = await Daemon.start(env, {
+      args: ['--listen', '127.0.0.1:0'],
+      env: { CGVIEW_HTTP_MAX_PIPELINED: '4' },
+    });
+    const url = await metricsUrl(d);
+    const c = tcp(url);
+    c.sock.pause();
+    c.sock.write(GET.repeat(100));
+    await sleep(1000);
+    c.sock.resume();
+    await waitForAsync(() => c.closed(), 10000, 'the pipelining connection closed');
+    const served = c.data().split('cgview_up 1').length - 1;
+    assert.ok(served <= 4, `${served} of 100 pipelined requests answered`);
+    // Others are served.
+    const other = tcp(url);
+    other.sock.write(GET);
+    await waitForAsync(() => other.data().includes('cgview_up 1'), 10000, 'another client served');
+    other.sock.destroy();
+    await d.stop();
+  });
+
+  it('many connections pipelining without reading keep the daemon bounded', async (t) => {
+    const env = daemonEnv();
+    const d = await Daemon.start(env, { args: ['--listen', '127.0.0.1:0'] });
+    const url = await metricsUrl(d);
+    const base = rss(d.pid);
+    let peak = base;
+    const sampler = setInterval(() => {
+      try {
+        peak = Math.max(peak, rss(d.pid));
+      } catch {
+        /* gone */
+      }
+    }, 20);
+    // 64 connections (more than the default cap, 16) × 3 MiB of GETs, never read.
+    const chunk = Buffer.from(GET.repeat(30000));
+    const conns = Array.from({ length: 64 }, () => tcp(url));
+    try {
+      for (const c of conns) {
+        c.sock.pause();
+        c.sock.on('connect', () => {
+          for (let k = 0; k < 3; k++) c.sock.write(chunk);
+        });
+      }
+      for (let i = 0; i < 50 && peak - base < 600 << 20; i++) await sleep(100);
+    } finally {
+      clearInterval(sampler);
+      for (const c of conns) c.sock.destroy();
+    }
+    t.diagnostic(`RSS ${base >> 20} MiB -> peak ${peak >> 20} MiB under 64 pipelining connections`);
+    assert.ok(peak - base < 300 << 20, `daemon RSS grew by ${(peak - base) >> 20} MiB`);
+    const ok = tcp(url);
+    ok.sock.write(GET);
+    await waitForAsync(() => ok.data().includes('cgview_up 1'), 10000, 'served after the flood');
+    ok.sock.destroy();
+    await d.stop();
+  });
 });

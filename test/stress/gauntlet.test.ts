@@ -45,5 +45,18 @@ describe('gauntlet, reduced', () => {
       flood.peakMb - flood.baselineMb < 100,
       `RSS grew ${flood.peakMb - flood.baselineMb} MB under a flood`,
     );
+    assert.ok(
+      flood.many.connected >= flood.many.clients * 0.9,
+      `${flood.many.connected} of ${flood.many.clients} connected`,
+    );
+    assert.ok(flood.many.offeredMb > 100, `${flood.many.offeredMb} MiB offered by many clients`);
+    assert.ok(
+      flood.many.peakMb - flood.many.baselineMb < 200,
+      `RSS grew ${flood.many.peakMb - flood.many.baselineMb} MB under ${flood.many.clients} flooding clients`,
+    );
+    assert.ok(
+      flood.many.answered,
+      'the daemon answered root during, and nobody after, the flood of many clients',
+    );
   });
 });

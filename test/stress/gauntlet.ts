@@ -57,7 +57,28 @@ export interface Figures {
     daemonAlive: boolean;
     converged: boolean;
   };
-  flood: { sentMb: number; baselineMb: number; peakMb: number; afterMb: number; dropped: boolean };
+  flood: {
+    /** Offered by the one flooding client. */
+    sentMb: number;
+    /** Of which the kernel took for the daemon (the rest waited in the client). */
+    acceptedMb: number;
+    baselineMb: number;
+    peakMb: number;
+    afterMb: number;
+    dropped: boolean;
+    /** Many unprivileged clients at once (`nobody` on a 0666 socket), each pipelining without reading. */
+    many: {
+      clients: number;
+      connected: number;
+      offeredMb: number;
+      acceptedMb: number;
+      baselineMb: number;
+      peakMb: number;
+      afterMb: number;
+      /** Root's status answered during the flood, and nobody's ping after it. */
+      answered: boolean;
+    };
+  };
   failedPins: {
     tried: number;
     failed: number;
@@ -655,26 +676,155 @@ async function flood(o: GauntletOptions): Promise<Figures['flood']> {
     dropped = true;
   });
   c.pause(); // never read the answers
-  const end = Date.now() + o.seconds * 1000;
-  while (sent < limitBytes && Date.now() < end && !dropped) {
-    if (!c.write(chunk)) {
-      // The daemon stopped reading (as it should): wait a little, give up if it stays so.
-      const drained = await Promise.race([
-        new Promise<boolean>((r) => c.once('drain', () => r(true))),
-        sleep(2000).then(() => false),
-      ]);
-      if (!drained) break;
-    }
+  // Everything is offered at once (the same buffer queued again and again in
+  // this process): what the daemon takes is up to it.
+  while (sent < limitBytes && !dropped) {
+    c.write(chunk);
     sent += chunk.length;
   }
-  await sleep(500);
+  const end = Date.now() + Math.min(o.seconds, 5) * 1000;
+  while (Date.now() < end && !dropped) await sleep(100);
+  const accepted = sent - c.writableLength;
   const droppedByDaemon = dropped; // before our own destroy() closes it
   c.destroy();
   await sleep(1000);
-  clearInterval(sampler);
   const afterMb = d.exit ? 0 : rssMb(d.pid);
+  clearInterval(sampler);
+  peakMb = Math.max(peakMb, afterMb);
   await d.stop().catch(() => d.kill());
-  return { sentMb: sent / 1024 / 1024, baselineMb, peakMb, afterMb, dropped: droppedByDaemon };
+  const many = await floodMany(o);
+  return {
+    sentMb: sent / 1024 / 1024,
+    acceptedMb: accepted / 1024 / 1024,
+    baselineMb,
+    peakMb,
+    afterMb,
+    dropped: droppedByDaemon,
+    many,
+  };
+}
+
+/**
+ * A child run as `nobody`: opens N connections, each writing the same
+ * buffer of status requests TIMES times and never reading. It prints
+ * `ready` once all are connected (or closed), and on `report` on its stdin
+ * one JSON line: bytes offered, bytes that left it (taken by the kernel for
+ * the daemon), connections connected.
+ */
+const MANY_SCRIPT = `
+const net = require('node:net');
+const [file, n, mib, times] = process.argv.slice(1).map((x, i) => (i ? Number(x) : x));
+const chunk = Buffer.from('{"op":"status"}\\n'.repeat(Math.round((mib * 1048576) / 16)));
+const socks = [];
+let settled = 0, connected = 0, offered = 0;
+for (let i = 0; i < n; i++) {
+  const c = net.connect(file);
+  socks.push(c);
+  let done = false;
+  const settle = () => { if (!done) { done = true; if (++settled === n) process.stdout.write('ready\\n'); } };
+  c.on('error', () => {});
+  c.on('close', settle);
+  c.on('connect', () => {
+    connected++;
+    c.pause();
+    // In 16 KiB views of the one buffer: what a socket still holds is then
+    // what the kernel has not taken, to within 16 KiB.
+    for (let k = 0; k < times; k++)
+      for (let off = 0; off < chunk.length; off += 16384) c.write(chunk.subarray(off, off + 16384));
+    offered += times * chunk.length;
+    settle();
+  });
+}
+process.stdin.on('data', () => {
+  let accepted = 0;
+  for (const c of socks) accepted += c.destroyed ? 0 : times * chunk.length - c.writableLength;
+  process.stdout.write(JSON.stringify({ offered, accepted, connected }) + '\\n');
+});
+`;
+
+/** Many clients of `nobody` at once on a 0666 socket, each pipelining 1 MiB three times and never reading. */
+async function floodMany(o: GauntletOptions): Promise<Figures['flood']['many']> {
+  const env = daemonEnv();
+  fs.chmodSync(path.dirname(env.socket), 0o711);
+  // One uid may hold them all: what is tried is the budget over all clients, not the cap per uid.
+  const d = await Daemon.start(env, {
+    args: ['--socket-mode', '666'],
+    env: { CGVIEW_MAX_CLIENTS_PER_UID: '1000' },
+  });
+  await d.ok(['pin', 'info', env.bpffs, '--inherit', '--cgroup', env.cgroupRoot]);
+  const clients = Math.max(50, Math.min(900, Math.round(400 * Math.max(0.25, o.scale))));
+  const baselineMb = rssMb(d.pid);
+  let peakMb = baselineMb;
+  const sampler = setInterval(() => {
+    try {
+      peakMb = Math.max(peakMb, rssMb(d.pid));
+    } catch {
+      /* exited */
+    }
+  }, 20);
+  const child = spawn(process.execPath, ['-e', MANY_SCRIPT, env.socket, String(clients), '1', '3'], {
+    uid: NOBODY.uid,
+    gid: NOBODY.gid,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  onCleanup(() => child.kill('SIGKILL'));
+  const lines: string[] = [];
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (x: string) => {
+    out += x;
+    for (let i = out.indexOf('\n'); i >= 0; i = out.indexOf('\n')) {
+      lines.push(out.slice(0, i));
+      out = out.slice(i + 1);
+    }
+  });
+  const line = async (n: number, ms: number) => {
+    const end = Date.now() + ms;
+    while (lines.length < n && Date.now() < end && child.exitCode === null) await sleep(50);
+    return lines[n - 1];
+  };
+  let answered = false;
+  let figures = { offered: 0, accepted: 0, connected: 0 };
+  try {
+    await line(1, Math.min(60, o.seconds) * 1000);
+    // Let the daemon take what it will; stop early if it grows past reason.
+    for (let i = 0; i < 30 && peakMb - baselineMb < 600; i++) await sleep(100);
+    answered = await request(env.socket, 'status', {}, 20000);
+    child.stdin!.write('report\n');
+    const r = await line(2, 10000);
+    if (r) figures = JSON.parse(r) as typeof figures;
+  } finally {
+    child.kill('SIGKILL');
+  }
+  await new Promise<void>((resolve) =>
+    child.exitCode !== null ? resolve() : child.once('exit', () => resolve()),
+  );
+  // Unprivileged peers are served again once the flood is gone.
+  const after = await new Promise<boolean>((resolve) => {
+    const c = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const c=require('node:net').connect(process.argv[1]);c.on('data',(d)=>{process.exit(String(d).startsWith('{"ok":true')?0:1)});c.on('error',()=>process.exit(2));c.write('{"op":"ping"}\\n');setTimeout(()=>process.exit(3),20000);`,
+        env.socket,
+      ],
+      { uid: NOBODY.uid, gid: NOBODY.gid, stdio: 'ignore' },
+    );
+    c.on('exit', (code) => resolve(code === 0));
+  });
+  const afterMb = d.exit ? 0 : rssMb(d.pid);
+  clearInterval(sampler);
+  peakMb = Math.max(peakMb, afterMb);
+  await d.stop().catch(() => d.kill());
+  return {
+    clients,
+    connected: figures.connected,
+    offeredMb: figures.offered / 1048576,
+    acceptedMb: figures.accepted / 1048576,
+    baselineMb,
+    peakMb,
+    afterMb,
+    answered: answered && after,
+  };
 }
 
 // --- 7. failed pins --------------------------------------------------------------------------
@@ -778,7 +928,8 @@ export function report(f: Partial<Figures>): string {
     );
   if (f.flood)
     l.push(
-      `flooding client: ${f.flood.sentMb.toFixed(1)} MB pipelined unread; daemon RSS ${f.flood.baselineMb.toFixed(0)} MB before, peak ${f.flood.peakMb.toFixed(0)} MB, ${f.flood.afterMb.toFixed(0)} MB after; connection dropped by the daemon: ${f.flood.dropped}`,
+      `flooding client: ${f.flood.sentMb.toFixed(1)} MiB pipelined unread (${f.flood.acceptedMb.toFixed(1)} MiB accepted); daemon RSS ${f.flood.baselineMb.toFixed(0)} MB before, peak ${f.flood.peakMb.toFixed(0)} MB, ${f.flood.afterMb.toFixed(0)} MB after; connection dropped by the daemon: ${f.flood.dropped}`,
+      `${f.flood.many.clients} flooding clients of nobody at once (${f.flood.many.connected} connected): ${f.flood.many.offeredMb.toFixed(0)} MiB offered, ${f.flood.many.acceptedMb.toFixed(1)} MiB accepted; daemon RSS ${f.flood.many.baselineMb.toFixed(0)} MB before, peak ${f.flood.many.peakMb.toFixed(0)} MB, ${f.flood.many.afterMb.toFixed(0)} MB after; still answering: ${f.flood.many.answered}`,
     );
   if (f.failedPins)
     l.push(
