@@ -182,6 +182,8 @@ export const INOTIFY_EVENT = struct('struct inotify_event', 16, {
 // asm-generic/socket.h, which x86_64 uses (powerpc, mips, sparc and parisc have other numbers).
 export const SOL_SOCKET = k(1, 'SOL_SOCKET');
 export const SO_PEERCRED = k(17, 'SO_PEERCRED');
+/** The peer's supplementary groups, recorded at connect(2) like SO_PEERCRED (Linux 4.13). */
+export const SO_PEERGROUPS = k(59, 'SO_PEERGROUPS');
 /** struct ucred { pid_t pid; uid_t uid; gid_t gid; } (glibc sys/socket.h, _GNU_SOURCE), as SO_PEERCRED fills it. */
 export const UCRED = struct('struct ucred', 12, {
   pid: ['pid', 0, 4],

@@ -4,7 +4,7 @@
  * a peer may do. The kernel records them at connect(2) and translates them
  * into the daemon's user namespace: a peer cannot change them afterwards.
  */
-import { SO_PEERCRED, SOL_SOCKET, UCRED } from './abi.js';
+import { SO_PEERCRED, SO_PEERGROUPS, SOL_SOCKET, UCRED } from './abi.js';
 import { errno, libc } from './ffi.js';
 import { errnoName } from './sys.js';
 
@@ -37,13 +37,6 @@ export function peerCred(fd: number): PeerCred {
     gid: buf.readUInt32LE(UCRED.gid.off),
   };
 }
-
-/**
- * SO_PEERGROUPS (asm-generic/socket.h, Linux 4.13): the peer's supplementary
- * groups, recorded at connect(2) like SO_PEERCRED. Kept here rather than in
- * abi.ts only because that file is being changed by others: it belongs there.
- */
-const SO_PEERGROUPS = 59;
 
 /**
  * Supplementary groups of the process at the other end of a UNIX socket
