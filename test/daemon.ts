@@ -301,6 +301,7 @@ export interface Status {
     conflicts: string[];
     error: string | null;
   }>;
+  collectors: Record<string, unknown>;
 }
 
 function tail(s: string, lines = 30): string {

@@ -178,9 +178,17 @@ export class Manager {
   pin(asked: PinRequest): Record<string, unknown> {
     // A user object is copied first; only that root-owned copy is ever loaded (objstore.ts).
     const req = { ...asked, view: storeUserView(asked.view, objectStoreDir(this.opts.stateFile)) };
-    const plan = planPin(this.#requestContext(), req);
+    let plan: ReturnType<typeof planPin>;
+    try {
+      plan = planPin(this.#requestContext(), req);
+      this.store.commit(plan.transition);
+    } catch (e) {
+      // A pin that is refused (or cannot be saved) keeps nothing its planning
+      // loaded: not the view, not a collector it started.
+      this.#releaseUnused();
+      throw e;
+    }
     const { rt } = plan;
-    this.store.commit(plan.transition);
     if (plan.created) this.roots.push(rt);
     this.log('info', plan.created ? 'tagged' : 'pinned', {
       dir: plan.result['dir'],
@@ -200,9 +208,9 @@ export class Manager {
     const plan = planUnpin(this.#requestContext(), file);
     this.store.commit(...plan.transitions); // one save: all or nothing
     if (plan.scope) this.#reconcile(plan.rt, plan.scope);
-    else this.#untag(plan.rt);
-    this.#stopUnusedCollectors();
-    this.views.closeUnused(this.roots);
+    // The unpin is saved: a failure to finish the untag now is retried, not the request's.
+    else this.#guard(plan.rt, 'untag', () => this.#untag(plan.rt));
+    this.#releaseUnused();
     this.log('info', 'unpinned', { path: plan.result['path'], inherited: plan.result['inherited'] });
     return plan.result;
   }
@@ -398,12 +406,19 @@ export class Manager {
       return;
     }
     // Saved first: if the save fails, the tree stays known (and untagging) and nothing is forgotten.
-    this.store.commit({ kind: 'untagged', root: rt.cfg });
+    try {
+      this.store.commit({ kind: 'untagged', root: rt.cfg });
+    } catch (e) {
+      rt.untagTries++;
+      if (rt.untagTries < UNTAG_TRIES) this.#scheduler.later(rt, { rel: '', depth: 'deep' }, UNTAG_RETRY_MS);
+      throw e;
+    }
     this.#watches?.removeAll(rt);
     this.#scheduler.forget(rt);
     rt.close();
     this.roots.splice(this.roots.indexOf(rt), 1);
     this.log('info', 'untagged', { dir: rt.cfg.dir });
+    this.#releaseUnused();
   }
 
   #collectorsInUse(): Set<string> {
@@ -418,6 +433,12 @@ export class Manager {
         }
       }
     return used;
+  }
+
+  /** Stops the collectors and closes the views no tagged root uses any more. */
+  #releaseUnused(): void {
+    this.#stopUnusedCollectors();
+    this.views.closeUnused(this.roots);
   }
 
   #stopUnusedCollectors(): void {

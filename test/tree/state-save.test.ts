@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Daemon, daemonEnv } from '../daemon.js';
-import { onCleanup, sleep, waitFor } from '../helpers.js';
+import { heldBpf, onCleanup, sleep, waitFor } from '../helpers.js';
 
 const chattr = (flag: '+i' | '-i', dir: string) => execFileSync('chattr', [flag, dir]);
 
@@ -35,6 +35,17 @@ describe('a state file that cannot be saved', () => {
       assert.match(r.stderr, /state file/);
       const t = await d.cli(['pin', 'info', other, '--cgroup', path.join(cg, 'a')]);
       assert.notEqual(t.code, 0, 'a new tree fails too');
+      // A view with a collector: its planning loads the view and starts the
+      // collector; the failed save must take both back.
+      const held = () => {
+        const h = heldBpf(d.pid);
+        return { fds: h.fds, links: [...h.links].sort(), progs: [...h.progs].sort() };
+      };
+      const before = held();
+      const c = await d.cli(['pin', 'sched_lat', tree, '--inherit']);
+      assert.notEqual(c.code, 0, 'the collector view fails too');
+      assert.deepEqual(held(), before, "the daemon's descriptors, links and programs after the failed pin");
+      assert.deepEqual((await d.status()).collectors, {}, 'no collector runs');
 
       const st = await d.status();
       assert.deepEqual(
