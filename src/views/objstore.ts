@@ -5,8 +5,8 @@
  * can write the original afterwards changes nothing the daemon loads, now or
  * after a restart. An object that someone other than root could have
  * written (the file, or a directory on its path) is refused at pin time,
- * and so is one on a file system whose owners and modes are what a server
- * or a user's process says (FUSE, NFS, SMB, 9p, ...).
+ * and so is one on any file system but the local ones whose owners and
+ * modes are the kernel's own (ext4, xfs, btrfs, tmpfs, ...: an allow-list).
  *
  * Paths are byte strings (one char per byte, as on the control socket).
  */
@@ -17,20 +17,26 @@ import { CgviewError } from '../errors.js';
 import {
   AFS_FS_MAGIC,
   AFS_SUPER_MAGIC,
+  BCACHEFS_STATFS_MAGIC,
+  BTRFS_SUPER_MAGIC,
   CEPH_SUPER_MAGIC,
   CIFS_SUPER_MAGIC,
   CODA_SUPER_MAGIC,
+  EXT4_SUPER_MAGIC,
+  F2FS_SUPER_MAGIC,
   FUSE_SUPER_MAGIC,
-  GFS2_MAGIC,
   HOSTFS_SUPER_MAGIC,
-  NCP_SUPER_MAGIC,
   NFS_SUPER_MAGIC,
   OCFS2_SUPER_MAGIC,
-  ORANGEFS_SUPER_MAGIC,
+  OVERLAYFS_SUPER_MAGIC,
+  RAMFS_MAGIC,
   SMB_SUPER_MAGIC,
   SMB2_SUPER_MAGIC,
+  SQUASHFS_MAGIC,
+  TMPFS_MAGIC,
   V9FS_MAGIC,
-  VBOXSF_SUPER_MAGIC,
+  XFS_SUPER_MAGIC,
+  ZFS_SUPER_MAGIC,
 } from '../kernel/abi.js';
 
 /** A BPF object bigger than this is not a view (and would be held in memory whole). */
@@ -46,13 +52,30 @@ export function objectStoreDir(stateFile: string): string {
 }
 
 /**
- * File systems whose owners and modes are what someone other than this
- * kernel's root says: a FUSE server (any user's, with fusermount), an NFS,
- * SMB or 9p server (root there is not root here without root squash), other
- * nodes of a cluster file system, the host of a VM's shared folders. An
- * object there that looks root's alone may be anybody's.
+ * The file systems (statfs f_type) whose owners and modes are this
+ * kernel's own: local ones, on a disk or in memory only root attaches.
+ * Everything else is refused, since the file systems where owners and modes
+ * are what someone else says (a FUSE server any user can start with
+ * fusermount, an NFS, SMB or 9p server whose root is not root here, the
+ * other nodes of a cluster file system: Lustre, GPFS, BeeGFS, ...) are
+ * too many to list, and new ones come. Overlayfs is here because mounting
+ * one in the daemon's mount namespace needs root, who chose its layers.
  */
-const UNTRUSTED_FS = new Map<number, string>([
+const LOCAL_FS = new Map<number, string>([
+  [EXT4_SUPER_MAGIC, 'ext2/ext3/ext4'],
+  [XFS_SUPER_MAGIC, 'xfs'],
+  [BTRFS_SUPER_MAGIC, 'btrfs'],
+  [TMPFS_MAGIC, 'tmpfs'],
+  [RAMFS_MAGIC, 'ramfs'],
+  [SQUASHFS_MAGIC, 'squashfs'],
+  [F2FS_SUPER_MAGIC, 'f2fs'],
+  [OVERLAYFS_SUPER_MAGIC, 'overlayfs'],
+  [ZFS_SUPER_MAGIC, 'zfs'],
+  [BCACHEFS_STATFS_MAGIC, 'bcachefs'],
+]);
+
+/** Names of some refused file systems, for the message only (the decision is LOCAL_FS's). */
+const OTHER_FS_NAMES = new Map<number, string>([
   [FUSE_SUPER_MAGIC, 'FUSE'],
   [NFS_SUPER_MAGIC, 'NFS'],
   [SMB_SUPER_MAGIC, 'SMB'],
@@ -63,17 +86,20 @@ const UNTRUSTED_FS = new Map<number, string>([
   [AFS_SUPER_MAGIC, 'AFS'],
   [AFS_FS_MAGIC, 'AFS'],
   [CODA_SUPER_MAGIC, 'Coda'],
-  [NCP_SUPER_MAGIC, 'NCP'],
   [OCFS2_SUPER_MAGIC, 'OCFS2'],
-  [GFS2_MAGIC, 'GFS2'],
-  [ORANGEFS_SUPER_MAGIC, 'OrangeFS'],
   [HOSTFS_SUPER_MAGIC, 'hostfs'],
-  [VBOXSF_SUPER_MAGIC, 'vboxsf'],
 ]);
 
-/** The name of a file system (statfs f_type) whose owners and modes cannot be trusted; undefined if they can. */
-export function untrustedFs(fType: number): string | undefined {
-  return UNTRUSTED_FS.get(fType);
+/** Whether objects on a file system of this statfs f_type may be loaded (LOCAL_FS). */
+export function trustedFs(fType: number): boolean {
+  return LOCAL_FS.has(fType);
+}
+
+/** A file system type for a message: the hex f_type, and its name when known ("0x65735546 (FUSE)"). */
+export function fsTypeName(fType: number): string {
+  const name = LOCAL_FS.get(fType) ?? OTHER_FS_NAMES.get(fType);
+  const hex = `0x${fType.toString(16)}`;
+  return name ? `${hex} (${name})` : hex;
 }
 
 /** f_type of the file system `p` is on (statfs(2); `p` is a checked path, no symlink). */
@@ -90,8 +116,8 @@ export interface RootOnlyOptions {
  * Checks that nobody but root can change what `file` (an absolute path
  * without symlinks) names: every component root-owned, no symlink, no
  * group/other write, except on sticky directories (others cannot rename or
- * remove root's entries there, /tmp), and none on a file system whose
- * owners and modes cannot be trusted (untrustedFs). Returns the lstat of
+ * remove root's entries there, /tmp), and every one on a local file
+ * system whose owners and modes are the kernel's own (trustedFs). Returns the lstat of
  * `file`. Throws E_PERMISSION / E_SYMLINK / E_NOT_FOUND.
  */
 export function checkRootOnly(file: string, what: string, opts: RootOnlyOptions = {}): fs.Stats {
@@ -113,7 +139,7 @@ export function checkRootOnly(file: string, what: string, opts: RootOnlyOptions 
       });
     }
     if (st.isSymbolicLink()) throw new CgviewError('E_SYMLINK', `${what}: ${at} is a symlink`, { path: at });
-    // Before the owner: on such a file system the owner is whatever it says.
+    // Before the owner: on any other file system the owner is whatever it says.
     let type: number;
     try {
       type = fsType(at);
@@ -123,14 +149,13 @@ export function checkRootOnly(file: string, what: string, opts: RootOnlyOptions 
         cause: e,
       });
     }
-    const untrusted = untrustedFs(type);
-    if (untrusted)
+    if (!trustedFs(type))
       throw new CgviewError(
         'E_PERMISSION',
-        `${what}: ${at} is on a ${untrusted} file system, whose owners and modes cannot be trusted`,
+        `${what}: ${at} is on a file system of type ${fsTypeName(type)}, not a local one whose owners and modes are the kernel's own`,
         {
           path: at,
-          hint: 'copy the object to a local file system root owns (e.g. under /root or /usr/local) and pin that copy',
+          hint: 'copy the object to a local file system (ext4, xfs, btrfs, tmpfs, ...) where root owns every directory on its path (e.g. under /root or /usr/local) and pin that copy',
         },
       );
     if (st.uid !== 0)
