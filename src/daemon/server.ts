@@ -84,8 +84,20 @@ export interface HttpLimits {
   idleMs: number;
   /** Bytes of request headers (431 beyond). */
   maxHeaderBytes: number;
-  /** Connections at once; more are closed at once. */
+  /**
+   * Connections at once. A newcomer past it makes room by closing the oldest
+   * connection with no request in progress of the address holding most
+   * connections; if there is none it is closed at once.
+   */
   maxConnections: number;
+  /** Connections at once from one remote address; more are closed at once. */
+  maxConnectionsPerAddress: number;
+  /**
+   * A connection that has not sent a whole request header this long after
+   * it was accepted is closed: connections that never send a byte would
+   * otherwise hold their slot for idleMs.
+   */
+  firstRequestMs: number;
   /**
    * Requests of one connection not yet answered (pipelined); past this the
    * connection is closed. A client that pipelines and never reads would
@@ -115,7 +127,9 @@ export const HTTP_LIMITS: HttpLimits = {
   keepAliveTimeoutMs: 5_000,
   idleMs: 60_000,
   maxHeaderBytes: 16 << 10,
-  maxConnections: 16,
+  maxConnections: 32,
+  maxConnectionsPerAddress: 8,
+  firstRequestMs: 5_000,
   maxPipelined: 16,
   backlog: 4096,
 };
@@ -141,6 +155,8 @@ const HTTP_ENV: Record<keyof HttpLimits, string> = {
   idleMs: 'CGVIEW_HTTP_IDLE_MS',
   maxHeaderBytes: 'CGVIEW_HTTP_MAX_HEADER_BYTES',
   maxConnections: 'CGVIEW_HTTP_MAX_CONNECTIONS',
+  maxConnectionsPerAddress: 'CGVIEW_HTTP_MAX_CONNECTIONS_PER_ADDRESS',
+  firstRequestMs: 'CGVIEW_HTTP_FIRST_REQUEST_MS',
   maxPipelined: 'CGVIEW_HTTP_MAX_PIPELINED',
   backlog: 'CGVIEW_BACKLOG',
 };
@@ -870,6 +886,27 @@ export async function serveMetrics(
   // without reading is closed before Node queues thousands for it (Node
   // parses a whole chunk read, up to 64 KiB of requests, before it pauses).
   const pending = new WeakMap<net.Socket, number>();
+  /** Open connections, oldest first (a Map keeps insertion order), and per remote address. */
+  interface TcpConn {
+    addr: string;
+    firstTimer: NodeJS.Timeout | null;
+  }
+  const open = new Map<net.Socket, TcpConn>();
+  const byAddr = new Map<string, Set<net.Socket>>();
+  /** Closes the oldest connection without a request in progress of the address holding most; false if none. */
+  const makeRoom = (): boolean => {
+    const addrs = [...byAddr.values()].sort((x, y) => y.size - x.size);
+    for (const socks of addrs)
+      for (const s of socks)
+        if ((pending.get(s) ?? 0) === 0) {
+          s.destroy();
+          // 'close' comes later: forget it now so that the count is right for the next newcomer.
+          open.delete(s);
+          socks.delete(s);
+          return true;
+        }
+    return false;
+  };
   const server = http.createServer(
     {
       maxHeaderSize: limits.maxHeaderBytes,
@@ -883,6 +920,11 @@ export async function serveMetrics(
     (req, res) => {
       const sock = req.socket;
       if (sock.destroyed) return;
+      const tcp = open.get(sock);
+      if (tcp?.firstTimer) {
+        clearTimeout(tcp.firstTimer);
+        tcp.firstTimer = null;
+      }
       const n = (pending.get(sock) ?? 0) + 1;
       pending.set(sock, n);
       if (n > limits.maxPipelined) {
@@ -924,8 +966,36 @@ export async function serveMetrics(
     },
   );
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
-  // Node closes connections over this number as they are accepted.
-  server.maxConnections = limits.maxConnections;
+  // Connections are counted here rather than by Node's maxConnections
+  // (which resets every newcomer past it): idle connections, of one local
+  // user say, would otherwise lock the scraper out.
+  server.on('connection', (sock: net.Socket) => {
+    const addr = sock.remoteAddress ?? '?';
+    const mine = byAddr.get(addr) ?? new Set<net.Socket>();
+    if (mine.size >= limits.maxConnectionsPerAddress) {
+      sock.destroy();
+      return;
+    }
+    if (open.size >= limits.maxConnections && !makeRoom()) {
+      sock.destroy();
+      return;
+    }
+    const tcp: TcpConn = { addr, firstTimer: null };
+    // Not unref'd: the server keeps the process alive anyway; cleared on the first request or close.
+    tcp.firstTimer = setTimeout(() => {
+      tcp.firstTimer = null;
+      sock.destroy();
+    }, limits.firstRequestMs);
+    open.set(sock, tcp);
+    mine.add(sock);
+    byAddr.set(addr, mine);
+    sock.once('close', () => {
+      if (tcp.firstTimer) clearTimeout(tcp.firstTimer);
+      open.delete(sock);
+      mine.delete(sock);
+      if (mine.size === 0 && byAddr.get(addr) === mine) byAddr.delete(addr);
+    });
+  });
   server.setTimeout(limits.idleMs, (s) => s.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
