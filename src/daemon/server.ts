@@ -612,13 +612,19 @@ export async function serveSocket(
   // waits (a socket says when its output is empty, not when it shrinks).
   let outTotal = 0;
   let inTotal = 0;
+  /** Of the sum, what clients other than root hold: what maxTotalBytes caps (root's own flood drops nobody). */
+  let othersTotal = 0;
   const waiting = new Set<Conn>();
   let budgetTimer: NodeJS.Timeout | null = null;
+  // Drops are logged apart from bad requests (their own budget), one line per shedding.
+  const dropLog = new ErrorLog(log, stats, 10);
   const setHeld = (c: Conn) => {
     const out = c.sock.destroyed ? 0 : c.sock.writableLength;
     const inp = c.sock.destroyed ? 0 : c.buf.length;
+    const delta = out - c.heldOut + inp - c.heldIn;
     outTotal += out - c.heldOut;
     inTotal += inp - c.heldIn;
+    if (!c.peer.privileged) othersTotal += delta;
     c.heldOut = out;
     c.heldIn = inp;
     stats.heldBytes = outTotal + inTotal;
@@ -626,34 +632,47 @@ export async function serveSocket(
   const recount = () => {
     outTotal = 0;
     inTotal = 0;
+    othersTotal = 0;
     for (const c of conns) {
       c.heldOut = 0;
       c.heldIn = 0;
       setHeld(c);
     }
   };
-  /** Past maxTotalBytes: drop the unprivileged clients holding most until the sum is below it. */
+  /**
+   * Past maxTotalBytes held by clients other than root: drop those holding
+   * most until they hold less. A client destroyed already (it stays in
+   * `conns` until 'close') or holding nothing is never dropped.
+   */
   const shed = () => {
     recount();
-    if (outTotal + inTotal <= limits.maxTotalBytes) return;
+    if (othersTotal <= limits.maxTotalBytes) return;
+    const before = othersTotal;
     const held = (c: Conn) => c.heldOut + c.heldIn;
-    const big = [...conns].filter((c) => !c.peer.privileged).sort((x, y) => held(y) - held(x));
+    const big = [...conns]
+      .filter((c) => !c.peer.privileged && !c.sock.destroyed && held(c) > 0)
+      .sort((x, y) => held(y) - held(x));
+    let dropped = 0;
+    let most = 0;
     for (const c of big) {
-      if (outTotal + inTotal <= limits.maxTotalBytes) break;
+      if (othersTotal <= limits.maxTotalBytes) break;
       stats.droppedClients++;
-      errors.write('warn', 'clients hold too much together; the one holding most dropped', {
-        peerPid: c.peer.pid,
-        peerUid: c.peer.uid,
-        buffered: held(c),
-        total: outTotal + inTotal,
-      });
+      dropped++;
+      most = Math.max(most, held(c));
       c.sock.destroy();
       setHeld(c);
     }
+    if (dropped > 0)
+      dropLog.write('warn', 'clients other than root hold too much together; those holding most dropped', {
+        dropped,
+        mostBuffered: most,
+        totalBefore: before,
+        totalAfter: othersTotal,
+      });
   };
   const sync = (c: Conn) => {
     setHeld(c);
-    if (outTotal + inTotal > limits.maxTotalBytes) shed();
+    if (othersTotal > limits.maxTotalBytes) shed();
   };
   const release = () => {
     recount();

@@ -55,6 +55,8 @@ for (let i = 0; i < Number(n); i++) {
     }
   });
 }
+// SIGUSR2: how many of its connections are open now.
+process.on('SIGUSR2', () => process.stdout.write(JSON.stringify({ live: socks.filter((c) => !c.destroyed && !c.closed).length }) + '\\n'));
 setInterval(() => {}, 1 << 30);
 `;
 
@@ -87,11 +89,32 @@ function openAs(
   children.add(child);
   return new Promise((resolve, reject) => {
     let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (s: string) => {
+    const on = (s: string) => {
       out += s;
-      if (out.includes('\n')) resolve({ child, opened: JSON.parse(out) as Opened });
-    });
+      const i = out.indexOf('\n');
+      if (i < 0) return;
+      child.stdout!.off('data', on);
+      resolve({ child, opened: JSON.parse(out.slice(0, i)) as Opened });
+    };
+    child.stdout!.setEncoding('utf8').on('data', on);
     child.on('exit', (code) => reject(new Error(`client exited ${code}`)));
+  });
+}
+
+/** How many connections of a child made by openAs are open now. */
+function liveOf(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    let out = '';
+    const on = (s: Buffer | string) => {
+      out += s.toString();
+      const m = /\{"live":(\d+)\}\n/.exec(out);
+      if (m) {
+        child.stdout!.off('data', on);
+        resolve(Number(m[1]));
+      }
+    };
+    child.stdout!.on('data', on);
+    child.kill('SIGUSR2');
   });
 }
 
@@ -239,6 +262,9 @@ describe('control socket shared with unprivileged users', () => {
       CGVIEW_PAUSE_TOTAL_BYTES: String(1 << 20),
       CGVIEW_MAX_TOTAL_BYTES: String(4 << 20),
     });
+    // Another user holding idle connections (0 bytes held): never dropped.
+    const idle = await openAs(4243, env.socket, 5, 'hold');
+    assert.equal(idle.opened.served, 5, JSON.stringify(idle.opened));
     const { child } = await openAs(NOBODY, env.socket, 80, 'flood', 1, 1);
     try {
       const dropped = async () =>
@@ -254,8 +280,49 @@ describe('control socket shared with unprivileged users', () => {
       ]);
       assert.equal(other.code, 0, other.stderr);
       assert.ok((JSON.parse(other.stdout) as { roots: unknown[] }).roots, other.stdout);
+      // Settled: each drop counted once, and only clients that held something.
+      await sleep(1000);
+      const n = await dropped();
+      const floodLive = await liveOf(child);
+      assert.equal(n, 80 - floodLive, `droppedClients ${n}, flood connections closed ${80 - floodLive}`);
+      assert.equal(await liveOf(idle.child), 5, 'the idle connections of another user survive');
     } finally {
       await stopChild(child);
+      await stopChild(idle.child);
+    }
+    await d.stop();
+  });
+
+  it("root's own backlog past CGVIEW_MAX_TOTAL_BYTES drops no other client", async () => {
+    const env = daemonEnv();
+    const d = await openDaemon(env, {
+      CGVIEW_PAUSE_TOTAL_BYTES: String(64 << 10),
+      CGVIEW_MAX_TOTAL_BYTES: String(256 << 10),
+    });
+    const idle = await openAs(NOBODY, env.socket, 5, 'hold');
+    assert.equal(idle.opened.served, 5, JSON.stringify(idle.opened));
+    // Root pipelines 4000 status requests and does not read the answers.
+    const root = net.connect(env.socket);
+    root.on('error', () => {});
+    try {
+      await new Promise<void>((resolve) => root.once('connect', () => resolve()));
+      root.pause();
+      root.write('{"op":"status"}\n'.repeat(4000));
+      await waitForAsync(
+        async () =>
+          ((await d.status()) as unknown as { control: { heldBytes: number } }).control.heldBytes > 256 << 10,
+        15000,
+        "root's answers held past the total",
+      );
+      await sleep(500);
+      const control = ((await d.status()) as unknown as { control: { droppedClients: number } }).control;
+      assert.equal(control.droppedClients, 0, JSON.stringify(control));
+      assert.equal(await liveOf(idle.child), 5, "nobody's idle connections survive root's backlog");
+      const log = d.stderr.split('\n').filter((l) => l.includes('dropped')).length;
+      assert.equal(log, 0, 'no drop logged');
+    } finally {
+      root.destroy();
+      await stopChild(idle.child);
     }
     await d.stop();
   });
