@@ -674,12 +674,18 @@ export async function serveSocket(
     setHeld(c);
     if (othersTotal > limits.maxTotalBytes) shed();
   };
+  /**
+   * Reads again the clients waiting for the budget: all of them once the
+   * total is below half of pauseTotalBytes, and meanwhile those that read
+   * every answer they had (they hold nothing: others keeping the total high
+   * must not stop them for good).
+   */
   const release = () => {
     recount();
-    if (outTotal > limits.pauseTotalBytes / 2) return;
-    const ready = [...waiting];
-    waiting.clear();
-    for (const c of ready) {
+    const all = outTotal <= limits.pauseTotalBytes / 2;
+    for (const c of [...waiting]) {
+      if (!all && !c.sock.destroyed && c.sock.writableLength > 0) continue;
+      waiting.delete(c);
       c.waitingForBudget = false;
       c.pump();
     }
@@ -791,6 +797,14 @@ export async function serveSocket(
       sock.pause();
       sock.end(`${toJson(res)}\n`, 'latin1', () => sock.destroy());
     };
+    // Waiting for the budget with every answer taken: go on now rather than at the next check.
+    const written = () => {
+      if (!c.waitingForBudget || sock.destroyed || sock.writableLength > 0) return;
+      waiting.delete(c);
+      c.waitingForBudget = false;
+      setHeld(c);
+      c.pump();
+    };
     const work = () => {
       let pos = 0;
       // A write that failed (the peer is gone) marks the socket at once, before it is destroyed.
@@ -831,7 +845,7 @@ export async function serveSocket(
         const { res, bad, internal } = answer(m, line, peer, stats);
         if (bad) report('warn', 'bad request', { error: bad.message });
         if (internal) report('error', 'request failed', { error: internal });
-        sock.write(`${toJson(res)}\n`, 'latin1');
+        sock.write(`${toJson(res)}\n`, 'latin1', written);
         if (sock.writableLength > limits.maxOutputBytes) {
           stats.droppedClients++;
           report('warn', 'client does not read its answers; dropped', { buffered: sock.writableLength });

@@ -293,6 +293,46 @@ describe('control socket shared with unprivileged users', () => {
     await d.stop();
   });
 
+  it('a client waiting for the budget is read again once it has read its answers, while others keep the total high', async () => {
+    const env = daemonEnv();
+    const d = await openDaemon(env, {
+      CGVIEW_PAUSE_TOTAL_BYTES: String(64 << 10),
+      CGVIEW_MAX_TOTAL_BYTES: String(64 << 20),
+    });
+    // Root keeps the total high: it pipelines status requests and does not read.
+    const root = net.connect(env.socket);
+    root.on('error', () => {});
+    try {
+      await new Promise<void>((resolve) => root.once('connect', () => resolve()));
+      root.pause();
+      root.write('{"op":"status"}\n'.repeat(4000));
+      await waitForAsync(
+        async () =>
+          ((await d.status()) as unknown as { control: { heldBytes: number } }).control.heldBytes > 64 << 10,
+        15000,
+        "root's answers held past the pause",
+      );
+      // nobody pipelines 3000 status requests, reads nothing for a second (its
+      // answers pile up: it waits for the budget), then reads every answer.
+      const script = `
+        const c = require('node:net').connect(${JSON.stringify(env.socket)});
+        let n = 0;
+        c.on('connect', () => { c.pause(); c.write('{"op":"status"}\\n'.repeat(3000)); setTimeout(() => c.resume(), 1000); });
+        c.setEncoding('latin1');
+        c.on('data', (s) => { n += s.split('\\n').length - 1; if (n >= 3000) { console.log(n); process.exit(0); } });
+        setTimeout(() => { console.log(n); process.exit(0); }, 12000);`;
+      const r = await runAs(NOBODY, NOBODY, process.execPath, ['-e', script]);
+      assert.equal(
+        r.stdout.trim(),
+        '3000',
+        `answers nobody got while root held the total: ${r.stdout}${r.stderr}`,
+      );
+    } finally {
+      root.destroy();
+    }
+    await d.stop();
+  });
+
   it("root's own backlog past CGVIEW_MAX_TOTAL_BYTES drops no other client", async () => {
     const env = daemonEnv();
     const d = await openDaemon(env, {
