@@ -207,6 +207,8 @@ export interface ControlStats {
   totalPauses: number;
   /** Clients closed after idleMs without traffic. */
   idleClosed: number;
+  /** Idle clients of the uid holding most connections closed to make room for another uid (the share of others full). */
+  evictedClients: number;
   /** Log lines about bad requests left out (rate limit). */
   logSuppressed: number;
 }
@@ -222,6 +224,7 @@ export function newControlStats(): ControlStats {
     heldBytes: 0,
     totalPauses: 0,
     idleClosed: 0,
+    evictedClients: 0,
     logSuppressed: 0,
   };
 }
@@ -703,17 +706,65 @@ export async function serveSocket(
     budgetTimer ??= setInterval(release, 50);
   };
 
+  /** Takes a client out of the counts, once (at its close, or earlier when it is evicted). */
+  const forget = (c: Conn) => {
+    if (!conns.delete(c)) return;
+    waiting.delete(c);
+    c.buf = '';
+    setHeld(c);
+    if (!c.peer.privileged) {
+      others--;
+      const k = uidKey(c.peer);
+      const n = (perUid.get(k) ?? 1) - 1;
+      if (n > 0) perUid.set(k, n);
+      else perUid.delete(k);
+    }
+    stats.clients = conns.size;
+  };
+  /**
+   * The share of others is full: one uid is not one person (subuid ranges,
+   * user namespaces give a user many), so a uid with more connections than
+   * the newcomer's will have gives up its oldest idle one (nothing asked
+   * nor waiting). False when there is none: the newcomer is refused.
+   */
+  const makeRoomFor = (peer: Peer): boolean => {
+    const mine = perUid.get(uidKey(peer)) ?? 0;
+    let top = 0;
+    let topKey: number | null = null;
+    for (const [k, n] of perUid)
+      if (n > top) {
+        top = n;
+        topKey = k;
+      }
+    // Strictly more than the newcomer's uid will hold: two uids of equal share do not take turns.
+    if (topKey === null || top <= mine + 1) return false;
+    for (const c of conns) {
+      if (c.peer.privileged || uidKey(c.peer) !== topKey || c.sock.destroyed) continue;
+      if (c.buf !== '' || c.sock.writableLength > 0 || c.waitingForBudget) continue;
+      stats.evictedClients++;
+      c.sock.destroy();
+      forget(c);
+      return true;
+    }
+    return false;
+  };
+
   /** Why a new peer may not connect now, or null. */
   const refusal = (peer: Peer): string | null => {
-    if (conns.size >= limits.maxClients) return `the daemon serves ${limits.maxClients} clients already`;
-    if (peer.privileged) return null;
+    if (peer.privileged)
+      return conns.size >= limits.maxClients
+        ? `the daemon serves ${limits.maxClients} clients already`
+        : null;
     // At most half of all slots are kept: a small maxClients still leaves others some.
     const kept = Math.min(limits.rootClients, Math.floor(limits.maxClients / 2));
-    if (others >= limits.maxClients - kept)
-      return `the daemon serves ${others} clients other than root already (${kept} of its ${limits.maxClients} are kept for root)`;
     const mine = perUid.get(uidKey(peer)) ?? 0;
     if (mine >= limits.maxClientsPerUid)
       return `uid ${peer.uid ?? 'unknown'} has ${mine} connections to the daemon already (at most ${limits.maxClientsPerUid})`;
+    // Full with others within their share: root holds more than it is kept; nothing of others to take.
+    if (conns.size >= limits.maxClients && others < limits.maxClients - kept)
+      return `the daemon serves ${limits.maxClients} clients already`;
+    if (others >= limits.maxClients - kept && !makeRoomFor(peer))
+      return `the daemon serves ${others} clients other than root already (${kept} of its ${limits.maxClients} are kept for root)`;
     return null;
   };
 
@@ -763,18 +814,7 @@ export async function serveSocket(
       if (!errors.write(level, msg, { ...who, ...fields })) unlogged++;
     };
     sock.on('close', () => {
-      conns.delete(c);
-      waiting.delete(c);
-      c.buf = '';
-      setHeld(c);
-      if (!peer.privileged) {
-        others--;
-        const k = uidKey(peer);
-        const n = (perUid.get(k) ?? 1) - 1;
-        if (n > 0) perUid.set(k, n);
-        else perUid.delete(k);
-      }
-      stats.clients = conns.size;
+      forget(c);
       if (unlogged > 0)
         errors.write('warn', 'client closed; some of its bad requests were not logged', {
           ...who,

@@ -182,6 +182,40 @@ describe('control socket shared with unprivileged users', () => {
     await d.stop();
   });
 
+  it('a uid holding the whole share of others gives up idle connections to other uids', async () => {
+    const env = daemonEnv();
+    const d = await openDaemon(env, {
+      CGVIEW_MAX_CLIENTS: '12',
+      CGVIEW_ROOT_CLIENTS: '2',
+      CGVIEW_MAX_CLIENTS_PER_UID: '100',
+    });
+    // One uid (of many a user may have) takes the 10 slots of others.
+    const hog = await openAs(60001, env.socket, 10, 'hold');
+    const newcomers: ChildProcess[] = [];
+    try {
+      assert.equal(hog.opened.served, 10, JSON.stringify(hog.opened));
+      // Six other uids come, one connection each: each is served, the hog's oldest idle one makes room.
+      for (let uid = 60002; uid <= 60007; uid++) {
+        const o = await openAs(uid, env.socket, 1, 'hold');
+        newcomers.push(o.child);
+        assert.equal(o.opened.served, 1, `uid ${uid}: ${JSON.stringify(o.opened)}`);
+      }
+      await waitForAsync(async () => (await liveOf(hog.child)) === 4, 10000, 'the hog down to 4 connections');
+      // The hog itself gets no more: no uid holds more than its own 4 + 1.
+      const more = await openAs(60001, env.socket, 1, 'hold');
+      newcomers.push(more.child);
+      assert.equal(more.opened.busy, 1, JSON.stringify(more.opened));
+      const control = ((await d.status()) as unknown as { control: Record<string, number> }).control;
+      assert.equal(control['evictedClients'], 6, JSON.stringify(control));
+      // Root is unaffected.
+      assert.equal((await d.cli(['ls'])).code, 0);
+    } finally {
+      await stopChild(hog.child);
+      for (const c of newcomers) await stopChild(c);
+    }
+    await d.stop();
+  });
+
   it('a refused CLI reports the E_BUSY answer, not EPIPE', async () => {
     const env = daemonEnv();
     const d = await Daemon.start(env, { env: { CGVIEW_MAX_CLIENTS: '2' } });
