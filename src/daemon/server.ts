@@ -13,6 +13,7 @@ import path from 'node:path';
 import { CgviewError } from '../errors.js';
 import { peerCred, peerGroups } from '../kernel/index.js';
 import { normalize } from '../tree/paths.js';
+import type { ExpectedDir } from '../tree/treefs.js';
 import type { Logger } from './log.js';
 import type { Manager } from './manager.js';
 
@@ -330,9 +331,12 @@ function modeAllows(st: fs.Stats, peer: Peer, want: number): boolean {
  * read and search on it, search on every directory above it, and no symlink
  * on the way. The directory is opened (O_NOFOLLOW) and judged by its
  * descriptor; the path that descriptor has is checked to be the one asked,
- * before and after its ancestors are looked at. Returns the normalized path.
+ * before and after its ancestors are looked at. Returns the normalized path
+ * and the inode judged: the listing (Manager.ls) opens the directory again
+ * from the tree's root fd and refuses another inode, so a directory swapped
+ * in after the check is not listed.
  */
-function checkPeerMayList(m: Manager, dir: string, peer: Peer): string {
+function checkPeerMayList(m: Manager, dir: string, peer: Peer): { dir: string; expect: ExpectedDir } {
   const denied = () =>
     new CgviewError('E_PERMISSION', `uid ${peer.uid ?? 'unknown'} may not list ${JSON.stringify(dir)}`, {
       hint: 'other users than root may ls the directories they can read themselves',
@@ -363,13 +367,14 @@ function checkPeerMayList(m: Manager, dir: string, peer: Peer): string {
       if (a === '/') break;
     }
     if (where() !== d) throw denied();
+    const st = fs.fstatSync(fd, { bigint: true });
+    return { dir: d, expect: { dev: st.dev, ino: st.ino } };
   } catch (e) {
     if (e instanceof CgviewError) throw e;
     throw denied();
   } finally {
     fs.closeSync(fd);
   }
-  return d;
 }
 
 /** `status` for a peer other than root: counts and the public index of trees; no paths of files, errors or objects. */
@@ -433,7 +438,9 @@ export function handle(m: Manager, req: Request, peer: Peer = ROOT_PEER, control
     }
     case 'ls': {
       const dir = str('dir');
-      return m.ls(dir !== undefined && !peer.privileged ? checkPeerMayList(m, dir, peer) : dir);
+      if (dir === undefined || peer.privileged) return m.ls(dir);
+      const checked = checkPeerMayList(m, dir, peer);
+      return m.ls(checked.dir, checked.expect);
     }
     case 'resolve': {
       const p = str('cgroup');
