@@ -91,7 +91,10 @@ export interface HttpLimits {
    * connections; if there is none it is closed at once.
    */
   maxConnections: number;
-  /** Connections at once from one remote address; more are closed at once. */
+  /**
+   * Connections from one remote address that get firstRequestMs to send
+   * their request; more must send it within 250 ms.
+   */
   maxConnectionsPerAddress: number;
   /**
    * A connection that has not sent a whole request header this long after
@@ -954,6 +957,9 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host, port };
 }
 
+/** How soon a connection past the share of its address must have sent its request. */
+const LATE_FIRST_REQUEST_MS = 250;
+
 /** --listen HOST:PORT: a small Prometheus endpoint with the daemon's own counters. */
 export async function serveMetrics(
   m: Manager,
@@ -1052,20 +1058,23 @@ export async function serveMetrics(
   server.on('connection', (sock: net.Socket) => {
     const addr = sock.remoteAddress ?? '?';
     const mine = byAddr.get(addr) ?? new Set<net.Socket>();
-    if (mine.size >= limits.maxConnectionsPerAddress) {
-      sock.destroy();
-      return;
-    }
     if (open.size >= limits.maxConnections && !makeRoom()) {
       sock.destroy();
       return;
     }
+    // Past its address's share a connection is not refused (the scraper may
+    // share the address, 127.0.0.1, with the user holding the share): it
+    // must send its request at once instead.
+    const wait =
+      mine.size >= limits.maxConnectionsPerAddress
+        ? Math.min(limits.firstRequestMs, LATE_FIRST_REQUEST_MS)
+        : limits.firstRequestMs;
     const tcp: TcpConn = { addr, firstTimer: null };
     // Not unref'd: the server keeps the process alive anyway; cleared on the first request or close.
     tcp.firstTimer = setTimeout(() => {
       tcp.firstTimer = null;
       sock.destroy();
-    }, limits.firstRequestMs);
+    }, wait);
     open.set(sock, tcp);
     mine.add(sock);
     byAddr.set(addr, mine);

@@ -341,7 +341,7 @@ describe('--listen limits', () => {
       c.sock.on('close', () => {
         socks.delete(c.sock);
         reopened++;
-        setTimeout(open, 5);
+        setImmediate(open);
       });
     };
     for (let i = 0; i < n; i++) open();
@@ -387,6 +387,28 @@ describe('--listen limits', () => {
       assert.ok(floods[1]!.reopened() > 8, `idle connections closed: ${floods[1]!.reopened()}`);
     } finally {
       for (const f of floods) f.stop();
+    }
+    await d.stop();
+  });
+
+  it('idle connections from the address of the scraper, reopened as they close, do not lock it out', async () => {
+    const env = daemonEnv();
+    const d = await Daemon.start(env, { args: ['--listen', '127.0.0.1:0'] });
+    const url = await metricsUrl(d);
+    // Another local user on 127.0.0.1 too: more than the cap per address (8) and than the total (32).
+    const flood = idleFlood(url, '127.0.0.1', 40);
+    try {
+      await sleep(1000);
+      for (let i = 0; i < 5; i++) {
+        const got = await scrape(url);
+        assert.match(
+          got,
+          /^HTTP\/1.1 200/,
+          `scrape ${i} under the idle flood: ${JSON.stringify(got.slice(0, 80))}`,
+        );
+      }
+    } finally {
+      flood.stop();
     }
     await d.stop();
   });
