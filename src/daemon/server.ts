@@ -131,7 +131,7 @@ export const HTTP_LIMITS: HttpLimits = {
   keepAliveTimeoutMs: 5_000,
   idleMs: 60_000,
   maxHeaderBytes: 16 << 10,
-  maxConnections: 32,
+  maxConnections: 16,
   maxConnectionsPerAddress: 8,
   firstRequestMs: 5_000,
   maxPipelined: 16,

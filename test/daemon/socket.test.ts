@@ -395,7 +395,7 @@ describe('--listen limits', () => {
     const env = daemonEnv();
     const d = await Daemon.start(env, { args: ['--listen', '127.0.0.1:0'] });
     const url = await metricsUrl(d);
-    // Another local user on 127.0.0.1 too: more than the cap per address (8) and than the total (32).
+    // Another local user on 127.0.0.1 too: more than the cap per address (8) and than the total (16).
     const flood = idleFlood(url, '127.0.0.1', 40);
     try {
       await sleep(1000);
@@ -492,7 +492,7 @@ describe('--listen limits', () => {
         /* gone */
       }
     }, 20);
-    // 320 connections (more than the default cap, 256) from 40 addresses (8 each, the cap per address) × 3 MiB of GETs, never read.
+    // 320 connections (more than the default cap, 16) from 40 addresses (8 each, the cap per address) × 3 MiB of GETs, never read.
     const chunk = Buffer.from(GET.repeat(30000));
     const conns = Array.from({ length: 320 }, (_, i) => tcp(url, `127.0.1.${1 + (i % 40)}`));
     try {
