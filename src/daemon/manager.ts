@@ -26,7 +26,7 @@ import {
 } from '../tree/paths.js';
 import { pinsFor } from '../tree/reconcile.js';
 import type { State } from '../tree/state.js';
-import { scanTree, TagCache } from '../tree/treefs.js';
+import { type ExpectedDir, scanTree, TagCache } from '../tree/treefs.js';
 import { Collectors, collectorInstance } from '../views/collectors.js';
 import { objectStoreDir, storeUserView } from '../views/objstore.js';
 import { parseViewSpec, ViewSet } from '../views/registry.js';
@@ -215,8 +215,13 @@ export class Manager {
     return plan.result;
   }
 
-  /** Tagged roots, or the entries of one tree directory. */
-  ls(dir?: string): Record<string, unknown> {
+  /**
+   * Tagged roots, or the entries of one tree directory. `expect`: the
+   * directory a caller checked (an unprivileged peer's right to list it);
+   * another inode found there now is refused (E_PERMISSION), and the one
+   * opened is the one listed.
+   */
+  ls(dir?: string, expect?: ExpectedDir): Record<string, unknown> {
     if (dir === undefined)
       return {
         roots: this.roots.map((rt) => ({
@@ -232,7 +237,7 @@ export class Manager {
     if (!d || !rt)
       throw new CgviewError('E_NOT_TAGGED', `${showPath(dir)} is not in a tagged view tree`, { path: dir });
     const rel = rt.cgroupRel(d);
-    const tree = scanTree(rt.fd!, rel, new TagCache(), false, (r) => r === rel);
+    const tree = scanTree(rt.fd!, rel, new TagCache(), false, (r) => r === rel, expect);
     const here = tree.get(rel);
     if (!here) throw new CgviewError('E_NOT_FOUND', `${showPath(d)} does not exist`, { path: d });
     const pins = pinsFor(rt.cfg, rel);

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { CgviewError } from '../errors.js';
 import { peerCred, peerGroups } from '../kernel/index.js';
 import { normalize } from '../tree/paths.js';
+import type { ExpectedDir } from '../tree/treefs.js';
 import type { Logger } from './log.js';
 import type { Manager } from './manager.js';
 
@@ -84,8 +85,23 @@ export interface HttpLimits {
   idleMs: number;
   /** Bytes of request headers (431 beyond). */
   maxHeaderBytes: number;
-  /** Connections at once; more are closed at once. */
+  /**
+   * Connections at once. A newcomer past it makes room by closing the oldest
+   * connection with no request in progress of the address holding most
+   * connections; if there is none it is closed at once.
+   */
   maxConnections: number;
+  /**
+   * Connections from one remote address that get firstRequestMs to send
+   * their request; more must send it within 250 ms.
+   */
+  maxConnectionsPerAddress: number;
+  /**
+   * A connection that has not sent a whole request header this long after
+   * it was accepted is closed: connections that never send a byte would
+   * otherwise hold their slot for idleMs.
+   */
+  firstRequestMs: number;
   /**
    * Requests of one connection not yet answered (pipelined); past this the
    * connection is closed. A client that pipelines and never reads would
@@ -116,6 +132,8 @@ export const HTTP_LIMITS: HttpLimits = {
   idleMs: 60_000,
   maxHeaderBytes: 16 << 10,
   maxConnections: 16,
+  maxConnectionsPerAddress: 8,
+  firstRequestMs: 5_000,
   maxPipelined: 16,
   backlog: 4096,
 };
@@ -141,6 +159,8 @@ const HTTP_ENV: Record<keyof HttpLimits, string> = {
   idleMs: 'CGVIEW_HTTP_IDLE_MS',
   maxHeaderBytes: 'CGVIEW_HTTP_MAX_HEADER_BYTES',
   maxConnections: 'CGVIEW_HTTP_MAX_CONNECTIONS',
+  maxConnectionsPerAddress: 'CGVIEW_HTTP_MAX_CONNECTIONS_PER_ADDRESS',
+  firstRequestMs: 'CGVIEW_HTTP_FIRST_REQUEST_MS',
   maxPipelined: 'CGVIEW_HTTP_MAX_PIPELINED',
   backlog: 'CGVIEW_BACKLOG',
 };
@@ -191,6 +211,8 @@ export interface ControlStats {
   totalPauses: number;
   /** Clients closed after idleMs without traffic. */
   idleClosed: number;
+  /** Idle clients of the uid holding most connections closed to make room for another uid (the share of others full). */
+  evictedClients: number;
   /** Log lines about bad requests left out (rate limit). */
   logSuppressed: number;
 }
@@ -206,6 +228,7 @@ export function newControlStats(): ControlStats {
     heldBytes: 0,
     totalPauses: 0,
     idleClosed: 0,
+    evictedClients: 0,
     logSuppressed: 0,
   };
 }
@@ -311,9 +334,12 @@ function modeAllows(st: fs.Stats, peer: Peer, want: number): boolean {
  * read and search on it, search on every directory above it, and no symlink
  * on the way. The directory is opened (O_NOFOLLOW) and judged by its
  * descriptor; the path that descriptor has is checked to be the one asked,
- * before and after its ancestors are looked at. Returns the normalized path.
+ * before and after its ancestors are looked at. Returns the normalized path
+ * and the inode judged: the listing (Manager.ls) opens the directory again
+ * from the tree's root fd and refuses another inode, so a directory swapped
+ * in after the check is not listed.
  */
-function checkPeerMayList(m: Manager, dir: string, peer: Peer): string {
+function checkPeerMayList(m: Manager, dir: string, peer: Peer): { dir: string; expect: ExpectedDir } {
   const denied = () =>
     new CgviewError('E_PERMISSION', `uid ${peer.uid ?? 'unknown'} may not list ${JSON.stringify(dir)}`, {
       hint: 'other users than root may ls the directories they can read themselves',
@@ -344,13 +370,14 @@ function checkPeerMayList(m: Manager, dir: string, peer: Peer): string {
       if (a === '/') break;
     }
     if (where() !== d) throw denied();
+    const st = fs.fstatSync(fd, { bigint: true });
+    return { dir: d, expect: { dev: st.dev, ino: st.ino } };
   } catch (e) {
     if (e instanceof CgviewError) throw e;
     throw denied();
   } finally {
     fs.closeSync(fd);
   }
-  return d;
 }
 
 /** `status` for a peer other than root: counts and the public index of trees; no paths of files, errors or objects. */
@@ -414,7 +441,9 @@ export function handle(m: Manager, req: Request, peer: Peer = ROOT_PEER, control
     }
     case 'ls': {
       const dir = str('dir');
-      return m.ls(dir !== undefined && !peer.privileged ? checkPeerMayList(m, dir, peer) : dir);
+      if (dir === undefined || peer.privileged) return m.ls(dir);
+      const checked = checkPeerMayList(m, dir, peer);
+      return m.ls(checked.dir, checked.expect);
     }
     case 'resolve': {
       const p = str('cgroup');
@@ -596,13 +625,19 @@ export async function serveSocket(
   // waits (a socket says when its output is empty, not when it shrinks).
   let outTotal = 0;
   let inTotal = 0;
+  /** Of the sum, what clients other than root hold: what maxTotalBytes caps (root's own flood drops nobody). */
+  let othersTotal = 0;
   const waiting = new Set<Conn>();
   let budgetTimer: NodeJS.Timeout | null = null;
+  // Drops are logged apart from bad requests (their own budget), one line per shedding.
+  const dropLog = new ErrorLog(log, stats, 10);
   const setHeld = (c: Conn) => {
     const out = c.sock.destroyed ? 0 : c.sock.writableLength;
     const inp = c.sock.destroyed ? 0 : c.buf.length;
+    const delta = out - c.heldOut + inp - c.heldIn;
     outTotal += out - c.heldOut;
     inTotal += inp - c.heldIn;
+    if (!c.peer.privileged) othersTotal += delta;
     c.heldOut = out;
     c.heldIn = inp;
     stats.heldBytes = outTotal + inTotal;
@@ -610,41 +645,60 @@ export async function serveSocket(
   const recount = () => {
     outTotal = 0;
     inTotal = 0;
+    othersTotal = 0;
     for (const c of conns) {
       c.heldOut = 0;
       c.heldIn = 0;
       setHeld(c);
     }
   };
-  /** Past maxTotalBytes: drop the unprivileged clients holding most until the sum is below it. */
+  /**
+   * Past maxTotalBytes held by clients other than root: drop those holding
+   * most until they hold less. A client destroyed already (it stays in
+   * `conns` until 'close') or holding nothing is never dropped.
+   */
   const shed = () => {
     recount();
-    if (outTotal + inTotal <= limits.maxTotalBytes) return;
+    if (othersTotal <= limits.maxTotalBytes) return;
+    const before = othersTotal;
     const held = (c: Conn) => c.heldOut + c.heldIn;
-    const big = [...conns].filter((c) => !c.peer.privileged).sort((x, y) => held(y) - held(x));
+    const big = [...conns]
+      .filter((c) => !c.peer.privileged && !c.sock.destroyed && held(c) > 0)
+      .sort((x, y) => held(y) - held(x));
+    let dropped = 0;
+    let most = 0;
     for (const c of big) {
-      if (outTotal + inTotal <= limits.maxTotalBytes) break;
+      if (othersTotal <= limits.maxTotalBytes) break;
       stats.droppedClients++;
-      errors.write('warn', 'clients hold too much together; the one holding most dropped', {
-        peerPid: c.peer.pid,
-        peerUid: c.peer.uid,
-        buffered: held(c),
-        total: outTotal + inTotal,
-      });
+      dropped++;
+      most = Math.max(most, held(c));
       c.sock.destroy();
       setHeld(c);
     }
+    if (dropped > 0)
+      dropLog.write('warn', 'clients other than root hold too much together; those holding most dropped', {
+        dropped,
+        mostBuffered: most,
+        totalBefore: before,
+        totalAfter: othersTotal,
+      });
   };
   const sync = (c: Conn) => {
     setHeld(c);
-    if (outTotal + inTotal > limits.maxTotalBytes) shed();
+    if (othersTotal > limits.maxTotalBytes) shed();
   };
+  /**
+   * Reads again the clients waiting for the budget: all of them once the
+   * total is below half of pauseTotalBytes, and meanwhile those that read
+   * every answer they had (they hold nothing: others keeping the total high
+   * must not stop them for good).
+   */
   const release = () => {
     recount();
-    if (outTotal > limits.pauseTotalBytes / 2) return;
-    const ready = [...waiting];
-    waiting.clear();
-    for (const c of ready) {
+    const all = outTotal <= limits.pauseTotalBytes / 2;
+    for (const c of [...waiting]) {
+      if (!all && !c.sock.destroyed && c.sock.writableLength > 0) continue;
+      waiting.delete(c);
       c.waitingForBudget = false;
       c.pump();
     }
@@ -662,17 +716,65 @@ export async function serveSocket(
     budgetTimer ??= setInterval(release, 50);
   };
 
+  /** Takes a client out of the counts, once (at its close, or earlier when it is evicted). */
+  const forget = (c: Conn) => {
+    if (!conns.delete(c)) return;
+    waiting.delete(c);
+    c.buf = '';
+    setHeld(c);
+    if (!c.peer.privileged) {
+      others--;
+      const k = uidKey(c.peer);
+      const n = (perUid.get(k) ?? 1) - 1;
+      if (n > 0) perUid.set(k, n);
+      else perUid.delete(k);
+    }
+    stats.clients = conns.size;
+  };
+  /**
+   * The share of others is full: one uid is not one person (subuid ranges,
+   * user namespaces give a user many), so a uid with more connections than
+   * the newcomer's will have gives up its oldest idle one (nothing asked
+   * nor waiting). False when there is none: the newcomer is refused.
+   */
+  const makeRoomFor = (peer: Peer): boolean => {
+    const mine = perUid.get(uidKey(peer)) ?? 0;
+    let top = 0;
+    let topKey: number | null = null;
+    for (const [k, n] of perUid)
+      if (n > top) {
+        top = n;
+        topKey = k;
+      }
+    // Strictly more than the newcomer's uid will hold: two uids of equal share do not take turns.
+    if (topKey === null || top <= mine + 1) return false;
+    for (const c of conns) {
+      if (c.peer.privileged || uidKey(c.peer) !== topKey || c.sock.destroyed) continue;
+      if (c.buf !== '' || c.sock.writableLength > 0 || c.waitingForBudget) continue;
+      stats.evictedClients++;
+      c.sock.destroy();
+      forget(c);
+      return true;
+    }
+    return false;
+  };
+
   /** Why a new peer may not connect now, or null. */
   const refusal = (peer: Peer): string | null => {
-    if (conns.size >= limits.maxClients) return `the daemon serves ${limits.maxClients} clients already`;
-    if (peer.privileged) return null;
+    if (peer.privileged)
+      return conns.size >= limits.maxClients
+        ? `the daemon serves ${limits.maxClients} clients already`
+        : null;
     // At most half of all slots are kept: a small maxClients still leaves others some.
     const kept = Math.min(limits.rootClients, Math.floor(limits.maxClients / 2));
-    if (others >= limits.maxClients - kept)
-      return `the daemon serves ${others} clients other than root already (${kept} of its ${limits.maxClients} are kept for root)`;
     const mine = perUid.get(uidKey(peer)) ?? 0;
     if (mine >= limits.maxClientsPerUid)
       return `uid ${peer.uid ?? 'unknown'} has ${mine} connections to the daemon already (at most ${limits.maxClientsPerUid})`;
+    // Full with others within their share: root holds more than it is kept; nothing of others to take.
+    if (conns.size >= limits.maxClients && others < limits.maxClients - kept)
+      return `the daemon serves ${limits.maxClients} clients already`;
+    if (others >= limits.maxClients - kept && !makeRoomFor(peer))
+      return `the daemon serves ${others} clients other than root already (${kept} of its ${limits.maxClients} are kept for root)`;
     return null;
   };
 
@@ -722,18 +824,7 @@ export async function serveSocket(
       if (!errors.write(level, msg, { ...who, ...fields })) unlogged++;
     };
     sock.on('close', () => {
-      conns.delete(c);
-      waiting.delete(c);
-      c.buf = '';
-      setHeld(c);
-      if (!peer.privileged) {
-        others--;
-        const k = uidKey(peer);
-        const n = (perUid.get(k) ?? 1) - 1;
-        if (n > 0) perUid.set(k, n);
-        else perUid.delete(k);
-      }
-      stats.clients = conns.size;
+      forget(c);
       if (unlogged > 0)
         errors.write('warn', 'client closed; some of its bad requests were not logged', {
           ...who,
@@ -755,6 +846,14 @@ export async function serveSocket(
       c.buf = '';
       sock.pause();
       sock.end(`${toJson(res)}\n`, 'latin1', () => sock.destroy());
+    };
+    // Waiting for the budget with every answer taken: go on now rather than at the next check.
+    const written = () => {
+      if (!c.waitingForBudget || sock.destroyed || sock.writableLength > 0) return;
+      waiting.delete(c);
+      c.waitingForBudget = false;
+      setHeld(c);
+      c.pump();
     };
     const work = () => {
       let pos = 0;
@@ -796,7 +895,7 @@ export async function serveSocket(
         const { res, bad, internal } = answer(m, line, peer, stats);
         if (bad) report('warn', 'bad request', { error: bad.message });
         if (internal) report('error', 'request failed', { error: internal });
-        sock.write(`${toJson(res)}\n`, 'latin1');
+        sock.write(`${toJson(res)}\n`, 'latin1', written);
         if (sock.writableLength > limits.maxOutputBytes) {
           stats.droppedClients++;
           report('warn', 'client does not read its answers; dropped', { buffered: sock.writableLength });
@@ -858,6 +957,9 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host, port };
 }
 
+/** How soon a connection past the share of its address must have sent its request. */
+const LATE_FIRST_REQUEST_MS = 250;
+
 /** --listen HOST:PORT: a small Prometheus endpoint with the daemon's own counters. */
 export async function serveMetrics(
   m: Manager,
@@ -870,6 +972,27 @@ export async function serveMetrics(
   // without reading is closed before Node queues thousands for it (Node
   // parses a whole chunk read, up to 64 KiB of requests, before it pauses).
   const pending = new WeakMap<net.Socket, number>();
+  /** Open connections, oldest first (a Map keeps insertion order), and per remote address. */
+  interface TcpConn {
+    addr: string;
+    firstTimer: NodeJS.Timeout | null;
+  }
+  const open = new Map<net.Socket, TcpConn>();
+  const byAddr = new Map<string, Set<net.Socket>>();
+  /** Closes the oldest connection without a request in progress of the address holding most; false if none. */
+  const makeRoom = (): boolean => {
+    const addrs = [...byAddr.values()].sort((x, y) => y.size - x.size);
+    for (const socks of addrs)
+      for (const s of socks)
+        if ((pending.get(s) ?? 0) === 0) {
+          s.destroy();
+          // 'close' comes later: forget it now so that the count is right for the next newcomer.
+          open.delete(s);
+          socks.delete(s);
+          return true;
+        }
+    return false;
+  };
   const server = http.createServer(
     {
       maxHeaderSize: limits.maxHeaderBytes,
@@ -883,6 +1006,11 @@ export async function serveMetrics(
     (req, res) => {
       const sock = req.socket;
       if (sock.destroyed) return;
+      const tcp = open.get(sock);
+      if (tcp?.firstTimer) {
+        clearTimeout(tcp.firstTimer);
+        tcp.firstTimer = null;
+      }
       const n = (pending.get(sock) ?? 0) + 1;
       pending.set(sock, n);
       if (n > limits.maxPipelined) {
@@ -924,8 +1052,39 @@ export async function serveMetrics(
     },
   );
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
-  // Node closes connections over this number as they are accepted.
-  server.maxConnections = limits.maxConnections;
+  // Connections are counted here rather than by Node's maxConnections
+  // (which resets every newcomer past it): idle connections, of one local
+  // user say, would otherwise lock the scraper out.
+  server.on('connection', (sock: net.Socket) => {
+    const addr = sock.remoteAddress ?? '?';
+    const mine = byAddr.get(addr) ?? new Set<net.Socket>();
+    if (open.size >= limits.maxConnections && !makeRoom()) {
+      sock.destroy();
+      return;
+    }
+    // Past its address's share a connection is not refused (the scraper may
+    // share the address, 127.0.0.1, with the user holding the share): it
+    // must send its request at once instead.
+    const wait =
+      mine.size >= limits.maxConnectionsPerAddress
+        ? Math.min(limits.firstRequestMs, LATE_FIRST_REQUEST_MS)
+        : limits.firstRequestMs;
+    const tcp: TcpConn = { addr, firstTimer: null };
+    // Not unref'd: the server keeps the process alive anyway; cleared on the first request or close.
+    tcp.firstTimer = setTimeout(() => {
+      tcp.firstTimer = null;
+      sock.destroy();
+    }, wait);
+    open.set(sock, tcp);
+    mine.add(sock);
+    byAddr.set(addr, mine);
+    sock.once('close', () => {
+      if (tcp.firstTimer) clearTimeout(tcp.firstTimer);
+      open.delete(sock);
+      mine.delete(sock);
+      if (mine.size === 0 && byAddr.get(addr) === mine) byAddr.delete(addr);
+    });
+  });
   server.setTimeout(limits.idleMs, (s) => s.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -4,6 +4,7 @@
  * directory fd with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): a user
  * who can write into the tree can make us fail, never act outside it.
  */
+import fs from 'node:fs';
 import { CgviewError, isCgviewError } from '../errors.js';
 import { ENOTEMPTY } from '../kernel/abi.js';
 import {
@@ -82,10 +83,18 @@ export function classify(dir: Fd, name: string, tags: TagCache): ActualFile | nu
   }
 }
 
+/** The directory a caller checked (by its descriptor) before asking for it: device and inode. */
+export interface ExpectedDir {
+  dev: bigint | number;
+  ino: bigint | number;
+}
+
 /**
  * Snapshot of the tree under `scope` (relative to the root fd). A scope that
  * is missing gives an empty map; a symlink in place of a directory is not
- * entered (it shows up as a file of its parent, kind 'symlink').
+ * entered (it shows up as a file of its parent, kind 'symlink'). With
+ * `expect`, the scope's directory once opened must be that inode (E_PERMISSION
+ * otherwise): what was checked by path is what is listed, through one fd.
  */
 export function scanTree(
   root: Fd,
@@ -98,6 +107,7 @@ export function scanTree(
    * (removeSubtree), never walked.
    */
   descend: (rel: string) => boolean = () => true,
+  expect?: ExpectedDir,
 ): Map<string, ActualDir> {
   const out = new Map<string, ActualDir>();
   const walk = (rel: string, fd: Fd) => {
@@ -142,6 +152,14 @@ export function scanTree(
     return out;
   }
   try {
+    if (expect) {
+      const st = fs.fstatSync(fd.fd, { bigint: true });
+      if (st.dev !== BigInt(expect.dev) || st.ino !== BigInt(expect.ino))
+        throw new CgviewError('E_PERMISSION', `${showPath(scope)} changed while it was checked; not listed`, {
+          path: scope,
+          hint: 'try again',
+        });
+    }
     walk(scope, fd);
   } finally {
     fd.close();

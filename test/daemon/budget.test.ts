@@ -55,6 +55,8 @@ for (let i = 0; i < Number(n); i++) {
     }
   });
 }
+// SIGUSR2: how many of its connections are open now.
+process.on('SIGUSR2', () => process.stdout.write(JSON.stringify({ live: socks.filter((c) => !c.destroyed && !c.closed).length }) + '\\n'));
 setInterval(() => {}, 1 << 30);
 `;
 
@@ -87,11 +89,32 @@ function openAs(
   children.add(child);
   return new Promise((resolve, reject) => {
     let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (s: string) => {
+    const on = (s: string) => {
       out += s;
-      if (out.includes('\n')) resolve({ child, opened: JSON.parse(out) as Opened });
-    });
+      const i = out.indexOf('\n');
+      if (i < 0) return;
+      child.stdout!.off('data', on);
+      resolve({ child, opened: JSON.parse(out.slice(0, i)) as Opened });
+    };
+    child.stdout!.setEncoding('utf8').on('data', on);
     child.on('exit', (code) => reject(new Error(`client exited ${code}`)));
+  });
+}
+
+/** How many connections of a child made by openAs are open now. */
+function liveOf(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    let out = '';
+    const on = (s: Buffer | string) => {
+      out += s.toString();
+      const m = /\{"live":(\d+)\}\n/.exec(out);
+      if (m) {
+        child.stdout!.off('data', on);
+        resolve(Number(m[1]));
+      }
+    };
+    child.stdout!.on('data', on);
+    child.kill('SIGUSR2');
   });
 }
 
@@ -156,6 +179,40 @@ describe('control socket shared with unprivileged users', () => {
       10000,
       'nobody served again',
     );
+    await d.stop();
+  });
+
+  it('a uid holding the whole share of others gives up idle connections to other uids', async () => {
+    const env = daemonEnv();
+    const d = await openDaemon(env, {
+      CGVIEW_MAX_CLIENTS: '12',
+      CGVIEW_ROOT_CLIENTS: '2',
+      CGVIEW_MAX_CLIENTS_PER_UID: '100',
+    });
+    // One uid (of many a user may have) takes the 10 slots of others.
+    const hog = await openAs(60001, env.socket, 10, 'hold');
+    const newcomers: ChildProcess[] = [];
+    try {
+      assert.equal(hog.opened.served, 10, JSON.stringify(hog.opened));
+      // Six other uids come, one connection each: each is served, the hog's oldest idle one makes room.
+      for (let uid = 60002; uid <= 60007; uid++) {
+        const o = await openAs(uid, env.socket, 1, 'hold');
+        newcomers.push(o.child);
+        assert.equal(o.opened.served, 1, `uid ${uid}: ${JSON.stringify(o.opened)}`);
+      }
+      await waitForAsync(async () => (await liveOf(hog.child)) === 4, 10000, 'the hog down to 4 connections');
+      // The hog itself gets no more: no uid holds more than its own 4 + 1.
+      const more = await openAs(60001, env.socket, 1, 'hold');
+      newcomers.push(more.child);
+      assert.equal(more.opened.busy, 1, JSON.stringify(more.opened));
+      const control = ((await d.status()) as unknown as { control: Record<string, number> }).control;
+      assert.equal(control['evictedClients'], 6, JSON.stringify(control));
+      // Root is unaffected.
+      assert.equal((await d.cli(['ls'])).code, 0);
+    } finally {
+      await stopChild(hog.child);
+      for (const c of newcomers) await stopChild(c);
+    }
     await d.stop();
   });
 
@@ -239,6 +296,9 @@ describe('control socket shared with unprivileged users', () => {
       CGVIEW_PAUSE_TOTAL_BYTES: String(1 << 20),
       CGVIEW_MAX_TOTAL_BYTES: String(4 << 20),
     });
+    // Another user holding idle connections (0 bytes held): never dropped.
+    const idle = await openAs(4243, env.socket, 5, 'hold');
+    assert.equal(idle.opened.served, 5, JSON.stringify(idle.opened));
     const { child } = await openAs(NOBODY, env.socket, 80, 'flood', 1, 1);
     try {
       const dropped = async () =>
@@ -254,8 +314,89 @@ describe('control socket shared with unprivileged users', () => {
       ]);
       assert.equal(other.code, 0, other.stderr);
       assert.ok((JSON.parse(other.stdout) as { roots: unknown[] }).roots, other.stdout);
+      // Settled: each drop counted once, and only clients that held something.
+      await sleep(1000);
+      const n = await dropped();
+      const floodLive = await liveOf(child);
+      assert.equal(n, 80 - floodLive, `droppedClients ${n}, flood connections closed ${80 - floodLive}`);
+      assert.equal(await liveOf(idle.child), 5, 'the idle connections of another user survive');
     } finally {
       await stopChild(child);
+      await stopChild(idle.child);
+    }
+    await d.stop();
+  });
+
+  it('a client waiting for the budget is read again once it has read its answers, while others keep the total high', async () => {
+    const env = daemonEnv();
+    const d = await openDaemon(env, {
+      CGVIEW_PAUSE_TOTAL_BYTES: String(64 << 10),
+      CGVIEW_MAX_TOTAL_BYTES: String(64 << 20),
+    });
+    // Root keeps the total high: it pipelines status requests and does not read.
+    const root = net.connect(env.socket);
+    root.on('error', () => {});
+    try {
+      await new Promise<void>((resolve) => root.once('connect', () => resolve()));
+      root.pause();
+      root.write('{"op":"status"}\n'.repeat(4000));
+      await waitForAsync(
+        async () =>
+          ((await d.status()) as unknown as { control: { heldBytes: number } }).control.heldBytes > 64 << 10,
+        15000,
+        "root's answers held past the pause",
+      );
+      // nobody pipelines 3000 status requests, reads nothing for a second (its
+      // answers pile up: it waits for the budget), then reads every answer.
+      const script = `
+        const c = require('node:net').connect(${JSON.stringify(env.socket)});
+        let n = 0;
+        c.on('connect', () => { c.pause(); c.write('{"op":"status"}\\n'.repeat(3000)); setTimeout(() => c.resume(), 1000); });
+        c.setEncoding('latin1');
+        c.on('data', (s) => { n += s.split('\\n').length - 1; if (n >= 3000) { console.log(n); process.exit(0); } });
+        setTimeout(() => { console.log(n); process.exit(0); }, 12000);`;
+      const r = await runAs(NOBODY, NOBODY, process.execPath, ['-e', script]);
+      assert.equal(
+        r.stdout.trim(),
+        '3000',
+        `answers nobody got while root held the total: ${r.stdout}${r.stderr}`,
+      );
+    } finally {
+      root.destroy();
+    }
+    await d.stop();
+  });
+
+  it("root's own backlog past CGVIEW_MAX_TOTAL_BYTES drops no other client", async () => {
+    const env = daemonEnv();
+    const d = await openDaemon(env, {
+      CGVIEW_PAUSE_TOTAL_BYTES: String(64 << 10),
+      CGVIEW_MAX_TOTAL_BYTES: String(256 << 10),
+    });
+    const idle = await openAs(NOBODY, env.socket, 5, 'hold');
+    assert.equal(idle.opened.served, 5, JSON.stringify(idle.opened));
+    // Root pipelines 4000 status requests and does not read the answers.
+    const root = net.connect(env.socket);
+    root.on('error', () => {});
+    try {
+      await new Promise<void>((resolve) => root.once('connect', () => resolve()));
+      root.pause();
+      root.write('{"op":"status"}\n'.repeat(4000));
+      await waitForAsync(
+        async () =>
+          ((await d.status()) as unknown as { control: { heldBytes: number } }).control.heldBytes > 256 << 10,
+        15000,
+        "root's answers held past the total",
+      );
+      await sleep(500);
+      const control = ((await d.status()) as unknown as { control: { droppedClients: number } }).control;
+      assert.equal(control.droppedClients, 0, JSON.stringify(control));
+      assert.equal(await liveOf(idle.child), 5, "nobody's idle connections survive root's backlog");
+      const log = d.stderr.split('\n').filter((l) => l.includes('dropped')).length;
+      assert.equal(log, 0, 'no drop logged');
+    } finally {
+      root.destroy();
+      await stopChild(idle.child);
     }
     await d.stop();
   });

@@ -270,8 +270,15 @@ async function metricsUrl(d: Daemon): Promise<URL> {
 }
 
 /** A raw TCP client: what it received, and whether it was closed. */
-function tcp(url: URL): { sock: net.Socket; data: () => string; closed: () => boolean } {
-  const sock = net.connect(Number(url.port), url.hostname);
+function tcp(
+  url: URL,
+  localAddress?: string,
+): { sock: net.Socket; data: () => string; closed: () => boolean } {
+  const sock = net.connect({
+    port: Number(url.port),
+    host: url.hostname,
+    ...(localAddress ? { localAddress } : {}),
+  });
   let data = '';
   let closed = false;
   sock.setEncoding('latin1');
@@ -312,12 +319,117 @@ describe('--listen limits', () => {
       await waitForAsync(() => c.data().includes('cgview_up 1'), 10000, 'a served request');
     }
     assert.ok(three.every((c) => !c.closed()));
-    // The fourth is closed without an answer.
+    // The fourth makes room: the oldest idle one is closed and the fourth served.
     const fourth = tcp(url);
     fourth.sock.on('connect', () => fourth.sock.write(GET));
-    await waitForAsync(() => fourth.closed() || fourth.data().length > 0, 10000, 'the fourth connection');
-    assert.equal(fourth.data(), '');
-    for (const c of three) c.sock.destroy();
+    await waitForAsync(() => fourth.data().includes('cgview_up 1'), 10000, 'the fourth connection served');
+    await waitForAsync(() => three[0]!.closed(), 10000, 'the oldest idle connection closed');
+    assert.ok(!three[1]!.closed() && !three[2]!.closed());
+    for (const c of [...three, fourth]) c.sock.destroy();
+    await d.stop();
+  });
+
+  /** Connections from `addr` that send nothing and are opened again as soon as they are closed. */
+  function idleFlood(url: URL, addr: string, n: number): { stop: () => void; reopened: () => number } {
+    let stopped = false;
+    let reopened = 0;
+    const socks = new Set<net.Socket>();
+    const open = () => {
+      if (stopped) return;
+      const c = tcp(url, addr);
+      socks.add(c.sock);
+      c.sock.on('close', () => {
+        socks.delete(c.sock);
+        reopened++;
+        setImmediate(open);
+      });
+    };
+    for (let i = 0; i < n; i++) open();
+    return {
+      stop: () => {
+        stopped = true;
+        for (const s of socks) s.destroy();
+      },
+      reopened: () => reopened,
+    };
+  }
+
+  async function scrape(url: URL): Promise<string> {
+    const c = tcp(url);
+    c.sock.on('connect', () => c.sock.write('GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+    await waitForAsync(() => c.closed(), 10000, 'a scrape answered or closed');
+    return c.data();
+  }
+
+  it('idle connections of other users, reopened as they close, do not lock the scraper out', async () => {
+    const env = daemonEnv();
+    const d = await Daemon.start(env, {
+      args: ['--listen', '127.0.0.1:0'],
+      env: { CGVIEW_HTTP_MAX_CONNECTIONS: '16', CGVIEW_HTTP_FIRST_REQUEST_MS: '300' },
+    });
+    const url = await metricsUrl(d);
+    // One address over its cap (8), and three more filling the total (16) with idle connections.
+    const floods = [
+      idleFlood(url, '127.0.0.2', 20),
+      ...['127.0.0.3', '127.0.0.4', '127.0.0.5'].map((a) => idleFlood(url, a, 8)),
+    ];
+    try {
+      await sleep(1000);
+      for (let i = 0; i < 5; i++) {
+        const got = await scrape(url);
+        assert.match(
+          got,
+          /^HTTP\/1.1 200/,
+          `scrape ${i} under the idle flood: ${JSON.stringify(got.slice(0, 80))}`,
+        );
+      }
+      // Idle connections were closed after the first-request timeout and came back.
+      assert.ok(floods[1]!.reopened() > 8, `idle connections closed: ${floods[1]!.reopened()}`);
+    } finally {
+      for (const f of floods) f.stop();
+    }
+    await d.stop();
+  });
+
+  it('idle connections from the address of the scraper, reopened as they close, do not lock it out', async () => {
+    const env = daemonEnv();
+    const d = await Daemon.start(env, { args: ['--listen', '127.0.0.1:0'] });
+    const url = await metricsUrl(d);
+    // Another local user on 127.0.0.1 too: more than the cap per address (8) and than the total (16).
+    const flood = idleFlood(url, '127.0.0.1', 40);
+    try {
+      await sleep(1000);
+      for (let i = 0; i < 5; i++) {
+        const got = await scrape(url);
+        assert.match(
+          got,
+          /^HTTP\/1.1 200/,
+          `scrape ${i} under the idle flood: ${JSON.stringify(got.slice(0, 80))}`,
+        );
+      }
+    } finally {
+      flood.stop();
+    }
+    await d.stop();
+  });
+
+  it('closes a connection that sends nothing within CGVIEW_HTTP_FIRST_REQUEST_MS', async () => {
+    const env = daemonEnv();
+    const d = await Daemon.start(env, {
+      args: ['--listen', '127.0.0.1:0'],
+      env: { CGVIEW_HTTP_FIRST_REQUEST_MS: '500' },
+    });
+    const url = await metricsUrl(d);
+    const idle = tcp(url);
+    // A served keep-alive connection is not closed by it.
+    const served = tcp(url);
+    served.sock.write(GET);
+    await waitForAsync(() => served.data().includes('cgview_up 1'), 10000, 'a served request');
+    // Well under the 60 s idle timeout.
+    await waitForAsync(() => idle.closed(), 10000, 'the idle connection closed');
+    assert.equal(idle.data(), '');
+    assert.ok(!served.closed(), 'the served connection is kept (keep-alive 5 s)');
+    served.sock.destroy();
     await d.stop();
   });
 
@@ -380,9 +492,9 @@ describe('--listen limits', () => {
         /* gone */
       }
     }, 20);
-    // 64 connections (more than the default cap, 16) × 3 MiB of GETs, never read.
+    // 320 connections (more than the default cap, 16) from 40 addresses (8 each, the cap per address) × 3 MiB of GETs, never read.
     const chunk = Buffer.from(GET.repeat(30000));
-    const conns = Array.from({ length: 64 }, () => tcp(url));
+    const conns = Array.from({ length: 320 }, (_, i) => tcp(url, `127.0.1.${1 + (i % 40)}`));
     try {
       for (const c of conns) {
         c.sock.pause();
@@ -395,7 +507,7 @@ describe('--listen limits', () => {
       clearInterval(sampler);
       for (const c of conns) c.sock.destroy();
     }
-    t.diagnostic(`RSS ${base >> 20} MiB -> peak ${peak >> 20} MiB under 64 pipelining connections`);
+    t.diagnostic(`RSS ${base >> 20} MiB -> peak ${peak >> 20} MiB under 320 pipelining connections`);
     assert.ok(peak - base < 300 << 20, `daemon RSS grew by ${(peak - base) >> 20} MiB`);
     const ok = tcp(url);
     ok.sock.write(GET);
