@@ -325,7 +325,7 @@ export async function status(argv: string[]): Promise<number> {
     const ctl = s['control'] as Record<string, number> | undefined;
     if (ctl)
       lines.push(
-        `control socket: ${ctl['clients'] ?? 0} clients; ${ctl['badRequests'] ?? 0} bad, ${ctl['deniedRequests'] ?? 0} denied requests; ${ctl['refusedClients'] ?? 0} refused, ${ctl['droppedClients'] ?? 0} dropped, ${ctl['idleClosed'] ?? 0} closed idle`,
+        `control socket: ${ctl['clients'] ?? 0} clients; ${ctl['badRequests'] ?? 0} bad, ${ctl['deniedRequests'] ?? 0} denied requests; ${ctl['refusedClients'] ?? 0} refused, ${ctl['droppedClients'] ?? 0} dropped, ${ctl['evictedClients'] ?? 0} evicted, ${ctl['idleClosed'] ?? 0} closed idle`,
       );
     return `${lines.join('\n')}\n`;
   });
