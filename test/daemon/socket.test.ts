@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Daemon, daemonEnv, waitForAsync } from '../daemon.js';
 import { sleep } from '../helpers.js';
@@ -78,6 +79,8 @@ describe('control socket', () => {
     const env = daemonEnv();
     const d = await Daemon.start(env);
     const c = new Raw(env.socket);
+    // A directory of the test's own: were a mistyped pin taken, it would land (and be cleaned up) there.
+    const dir = JSON.stringify(path.join(env.bpffsParent, 'x'));
     const res = await c.ask(
       'this is not json',
       '[1,2]',
@@ -85,8 +88,8 @@ describe('control socket', () => {
       '{"op":"ls","args":{"dir":123}}',
       '{"op":"ls","args":"x"}',
       '{"op":"pin","args":{"view":"info"}}',
-      '{"op":"pin","args":{"view":"info","dir":"/sys/fs/bpf/x","inherit":"yes"}}',
-      '{"op":"pin","args":{"view":"info","dir":"/sys/fs/bpf/x","fileMode":1.5}}',
+      `{"op":"pin","args":{"view":"info","dir":${dir},"inherit":"yes"}}`,
+      `{"op":"pin","args":{"view":"info","dir":${dir},"fileMode":1.5}}`,
       '{"op":"unpin","args":{"path":"/x","extra":1}}',
       '{"op":"no-such-op"}',
     );
