@@ -313,7 +313,16 @@ export function liveDaemonLogs(): string {
   return [...live].map((d) => `--- daemon ${d.pid} ---\n${tail(d.stderr)}`).join('\n');
 }
 
-function ping(socket: string): Promise<boolean> {
+/**
+ * One request on a daemon's socket, without the CLI (which costs a Node start
+ * per call): true when it is answered ok within `ms`, false otherwise.
+ */
+export function requestOk(
+  socket: string,
+  op: string,
+  args: Record<string, unknown> = {},
+  ms = 20000,
+): Promise<boolean> {
   return new Promise((resolve) => {
     const c = net.connect(socket);
     let buf = '';
@@ -322,17 +331,19 @@ function ping(socket: string): Promise<boolean> {
       c.destroy();
       resolve(v);
     };
-    const timer = setTimeout(() => done(false), 1000);
+    const timer = setTimeout(() => done(false), ms);
     c.setEncoding('latin1');
-    c.on('connect', () => c.write('{"op":"ping"}\n'));
-    c.on('data', (s: string) => {
-      buf += s;
+    c.on('connect', () => c.write(`${JSON.stringify({ op, args })}\n`));
+    c.on('data', (x: string) => {
+      buf += x;
       if (buf.includes('\n')) done(buf.startsWith('{"ok":true'));
     });
     c.on('error', () => done(false));
     c.on('close', () => done(false));
   });
 }
+
+const ping = (socket: string) => requestOk(socket, 'ping', {}, 1000);
 
 /** Blocks until process `pid` is gone or a zombie (its descriptors, hence its links, are released). */
 function waitGoneSync(pid: number): void {

@@ -187,6 +187,44 @@ export function heldBpf(pid: number | 'self' = 'self'): {
   return { fds, links, progs };
 }
 
+/** VmRSS of process `pid` in bytes (throws once it is gone). */
+export function rssBytes(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  assert.ok(m, `VmRSS of ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+/** The RSS of a process sampled every 20 ms until stop(): its value at the start and the largest seen. */
+export class RssPeak {
+  readonly base: number;
+  #peak: number;
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(readonly pid: number) {
+    this.base = rssBytes(pid);
+    this.#peak = this.base;
+    this.#timer = setInterval(() => this.sample(), 20).unref();
+  }
+
+  /** One sample now (none once the process is gone); the peak so far. */
+  sample(): number {
+    try {
+      this.#peak = Math.max(this.#peak, rssBytes(this.pid));
+    } catch {
+      /* gone */
+    }
+    return this.#peak;
+  }
+
+  get peak(): number {
+    return this.#peak;
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

@@ -11,7 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Daemon, type DaemonEnv, daemonEnv, runAs, waitForAsync } from '../daemon.js';
-import { CGVIEW, sleep } from '../helpers.js';
+import { CGVIEW, RssPeak, rssBytes, sleep } from '../helpers.js';
 
 const NOBODY = 65534;
 
@@ -125,13 +125,6 @@ function stopChild(child: ChildProcess): Promise<void> {
     child.kill('SIGKILL');
     children.delete(child);
   });
-}
-
-/** VmRSS of a process in bytes. */
-function rss(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  assert.ok(m, 'VmRSS');
-  return Number(m[1]) * 1024;
 }
 
 /** A daemon on a socket everyone may connect to. */
@@ -248,15 +241,8 @@ describe('control socket shared with unprivileged users', () => {
     const env = daemonEnv();
     const d = await openDaemon(env, { CGVIEW_MAX_CLIENTS_PER_UID: '1000' });
     await d.ok(['pin', 'info', env.bpffs, '--cgroup', env.cgroupRoot, '--inherit']);
-    const base = rss(d.pid);
-    let peak = base;
-    const sampler = setInterval(() => {
-      try {
-        peak = Math.max(peak, rss(d.pid));
-      } catch {
-        /* gone */
-      }
-    }, 20);
+    const mem = new RssPeak(d.pid);
+    const base = mem.base;
     let child: ChildProcess | null = null;
     try {
       // 300 connections × 3 MiB = 900 MiB offered.
@@ -265,13 +251,13 @@ describe('control socket shared with unprivileged users', () => {
       child = c;
       assert.equal(opened.served + opened.closed, 300);
       // Let the daemon take what it will; a broken daemon is stopped before it eats the host.
-      for (let i = 0; i < 40 && peak - base < 600 << 20; i++) await sleep(100);
+      for (let i = 0; i < 40 && mem.peak - base < 600 << 20; i++) await sleep(100);
       // Root is still served meanwhile.
       const st = await d.cli(['status', '--json']);
       assert.equal(st.code, 0, st.stderr);
       const control = (JSON.parse(st.stdout) as { control: Record<string, number> }).control;
       t.diagnostic(
-        `RSS ${base >> 20} MiB -> peak ${peak >> 20} MiB with 300 clients offering ${(opened.offered / 1048576).toFixed(0)} MiB; control ${JSON.stringify(control)}`,
+        `RSS ${base >> 20} MiB -> mem.peak ${mem.peak >> 20} MiB with 300 clients offering ${(opened.offered / 1048576).toFixed(0)} MiB; control ${JSON.stringify(control)}`,
       );
     } finally {
       if (child) await stopChild(child);
@@ -279,12 +265,14 @@ describe('control socket shared with unprivileged users', () => {
     // The flood gone (what the daemon had read of it is answered to nobody), unprivileged peers are served again.
     const r = await runAs(NOBODY, NOBODY, process.execPath, [CGVIEW, 'status', '--socket', env.socket]);
     await sleep(1000);
-    clearInterval(sampler);
-    t.diagnostic(`peak ${peak >> 20} MiB, also while the flood was gone; ${rss(d.pid) >> 20} MiB after`);
+    mem.stop();
+    t.diagnostic(
+      `mem.peak ${mem.peak >> 20} MiB, also while the flood was gone; ${rssBytes(d.pid) >> 20} MiB after`,
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.ok(
-      peak - base < 200 << 20,
-      `daemon RSS grew by ${(peak - base) >> 20} MiB (from ${base >> 20} MiB) under 300 flooding clients`,
+      mem.peak - base < 200 << 20,
+      `daemon RSS grew by ${(mem.peak - base) >> 20} MiB (from ${base >> 20} MiB) under 300 flooding clients`,
     );
     await d.stop();
   });

@@ -11,7 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Daemon, daemonEnv, waitForAsync } from '../daemon.js';
-import { sleep } from '../helpers.js';
+import { RssPeak, rssBytes, sleep } from '../helpers.js';
 
 /** A raw client of the control socket: lines in, lines out. */
 class Raw {
@@ -65,13 +65,6 @@ class Raw {
 function errorOf(res: Record<string, unknown>): { code: string; message: string } {
   assert.equal(res['ok'], false, JSON.stringify(res));
   return res['error'] as { code: string; message: string };
-}
-
-/** VmRSS of a process in bytes. */
-function rss(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  assert.ok(m, 'VmRSS');
-  return Number(m[1]) * 1024;
 }
 
 describe('control socket', () => {
@@ -148,7 +141,7 @@ describe('control socket', () => {
   it('a client that pipelines requests and never reads the answers keeps the daemon bounded', async (t) => {
     const env = daemonEnv();
     const d = await Daemon.start(env);
-    const base = rss(d.pid);
+    const base = rssBytes(d.pid);
     const c = new Raw(env.socket, false); // never reads
     await c.connected();
     const req = Buffer.from('{"op":"status"}\n'.repeat(65536)); // 1 MiB of requests
@@ -161,11 +154,11 @@ describe('control socket', () => {
       c.sock.write(req);
       written += req.length;
       await sleep(50);
-      peak = Math.max(peak, rss(d.pid));
+      peak = Math.max(peak, rssBytes(d.pid));
       if (peak - base > 200 << 20) break;
     }
     await sleep(1000);
-    peak = Math.max(peak, rss(d.pid));
+    peak = Math.max(peak, rssBytes(d.pid));
     const taken = written - c.sock.writableLength;
     t.diagnostic(
       `RSS ${base >> 20} -> peak ${peak >> 20} MiB; ${written >> 20} MiB written, ${taken >> 20} MiB left the client`,
@@ -486,15 +479,8 @@ describe('--listen limits', () => {
     const env = daemonEnv();
     const d = await Daemon.start(env, { args: ['--listen', '127.0.0.1:0'] });
     const url = await metricsUrl(d);
-    const base = rss(d.pid);
-    let peak = base;
-    const sampler = setInterval(() => {
-      try {
-        peak = Math.max(peak, rss(d.pid));
-      } catch {
-        /* gone */
-      }
-    }, 20);
+    const mem = new RssPeak(d.pid);
+    const base = mem.base;
     // 320 connections (more than the default cap, 16) from 40 addresses (8 each, the cap per address) × 3 MiB of GETs, never read.
     const chunk = Buffer.from(GET.repeat(30000));
     const conns = Array.from({ length: 320 }, (_, i) => tcp(url, `127.0.1.${1 + (i % 40)}`));
@@ -505,13 +491,13 @@ describe('--listen limits', () => {
           for (let k = 0; k < 3; k++) c.sock.write(chunk);
         });
       }
-      for (let i = 0; i < 50 && peak - base < 600 << 20; i++) await sleep(100);
+      for (let i = 0; i < 50 && mem.peak - base < 600 << 20; i++) await sleep(100);
     } finally {
-      clearInterval(sampler);
+      mem.stop();
       for (const c of conns) c.sock.destroy();
     }
-    t.diagnostic(`RSS ${base >> 20} MiB -> peak ${peak >> 20} MiB under 320 pipelining connections`);
-    assert.ok(peak - base < 300 << 20, `daemon RSS grew by ${(peak - base) >> 20} MiB`);
+    t.diagnostic(`RSS ${base >> 20} MiB -> mem.peak ${mem.peak >> 20} MiB under 320 pipelining connections`);
+    assert.ok(mem.peak - base < 300 << 20, `daemon RSS grew by ${(mem.peak - base) >> 20} MiB`);
     const ok = tcp(url);
     ok.sock.write(GET);
     await waitForAsync(() => ok.data().includes('cgview_up 1'), 10000, 'served after the flood');

@@ -23,13 +23,25 @@ import {
   daemonEnv,
   expectedListing,
   mkCgroups,
+  requestOk,
   rmCgroups,
   settle,
   treeListing,
   under,
   waitForEqual,
 } from '../daemon.js';
-import { BPF_BUILD, heldBpf, onCleanup, REPO, RUN_PREFIX, runCleanups, sleep, uniq } from '../helpers.js';
+import {
+  BPF_BUILD,
+  heldBpf,
+  onCleanup,
+  REPO,
+  RssPeak,
+  RUN_PREFIX,
+  rssBytes,
+  runCleanups,
+  sleep,
+  uniq,
+} from '../helpers.js';
 
 export interface GauntletOptions {
   /** 1 = the full run; the counts of every part scale with it. */
@@ -91,36 +103,13 @@ export interface Figures {
 
 const VIEWS = [{ name: 'info' }];
 
+/** RSS in MB; 0 for a process that is gone (or a zombie, which has none). */
 function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : 0;
-}
-
-/** One request on the daemon's socket (the CLI costs a Node start per call). */
-function request(
-  socket: string,
-  op: string,
-  args: Record<string, unknown> = {},
-  ms = 20000,
-): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = net.connect(socket);
-    let buf = '';
-    const done = (v: boolean) => {
-      clearTimeout(timer);
-      c.destroy();
-      resolve(v);
-    };
-    const timer = setTimeout(() => done(false), ms);
-    c.setEncoding('utf8');
-    c.on('connect', () => c.write(`${JSON.stringify({ op, args })}\n`));
-    c.on('data', (s: string) => {
-      buf += s;
-      if (buf.includes('\n')) done(buf.startsWith('{"ok":true'));
-    });
-    c.on('error', () => done(false));
-    c.on('close', () => done(false));
-  });
+  try {
+    return rssBytes(pid) / 1048576;
+  } catch {
+    return 0;
+  }
 }
 
 /** Mirror equals cgroupfs for `views` within `ms`; false (not a throw) when not. */
@@ -245,8 +234,8 @@ async function restarts(o: GauntletOptions): Promise<Figures['restarts']> {
       // During a pin or an unpin of the inherited info2 (it touches every directory).
       const pin = want !== 'in';
       ack = pin
-        ? request(env.socket, 'pin', { view: 'info', dir: tree, inherit: true, name: 'info2' })
-        : request(env.socket, 'unpin', { path: path.join(tree, 'info2') });
+        ? requestOk(env.socket, 'pin', { view: 'info', dir: tree, inherit: true, name: 'info2' })
+        : requestOk(env.socket, 'unpin', { path: path.join(tree, 'info2') });
       const target2: 'in' | 'out' = pin ? 'in' : 'out';
       void ack.then((ok) => {
         if (ok) acked = target2;
@@ -567,7 +556,7 @@ async function races(o: GauntletOptions): Promise<Figures['races']> {
     attempts += r.attempts;
     succeeded += r.succeeded;
     // Let the daemon finish what the attack left it, then look at the canaries.
-    await request(env.socket, 'rescan');
+    await requestOk(env.socket, 'rescan');
     await settle(tree, null, 15000);
     const now = snapshot([canaryBpf, canaryTmp]);
     const changed =
@@ -654,15 +643,8 @@ async function flood(o: GauntletOptions): Promise<Figures['flood']> {
   const d = await Daemon.start(env);
   await d.ok(['pin', 'info', env.bpffs, '--inherit', '--cgroup', env.cgroupRoot]);
   mkCgroups(env.cgroupRoot, ['a', 'b', 'c']);
-  const baselineMb = rssMb(d.pid);
-  let peakMb = baselineMb;
-  const sampler = setInterval(() => {
-    try {
-      peakMb = Math.max(peakMb, rssMb(d.pid));
-    } catch {
-      /* exited */
-    }
-  }, 20);
+  const mem = new RssPeak(d.pid);
+  const baselineMb = mem.base / 1048576;
   const limitBytes = Math.round(28 * 1024 * 1024 * Math.max(0.1, o.scale));
   const chunk = Buffer.from('{"op":"status"}\n'.repeat(4096));
   let sent = 0;
@@ -689,8 +671,8 @@ async function flood(o: GauntletOptions): Promise<Figures['flood']> {
   c.destroy();
   await sleep(1000);
   const afterMb = d.exit ? 0 : rssMb(d.pid);
-  clearInterval(sampler);
-  peakMb = Math.max(peakMb, afterMb);
+  mem.stop();
+  const peakMb = Math.max(mem.peak / 1048576, afterMb);
   await d.stop().catch(() => d.kill());
   const many = await floodMany(o);
   return {
@@ -753,15 +735,8 @@ async function floodMany(o: GauntletOptions): Promise<Figures['flood']['many']> 
   });
   await d.ok(['pin', 'info', env.bpffs, '--inherit', '--cgroup', env.cgroupRoot]);
   const clients = Math.max(50, Math.min(900, Math.round(400 * Math.max(0.25, o.scale))));
-  const baselineMb = rssMb(d.pid);
-  let peakMb = baselineMb;
-  const sampler = setInterval(() => {
-    try {
-      peakMb = Math.max(peakMb, rssMb(d.pid));
-    } catch {
-      /* exited */
-    }
-  }, 20);
+  const mem = new RssPeak(d.pid);
+  const baselineMb = mem.base / 1048576;
   const child = spawn(process.execPath, ['-e', MANY_SCRIPT, env.socket, String(clients), '1', '3'], {
     uid: NOBODY.uid,
     gid: NOBODY.gid,
@@ -787,8 +762,8 @@ async function floodMany(o: GauntletOptions): Promise<Figures['flood']['many']> 
   try {
     await line(1, Math.min(60, o.seconds) * 1000);
     // Let the daemon take what it will; stop early if it grows past reason.
-    for (let i = 0; i < 30 && peakMb - baselineMb < 600; i++) await sleep(100);
-    answered = await request(env.socket, 'status', {}, 20000);
+    for (let i = 0; i < 30 && mem.peak / 1048576 - baselineMb < 600; i++) await sleep(100);
+    answered = await requestOk(env.socket, 'status', {}, 20000);
     child.stdin!.write('report\n');
     const r = await line(2, 10000);
     if (r) figures = JSON.parse(r) as typeof figures;
@@ -812,8 +787,8 @@ async function floodMany(o: GauntletOptions): Promise<Figures['flood']['many']> 
     c.on('exit', (code) => resolve(code === 0));
   });
   const afterMb = d.exit ? 0 : rssMb(d.pid);
-  clearInterval(sampler);
-  peakMb = Math.max(peakMb, afterMb);
+  mem.stop();
+  const peakMb = Math.max(mem.peak / 1048576, afterMb);
   await d.stop().catch(() => d.kill());
   return {
     clients,
