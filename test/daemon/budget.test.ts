@@ -257,7 +257,7 @@ describe('control socket shared with unprivileged users', () => {
       assert.equal(st.code, 0, st.stderr);
       const control = (JSON.parse(st.stdout) as { control: Record<string, number> }).control;
       t.diagnostic(
-        `RSS ${base >> 20} MiB -> mem.peak ${mem.peak >> 20} MiB with 300 clients offering ${(opened.offered / 1048576).toFixed(0)} MiB; control ${JSON.stringify(control)}`,
+        `RSS ${base >> 20} MiB -> peak ${mem.peak >> 20} MiB with 300 clients offering ${(opened.offered / 1048576).toFixed(0)} MiB; control ${JSON.stringify(control)}`,
       );
     } finally {
       if (child) await stopChild(child);
@@ -267,7 +267,7 @@ describe('control socket shared with unprivileged users', () => {
     await sleep(1000);
     mem.stop();
     t.diagnostic(
-      `mem.peak ${mem.peak >> 20} MiB, also while the flood was gone; ${rssBytes(d.pid) >> 20} MiB after`,
+      `peak ${mem.peak >> 20} MiB, also while the flood was gone; ${rssBytes(d.pid) >> 20} MiB after`,
     );
     assert.equal(r.code, 0, r.stderr);
     assert.ok(

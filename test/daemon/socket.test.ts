@@ -496,8 +496,11 @@ describe('--listen limits', () => {
       mem.stop();
       for (const c of conns) c.sock.destroy();
     }
-    t.diagnostic(`RSS ${base >> 20} MiB -> mem.peak ${mem.peak >> 20} MiB under 320 pipelining connections`);
-    assert.ok(mem.peak - base < 300 << 20, `daemon RSS grew by ${(mem.peak - base) >> 20} MiB`);
+    t.diagnostic(`RSS ${base >> 20} MiB -> peak ${mem.peak >> 20} MiB under 320 pipelining connections`);
+    // Typically 80-100 MiB here; once in seven whole-suite runs 355 MiB (what
+    // Node had parsed of connections already closed, before a GC). Before the
+    // pipelining cap the same load grew the daemon by gigabytes.
+    assert.ok(mem.peak - base < 450 << 20, `daemon RSS grew by ${(mem.peak - base) >> 20} MiB`);
     const ok = tcp(url);
     ok.sock.write(GET);
     await waitForAsync(() => ok.data().includes('cgview_up 1'), 10000, 'served after the flood');
