@@ -84,11 +84,10 @@ export class RecordRing {
   /** Keeps at most the newest `keep` records, whole samples only; returns the seq data now starts at. */
   trimTo(keep: number, onDrop?: (col: number, val: number) => void): number | undefined {
     if (this.n <= keep) return this.firstSeq();
-    // Never split one sample's records: cut at a seq boundary.
+    // Never split one sample's records: cut at the next seq boundary (keeps at most `keep`).
     let cut = this.n - keep;
-    const s = this.seqAt(cut);
-    while (cut > 0 && this.seqAt(cut - 1) === s) cut--;
-    const from = cut === 0 ? s + 1 : s;
+    while (cut < this.n && this.seqAt(cut) === this.seqAt(cut - 1)) cut++;
+    const from = cut === this.n ? this.seqAt(this.n - 1) + 1 : this.seqAt(cut);
     this.dropBefore(from, onDrop);
     this.resize(Math.max(16, Math.ceil(this.n * 1.25)));
     return from;

@@ -17,8 +17,9 @@
  *
  * Pure: no I/O, no timers; the sampler (sampler.ts) feeds it.
  */
-import { type Histogram, type Metric, metricKey, type ViewSample } from '../stats/keys.js';
+
 import { quantile, type ViewDelta, viewDelta } from '../stats/interval.js';
+import { type Histogram, type Metric, metricKey, type ViewSample } from '../stats/keys.js';
 import { cpuPct, schedFigures } from '../stats/sched.js';
 import { RECORD_BYTES, RecordRing } from './ring.js';
 import type { CgroupSnapLike, SnapshotLike } from './types.js';
@@ -235,7 +236,7 @@ export class History {
       const vd = viewDelta(prev?.sample, sample, seconds || 1);
       if (!prev || vd.first) {
         // Baseline: deltas since the cgroup's creation are no interval; gauges are values.
-        for (const md of vd.metrics) if (md.metric.kind === 'gauge') this.gauge(s, seq, view, md.metric);
+        for (const md of vd.metrics) if (md.metric.kind === 'gauge') this.gaugeBaseline(s, view, md.metric);
         continue;
       }
       const covers = seq - prev.seq;
@@ -258,12 +259,22 @@ export class History {
     this.put(s, seq, col, m.value);
   }
 
+  /** A gauge's value at a series' first sighting: known, but no record (an idle cgroup costs none). */
+  private gaugeBaseline(s: Series, view: string, m: Metric): void {
+    const col = this.column(view, 'gauge', metricKey(m), { metric: meta(m) });
+    if (col < 0) return;
+    s.lastGauge.set(col, m.value);
+    if (!s.ring || s.ring.length === 0) s.gaugeBase.set(col, m.value);
+    else this.put(s, seq0(s), col, m.value);
+  }
+
   private record(s: Series, seq: number, view: string, vd: ViewDelta): void {
     for (const md of vd.metrics) {
       const m = md.metric;
       if (m.kind === 'gauge') this.gauge(s, seq, view, m);
       else if (m.kind === 'counter') {
-        if (md.delta !== 0) this.put(s, seq, this.column(view, 'counter', metricKey(m), { metric: meta(m) }), md.delta);
+        if (md.delta !== 0)
+          this.put(s, seq, this.column(view, 'counter', metricKey(m), { metric: meta(m) }), md.delta);
       } else if (md.hist) {
         const mk = metricKey(m);
         const h = md.hist;
@@ -337,7 +348,13 @@ export class History {
   }
 
   /** What the history holds: records and an estimate of the rest. */
-  memory(): { recordBytes: number; records: number; series: number; estimateBytes: number; budgetBytes: number } {
+  memory(): {
+    recordBytes: number;
+    records: number;
+    series: number;
+    estimateBytes: number;
+    budgetBytes: number;
+  } {
     let records = 0;
     for (const s of this.series.values()) if (s.ring) records += s.ring.length;
     const recordBytes = this.recordBytes();
@@ -579,7 +596,15 @@ export class History {
     const out: TreeRow[] = [];
     for (const s of this.series.values()) {
       if (s.ended) continue;
-      out.push({ key: s.key, id: s.id, hierarchy: s.hierarchy, path: s.path, level: s.level, figures: s.figures, views: [...s.prev.keys()] });
+      out.push({
+        key: s.key,
+        id: s.id,
+        hierarchy: s.hierarchy,
+        path: s.path,
+        level: s.level,
+        figures: s.figures,
+        views: [...s.prev.keys()],
+      });
     }
     return out;
   }
@@ -656,6 +681,11 @@ export interface TreeRow {
   level: number;
   figures: Figures;
   views: string[];
+}
+
+/** The seq a late baseline gauge is recorded at: the series' last. */
+function seq0(s: Series): number {
+  return s.lastSeq;
 }
 
 function meta(m: Metric): NonNullable<Column['metric']> {
