@@ -67,6 +67,8 @@ interface PrevView {
   sample: ViewSample;
   at: number;
   seq: number;
+  /** The sample equalled the one before it. */
+  quiet: boolean;
 }
 
 export interface Series {
@@ -231,7 +233,14 @@ export class History {
     s.lastSeq = seq;
     for (const [view, sample] of c.views) {
       const prev = s.prev.get(view);
-      s.prev.set(view, { sample, at, seq });
+      const quiet = prev !== undefined && prev.seq === seq - 1 && sameValues(prev.sample, sample);
+      if (prev && quiet && prev.quiet) {
+        // Idle and idle the interval before (its figures are already the zero ones): nothing to compute.
+        prev.at = at;
+        prev.seq = seq;
+        continue;
+      }
+      s.prev.set(view, { sample, at, seq, quiet });
       const seconds = prev ? Math.max(1e-9, (at - prev.at) / 1000) : 0;
       const vd = viewDelta(prev?.sample, sample, seconds || 1);
       if (!prev || vd.first) {
@@ -681,6 +690,18 @@ export interface TreeRow {
   level: number;
   figures: Figures;
   views: string[];
+}
+
+/** Every value of two samples of a view the same (counters, gauges, histogram counts and sums): an idle cgroup. */
+function sameValues(a: ViewSample, b: ViewSample): boolean {
+  if (a.id !== b.id || a.metrics.length !== b.metrics.length) return false;
+  for (let i = 0; i < a.metrics.length; i++) {
+    const x = a.metrics[i]!;
+    const y = b.metrics[i]!;
+    if (x.value !== y.value || x.kind !== y.kind) return false;
+    if (x.hist && (x.hist.count !== y.hist?.count || x.hist.sum !== y.hist.sum)) return false;
+  }
+  return true;
 }
 
 /** The seq a late baseline gauge is recorded at: the series' last. */
