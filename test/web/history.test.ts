@@ -212,7 +212,9 @@ describe('History', () => {
         const v = c < busy ? i : Math.floor(i / 30);
         cgroups.push(
           idle.get(c) ??
-            cg(id, `/c${c}`, { sched_lat: schedLat(id, { self: v * 1000, other: v * 7, buckets: [v, v, v, v] }) }),
+            cg(id, `/c${c}`, {
+              sched_lat: schedLat(id, { self: v * 1000, other: v * 7, buckets: [v, v, v, v] }),
+            }),
         );
       }
       h.ingest({ at: i * 1000, cgroups });
