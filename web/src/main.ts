@@ -9,7 +9,7 @@ import './style.css';
 import { fmtBase, fmtCount, fmtNs, fmtPct, fmtRate } from './format.js';
 import { binHeatmap, drawHeatmap } from './heatmap.js';
 import { heatQuery, matchers, metric, quantileQuery, rateQuery } from './promql.js';
-import { refOf, type Row, type SortKey, TreeModel, type TreePayload } from './tree.js';
+import { type Row, refOf, type SortKey, TreeModel, type TreePayload } from './tree.js';
 
 interface ColumnHistory {
   key: string;
@@ -118,7 +118,8 @@ async function loadTree(): Promise<void> {
   state.seq = p.seq;
   state.model.apply(p, true);
   // First load: the top levels open.
-  if (state.expanded.size === 0) for (const r of state.model.rows.values()) if (r.level <= 1) state.expanded.add(r.key);
+  if (state.expanded.size === 0)
+    for (const r of state.model.rows.values()) if (r.level <= 1) state.expanded.add(r.key);
   renderTree();
 }
 
@@ -127,7 +128,11 @@ function connect(): void {
   es.addEventListener('open', () => setStatus());
   es.addEventListener('error', () => setStatus('reconnecting…'));
   es.addEventListener('sample', (ev) => {
-    const d = JSON.parse((ev as MessageEvent).data) as { seq: number; changed: TreePayload; removed: string[] };
+    const d = JSON.parse((ev as MessageEvent).data) as {
+      seq: number;
+      changed: TreePayload;
+      removed: string[];
+    };
     if (d.seq !== state.seq + 1 && state.seq !== 0) {
       // Missed some (reconnected): take the whole tree again.
       state.seq = d.seq;
@@ -147,7 +152,8 @@ function connect(): void {
 function setStatus(msg?: string): void {
   const s = $('#status');
   const iv = state.info ? `${state.info.sampleIntervalMs / 1000} s samples` : '';
-  s.textContent = msg ?? (state.paused ? `paused · ${iv}` : `live · ${iv} · ${state.model.rows.size} cgroups`);
+  s.textContent =
+    msg ?? (state.paused ? `paused · ${iv}` : `live · ${iv} · ${state.model.rows.size} cgroups`);
 }
 
 // ---------- the tree ----------
@@ -155,16 +161,30 @@ function setStatus(msg?: string): void {
 const COLS: Array<{ key: SortKey; label: string; title: string; fmt: (r: Row) => string }> = [
   { key: 'tasks', label: 'tasks', title: 'threads in the cgroup', fmt: (r) => fmtCount(r.tasks) },
   { key: 'cpu', label: 'CPU %', title: 'CPU use, 100 = one CPU', fmt: (r) => fmtPct(r.cpu) },
-  { key: 'wait', label: 'wait/s', title: 'seconds of run-queue wait per second = average waiting tasks', fmt: (r) => fmtRate(r.wait, '') },
+  {
+    key: 'wait',
+    label: 'wait/s',
+    title: 'seconds of run-queue wait per second = average waiting tasks',
+    fmt: (r) => fmtRate(r.wait, ''),
+  },
   { key: 'p99', label: 'p99', title: '99th percentile of the interval’s waits', fmt: (r) => fmtNs(r.p99) },
-  { key: 'self', label: 'self %', title: 'share of the wait spent behind tasks of the same cgroup', fmt: (r) => fmtPct(r.self) },
+  {
+    key: 'self',
+    label: 'self %',
+    title: 'share of the wait spent behind tasks of the same cgroup',
+    fmt: (r) => fmtPct(r.self),
+  },
 ];
 
 function buildTreeHeader(): void {
   const head = $('#tree-head');
   head.replaceChildren();
   const mk = (key: SortKey, label: string, title: string, cls: string) => {
-    const b = el('button', { type: 'button', class: `th ${cls}`, title: `sort by ${title}`, 'data-sort': key }, label);
+    const b = el(
+      'button',
+      { type: 'button', class: `th ${cls}`, title: `sort by ${title}`, 'data-sort': key },
+      label,
+    );
     b.addEventListener('click', () => {
       if (state.sort === key) state.desc = !state.desc;
       else {
@@ -236,10 +256,20 @@ function paintRows(): void {
     e.classList.toggle('cursor', i === state.cursor);
     e.classList.toggle('compare', ref === state.compare);
     e.setAttribute('aria-level', String(v.depth + 1));
-    if (r.children.length) e.setAttribute('aria-expanded', String(state.filter !== '' || state.expanded.has(r.key)));
+    if (r.children.length)
+      e.setAttribute('aria-expanded', String(state.filter !== '' || state.expanded.has(r.key)));
     else e.removeAttribute('aria-expanded');
-    const tog = el('span', { class: 'tog', 'aria-hidden': 'true' }, r.children.length ? (state.filter || state.expanded.has(r.key) ? '▾' : '▸') : '');
-    const name = el('span', { class: 'cell name', title: `${r.hierarchy} ${r.path} (id ${r.id})` }, tog, r.name);
+    const tog = el(
+      'span',
+      { class: 'tog', 'aria-hidden': 'true' },
+      r.children.length ? (state.filter || state.expanded.has(r.key) ? '▾' : '▸') : '',
+    );
+    const name = el(
+      'span',
+      { class: 'cell name', title: `${r.hierarchy} ${r.path} (id ${r.id})` },
+      tog,
+      r.name,
+    );
     name.style.paddingLeft = `${v.depth * 14 + 4}px`;
     const cells: HTMLElement[] = [name];
     for (const c of COLS) cells.push(el('span', { class: 'cell num' }, c.fmt(r)));
@@ -292,7 +322,11 @@ function onTreeKey(ev: KeyboardEvent): void {
       break;
     case 'ArrowLeft':
       if (v && state.expanded.has(v.row.key) && v.row.children.length) toggle(v.row);
-      else if (v?.row.parent) state.cursor = Math.max(0, state.visible.findIndex((x) => x.row === v.row.parent));
+      else if (v?.row.parent)
+        state.cursor = Math.max(
+          0,
+          state.visible.findIndex((x) => x.row === v.row.parent),
+        );
       break;
     case 'Enter':
     case ' ':
@@ -358,12 +392,19 @@ async function loadDetail(): Promise<void> {
   renderDetail(got, from);
 }
 
-function renderDetail(got: Array<{ ref: string; h: SeriesHistory | null; err?: string }>, from: number): void {
+function renderDetail(
+  got: Array<{ ref: string; h: SeriesHistory | null; err?: string }>,
+  from: number,
+): void {
   for (const c of charts.splice(0)) c.destroy();
   const box = $('#detail');
   if (!got.length) {
     box.replaceChildren(
-      el('p', { class: 'hint' }, 'Select a cgroup (click, or arrows and Enter in the tree). Shift+click or c: compare with a second one.'),
+      el(
+        'p',
+        { class: 'hint' },
+        'Select a cgroup (click, or arrows and Enter in the tree). Shift+click or c: compare with a second one.',
+      ),
     );
     return;
   }
@@ -382,7 +423,14 @@ function renderDetail(got: Array<{ ref: string; h: SeriesHistory | null; err?: s
     }
     const h = g.h;
     if (h.ended) head.append(el('span', { class: 'badge warn' }, 'removed'));
-    if (h.truncated) head.append(el('span', { class: 'badge warn', title: 'the memory budget cut this cgroup’s oldest samples' }, 'history cut'));
+    if (h.truncated)
+      head.append(
+        el(
+          'span',
+          { class: 'badge warn', title: 'the memory budget cut this cgroup’s oldest samples' },
+          'history cut',
+        ),
+      );
     const csv = el('button', { type: 'button', class: 'btn' }, 'Download CSV');
     csv.addEventListener('click', () => downloadCsv(h));
     head.append(csv);
@@ -427,7 +475,11 @@ async function copy(text: string, b: HTMLElement): Promise<void> {
 const viewOf = (h: SeriesHistory, v: string) => h.views.find((x) => x.view === v);
 
 /** Per-second rate of a counter column (in base units when seconds). */
-function rate(c: ColumnHistory | undefined, dt: Array<number | null>, scale = c?.scale ?? 1): Array<number | null> {
+function rate(
+  c: ColumnHistory | undefined,
+  dt: Array<number | null>,
+  scale = c?.scale ?? 1,
+): Array<number | null> {
   if (!c) return dt.map(() => null);
   return c.values.map((v, i) => (v === null || !dt[i] ? null : (v * scale) / dt[i]!));
 }
@@ -435,7 +487,13 @@ function rate(c: ColumnHistory | undefined, dt: Array<number | null>, scale = c?
 function plot(
   fig: HTMLElement,
   t: number[],
-  series: Array<{ label: string; values: Array<number | null>; colour: string; fill?: boolean; scale?: string }>,
+  series: Array<{
+    label: string;
+    values: Array<number | null>;
+    colour: string;
+    fill?: boolean;
+    scale?: string;
+  }>,
   fmt: (v: number) => string,
   opts: { log?: boolean; fmt2?: (v: number) => string } = {},
 ): void {
@@ -445,11 +503,24 @@ function plot(
   const scales: uPlot.Scales = { x: { time: true }, y: opts.log ? { distr: 3 } : {} };
   const axes: uPlot.Axis[] = [
     { stroke: axisColour, grid, ticks: grid },
-    { stroke: axisColour, grid, ticks: grid, size: 64, values: (_u, vals) => vals.map((v) => (v === null ? '' : fmt(v))) },
+    {
+      stroke: axisColour,
+      grid,
+      ticks: grid,
+      size: 64,
+      values: (_u, vals) => vals.map((v) => (v === null ? '' : fmt(v))),
+    },
   ];
   if (series.some((s) => s.scale === 'y2')) {
     scales['y2'] = {};
-    axes.push({ side: 1, scale: 'y2', stroke: axisColour, grid: { show: false }, size: 56, values: (_u, vals) => vals.map((v) => (v === null ? '' : (opts.fmt2 ?? fmt)(v))) });
+    axes.push({
+      side: 1,
+      scale: 'y2',
+      stroke: axisColour,
+      grid: { show: false },
+      size: 56,
+      values: (_u, vals) => vals.map((v) => (v === null ? '' : (opts.fmt2 ?? fmt)(v))),
+    });
   }
   const u = new uPlot(
     {
@@ -467,7 +538,8 @@ function plot(
           width: 1.5,
           scale: s.scale ?? 'y',
           ...(s.fill ? { fill: `${s.colour}55` } : {}),
-          value: (_u: uPlot, v: number | null) => (v === null ? '–' : s.scale === 'y2' ? (opts.fmt2 ?? fmt)(v) : fmt(v)),
+          value: (_u: uPlot, v: number | null) =>
+            v === null ? '–' : s.scale === 'y2' ? (opts.fmt2 ?? fmt)(v) : fmt(v),
           spanGaps: false,
         })),
       ],
@@ -485,9 +557,17 @@ function drawCharts(sec: HTMLElement, h: SeriesHistory, from: number): void {
   const fs = viewOf(h, 'cgroupfs');
   const cpuView = viewOf(h, 'cpu');
   const cpu = cpuView
-    ? rate(cpuView.counters.find((c) => c.key === 'run_ns_total'), cpuView.dt, 1e-9 * 100)
+    ? rate(
+        cpuView.counters.find((c) => c.key === 'run_ns_total'),
+        cpuView.dt,
+        1e-9 * 100,
+      )
     : fs
-      ? rate(fs.counters.find((c) => c.key === 'usage_ns_total'), fs.dt, 1e-9 * 100)
+      ? rate(
+          fs.counters.find((c) => c.key === 'usage_ns_total'),
+          fs.dt,
+          1e-9 * 100,
+        )
       : h.t.map(() => null);
   // cpu.stat has no exporter metric; the cpu view does.
   const cpuQ = cpuView ? `\n${rateQuery('cpu', 'run_seconds_total', m)} * 100` : '';
@@ -495,7 +575,12 @@ function drawCharts(sec: HTMLElement, h: SeriesHistory, from: number): void {
     const w = sl.histograms.find((x) => x.key === 'wait_ns');
     const wait = w ? w.sum.map((v, i) => (v === null || !sl.dt[i] ? null : (v * 1e-9) / sl.dt[i]!)) : [];
     plot(
-      chartBox(sec, 'Wait and CPU', `${rateQuery('sched_lat', 'wait_seconds_sum', m)}${cpuQ}`, 'wait/s: run-queue wait per second (average waiting tasks); CPU %: 100 = one CPU'),
+      chartBox(
+        sec,
+        'Wait and CPU',
+        `${rateQuery('sched_lat', 'wait_seconds_sum', m)}${cpuQ}`,
+        'wait/s: run-queue wait per second (average waiting tasks); CPU %: 100 = one CPU',
+      ),
       h.t,
       [
         { label: 'wait/s', values: wait, colour: css('--c1') },
@@ -504,8 +589,14 @@ function drawCharts(sec: HTMLElement, h: SeriesHistory, from: number): void {
       (v) => fmtRate(v, ''),
       { fmt2: (v) => fmtPct(v) },
     );
-    const self = rate(sl.counters.find((c) => c.key === 'queue_self_ns_total'), sl.dt);
-    const other = rate(sl.counters.find((c) => c.key === 'queue_other_ns_total'), sl.dt);
+    const self = rate(
+      sl.counters.find((c) => c.key === 'queue_self_ns_total'),
+      sl.dt,
+    );
+    const other = rate(
+      sl.counters.find((c) => c.key === 'queue_other_ns_total'),
+      sl.dt,
+    );
     const stacked = self.map((v, i) => (v === null && other[i] === null ? null : (v ?? 0) + (other[i] ?? 0)));
     plot(
       chartBox(
@@ -537,16 +628,44 @@ function drawCharts(sec: HTMLElement, h: SeriesHistory, from: number): void {
         (v) => fmtNs(v),
         { log: true },
       );
-      heat(sec, h, sl, w, from, to, 'Latency heat map (waits per log2 bucket)', heatQuery('sched_lat', 'wait_seconds', m));
+      heat(
+        sec,
+        h,
+        sl,
+        w,
+        from,
+        to,
+        'Latency heat map (waits per log2 bucket)',
+        heatQuery('sched_lat', 'wait_seconds', m),
+      );
     }
   } else if (cpu.some((v) => v !== null)) {
-    plot(chartBox(sec, 'CPU', cpuQ.trim() || null, '100 = one CPU'), h.t, [{ label: 'CPU %', values: cpu, colour: css('--c2') }], fmtPct);
+    plot(
+      chartBox(sec, 'CPU', cpuQ.trim() || null, '100 = one CPU'),
+      h.t,
+      [{ label: 'CPU %', values: cpu, colour: css('--c2') }],
+      fmtPct,
+    );
   }
   generic(sec, h, from, to);
 }
 
-function heat(sec: HTMLElement, h: SeriesHistory, v: ViewHistory, w: HistHistory, from: number, to: number, title: string, q: string): void {
-  const fig = chartBox(sec, title, q, 'x: time; y: wait bucket (log2); colour: number of waits in the sample');
+function heat(
+  sec: HTMLElement,
+  h: SeriesHistory,
+  v: ViewHistory,
+  w: HistHistory,
+  from: number,
+  to: number,
+  title: string,
+  q: string,
+): void {
+  const fig = chartBox(
+    sec,
+    title,
+    q,
+    'x: time; y: wait bucket (log2); colour: number of waits in the sample',
+  );
   const canvas = el('canvas', { class: 'heat', role: 'img', 'aria-label': `${title} of ${h.path}` });
   fig.append(canvas);
   const dpr = window.devicePixelRatio || 1;
@@ -588,9 +707,19 @@ function heat(sec: HTMLElement, h: SeriesHistory, v: ViewHistory, w: HistHistory
   for (let k = 0; k <= 4; k++) {
     const ms = from + ((to - from) * k) / 4;
     const x = left + (plotW * k) / 4;
-    ctx.fillText(new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }), Math.min(cssW - 20, Math.max(left + 16, x)), plotH + 8);
+    ctx.fillText(
+      new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }),
+      Math.min(cssW - 20, Math.max(left + 16, x)),
+      plotH + 8,
+    );
   }
-  fig.append(el('p', { class: 'legend' }, `${fmtCount(bins.total)} waits; darkest = ${fmtCount(bins.max)} in one pixel column`));
+  fig.append(
+    el(
+      'p',
+      { class: 'legend' },
+      `${fmtCount(bins.total)} waits; darkest = ${fmtCount(bins.max)} in one pixel column`,
+    ),
+  );
 }
 
 /** Every other view's counters (as rates), gauges and histograms, from the key conventions alone. */
@@ -613,7 +742,10 @@ function generic(sec: HTMLElement, h: SeriesHistory, from: number, to: number): 
           .map((c) => ({ c, total: c.values.reduce<number>((a, x) => a + (x ?? 0), 0) }))
           .sort((a, b) => b.total - a.total)
           .slice(0, 6);
-        const q = v.view === 'cgroupfs' ? null : top.map(({ c }) => rateQuery(v.view, name, matchers(h.path, h.hierarchy, c.labels))).join('\n');
+        const q =
+          v.view === 'cgroupfs'
+            ? null
+            : top.map(({ c }) => rateQuery(v.view, name, matchers(h.path, h.hierarchy, c.labels))).join('\n');
         plot(
           chartBox(det, `${v.view}: rate(${name})`, q, `counter ${cs[0]!.key}, per second`),
           h.t,
@@ -628,9 +760,22 @@ function generic(sec: HTMLElement, h: SeriesHistory, from: number, to: number): 
       for (const g of v.gauges) {
         const seconds = g.scale === 1e-9;
         plot(
-          chartBox(det, `${v.view}: ${g.name}`, v.view === 'cgroupfs' ? null : `${metric(v.view, g.name)}${matchers(h.path, h.hierarchy, g.labels)}`, `gauge ${g.key}`),
+          chartBox(
+            det,
+            `${v.view}: ${g.name}`,
+            v.view === 'cgroupfs'
+              ? null
+              : `${metric(v.view, g.name)}${matchers(h.path, h.hierarchy, g.labels)}`,
+            `gauge ${g.key}`,
+          ),
           h.t,
-          [{ label: g.name, values: g.values.map((x) => (x === null ? null : x * g.scale)), colour: css('--c5') }],
+          [
+            {
+              label: g.name,
+              values: g.values.map((x) => (x === null ? null : x * g.scale)),
+              colour: css('--c5'),
+            },
+          ],
           (x) => fmtBase(x, seconds),
         );
       }
@@ -639,7 +784,12 @@ function generic(sec: HTMLElement, h: SeriesHistory, from: number, to: number): 
         const m = matchers(h.path, h.hierarchy, hh.labels);
         const fmt = hh.scale === 1e-9 ? fmtNs : (x: number) => fmtRate(x, '');
         plot(
-          chartBox(det, `${v.view}: ${hh.name} p50 / p99`, `${quantileQuery(v.view, hh.name, 0.5, m)}\n${quantileQuery(v.view, hh.name, 0.99, m)}`, `histogram ${hh.key}`),
+          chartBox(
+            det,
+            `${v.view}: ${hh.name} p50 / p99`,
+            `${quantileQuery(v.view, hh.name, 0.5, m)}\n${quantileQuery(v.view, hh.name, 0.99, m)}`,
+            `histogram ${hh.key}`,
+          ),
           h.t,
           [
             { label: 'p50', values: hh.p50, colour: css('--c2') },
@@ -659,8 +809,10 @@ function generic(sec: HTMLElement, h: SeriesHistory, from: number, to: number): 
 function downloadCsv(h: SeriesHistory): void {
   const cols: Array<{ name: string; values: Array<number | null> }> = [];
   for (const v of h.views) {
-    for (const c of v.counters) cols.push({ name: `${v.view}.${c.key}${labelSuffix(c.labels)}.per_s`, values: rate(c, v.dt, 1) });
-    for (const g of v.gauges) cols.push({ name: `${v.view}.${g.key}${labelSuffix(g.labels)}`, values: g.values });
+    for (const c of v.counters)
+      cols.push({ name: `${v.view}.${c.key}${labelSuffix(c.labels)}.per_s`, values: rate(c, v.dt, 1) });
+    for (const g of v.gauges)
+      cols.push({ name: `${v.view}.${g.key}${labelSuffix(g.labels)}`, values: g.values });
     for (const hh of v.histograms) {
       cols.push({ name: `${v.view}.${hh.key}.count`, values: hh.count });
       cols.push({ name: `${v.view}.${hh.key}.p50`, values: hh.p50 });
@@ -670,16 +822,30 @@ function downloadCsv(h: SeriesHistory): void {
   const esc = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
   const lines = [['time', 'seconds', ...cols.map((c) => c.name)].map(esc).join(',')];
   for (let i = 0; i < h.t.length; i++)
-    lines.push([new Date(h.t[i]!).toISOString(), String(h.dt[i]), ...cols.map((c) => (c.values[i] === null ? '' : String(c.values[i])))].join(','));
+    lines.push(
+      [
+        new Date(h.t[i]!).toISOString(),
+        String(h.dt[i]),
+        ...cols.map((c) => (c.values[i] === null ? '' : String(c.values[i]))),
+      ].join(','),
+    );
   const blob = new Blob([`${lines.join('\n')}\n`], { type: 'text/csv' });
-  const a = el('a', { href: URL.createObjectURL(blob), download: `cgview${h.path.replace(/[^A-Za-z0-9._-]+/g, '_')}.csv` });
+  const a = el('a', {
+    href: URL.createObjectURL(blob),
+    download: `cgview${h.path.replace(/[^A-Za-z0-9._-]+/g, '_')}.csv`,
+  });
   document.body.append(a);
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 }
 
-const labelSuffix = (l?: Record<string, string>) => (l ? `{${Object.entries(l).map(([k, v]) => `${k}=${v}`).join(',')}}` : '');
+const labelSuffix = (l?: Record<string, string>) =>
+  l
+    ? `{${Object.entries(l)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',')}}`
+    : '';
 
 // ---------- start ----------
 

@@ -8,7 +8,8 @@ export function matchers(path: string, hierarchy: string, labels?: Readonly<Reco
   return `{${parts.join(',')}}`;
 }
 
-export const metric = (view: string, name: string) => (view === 'info' ? 'cgview_cgroup_info' : `cgview_${view}_${name}`);
+export const metric = (view: string, name: string) =>
+  view === 'info' ? 'cgview_cgroup_info' : `cgview_${view}_${name}`;
 
 export function rateQuery(view: string, name: string, m: string, window = '1m'): string {
   return `rate(${metric(view, name)}${m}[${window}])`;

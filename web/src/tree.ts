@@ -135,12 +135,18 @@ export class TreeModel {
    * (figures biggest first), under expanded parents; with a filter, the rows
    * whose path contains it (case-insensitive) and their ancestors, expanded.
    */
-  visible(expanded: ReadonlySet<string>, sort: SortKey, desc: boolean, filter: string): Array<{ row: Row; depth: number }> {
+  visible(
+    expanded: ReadonlySet<string>,
+    sort: SortKey,
+    desc: boolean,
+    filter: string,
+  ): Array<{ row: Row; depth: number }> {
     const f = filter.trim().toLowerCase();
     const match = new Set<Row>();
     if (f) {
       for (const r of this.rows.values())
-        if (r.path.toLowerCase().includes(f)) for (let a: Row | null = r; a && !match.has(a); a = a.parent) match.add(a);
+        if (r.path.toLowerCase().includes(f))
+          for (let a: Row | null = r; a && !match.has(a); a = a.parent) match.add(a);
     }
     const cmp = comparator(sort, desc);
     const out: Array<{ row: Row; depth: number }> = [];
