@@ -472,6 +472,16 @@ async function copy(text: string, b: HTMLElement): Promise<void> {
   }, 1500);
 }
 
+/** Wall-clock label: hh:mm, or hh:mm:ss when ticks are less than a minute apart. */
+function clock(ms: number, seconds: boolean): string {
+  return new Date(ms).toLocaleTimeString([], {
+    hour: '2-digit',
+    minute: '2-digit',
+    ...(seconds ? { second: '2-digit' } : {}),
+    hour12: false,
+  });
+}
+
 const viewOf = (h: SeriesHistory, v: string) => h.views.find((x) => x.view === v);
 
 /** Per-second rate of a counter column (in base units when seconds). */
@@ -502,7 +512,13 @@ function plot(
   const grid = { stroke: css('--grid'), width: 1 };
   const scales: uPlot.Scales = { x: { time: true }, y: opts.log ? { distr: 3 } : {} };
   const axes: uPlot.Axis[] = [
-    { stroke: axisColour, grid, ticks: grid },
+    {
+      stroke: axisColour,
+      grid,
+      ticks: grid,
+      values: (_u, vals) =>
+        vals.map((v) => (v === null ? '' : clock(v * 1000, (vals[1] ?? v) - (vals[0] ?? v) < 60))),
+    },
     {
       stroke: axisColour,
       grid,
@@ -683,6 +699,10 @@ function heat(
   const plotH = cssH - bottom - 6;
   ctx.fillStyle = css('--bg-chart');
   ctx.fillRect(0, 0, cssW, cssH);
+  // From the first sample with data (a short history fills the width, as the line charts do).
+  const first = v.dt.findIndex((x) => x !== null);
+  if (first >= 0) from = Math.max(from, h.t[first]! - (v.dt[first] ?? 0) * 1000);
+  to = Math.max(from + 1000, h.t[h.t.length - 1] ?? to);
   const bins = binHeatmap(h.t, v.dt, w.counts, from, to, Math.max(1, Math.floor(plotW)));
   ctx.font = '11px system-ui, sans-serif';
   ctx.fillStyle = css('--fg-dim');
@@ -707,11 +727,7 @@ function heat(
   for (let k = 0; k <= 4; k++) {
     const ms = from + ((to - from) * k) / 4;
     const x = left + (plotW * k) / 4;
-    ctx.fillText(
-      new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }),
-      Math.min(cssW - 20, Math.max(left + 16, x)),
-      plotH + 8,
-    );
+    ctx.fillText(clock(ms, to - from < 300_000), Math.min(cssW - 20, Math.max(left + 16, x)), plotH + 8);
   }
   fig.append(
     el(
