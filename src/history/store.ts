@@ -233,7 +233,8 @@ export class History {
     s.lastSeq = seq;
     for (const [view, sample] of c.views) {
       const prev = s.prev.get(view);
-      const quiet = prev !== undefined && prev.seq === seq - 1 && sameValues(prev.sample, sample);
+      // Same values as the last read, however long ago: every interval in between was zero (counters only grow).
+      const quiet = prev !== undefined && sameValues(prev.sample, sample);
       if (prev && quiet && prev.quiet) {
         // Idle and idle the interval before (its figures are already the zero ones): nothing to compute.
         prev.at = at;
@@ -249,7 +250,8 @@ export class History {
         continue;
       }
       const covers = seq - prev.seq;
-      if (covers > 1) this.put(s, seq, this.coverColumn(view), covers);
+      // Reads skipped in between: the values cover them all (no record at all when nothing moved).
+      if (covers > 1 && !quiet) this.put(s, seq, this.coverColumn(view), covers);
       this.record(s, seq, view, vd);
       this.figure(s, seq, view, vd);
     }
@@ -478,6 +480,25 @@ export class History {
         }
         c.vals[i] = val;
         c.set[i] = 1;
+      }
+    }
+    // Every metric the views print, with or without records in the range (an idle counter is zeros).
+    for (const [v, pv] of s.prev) {
+      const b = viewOf(v);
+      const ensure = (id: number) => {
+        if (id >= 0 && !b.cols.has(id)) b.cols.set(id, { vals: new Float64Array(n), set: new Uint8Array(n) });
+      };
+      for (const m of pv.sample.metrics) {
+        const mk = metricKey(m);
+        if (m.kind === 'counter') ensure(this.column(v, 'counter', mk, { metric: meta(m) }));
+        else if (m.kind === 'histogram' && m.hist) {
+          ensure(this.column(v, 'sum', mk, { metric: meta(m) }));
+          ensure(
+            this.column(v, 'bucket', mk, { metric: meta(m), bucket: 0, bound: m.hist.bounds[0] ?? Infinity }),
+          );
+          const hk = `${v}\0${mk}`;
+          if (!this.histBounds.has(hk)) this.histBounds.set(hk, m.hist.bounds.slice());
+        }
       }
     }
     // Gauges known from before the range but unchanged in it.

@@ -141,6 +141,13 @@ describe('History', () => {
     const q = h.query(h.find({ path: '/g' })!);
     assert.deepEqual(view(q, 'sched_lat').dt, [null, 1, null, null, 3]);
     assert.deepEqual(counter(q, 'sched_lat', 'queue_self_ns_total'), [null, 100, null, null, 300]);
+    // A gap over which nothing moved is zeros (counters only grow), and costs no record.
+    const before = h.find({ path: '/g' })!.ring!.length;
+    h.ingest({ at: 5000, cgroups: [] });
+    h.ingest({ at: 6000, cgroups: [cg('4', '/g', s(400))] });
+    assert.equal(h.find({ path: '/g' })!.ring!.length, before);
+    const q2 = h.query(h.find({ path: '/g' })!, { from: 6 });
+    assert.deepEqual(counter(q2, 'sched_lat', 'queue_self_ns_total'), [0, 0]);
   });
 
   it('a cgroup recreated under the same name starts a new series; the old one stays until it ages out', () => {
