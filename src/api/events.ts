@@ -7,8 +7,8 @@
  * and reloads the tree, as EventSource does by itself).
  */
 import type http from 'node:http';
-import type { History, TreeRow } from '../history/store.js';
-import { rowSignature, treeColumns } from './tree.js';
+import type { History } from '../history/store.js';
+import { treeColumns } from './tree.js';
 
 export interface EventLimits {
   maxClients: number;
@@ -24,7 +24,8 @@ export const EVENT_LIMITS: EventLimits = {
 
 export class EventHub {
   private clients = new Set<http.ServerResponse>();
-  private sigs = new Map<string, string>();
+  /** Series key → the version the clients have. */
+  private versions = new Map<string, number>();
   private heartbeat: NodeJS.Timeout | null = null;
   private unsubscribe: () => void;
   dropped = 0;
@@ -70,29 +71,26 @@ export class EventHub {
   }
 
   private publish(seq: number): void {
-    // Keep the signatures even without clients, so that the first event after a connect is small.
-    const rows = this.history.rows();
-    const changed: TreeRow[] = [];
-    const live = new Set<string>();
-    for (const r of rows) {
-      live.add(r.key);
-      const sig = rowSignature(r);
-      if (this.sigs.get(r.key) !== sig) {
-        changed.push(r);
-        this.sigs.set(r.key, sig);
-      }
-    }
+    // Versions are kept even without clients, so that the first event after a connect is small.
+    const changed = this.history.rows((s) => {
+      if (this.versions.get(s.key) === s.version) return false;
+      this.versions.set(s.key, s.version);
+      return true;
+    });
     const removed: string[] = [];
-    for (const k of this.sigs.keys())
-      if (!live.has(k)) {
+    let rows = 0;
+    for (const k of this.versions.keys()) {
+      const s = this.history.series.get(k);
+      if (!s || s.ended) {
         removed.push(k);
-        this.sigs.delete(k);
-      }
+        this.versions.delete(k);
+      } else rows++;
+    }
     if (this.clients.size === 0) return;
     const data = JSON.stringify({
       seq,
       at: this.history.timeOf(seq),
-      rows: rows.length,
+      rows,
       changed: treeColumns(changed),
       removed,
     });

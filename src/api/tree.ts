@@ -78,9 +78,3 @@ export function treeColumns(rows: TreeRow[]): TreeColumns {
   }
   return out;
 }
-
-/** A row's identity of content: two equal strings mean nothing changed for a client. */
-export function rowSignature(r: TreeRow): string {
-  const f = r.figures;
-  return `${r.path}|${r.views.join(',')}|${opt(f.tasks)}|${opt(f.cpuPct)}|${opt(f.waitPerSec)}|${opt(f.waitsPerSec)}|${opt(f.p50Ns)}|${opt(f.p99Ns)}|${opt(f.selfPct)}`;
-}

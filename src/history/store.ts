@@ -93,6 +93,8 @@ export interface Series {
   lastGauge: Map<number, number>;
   figures: Figures;
   figuresSeq: number;
+  /** Bumped when what the tree shows of it (path, views, figures) changes: live clients get only those rows. */
+  version: number;
 }
 
 /** Bytes a series costs besides its records (object, maps, last samples): an estimate for the accounting. */
@@ -225,10 +227,12 @@ export class History {
         lastGauge: new Map(),
         figures: {},
         figuresSeq: 0,
+        version: 1,
       };
       this.series.set(key, s);
     }
     s.ended = false;
+    if (s.path !== c.path) s.version++;
     s.path = c.path; // a rename keeps the id
     s.lastSeq = seq;
     for (const [view, sample] of c.views) {
@@ -241,6 +245,7 @@ export class History {
         prev.seq = seq;
         continue;
       }
+      if (!prev) s.version++;
       s.prev.set(view, { sample, at, seq, quiet });
       const seconds = prev ? Math.max(1e-9, (at - prev.at) / 1000) : 0;
       const vd = viewDelta(prev?.sample, sample, seconds || 1);
@@ -314,6 +319,12 @@ export class History {
     // Figures a view gives stay until that view says otherwise (cgroupfs is not read every time).
     s.figuresSeq = seq;
     const f = s.figures;
+    const before = figuresKey(f);
+    this.figureInto(f, view, vd);
+    if (figuresKey(f) !== before) s.version++;
+  }
+
+  private figureInto(f: Figures, view: string, vd: ViewDelta): void {
     if (view === 'sched_lat') {
       const sf = schedFigures(vd);
       if (!sf) return;
@@ -621,11 +632,11 @@ export class History {
     };
   }
 
-  /** Current figures of every live cgroup. */
-  rows(): TreeRow[] {
+  /** Current figures of every live cgroup (or of those `pick` says). */
+  rows(pick?: (s: Series) => boolean): TreeRow[] {
     const out: TreeRow[] = [];
     for (const s of this.series.values()) {
-      if (s.ended) continue;
+      if (s.ended || (pick && !pick(s))) continue;
       out.push({
         key: s.key,
         id: s.id,
@@ -711,6 +722,11 @@ export interface TreeRow {
   level: number;
   figures: Figures;
   views: string[];
+}
+
+/** The figures as the tree shows them (six digits), to tell a change. */
+function figuresKey(f: Figures): string {
+  return `${round(f.tasks ?? null)}|${round(f.cpuPct ?? null)}|${round(f.waitPerSec ?? null)}|${round(f.waitsPerSec ?? null)}|${round(f.p50Ns ?? null)}|${round(f.p99Ns ?? null)}|${round(f.selfPct ?? null)}`;
 }
 
 /** Every value of two samples of a view the same (counters, gauges, histogram counts and sums): an idle cgroup. */

@@ -900,6 +900,8 @@ async function main(): Promise<void> {
   });
   new ResizeObserver(() => paintRows()).observe(body);
   buildTreeHeader();
+  // Both at once: the tree is what the first paint waits for.
+  const tree = loadTree();
   state.info = await getJson<Info>('/api/v1/info');
   for (const r of RANGES) {
     if (r * 60_000 > state.info.retentionMs * 1.01 && r !== RANGES[0]) continue;
@@ -927,7 +929,7 @@ async function main(): Promise<void> {
     }
   });
   setPause();
-  await loadTree();
+  await tree;
   document.body.dataset['ready'] = '1';
   connect();
   await loadDetail();
