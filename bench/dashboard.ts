@@ -221,7 +221,8 @@ async function bench(rels: string[]): Promise<void> {
 
   // 2. An hour of history at N cgroups, 1% busy (synthetic samples: the store's cost alone).
   if (global.gc) global.gc();
-  const rss0 = process.memoryUsage().rss;
+  const heap = () => process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+  const rss0 = heap();
   const hh = new History({ intervalMs: 5000 });
   const busy = Math.max(1, Math.floor(N / 100));
   const idle: CgroupSnapLike[] = [];
@@ -255,7 +256,7 @@ async function bench(rels: string[]): Promise<void> {
   const fillS = (performance.now() - w0) / 1000;
   if (global.gc) global.gc();
   const mem = hh.memory();
-  const rss1 = process.memoryUsage().rss;
+  const rss1 = heap();
   const s = hh.find({ path: '/h/c0' })!;
   const qt: number[] = [];
   let bytes = 0;
@@ -268,7 +269,7 @@ async function bench(rels: string[]): Promise<void> {
     `\n2. an hour of history (720 samples × ${N} cgroups, ${busy} busy with 20 buckets moving; filled in ${fillS.toFixed(0)} s):`,
   );
   console.log(
-    `   records ${mem.records} = ${mb(mem.recordBytes)} (budget ${mb(mem.budgetBytes)}), estimate with series ${mb(mem.estimateBytes)}; RSS growth ${mb(rss1 - rss0)} (the last samples of ${N} cgroups included)`,
+    `   records ${mem.records} = ${mb(mem.recordBytes)} (budget ${mb(mem.budgetBytes)}), estimate with series ${mb(mem.estimateBytes)}; JS heap + typed arrays growth ${mb(rss1 - rss0)} (the last samples of ${N} cgroups included)`,
   );
   console.log(
     `   one busy cgroup's hour: ${(bytes / 1024).toFixed(0)} KiB JSON in median ${median(qt).toFixed(1)} ms (query + JSON.stringify)`,

@@ -32,7 +32,8 @@ export class RecordRing {
   }
 
   push(seq: number, col: number, val: number): void {
-    if (this.n === this.capacity) this.resize(Math.max(16, this.capacity * 2));
+    // 1.5x: at most a third of a full ring is slack (an hour of a busy cgroup is some 16,000 records).
+    if (this.n === this.capacity) this.resize(Math.max(16, Math.ceil(this.capacity * 1.5)));
     const i = (this.head + this.n) % this.capacity;
     this.seqs[i] = seq;
     this.cols[i] = col;

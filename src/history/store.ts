@@ -766,5 +766,7 @@ export function round(v: number): number;
 export function round(v: number | null): number | null;
 export function round(v: number | null): number | null {
   if (v === null || !Number.isFinite(v) || v === 0) return v;
-  return Number(v.toPrecision(6));
+  // Arithmetic, not toPrecision: no string per number (an hour of a busy cgroup rounds thousands).
+  const f = 10 ** (5 - Math.floor(Math.log10(Math.abs(v))));
+  return f >= 1 ? Math.round(v * f) / f : Math.round(v * f) * (1 / f);
 }
