@@ -47,6 +47,8 @@ make -s -C bpf
 say "building TypeScript"
 rm -rf dist
 npx tsc -p tsconfig.json
+# The dashboard's page (web/ → build/web, bundled by esbuild; docs/dashboard.md).
+say "building the dashboard page"; node scripts/build-web.mjs
 # The syscall numbers and struct layouts written in src/kernel/abi.ts must be
 # those of the installed headers and of this kernel's BTF: a mismatch fails the build.
 say "checking the kernel ABI tables against C"
