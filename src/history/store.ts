@@ -65,6 +65,8 @@ export interface Figures {
 
 interface PrevView {
   sample: ViewSample;
+  /** The sample's values, packed (counter/gauge value; histogram count and sum): the idle check reads only this. */
+  packed: Float64Array;
   at: number;
   seq: number;
   /** The sample equalled the one before it. */
@@ -200,14 +202,20 @@ export class History {
 
   private ingestCgroup(seq: number, at: number, key: string, c: CgroupSnapLike): void {
     let s = this.series.get(key);
-    const pk = hierPathKey(c.hierarchy, c.path);
-    const before = this.byPath.get(pk);
-    if (before !== undefined && before !== key) {
-      // Recreated under the same name: the old series ends, this one starts.
-      const old = this.series.get(before);
-      if (old) old.ended = true;
+    if (!s || s.path !== c.path || s.ended) {
+      const pk = hierPathKey(c.hierarchy, c.path);
+      const before = this.byPath.get(pk);
+      if (before !== undefined && before !== key) {
+        // Recreated under the same name: the old series ends, this one starts.
+        const old = this.series.get(before);
+        if (old) old.ended = true;
+      }
+      if (s && s.path !== c.path) {
+        const op = hierPathKey(s.hierarchy, s.path);
+        if (this.byPath.get(op) === key) this.byPath.delete(op);
+      }
+      this.byPath.set(pk, key);
     }
-    this.byPath.set(pk, key);
     if (!s) {
       s = {
         key,
@@ -238,7 +246,7 @@ export class History {
     for (const [view, sample] of c.views) {
       const prev = s.prev.get(view);
       // Same values as the last read, however long ago: every interval in between was zero (counters only grow).
-      const quiet = prev !== undefined && sameValues(prev.sample, sample);
+      const quiet = prev !== undefined && samePacked(prev.packed, sample);
       if (prev && quiet && prev.quiet) {
         // Idle and idle the interval before (its figures are already the zero ones): nothing to compute.
         prev.at = at;
@@ -246,7 +254,7 @@ export class History {
         continue;
       }
       if (!prev) s.version++;
-      s.prev.set(view, { sample, at, seq, quiet });
+      s.prev.set(view, { sample, packed: pack(sample), at, seq, quiet });
       const seconds = prev ? Math.max(1e-9, (at - prev.at) / 1000) : 0;
       const vd = viewDelta(prev?.sample, sample, seconds || 1);
       if (!prev || vd.first) {
@@ -729,16 +737,30 @@ function figuresKey(f: Figures): string {
   return `${round(f.tasks ?? null)}|${round(f.cpuPct ?? null)}|${round(f.waitPerSec ?? null)}|${round(f.waitsPerSec ?? null)}|${round(f.p50Ns ?? null)}|${round(f.p99Ns ?? null)}|${round(f.selfPct ?? null)}`;
 }
 
-/** Every value of two samples of a view the same (counters, gauges, histogram counts and sums): an idle cgroup. */
-function sameValues(a: ViewSample, b: ViewSample): boolean {
-  if (a.id !== b.id || a.metrics.length !== b.metrics.length) return false;
-  for (let i = 0; i < a.metrics.length; i++) {
-    const x = a.metrics[i]!;
-    const y = b.metrics[i]!;
-    if (x.value !== y.value || x.kind !== y.kind) return false;
-    if (x.hist && (x.hist.count !== y.hist?.count || x.hist.sum !== y.hist.sum)) return false;
+/** A view sample's values in a row: value per metric; for a histogram its count and sum. */
+function pack(v: ViewSample): Float64Array {
+  let n = 0;
+  for (const m of v.metrics) n += m.hist ? 2 : 1;
+  // The id is the series' own (its key holds it): not packed.
+  const out = new Float64Array(n);
+  let k = 0;
+  for (const m of v.metrics) {
+    out[k++] = m.value;
+    if (m.hist) out[k++] = m.hist.sum ?? -1;
   }
-  return true;
+  return out;
+}
+
+/** pack(v) equals `p`: the view printed the same values (an idle cgroup). */
+function samePacked(p: Float64Array, v: ViewSample): boolean {
+  let k = 0;
+  const ms = v.metrics;
+  for (let i = 0; i < ms.length; i++) {
+    const m = ms[i]!;
+    if (k >= p.length || p[k++] !== m.value) return false;
+    if (m.hist && (k >= p.length || p[k++] !== (m.hist.sum ?? -1))) return false;
+  }
+  return k === p.length;
 }
 
 /** The seq a late baseline gauge is recorded at: the series' last. */
