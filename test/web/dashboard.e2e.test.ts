@@ -160,12 +160,25 @@ describe('dashboard in a browser', { concurrency: false }, () => {
     assert.deepEqual(consoleErrors, []);
   });
 
+  it('follows the dark colour scheme', async () => {
+    await page.emulateMedia({ colorScheme: 'dark' });
+    // The charts are drawn again in the scheme's colours.
+    await page.waitForFunction(() => {
+      const c = getComputedStyle(document.body).backgroundColor.match(/\d+/g)!.map(Number);
+      return c[0]! + c[1]! + c[2]! < 150;
+    });
+    await page.waitForSelector('canvas.heat');
+    const shot = path.join(os.tmpdir(), `cgview-dashboard-dark-${process.pid}.png`);
+    await page.screenshot({ path: shot });
+    process.stdout.write(`# screenshot (dark): ${shot}\n`);
+    await page.emulateMedia({ colorScheme: 'light' });
+    assert.deepEqual(consoleErrors, []);
+  });
+
   it('the filter finds a cgroup by part of its name', async () => {
-    const part = idleName.slice(0, 5) + idleName.slice(-4);
     await page.fill('#filter', idleName.slice(-6));
     await page.waitForSelector(`.row .name[title*="${idleName}"]`);
     assert.equal(await page.locator(`.row:not([hidden]) .name[title*="${busyName}"]`).count(), 0);
-    void part;
     await page.fill('#filter', '');
   });
 

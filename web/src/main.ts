@@ -516,6 +516,8 @@ function plot(
       stroke: axisColour,
       grid,
       ticks: grid,
+      // hh:mm:ss labels need room.
+      space: 90,
       values: (_u, vals) =>
         vals.map((v) => (v === null ? '' : clock(v * 1000, (vals[1] ?? v) - (vals[0] ?? v) < 60))),
     },
