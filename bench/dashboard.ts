@@ -236,9 +236,7 @@ async function bench(rels: string[]): Promise<void> {
 async function hour(): Promise<void> {
   // 2. An hour of history at N cgroups, 1% busy (synthetic samples: the store's cost alone).
   if (global.gc) global.gc();
-  const rssStart = process.memoryUsage().rss;
   const heap = () => process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
-  const rss0 = heap();
   const hh = new History({ intervalMs: 5000 });
   const busy = Math.max(1, Math.floor(N / 100));
   const idle: CgroupSnapLike[] = [];
@@ -252,6 +250,10 @@ async function hour(): Promise<void> {
       views: new Map([['sched_lat', schedLat(id, { self: 7, other: 3, buckets: [1] })]]),
     });
   }
+  // Baseline after the bench's own idle samples (in the daemon the snapshot's, let go after each sample).
+  if (global.gc) global.gc();
+  const rssStart = process.memoryUsage().rss;
+  const rss0 = heap();
   const w0 = performance.now();
   for (let i = 0; i < 720; i++) {
     const cgroups: CgroupSnapLike[] = [];
@@ -285,7 +287,7 @@ async function hour(): Promise<void> {
     `\n2. an hour of history (720 samples × ${N} cgroups, ${busy} busy with 20 buckets moving; filled in ${fillS.toFixed(0)} s):`,
   );
   console.log(
-    `   records ${mem.records} = ${mb(mem.recordBytes)} (budget ${mb(mem.budgetBytes)}), estimate with series ${mb(mem.estimateBytes)}; JS heap + typed arrays growth ${mb(rss1 - rss0)} (the last samples of ${N} cgroups included)`,
+    `   records ${mem.records} = ${mb(mem.recordBytes)} (budget ${mb(mem.budgetBytes)}), estimate with series ${mb(mem.estimateBytes)}; JS heap + typed arrays growth ${mb(rss1 - rss0)} (series and their last values included)`,
   );
   console.log(`   process RSS: ${mb(rssStart)} before, ${mb(process.memoryUsage().rss)} with the hour`);
   console.log(

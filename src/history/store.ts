@@ -32,7 +32,7 @@ export interface HistoryOptions {
   intervalMs?: number;
   /** How long samples are kept, ms (default one hour). */
   retentionMs?: number;
-  /** Bytes the records of all series may hold (default 64 MiB). */
+  /** Bytes the records of all series may hold (default 32 MiB: the daemon at 10,000 cgroups stays under 200 MB). */
   budgetBytes?: number;
   /** Most distinct columns (view × metric × bucket) kept; past it new ones are not recorded. */
   maxColumns?: number;
@@ -63,10 +63,16 @@ export interface Figures {
   selfPct?: number;
 }
 
+/** The metrics a view prints, in order, without values: interned, shared by every cgroup that prints the same. */
+interface Shape {
+  id: number;
+  metrics: Array<Omit<Metric, 'value' | 'hist'> & { bounds?: number[] }>;
+}
+
 interface PrevView {
-  sample: ViewSample;
-  /** The sample's values, packed (counter/gauge value; histogram count and sum): the idle check reads only this. */
+  /** The last read's values, packed (see pack()), and the shape to read them with: a few hundred bytes, not the sample's objects. */
   packed: Float64Array;
+  shape: Shape;
   at: number;
   seq: number;
   /** The sample equalled the one before it. */
@@ -132,7 +138,7 @@ export class History {
   constructor(opts: HistoryOptions = {}) {
     this.intervalMs = opts.intervalMs ?? 5000;
     this.retentionMs = opts.retentionMs ?? 3600_000;
-    this.budgetBytes = opts.budgetBytes ?? 64 * 1024 * 1024;
+    this.budgetBytes = opts.budgetBytes ?? 32 * 1024 * 1024;
     this.maxColumns = opts.maxColumns ?? 65536;
     this.capacity = Math.max(2, Math.ceil(this.retentionMs / this.intervalMs));
     this.times = new Float64Array(this.capacity);
@@ -254,9 +260,9 @@ export class History {
         continue;
       }
       if (!prev) s.version++;
-      s.prev.set(view, { sample, packed: pack(sample), at, seq, quiet });
+      s.prev.set(view, { packed: pack(sample), shape: this.shapeOf(sample), at, seq, quiet });
       const seconds = prev ? Math.max(1e-9, (at - prev.at) / 1000) : 0;
-      const vd = viewDelta(prev?.sample, sample, seconds || 1);
+      const vd = viewDelta(prev ? unpack(prev, sample.id) : undefined, sample, seconds || 1);
       if (!prev || vd.first) {
         // Baseline: deltas since the cgroup's creation are no interval; gauges are values.
         for (const md of vd.metrics) if (md.metric.kind === 'gauge') this.gaugeBaseline(s, view, md.metric);
@@ -268,6 +274,31 @@ export class History {
       this.record(s, seq, view, vd);
       this.figure(s, seq, view, vd);
     }
+  }
+
+  private shapes = new Map<string, Shape>();
+
+  /** The interned shape of a sample (built only for reads that moved: idle ones keep theirs). */
+  private shapeOf(v: ViewSample): Shape {
+    let sig = '';
+    for (const m of v.metrics)
+      sig += `${metricKey(m)}\0${m.kind}\0${m.hist ? m.hist.bounds.join(',') : ''}\n`;
+    let sh = this.shapes.get(sig);
+    if (!sh) {
+      sh = {
+        id: this.shapes.size,
+        metrics: v.metrics.map((m) => ({
+          key: m.key,
+          name: m.name,
+          kind: m.kind,
+          scale: m.scale,
+          ...(m.labels ? { labels: m.labels } : {}),
+          ...(m.hist ? { bounds: m.hist.bounds.slice() } : {}),
+        })),
+      };
+      this.shapes.set(sig, sh);
+    }
+    return sh;
   }
 
   private put(s: Series, seq: number, col: number, val: number): void {
@@ -507,16 +538,15 @@ export class History {
       const ensure = (id: number) => {
         if (id >= 0 && !b.cols.has(id)) b.cols.set(id, { vals: new Float64Array(n), set: new Uint8Array(n) });
       };
-      for (const m of pv.sample.metrics) {
-        const mk = metricKey(m);
-        if (m.kind === 'counter') ensure(this.column(v, 'counter', mk, { metric: meta(m) }));
-        else if (m.kind === 'histogram' && m.hist) {
-          ensure(this.column(v, 'sum', mk, { metric: meta(m) }));
-          ensure(
-            this.column(v, 'bucket', mk, { metric: meta(m), bucket: 0, bound: m.hist.bounds[0] ?? Infinity }),
-          );
+      for (const m of pv.shape.metrics) {
+        const mk = metricKey(m as Metric);
+        const mm = meta(m as Metric);
+        if (m.kind === 'counter') ensure(this.column(v, 'counter', mk, { metric: mm }));
+        else if (m.kind === 'histogram' && m.bounds) {
+          ensure(this.column(v, 'sum', mk, { metric: mm }));
+          ensure(this.column(v, 'bucket', mk, { metric: mm, bucket: 0, bound: m.bounds[0] ?? Infinity }));
           const hk = `${v}\0${mk}`;
-          if (!this.histBounds.has(hk)) this.histBounds.set(hk, m.hist.bounds.slice());
+          if (!this.histBounds.has(hk)) this.histBounds.set(hk, m.bounds.slice());
         }
       }
     }
@@ -737,28 +767,57 @@ function figuresKey(f: Figures): string {
   return `${round(f.tasks ?? null)}|${round(f.cpuPct ?? null)}|${round(f.waitPerSec ?? null)}|${round(f.waitsPerSec ?? null)}|${round(f.p50Ns ?? null)}|${round(f.p99Ns ?? null)}|${round(f.selfPct ?? null)}`;
 }
 
-/** A view sample's values in a row: value per metric; for a histogram its count and sum. */
+/**
+ * A view sample's values in a row: per metric its value; a histogram's also
+ * its sum (-1 when not printed) and its cumulative counts.
+ */
 function pack(v: ViewSample): Float64Array {
   let n = 0;
-  for (const m of v.metrics) n += m.hist ? 2 : 1;
+  for (const m of v.metrics) n += m.hist ? 2 + m.hist.cum.length : 1;
   // The id is the series' own (its key holds it): not packed.
   const out = new Float64Array(n);
   let k = 0;
   for (const m of v.metrics) {
     out[k++] = m.value;
-    if (m.hist) out[k++] = m.hist.sum ?? -1;
+    if (m.hist) {
+      out[k++] = m.hist.sum ?? -1;
+      for (const c of m.hist.cum) out[k++] = c;
+    }
   }
   return out;
 }
 
-/** pack(v) equals `p`: the view printed the same values (an idle cgroup). */
+/** The previous read back as a sample, in its own shape, for viewDelta. */
+function unpack(p: PrevView, id: string | undefined): ViewSample {
+  const metrics: Metric[] = [];
+  let k = 0;
+  for (const m of p.shape.metrics) {
+    const { bounds, ...rest } = m;
+    const value = p.packed[k++]!;
+    if (bounds) {
+      const sum = p.packed[k++]!;
+      const cum = Array.from(p.packed.subarray(k, k + bounds.length));
+      k += bounds.length;
+      metrics.push({ ...rest, value, hist: { bounds, cum, count: value, sum: sum < 0 ? undefined : sum } });
+    } else metrics.push({ ...rest, value });
+  }
+  return { id, metrics, text: new Map() };
+}
+
+/**
+ * The sample prints what `p` holds (an idle cgroup): values, histogram
+ * counts and sums (equal counts: no new observation, so equal buckets).
+ */
 function samePacked(p: Float64Array, v: ViewSample): boolean {
   let k = 0;
   const ms = v.metrics;
   for (let i = 0; i < ms.length; i++) {
     const m = ms[i]!;
     if (k >= p.length || p[k++] !== m.value) return false;
-    if (m.hist && (k >= p.length || p[k++] !== (m.hist.sum ?? -1))) return false;
+    if (m.hist) {
+      if (k >= p.length || p[k++] !== (m.hist.sum ?? -1)) return false;
+      k += m.hist.cum.length;
+    }
   }
   return k === p.length;
 }
