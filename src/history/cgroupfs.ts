@@ -10,7 +10,7 @@ import { classifyView, type ViewSample } from '../stats/keys.js';
 import type { CgroupSnapLike } from './types.js';
 
 /** Every how many samples an idle cgroup is read anyway (spread: a slice of them each time). */
-export const IDLE_REFRESH_SAMPLES = 12;
+export const IDLE_REFRESH_SAMPLES = 24;
 
 export class CgroupFsReader {
   private mounts: Array<{ path: string; version: 1 | 2; options: string[] }>;
