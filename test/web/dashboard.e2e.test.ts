@@ -160,6 +160,40 @@ describe('dashboard in a browser', { concurrency: false }, () => {
     assert.deepEqual(consoleErrors, []);
   });
 
+  it('PromQL per chart names the exporter metric and the real path; CSV holds the visible history', async () => {
+    const rel = `/${path.relative(CGROUP2, path.join(env.cgroupRoot, busyName))}`;
+    const titles = await page
+      .locator('figure.chart button')
+      .evaluateAll((bs) => bs.map((b) => b.getAttribute('title') ?? ''));
+    assert.ok(titles.length >= 4, `${titles.length} PromQL buttons`);
+    assert.ok(
+      titles.some((t) =>
+        t.includes(`rate(cgview_sched_lat_wait_seconds_sum{cgroup="${rel}",hierarchy="v2"}[1m])`),
+      ),
+      titles.join('\n'),
+    );
+    assert.ok(
+      titles.some((t) =>
+        t.includes('histogram_quantile(0.99, sum by (le) (rate(cgview_sched_lat_wait_seconds_bucket{'),
+      ),
+    );
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('text=Download CSV')]);
+    const file = path.join(os.tmpdir(), `cgview-dashboard-${process.pid}.csv`);
+    await download.saveAs(file);
+    onCleanup(() => fs.rmSync(file, { force: true }));
+    const lines = fs.readFileSync(file, 'utf8').trim().split('\n');
+    assert.match(lines[0]!, /^time,seconds,.*sched_lat\.queue_self_ns_total\.per_s/);
+    assert.ok(lines.length >= 4, `${lines.length} CSV lines`);
+  });
+
+  it('compares two cgroups side by side (Shift+click), and the URL holds both', async () => {
+    await page.locator(`.row .name[title*="${idleName}"]`).click({ modifiers: ['Shift'] });
+    await page.waitForFunction(() => document.querySelectorAll('section.cg').length === 2);
+    assert.match(decodeURIComponent(page.url()), new RegExp(`cmp=v2:.*${idleName}`));
+    await page.locator(`.row .name[title*="${idleName}"]`).click({ modifiers: ['Shift'] });
+    await page.waitForFunction(() => document.querySelectorAll('section.cg').length === 1);
+  });
+
   it('follows the dark colour scheme', async () => {
     await page.emulateMedia({ colorScheme: 'dark' });
     // The charts are drawn again in the scheme's colours.
