@@ -34,7 +34,20 @@ const SHORT: Record<string, string> = { v: 'verbose', h: 'help' };
 /** The options of each command (DESIGN.md section 3; `cgview --help`). */
 export const OPTIONS: Record<string, FlagSpec> = {
   daemon: {
-    values: ['bpffs', 'cgroup-root', 'state', 'socket', 'listen', 'private-dir', 'log-level', 'socket-mode'],
+    values: [
+      'bpffs',
+      'cgroup-root',
+      'state',
+      'socket',
+      'listen',
+      'web-config',
+      'metrics-config',
+      'sample-interval',
+      'history',
+      'private-dir',
+      'log-level',
+      'socket-mode',
+    ],
     bools: ['no-default-views'],
   },
   pin: { values: ['cgroup', 'name', 'mode', 'file-mode', 'socket'], bools: ['inherit', 'json'] },
