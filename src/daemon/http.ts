@@ -158,6 +158,8 @@ const CRLF2 = Buffer.from('\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
 /** How soon a connection past the share of its address must have sent its request. */
 const LATE_FIRST_REQUEST_MS = 250;
+/** A connection admitted this long ago that has no request in progress may be closed to make room. */
+const GRACE_MS = 250;
 /** Slices of a body written at a time (views of it, not copies). */
 const SLICE = 64 << 10;
 
@@ -408,6 +410,10 @@ interface Conn {
   firstTimer: NodeJS.Timeout | null;
   gate: Gate | null;
   gone: boolean;
+  /** When it was admitted (ms). */
+  since: number;
+  /** It had a request answered: idle now means keep-alive idle. */
+  served: boolean;
 }
 
 /** Starts the --listen server. Throws E_BAD_INPUT (address, web config), or the listen error. */
@@ -457,22 +463,21 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
     mine?.delete(c);
     if (mine && mine.size === 0) byAddr.delete(c.addr);
     stats.connections = open.size;
-    // A slot is free: the oldest waiting connection takes it.
-    while (open.size < limits.maxConnections && waiting.size) {
-      const [sock, timer] = waiting.entries().next().value!;
-      clearTimeout(timer);
-      waiting.delete(sock);
-      stats.waiting = waiting.size;
-      if (!sock.destroyed) admit(sock);
-    }
+    pumpWaiting();
   };
 
-  /** Closes the oldest connection without a request in progress of the address holding most; false if none. */
+  /**
+   * Closes the oldest idle connection of the address holding most: one
+   * without a request in progress that was served already or has had
+   * GRACE_MS to send its request (a burst of newcomers must not close each
+   * other before they are read). False if there is none.
+   */
   const makeRoom = (): boolean => {
+    const now = Date.now();
     const addrs = [...byAddr.values()].sort((x, y) => y.size - x.size);
     for (const conns of addrs)
       for (const c of conns)
-        if (!c.gate?.busy) {
+        if (!c.gate?.busy && (c.served || now - c.since >= GRACE_MS)) {
           stats.evicted++;
           c.raw.destroy();
           c.gate?.destroy();
@@ -481,6 +486,27 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
         }
     return false;
   };
+
+  let pumpTimer: NodeJS.Timeout | null = null;
+  /** Admits waiting connections, oldest first, while there are slots or room can be made. */
+  function pumpWaiting(): void {
+    while (waiting.size) {
+      if (open.size >= limits.maxConnections && !makeRoom()) break;
+      // makeRoom's forget() may have admitted some already.
+      if (!waiting.size || open.size >= limits.maxConnections) continue;
+      const [sock, timer] = waiting.entries().next().value!;
+      clearTimeout(timer);
+      waiting.delete(sock);
+      stats.waiting = waiting.size;
+      if (!sock.destroyed) admit(sock);
+    }
+    // Connections become idle enough to make room with time: look again soon.
+    if (waiting.size && !pumpTimer)
+      pumpTimer = setTimeout(() => {
+        pumpTimer = null;
+        pumpWaiting();
+      }, 50);
+  }
 
   const server = http.createServer({
     maxHeaderSize: limits.maxHeaderBytes,
@@ -504,6 +530,7 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     const gate = req.socket as unknown as Gate;
     const conn = byGate.get(gate);
+    if (conn) conn.served = true;
     if (conn?.firstTimer) {
       clearTimeout(conn.firstTimer);
       conn.firstTimer = null;
@@ -650,7 +677,15 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
       mine.size >= limits.maxConnectionsPerAddress
         ? Math.min(limits.firstRequestMs, LATE_FIRST_REQUEST_MS)
         : limits.firstRequestMs;
-    const c: Conn = { raw, addr, firstTimer: null, gate: null, gone: false };
+    const c: Conn = {
+      raw,
+      addr,
+      firstTimer: null,
+      gate: null,
+      gone: false,
+      since: Date.now(),
+      served: false,
+    };
     // Not unref'd: the server keeps the process alive anyway; cleared on the first request or close.
     c.firstTimer = setTimeout(() => {
       c.firstTimer = null;
@@ -675,10 +710,11 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
   const front = net.createServer({ pauseOnConnect: true }, (raw) => {
     stats.accepted++;
     raw.on('error', () => {});
-    if (open.size < limits.maxConnections || makeRoom()) {
+    if (open.size < limits.maxConnections && !waiting.size) {
       admit(raw);
       return;
     }
+    // Not read while it waits: its bytes stay in the kernel.
     if (waiting.size >= limits.maxWaiting) {
       stats.refused++;
       raw.destroy();
@@ -700,6 +736,7 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
         stats.waiting = waiting.size;
       }
     });
+    pumpWaiting();
   });
   await new Promise<void>((resolve, reject) => {
     front.once('error', reject);
@@ -717,6 +754,7 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
     loopbackOnly: listen.defaulted,
     close() {
       front.close();
+      if (pumpTimer) clearTimeout(pumpTimer);
       for (const [sock, t] of waiting) {
         clearTimeout(t);
         sock.destroy();

@@ -115,7 +115,8 @@ export function parseWebConfig(text: string, file: string): WebConfig {
   };
   const err = doc.errors[0];
   if (err) {
-    const line = err.linePos?.[0]?.line;
+    const line =
+      err.linePos?.[0]?.line ?? (err.pos?.[0] !== undefined ? lc.linePos(err.pos[0]).line : undefined);
     throw new CgviewError(
       'E_BAD_INPUT',
       `--web-config ${file}${line ? `:${line}` : ''}: not valid YAML: ${err.message.split('\n')[0]}`,
@@ -312,6 +313,8 @@ export class BasicAuth {
   readonly #cache = new Map<string, Buffer>();
   readonly #dummy: string;
   #running = 0;
+  /** bcrypt computations so far (tests: an unknown user costs one, a remembered password none). */
+  bcryptRuns = 0;
   readonly #queue: Array<() => void> = [];
   constructor(
     users: Map<string, string>,
@@ -351,6 +354,7 @@ export class BasicAuth {
       return 'busy';
     if (this.#running >= this.limits.concurrency) await new Promise<void>((r) => this.#queue.push(r));
     this.#running++;
+    this.bcryptRuns++;
     let ok: boolean;
     try {
       // bcryptjs hashes $2y$ as $2b$ (the same algorithm; htpasswd -B writes $2y$).
