@@ -714,18 +714,22 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
       admit(raw);
       return;
     }
-    // Not read while it waits: its bytes stay in the kernel.
+    // Not read while it waits: its bytes stay in the kernel. A full queue
+    // drops the connection that has waited longest: after a burst of
+    // connections that never send, a scraper that comes next still gets in.
     if (waiting.size >= limits.maxWaiting) {
+      const [oldest, t] = waiting.entries().next().value!;
+      clearTimeout(t);
+      waiting.delete(oldest);
       stats.refused++;
-      raw.destroy();
-      return;
+      oldest.destroy();
     }
     const timer = setTimeout(() => {
       waiting.delete(raw);
       stats.waiting = waiting.size;
       stats.refused++;
       raw.destroy();
-    }, limits.firstRequestMs);
+    }, limits.headersTimeoutMs);
     waiting.set(raw, timer);
     stats.waiting = waiting.size;
     raw.once('close', () => {

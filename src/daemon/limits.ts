@@ -72,8 +72,9 @@ export interface HttpLimits {
   maxPipelined: number;
   /**
    * Connections accepted past maxConnections when none can make room (every
-   * one has a request in progress): they wait, not read (their bytes stay in
-   * the kernel), for a free slot, at most firstRequestMs; more are closed.
+   * one has a request in progress, or came less than 250 ms ago): they wait,
+   * not read (their bytes stay in the kernel), for a free slot, oldest first,
+   * at most headersTimeoutMs; past this many the one waiting longest is closed.
    */
   maxWaiting: number;
   /** A connection whose answer has not moved for this long (the client stopped reading) is closed. */
