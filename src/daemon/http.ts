@@ -224,9 +224,9 @@ class Gate extends Duplex {
   get encrypted(): boolean {
     return this.inner instanceof tls.TLSSocket;
   }
-  /** A request in progress: not to be closed to make room. */
+  /** A request in progress, or an answer still being sent: not to be closed to make room. */
   get busy(): boolean {
-    return this.pending > 0 || this.#inFlight;
+    return this.pending > 0 || this.#inFlight || this.writableLength > 0 || this.inner.writableLength > 0;
   }
 
   setTimeout(ms: number, cb?: () => void): this {
