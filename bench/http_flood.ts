@@ -126,7 +126,11 @@ async function scrapeMs(port: number, timeoutMs = 20000): Promise<number> {
   const end = Date.now() + timeoutMs;
   while (!c.closed() && Date.now() < end) await sleep(5);
   c.sock.destroy();
-  return /^HTTP\/1.1 200/.test(c.text()) ? Math.round(performance.now() - t0) : -1;
+  if (/^HTTP\/1.1 200/.test(c.text())) return Math.round(performance.now() - t0);
+  process.stderr.write(
+    `scrape failed after ${Math.round(performance.now() - t0)} ms: ${c.closed() ? 'closed' : 'timed out'}, got ${JSON.stringify(c.text().slice(0, 20))}\n`,
+  );
+  return -1;
 }
 
 interface Row {

@@ -28,9 +28,13 @@ const BYTE_PATHS = new Set(['bpffs', 'cgroup-root', 'private-dir']);
 /** Exit status after an uncaught exception (EX_SOFTWARE of sysexits.h). */
 export const EXIT_CRASH = 70;
 
-/** What the dashboard's history samples (issue 11 consumes it): --sample-interval, --history. */
+/**
+ * What the dashboard's history takes (issue 11: src/history/store.ts
+ * HistoryOptions, startDashboard({ ...history, source, addRoute })):
+ * --sample-interval, --history.
+ */
 export interface HistoryOptions {
-  sampleIntervalMs: number;
+  intervalMs: number;
   retentionMs: number;
 }
 /** What the exporter takes (src/export/options.ts parses the file): --metrics-config. */
@@ -83,7 +87,7 @@ export function webOptions(values: ReadonlyMap<string, string>): WebOptions {
   return {
     listen,
     webConfigFile: webConfigFile === undefined ? undefined : path.resolve(webConfigFile),
-    history: { sampleIntervalMs: Math.round(interval * 1000), retentionMs: Math.round(history * 1000) },
+    history: { intervalMs: Math.round(interval * 1000), retentionMs: Math.round(history * 1000) },
     export: { configFile: metricsConfig === undefined ? undefined : path.resolve(metricsConfig) },
   };
 }
@@ -177,6 +181,8 @@ export async function daemon(argv: string[]): Promise<number> {
         render: (req) => renderMetrics(m, req, { control, ...(stats ? { http: stats } : {}) }),
       });
       stats = metrics.stats;
+      // The dashboard (issue 11) registers here, behind the same TLS and auth:
+      // startDashboard({ ...web.history, source, addRoute }) from src/api/index.ts.
       log('info', 'listening', {
         url: metrics.url,
         loopbackOnly: metrics.loopbackOnly,

@@ -155,6 +155,15 @@ export interface HttpServer {
 }
 
 const CRLF2 = Buffer.from('\r\n\r\n');
+const LF2 = Buffer.from('\n\n');
+
+/** Where the first request head in `b` from `from` on ends (past its empty line), or -1. Bare LF lines count too. */
+function headEnd(b: Buffer, from = 0): number {
+  const a = b.indexOf(CRLF2, from);
+  const l = b.indexOf(LF2, from);
+  if (a < 0) return l < 0 ? -1 : l + 2;
+  return l < 0 || a < l ? a + 4 : l + 2;
+}
 const EMPTY = Buffer.alloc(0);
 /** How soon a connection past the share of its address must have sent its request. */
 const LATE_FIRST_REQUEST_MS = 250;
@@ -257,11 +266,7 @@ class Gate extends Duplex {
     this.#held = this.#held.length ? Buffer.concat([this.#held, b]) : b;
     // Pipelining past the limit: close before any of it reaches the parser.
     let heads = this.#inFlight ? 1 : 0;
-    for (
-      let i = this.#held.indexOf(CRLF2);
-      i >= 0 && heads <= this.#lim.maxPipelined;
-      i = this.#held.indexOf(CRLF2, i + 4)
-    )
+    for (let i = headEnd(this.#held); i >= 0 && heads <= this.#lim.maxPipelined; i = headEnd(this.#held, i))
       heads++;
     if (heads > this.#lim.maxPipelined) {
       this.onGreedy?.();
@@ -278,11 +283,11 @@ class Gate extends Duplex {
       let s = 0;
       while (s < this.#held.length && (this.#held[s] === 13 || this.#held[s] === 10)) s++;
       if (s) this.#held = this.#held.subarray(s);
-      const i = this.#held.indexOf(CRLF2);
+      const i = headEnd(this.#held);
       if (i >= 0) {
         this.#inFlight = true;
-        const head = this.#held.subarray(0, i + 4);
-        this.#held = this.#held.subarray(i + 4);
+        const head = this.#held.subarray(0, i);
+        this.#held = this.#held.subarray(i);
         this.push(head);
       } else if (this.#held.length > this.#lim.maxHeaderBytes || (this.#ended && this.#held.length)) {
         // Too long to be a head (the parser answers 431), or cut off by the end: the parser has the last word.

@@ -12,6 +12,7 @@ import { after, describe, it } from 'node:test';
 import { type HttpServer, parseListen, type Rendered, Router, serveHttp } from '../../src/daemon/http.js';
 import { HTTP_LIMITS, type HttpLimits } from '../../src/daemon/limits.js';
 import { parseWebConfig } from '../../src/daemon/webconfig.js';
+import { webOptions } from '../../src/cli/daemon.js';
 import { CgviewError } from '../../src/errors.js';
 import { waitForAsync } from '../daemon.js';
 import { RssPeak, sleep } from '../helpers.js';
@@ -114,6 +115,36 @@ describe('--listen addresses', () => {
   });
 });
 
+describe('daemon web options', () => {
+  it('--sample-interval and --history in seconds become the history options; paths are made absolute', () => {
+    const o = webOptions(new Map());
+    assert.deepEqual(o.history, { intervalMs: 5000, retentionMs: 3600_000 });
+    assert.equal(o.listen, undefined);
+    const p = webOptions(
+      new Map([
+        ['listen', ':9100'],
+        ['web-config', 'web.yml'],
+        ['metrics-config', 'm.yml'],
+        ['sample-interval', '2.5'],
+        ['history', '600'],
+      ]),
+    );
+    assert.deepEqual(p.history, { intervalMs: 2500, retentionMs: 600_000 });
+    assert.equal(p.webConfigFile, `${process.cwd()}/web.yml`);
+    assert.equal(p.export.configFile, `${process.cwd()}/m.yml`);
+    for (const [k, v] of [
+      ['sample-interval', '0.5'],
+      ['sample-interval', '3601'],
+      ['sample-interval', '-1'],
+      ['history', '4'],
+      ['history', '604801'],
+      ['history', 'an hour'],
+    ])
+      assert.throws(() => webOptions(new Map([[k!, v!]])), /wants seconds from/, `${k} ${v}`);
+    assert.throws(() => webOptions(new Map([['web-config', 'x']])), /--web-config needs --listen/);
+  });
+});
+
 describe('routes', () => {
   it('GET and HEAD of /metrics; 404 and 405 with tiny bodies; no request bodies', async () => {
     const s = await start();
@@ -140,6 +171,11 @@ describe('routes', () => {
     c.sock.write('GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello');
     await waitForAsync(() => c.closed(), 10000, 'closed after a body');
     assert.match(c.data(), /^HTTP\/1.1 400 /);
+    // Bare LF line ends: answered (Node's parser refuses them) rather than left waiting for a CRLF.
+    const lf = tcp(s.address.port);
+    lf.sock.write('GET /metrics HTTP/1.1\nHost: x\n\n');
+    await waitForAsync(() => lf.closed(), 5000, 'closed after bare LFs');
+    assert.match(lf.data(), /^HTTP\/1.1 400 /);
   });
 
   it('addRoute: prefixes, the most specific first, false falls through to 404', async () => {
