@@ -173,6 +173,7 @@ const GRACE_MS = 250;
 const SLICE = 64 << 10;
 
 interface GateLimits {
+  headersTimeoutMs: number;
   maxHeaderBytes: number;
   maxPipelined: number;
   writeStallMs: number;
@@ -197,6 +198,8 @@ class Gate extends Duplex {
   #ended = false;
   #eofPushed = false;
   #stall: NodeJS.Timeout | null = null;
+  /** Runs while part of a request head is held and not handed over: Node's headers timeout cannot see those bytes. */
+  #headTimer: NodeJS.Timeout | null = null;
   readonly #lim: GateLimits;
 
   constructor(inner: net.Socket, lim: GateLimits) {
@@ -298,6 +301,15 @@ class Gate extends Duplex {
       }
     }
     if (this.destroyed) return;
+    if (!this.#inFlight && this.#held.length) {
+      this.#headTimer ??= setTimeout(() => {
+        this.onGreedy?.();
+        this.destroy();
+      }, this.#lim.headersTimeoutMs);
+    } else if (this.#headTimer) {
+      clearTimeout(this.#headTimer);
+      this.#headTimer = null;
+    }
     // Read on only while what is held may still be short of a whole head.
     if (this.#held.length > this.#lim.maxHeaderBytes || (this.#inFlight && this.#held.length))
       this.inner.pause();
@@ -349,6 +361,8 @@ class Gate extends Duplex {
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
     if (this.#stall) clearTimeout(this.#stall);
     this.#stall = null;
+    if (this.#headTimer) clearTimeout(this.#headTimer);
+    this.#headTimer = null;
     this.#held = EMPTY;
     this.inner.destroy();
     cb(err);
@@ -445,6 +459,7 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
     tlsErrors: 0,
   };
   const gateLimits: GateLimits = {
+    headersTimeoutMs: limits.headersTimeoutMs,
     maxHeaderBytes: limits.maxHeaderBytes,
     maxPipelined: limits.maxPipelined,
     writeStallMs: limits.writeStallMs,
@@ -527,8 +542,11 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
   server.on('clientError', (e: NodeJS.ErrnoException, s: Duplex) => {
     // Node's own answers to malformed requests (400, 408, 431), then closed.
     const code = e.code === 'HPE_HEADER_OVERFLOW' ? 431 : e.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    if (s.writable && !(s as Duplex & { _httpMessage?: unknown })._httpMessage)
-      s.end(`HTTP/1.1 ${code} ${http.STATUS_CODES[code]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    if (e.code !== 'ECONNRESET' && s.writable && !(s as Duplex & { _httpMessage?: unknown })._httpMessage)
+      s.end(
+        `HTTP/1.1 ${code} ${http.STATUS_CODES[code]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+        () => s.destroy(),
+      );
     else s.destroy();
   });
 

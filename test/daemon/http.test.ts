@@ -9,10 +9,10 @@ import type http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import { after, describe, it } from 'node:test';
+import { webOptions } from '../../src/cli/daemon.js';
 import { type HttpServer, parseListen, type Rendered, Router, serveHttp } from '../../src/daemon/http.js';
 import { HTTP_LIMITS, type HttpLimits } from '../../src/daemon/limits.js';
 import { parseWebConfig } from '../../src/daemon/webconfig.js';
-import { webOptions } from '../../src/cli/daemon.js';
 import { CgviewError } from '../../src/errors.js';
 import { waitForAsync } from '../daemon.js';
 import { RssPeak, sleep } from '../helpers.js';
@@ -232,6 +232,24 @@ describe('pipelining and slow clients', () => {
     assert.equal(greedy.data(), '', 'none of the five answered');
     assert.equal(s.stats.slowOrGreedy, 1);
     c.sock.destroy();
+  });
+
+  it('a served connection that trickles its next request head is closed after the headers timeout', async () => {
+    const s = await start({ limits: { headersTimeoutMs: 600, keepAliveTimeoutMs: 60000, idleMs: 60000 } });
+    const c = tcp(s.address.port);
+    c.sock.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitForAsync(() => c.data().includes('cgview_up 1'), 10000, 'served');
+    const head = 'GET /metrics HTTP/1.1\r\nHost: x\r\n';
+    let i = 0;
+    const timer = setInterval(() => {
+      if (!c.closed()) c.sock.write(i < head.length ? head[i++]! : 'X');
+    }, 50);
+    try {
+      await waitForAsync(() => c.closed(), 10000, 'the trickling connection closed');
+    } finally {
+      clearInterval(timer);
+    }
+    assert.equal(c.data().split('HTTP/1.1 200').length - 1, 1);
   });
 
   it('a client that stops reading a big answer is closed after CGVIEW_HTTP_WRITE_STALL_MS; memory stays bounded; others are served', async (t) => {
