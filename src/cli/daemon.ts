@@ -189,6 +189,11 @@ export async function daemon(argv: string[]): Promise<number> {
         tls: webConfig?.tls !== undefined,
         basicAuth: (webConfig?.users.size ?? 0) > 0,
       });
+      const a = metrics.address.address;
+      if (!webConfig && !(a.startsWith('127.') || a === '::1'))
+        log('warn', 'listening beyond loopback without --web-config: whoever reaches it reads every metric', {
+          url: metrics.url,
+        });
     }
   } catch (e) {
     server?.close();

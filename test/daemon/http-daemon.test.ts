@@ -54,6 +54,19 @@ describe('daemon --listen', () => {
     await d.stop();
   });
 
+  it('beyond loopback without --web-config it warns', async () => {
+    const d = await Daemon.start(daemonEnv(), { args: ['--listen', '0.0.0.0:0'] });
+    await waitForAsync(() => d.logs().some((r) => r['msg'] === 'listening'), 10000, 'listening');
+    const warn = d.logs().find((r) => String(r['msg']).startsWith('listening beyond loopback without --web-config'));
+    assert.ok(warn, d.stderr);
+    assert.equal(d.logs().find((r) => r['msg'] === 'listening')!['loopbackOnly'], false);
+    await d.stop();
+    const quiet = await Daemon.start(daemonEnv(), { args: ['--listen', '127.0.0.1:0'] });
+    await waitForAsync(() => quiet.logs().some((r) => r['msg'] === 'listening'), 10000, 'listening');
+    assert.ok(!quiet.stderr.includes('beyond loopback'));
+    await quiet.stop();
+  });
+
   it('bad flags and web configs stop start-up with a clear message', async () => {
     const dir = tmpDir('webcfg');
     const unknown = writeFile(
@@ -135,12 +148,24 @@ describe('daemon --listen', () => {
       await prom.waitTargets('right', (ts) => ts.every((x) => x.health === 'up'));
       for (const job of ['wrong', 'nobody', 'none'])
         await prom.waitTargets(job, (ts) => ts.every((x) => x.health === 'down' && /401/.test(x.lastError)));
+      // Prometheus' own up series: 1 where the scrape succeeded, 0 where it was refused.
       await waitForAsync(
-        async () => (await prom.query('cgview_up{job="right"}')).some((s) => s.value === 1),
+        async () => (await prom.query('up{job="right"}')).some((x) => x.value === 1),
         30000,
-        'cgview_up scraped over TLS',
+        'up 1 over TLS with the right password',
       );
-      assert.deepEqual(await prom.query('cgview_up{job!="right"}'), []);
+      for (const job of ['wrong', 'nobody', 'none'])
+        assert.deepEqual(
+          (await prom.query(`up{job="${job}"}`)).map((x) => x.value),
+          [0],
+          job,
+        );
+      // What the daemon serves reached Prometheus (the metric names are the exporter's: any cgview_ series).
+      const names = (await prom.query('count by (__name__) ({__name__=~"cgview_.+", job="right"})')).map(
+        (x) => x.metric['__name__'],
+      );
+      assert.ok(names.length > 0, 'cgview series scraped');
+      assert.deepEqual(await prom.query('count({__name__=~"cgview_.+", job!="right"})'), []);
       const wrong = (await prom.targets()).find((x) => x.labels['job'] === 'wrong');
       t.diagnostic(`wrong password: ${wrong?.lastError}`);
     } finally {
