@@ -57,7 +57,9 @@ describe('daemon --listen', () => {
   it('beyond loopback without --web-config it warns', async () => {
     const d = await Daemon.start(daemonEnv(), { args: ['--listen', '0.0.0.0:0'] });
     await waitForAsync(() => d.logs().some((r) => r['msg'] === 'listening'), 10000, 'listening');
-    const warn = d.logs().find((r) => String(r['msg']).startsWith('listening beyond loopback without --web-config'));
+    const warn = d
+      .logs()
+      .find((r) => String(r['msg']).startsWith('listening beyond loopback without --web-config'));
     assert.ok(warn, d.stderr);
     assert.equal(d.logs().find((r) => r['msg'] === 'listening')!['loopbackOnly'], false);
     await d.stop();
