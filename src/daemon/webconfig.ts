@@ -131,8 +131,10 @@ export function parseWebConfig(text: string, file: string): WebConfig {
     if (!isMap(node)) throw fail(node as Node, `${where} must be a mapping`);
     return (node as YAMLMap).items.map((p) => {
       const k = p.key as Node;
-      if (!isScalar(k) || typeof k.value !== 'string') throw fail(k, `${where}: keys must be strings`);
-      return { key: k.value, keyNode: k, value: p.value };
+      // YAML reads `123:` as a number; a user name of digits is still a name.
+      if (!isScalar(k) || (typeof k.value !== 'string' && typeof k.value !== 'number'))
+        throw fail(k, `${where}: keys must be strings`);
+      return { key: String(k.value), keyNode: k, value: p.value };
     });
   };
   const unknown = (section: string, key: string, node: Node) => {

@@ -65,6 +65,11 @@ describe('web config parsing', () => {
     });
   });
 
+  it('a user name of digits is a name', () => {
+    const cfg = parseWebConfig(`basic_auth_users:\n  1234: ${HASH}\n`, '/x/web.yml');
+    assert.deepEqual([...cfg.users.keys()], ['1234']);
+  });
+
   it('an empty file, or empty sections, configure nothing', () => {
     for (const text of ['', '# nothing\n', 'basic_auth_users:\ntls_server_config:\n']) {
       const cfg = parseWebConfig(text, '/x/web.yml');
