@@ -187,6 +187,16 @@ export class Collectors implements CollectorHost {
     return this.#running.has(instance);
   }
 
+  /**
+   * The shared (counter) maps of an instance running in this daemon, without
+   * starting it; undefined when it does not run. The Fd objects stay the same
+   * while the instance runs, so a reader can tell a restarted collector by
+   * identity (src/views/bulk.ts). Not to be closed by the caller.
+   */
+  sharedMaps(instance: string): Readonly<Record<string, Fd>> | undefined {
+    return this.#running.get(instance)?.maps;
+  }
+
   /** See CollectorHost.release: stops what this daemon started, lets go of what it adopted. */
   release(instance: string): void {
     const r = this.#running.get(instance);

@@ -26,6 +26,14 @@ export const CONTRACT = {
     rodata: {},
     kfuncs: [],
   },
+  'sched_lat_bulk.bpf.o': {
+    programs: {
+      sched_lat_bulk: 'iter/cgroup',
+    },
+    maps: ['sl_cg_v1', 'sl_cgrp', 'slb_hdr', 'slb_out'],
+    rodata: {},
+    kfuncs: [],
+  },
   'sched_lat_collector.bpf.o': {
     programs: {
       sl_wakeup: 'tp_btf/sched_wakeup',

@@ -1,0 +1,128 @@
+/**
+ * The sched_lat fast read path (src/views/bulk.ts) against reading every
+ * cgroup's view (issue 9 item 6). With N fresh cgroups under a cgroup v2
+ * directory of its own, in one run:
+ *   bulk        bulkReader(...).read(): one iterator read() over the whole
+ *               hierarchy + one BPF_MAP_LOOKUP_BATCH + the ViewSamples
+ *   bulk_tree   the same for sched_lat_tree (subtree sums in user space)
+ *   file        per cgroup, what reading a pinned view file costs the kernel
+ *               and Node: BPF_ITER_CREATE on the cgroup's sched_lat link,
+ *               read(), close, then classifyView(parseViewOutput(text)); on
+ *               a sample of the cgroups (--sample, default 1000), scaled to N
+ * Medians of --runs reads. Every cgroup and pin it makes is removed after.
+ *
+ * Run as root, from the repository:
+ *   node dist/bench/bulk.js [--cgroups 1000,10000] [--runs 7] [--sample 1000]
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { cgroup2Root } from '../src/cgroup/hierarchy.js';
+import { makeLogger } from '../src/daemon/log.js';
+import { bpfBuildDir } from '../src/kernel/features.js';
+import { BpfObject, openDir } from '../src/kernel/index.js';
+import { classifyView } from '../src/stats/keys.js';
+import { bulkReader } from '../src/views/bulk.js';
+import { Collectors } from '../src/views/collectors.js';
+import { parseViewOutput } from '../src/views/parse.js';
+
+function opt(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1]! : dflt;
+}
+const SIZES = opt('cgroups', '1000,10000').split(',').map(Number);
+const RUNS = Number(opt('runs', '7'));
+const SAMPLE = Number(opt('sample', '1000'));
+
+const root = path.join(cgroup2Root(), `cgvb-bulk-${process.pid}`);
+const priv = `/sys/fs/bpf/cgvb-bulk-${process.pid}`;
+const made: string[] = [];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function ms(f: () => void): number {
+  const t = process.hrtime.bigint();
+  f();
+  return Number(process.hrtime.bigint() - t) / 1e6;
+}
+
+/** Grows the tree to `n` cgroups: 100 per directory, two levels. */
+function grow(n: number): void {
+  while (made.length < n) {
+    const i = made.length;
+    const dir = path.join(root, `d${Math.floor(i / 100)}`);
+    if (i % 100 === 0 && !fs.existsSync(dir)) fs.mkdirSync(dir);
+    const cg = path.join(dir, `c${i}`);
+    fs.mkdirSync(cg);
+    made.push(cg);
+  }
+}
+
+function cleanup(): void {
+  for (const cg of made.reverse()) fs.rmdirSync(cg);
+  for (const d of fs.existsSync(root) ? fs.readdirSync(root) : [])
+    if (d.startsWith('d')) fs.rmdirSync(path.join(root, d));
+  if (fs.existsSync(root)) fs.rmdirSync(root);
+}
+
+const log = makeLogger('error');
+const collectors = new Collectors(priv, bpfBuildDir(), log);
+fs.mkdirSync(root);
+try {
+  const maps = collectors.acquire('sched_lat@0');
+  const view = BpfObject.load(path.join(bpfBuildDir(), 'sched_lat.bpf.o'), {
+    programs: ['sched_lat'],
+    reuseMaps: maps,
+  });
+  const bulk = bulkReader(collectors, 'sched_lat')!;
+  const tree = bulkReader(collectors, 'sched_lat_tree')!;
+  const all = fs.readdirSync(cgroup2Root()).length;
+  console.log(
+    `# bulk read vs per-cgroup view reads; cgroup v2 at ${cgroup2Root()}, ${all} top-level entries`,
+  );
+  console.log('cgroups(ours)  walked  bulk_ms  bulk_tree_ms  file_ms(est)  file_us/cg  file/bulk');
+  for (const n of SIZES) {
+    grow(n);
+    bulk.read(); // sizes the array
+    tree.read();
+    let walked = 0;
+    const b = median(Array.from({ length: RUNS }, () => ms(() => (walked = bulk.read().size))));
+    const bt = median(Array.from({ length: RUNS }, () => ms(() => tree.read())));
+    // Per-cgroup reads on a sample: one link per cgroup, as a pinned view file is.
+    const sample = made.slice(0, Math.min(SAMPLE, made.length));
+    const links = sample.map((cg) => {
+      const d = openDir(cg);
+      try {
+        return view.program('sched_lat').cgroupIter({ fd: d });
+      } finally {
+        d.close();
+      }
+    });
+    const per = median(
+      Array.from({ length: Math.max(3, Math.floor(RUNS / 2)) }, () =>
+        ms(() => {
+          for (const l of links) classifyView(parseViewOutput(l.read().toString('latin1')));
+        }),
+      ),
+    );
+    for (const l of links) l.close();
+    const usPer = (per * 1000) / sample.length;
+    const fileMs = (usPer * walked) / 1000;
+    console.log(
+      `${String(n).padStart(13)}  ${String(walked).padStart(6)}  ${b.toFixed(2).padStart(7)}  ${bt.toFixed(2).padStart(12)}  ${fileMs.toFixed(1).padStart(12)}  ${usPer.toFixed(1).padStart(10)}  ${(fileMs / b).toFixed(1).padStart(9)}`,
+    );
+  }
+  bulk.close();
+  tree.close();
+  view.close();
+} finally {
+  collectors.stop('sched_lat@0');
+  try {
+    fs.rmdirSync(priv);
+  } catch {
+    /* gone */
+  }
+  cleanup();
+}

@@ -1,0 +1,509 @@
+/**
+ * The fast read path: every cgroup's sample of a view in one go, for the
+ * exporter and the other readers of many cgroups at once (issue 9 item 6).
+ *
+ * Reading the view files costs 20-36 µs per cgroup from Node. For
+ * `sched_lat` and `sched_lat_tree` the data is in the collector's maps, so a
+ * helper object (bpf/sched_lat_bulk.bpf.c) walks the whole hierarchy in one
+ * read() of a cgroup iterator and copies each cgroup's `struct sl_stats`
+ * into an array, which one BPF_MAP_LOOKUP_BATCH brings to user space. The
+ * collector is untouched (no cost on the scheduler path), and the lookup is
+ * the sched_lat view's own (bpf/sched_lat_view.h cg_lookup), so the values
+ * are the ones the view file would print at that instant.
+ *
+ * `read()` gives, per cgroup id (decimal string, as printed in `cgroup_id`),
+ * the same ViewSample (src/stats/keys.ts) that
+ * `classifyView(parseViewOutput(<the view file>))` gives for that cgroup:
+ * the converter is derived once from classifyView on the view's own key
+ * layout (`schedLatLines`), so names, kinds, scales and order match by
+ * construction (test/views/bulk.test.ts checks both against the files).
+ *
+ * `sched_lat_tree` is computed in user space from the same walk: the
+ * records come in pre-order with their parent's id, so each cgroup's
+ * subtree sum is one pass from the end (sums exact up to 2^64, maxima max),
+ * as the view sums the descendants' stats in BPF.
+ *
+ * Which cgroups: every cgroup of the hierarchy (all of cgroup v2, or of the
+ * v1 hierarchy with that id), whether or not a view is pinned on it; the
+ * caller picks the ones it exports. An id may be reused by another
+ * hierarchy, so a reader is per hierarchy. Any other view: null (read its
+ * files).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { cgroup2Root, cgroupMounts, hierarchyIdOf } from '../cgroup/hierarchy.js';
+import { CgviewError } from '../errors.js';
+import { SL_BULK_HDR, SL_BULK_REC, SL_HIST_BUCKETS, SL_STATS } from '../kernel/abi.js';
+import { bpfBuildDir } from '../kernel/features.js';
+import { BpfObject, type Fd, type Link, openDir } from '../kernel/index.js';
+import { classifyView, type Histogram, type Metric, type ViewSample } from '../stats/keys.js';
+import { collectorInstance } from './collectors.js';
+
+/** What a bulk reader needs of the collectors (Collectors implements it). */
+export interface BulkCollectors {
+  /** The running instance's shared maps, without starting it (see Collectors.sharedMaps). */
+  sharedMaps(instance: string): Readonly<Record<string, Fd>> | undefined;
+}
+
+export interface BulkReader {
+  readonly view: string;
+  readonly hierarchyId: number;
+  /**
+   * One sample per cgroup of the hierarchy, by cgroup id. Empty when the
+   * view's collector does not run in this daemon (then no cgroup has the
+   * view pinned). Throws E_SYSCALL / E_LOAD / E_VERIFIER (the helper object).
+   */
+  read(): Map<string, ViewSample>;
+  /** Unloads the helper object. read() loads it again. */
+  close(): void;
+}
+
+const BULK_OBJECT = 'sched_lat_bulk.bpf.o';
+const BULK_PROGRAM = 'sched_lat_bulk';
+/** Collector maps the helper object reads (reused by name, as the views do). */
+const SHARED = ['sl_cgrp', 'sl_cg_v1'];
+/** First size of the output array; it grows to 1.25 x the cgroups seen (next power of two). */
+const FIRST_CAPACITY = 1024;
+/** The most cgroups one reader follows (the output array then holds 1M * 384 bytes). */
+const MAX_CAPACITY = 1 << 20;
+
+// --- the view's layout ----------------------------------------------------------------
+
+/** Histogram lines the sched_lat views print: wait_ns_lt_2^8 .. wait_ns_lt_2^39 (bpf/sched_lat_view.h). */
+const PRINT_MIN_LOG2 = 8;
+
+/** The numbers of one struct sl_stats (u64 as doubles: exact up to 2^53, correctly rounded above). */
+export interface SlStats {
+  waitCount: number;
+  waitNsTotal: number;
+  selfNsTotal: number;
+  otherNsTotal: number;
+  selfMaxNs: number;
+  otherMaxNs: number;
+  /** Bucket i: waits in [2^i, 2^(i+1)) ns (bucket 0 also 0 ns); the last one open-ended. */
+  hist: number[];
+}
+
+/** Exact u64 percentile as the views compute it (bpf/sched_lat_view.h percentile). */
+function percentile(hist: readonly bigint[], total: bigint, pct: bigint): bigint {
+  if (total === 0n) return 0n;
+  const target = (total * pct + 99n) / 100n;
+  let cum = 0n;
+  for (let i = 0; i < hist.length; i++) {
+    const n = hist[i]!;
+    if (cum + n >= target && n) {
+      const lo = i ? 1n << BigInt(i) : 0n;
+      const width = i ? 1n << BigInt(i) : 2n;
+      if (i === hist.length - 1) return lo;
+      return lo + (width * (target - cum)) / n;
+    }
+    cum += n;
+  }
+  return 0n;
+}
+
+/**
+ * The `key: value` lines a sched_lat view prints for these stats, in order
+ * (bpf/sched_lat_view.h print_stats), as parseViewOutput gives them. Exact
+ * (bigint). The reference the fast converter is derived from and tested
+ * against; not on the hot path.
+ */
+export function schedLatLines(id: bigint | string, st: SlStatsBig): Map<string, string> {
+  const m = new Map<string, string>();
+  m.set('cgroup_id', String(id));
+  m.set('queue_self', String(st.selfMaxNs));
+  m.set('queue_other', String(st.otherMaxNs));
+  m.set('wait_count', String(st.waitCount));
+  m.set('wait_ns_total', String(st.waitNsTotal));
+  m.set('queue_self_ns_total', String(st.selfNsTotal));
+  m.set('queue_other_ns_total', String(st.otherNsTotal));
+  m.set('queue_self_max_ns', String(st.selfMaxNs));
+  m.set('queue_other_max_ns', String(st.otherMaxNs));
+  let cum = 0n;
+  for (let i = 0; i < st.hist.length; i++) {
+    cum += st.hist[i]!;
+    if (i + 1 >= PRINT_MIN_LOG2 && i < st.hist.length - 1)
+      m.set(`wait_ns_lt_${1n << BigInt(i + 1)}`, String(cum));
+  }
+  m.set('wait_ns_lt_inf', String(cum));
+  m.set('p50_ns', String(percentile(st.hist, cum, 50n)));
+  m.set('p90_ns', String(percentile(st.hist, cum, 90n)));
+  m.set('p99_ns', String(percentile(st.hist, cum, 99n)));
+  return m;
+}
+
+/** struct sl_stats with exact values (tests and the reference lines). */
+export interface SlStatsBig {
+  waitCount: bigint;
+  waitNsTotal: bigint;
+  selfNsTotal: bigint;
+  otherNsTotal: bigint;
+  selfMaxNs: bigint;
+  otherMaxNs: bigint;
+  hist: bigint[];
+}
+
+/** Decodes a struct sl_stats at `off` exactly (tests). */
+export function decodeSlStatsBig(b: Buffer, off = 0): SlStatsBig {
+  const S = SL_STATS;
+  const u = (o: number) => b.readBigUInt64LE(off + o);
+  const hist: bigint[] = [];
+  for (let i = 0; i < SL_HIST_BUCKETS; i++) hist.push(u(S.hist.off + 8 * i));
+  return {
+    waitCount: u(S.waitCount.off),
+    waitNsTotal: u(S.waitNsTotal.off),
+    selfNsTotal: u(S.selfNsTotal.off),
+    otherNsTotal: u(S.otherNsTotal.off),
+    selfMaxNs: u(S.selfMaxNs.off),
+    otherMaxNs: u(S.otherMaxNs.off),
+    hist,
+  };
+}
+
+/**
+ * Field index (in u64 words of struct sl_stats) of each counter or gauge
+ * key the view prints; histogram lines come from `hist`.
+ */
+const KEY_WORD: Readonly<Record<string, number>> = {
+  wait_count: SL_STATS.waitCount.off / 8,
+  wait_ns_total: SL_STATS.waitNsTotal.off / 8,
+  queue_self_ns_total: SL_STATS.selfNsTotal.off / 8,
+  queue_other_ns_total: SL_STATS.otherNsTotal.off / 8,
+  queue_self_max_ns: SL_STATS.selfMaxNs.off / 8,
+  queue_other_max_ns: SL_STATS.otherMaxNs.off / 8,
+  queue_self: SL_STATS.selfMaxNs.off / 8,
+  queue_other: SL_STATS.otherMaxNs.off / 8,
+};
+const WORDS = SL_STATS.size / 8;
+const HIST_WORD = SL_STATS.hist.off / 8;
+
+/** One step of the converter: a metric of the template and where its value comes from. */
+type Step =
+  | { kind: 'scalar'; tpl: Metric; word: number }
+  | { kind: 'hist'; tpl: Metric; sumWord: number | undefined; bounds: number[] };
+
+/**
+ * The converter from struct sl_stats words to ViewSample, derived from
+ * classifyView on the view's own lines (with all-zero stats): the metrics,
+ * their order, names, kinds and scales are classifyView's. Throws if the
+ * conventions name a key this reader cannot source (a layout change).
+ */
+function buildSteps(): Step[] {
+  const zero: SlStatsBig = {
+    waitCount: 0n,
+    waitNsTotal: 0n,
+    selfNsTotal: 0n,
+    otherNsTotal: 0n,
+    selfMaxNs: 0n,
+    otherMaxNs: 0n,
+    hist: new Array<bigint>(SL_HIST_BUCKETS).fill(0n),
+  };
+  const lines = schedLatLines(0n, zero);
+  const tpl = classifyView(lines);
+  if (tpl.text.size) throw new Error(`bulk: sched_lat has text lines ${[...tpl.text.keys()].join(',')}`);
+  return tpl.metrics.map((m): Step => {
+    if (m.kind === 'histogram') {
+      if (m.key !== 'wait_ns' || !m.hist) throw new Error(`bulk: unexpected histogram ${m.key}`);
+      const sumWord = m.hist.sum === undefined ? undefined : KEY_WORD.wait_ns_total;
+      // Shared by every sample (frozen: a consumer that writes to it throws, none does).
+      const bounds = Object.freeze(m.hist.bounds.slice()) as number[];
+      // The bounds must be the printed 2^(PRINT_MIN_LOG2) .. 2^(buckets-1).
+      bounds.forEach((b, i) => {
+        if (b !== 2 ** (PRINT_MIN_LOG2 + i)) throw new Error(`bulk: histogram bound ${b} at ${i}`);
+      });
+      return { kind: 'hist', tpl: m, sumWord, bounds };
+    }
+    const word = KEY_WORD[m.key];
+    if (word === undefined || m.labels) throw new Error(`bulk: no source for sched_lat key ${m.key}`);
+    return { kind: 'scalar', tpl: m, word };
+  });
+}
+
+let stepsCache: Step[] | undefined;
+function steps(): Step[] {
+  stepsCache ??= buildSteps();
+  return stepsCache;
+}
+
+/** sched_lat prints no text line: every sample shares this empty Map (not to be written to). */
+const NO_TEXT: Map<string, string> = new Map();
+
+/**
+ * The ViewSample of one cgroup from its stats words (`v[base .. base+WORDS)`,
+ * doubles): what classifyView(schedLatLines(id, stats)) gives.
+ */
+function sampleOf(id: string, v: Float64Array, base: number): ViewSample {
+  const metrics: Metric[] = [];
+  for (const s of steps()) {
+    const t = s.tpl;
+    if (s.kind === 'scalar') {
+      metrics.push({ key: t.key, name: t.name, kind: t.kind, scale: t.scale, value: v[base + s.word]! });
+      continue;
+    }
+    // cum[i] = waits < 2^(PRINT_MIN_LOG2+i): buckets 0 .. PRINT_MIN_LOG2+i-1.
+    const cum: number[] = new Array(s.bounds.length);
+    let c = 0;
+    for (let i = 0; i < PRINT_MIN_LOG2 - 1; i++) c += v[base + HIST_WORD + i]!;
+    for (let i = 0; i < s.bounds.length; i++) {
+      c += v[base + HIST_WORD + PRINT_MIN_LOG2 - 1 + i]!;
+      cum[i] = c;
+    }
+    c += v[base + HIST_WORD + SL_HIST_BUCKETS - 1]!;
+    const hist: Histogram = {
+      bounds: s.bounds,
+      cum,
+      count: c,
+      sum: s.sumWord === undefined ? undefined : v[base + s.sumWord]!,
+    };
+    metrics.push({ key: t.key, name: t.name, kind: t.kind, scale: t.scale, value: c, hist });
+  }
+  return { id, metrics, text: NO_TEXT };
+}
+
+/**
+ * Note on exactness: the histogram's cumulative counts are sums of doubles;
+ * they equal the printed (u64) ones while they stay below 2^53 waits, i.e.
+ * always in practice. Counter values above 2^53 are correctly rounded, as
+ * Number() of the printed decimal is.
+ */
+
+// --- decoding a walk -------------------------------------------------------------------
+
+const TWO32 = 4294967296;
+const MAX_WORDS = [SL_STATS.selfMaxNs.off / 8, SL_STATS.otherMaxNs.off / 8];
+
+/** Ids above 2^53 do not occur (kernfs ids count up from 1); refused rather than rounded. */
+function checkIds(u: Uint32Array, n: number): void {
+  const R = SL_BULK_REC.size / 4;
+  for (let i = 0; i < n; i++) {
+    const o = i * R;
+    if (u[o + SL_BULK_REC.id.off / 4 + 1]! >= 1 << 21 || u[o + SL_BULK_REC.parentId.off / 4 + 1]! >= 1 << 21)
+      throw new CgviewError('E_NOT_SUPPORTED', 'bulk read: a cgroup id above 2^53');
+  }
+}
+
+/** Buffers a reader reuses from one read to the next. */
+export interface Scratch {
+  /** Tree sums: each stats word as u32 halves, so that sums stay exact past 2^53 (each half below 2^53). */
+  hi: Float64Array;
+  lo: Float64Array;
+  parent: Int32Array;
+  v: Float64Array;
+}
+
+function scratch(n: number, have: Scratch | undefined): Scratch {
+  if (have && have.parent.length >= n) return have;
+  return {
+    hi: new Float64Array(n * WORDS),
+    lo: new Float64Array(n * WORDS),
+    parent: new Int32Array(n),
+    v: new Float64Array(WORDS),
+  };
+}
+
+/**
+ * The samples of the first `n` records of a walk (`buf`, struct
+ * sl_bulk_rec[]); for sched_lat_tree each cgroup's subtree: counts, totals
+ * and buckets summed, maxima max, as the view does in BPF (bpf/sched_lat_tree.bpf.c).
+ */
+export function decodeWalk(
+  buf: Buffer,
+  n: number,
+  tree: boolean,
+  sc: Scratch | undefined = undefined,
+): Map<string, ViewSample> {
+  sc = scratch(tree ? n : 0, sc);
+  const R = SL_BULK_REC.size / 4;
+  // u64 words at 8-byte offsets, read as little-endian u32 halves.
+  const u = new Uint32Array(buf.buffer, buf.byteOffset, (n * SL_BULK_REC.size) / 4);
+  checkIds(u, n);
+  const idAt = SL_BULK_REC.id.off / 4;
+  const stAt = SL_BULK_REC.st.off / 4;
+  const out = new Map<string, ViewSample>();
+  const v = sc.v;
+  if (!tree) {
+    for (let i = 0; i < n; i++) {
+      const st = i * R + stAt;
+      // One rounding of the exact value: the same double as Number() of the printed decimal.
+      for (let w = 0; w < WORDS; w++) v[w] = u[st + 2 * w + 1]! * TWO32 + u[st + 2 * w]!;
+      const id = String(u[i * R + idAt + 1]! * TWO32 + u[i * R + idAt]!);
+      out.set(id, sampleOf(id, v, 0));
+    }
+    return out;
+  }
+  const { hi, lo, parent } = sc;
+  const parentAt = SL_BULK_REC.parentId.off / 4;
+  const index = new Map<number, number>();
+  const ids: number[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const o = i * R;
+    const id = u[o + idAt + 1]! * TWO32 + u[o + idAt]!;
+    ids[i] = id;
+    index.set(id, i);
+    // Pre-order: a parent of the walk comes before its children; the root's is outside it.
+    parent[i] = index.get(u[o + parentAt + 1]! * TWO32 + u[o + parentAt]!) ?? -1;
+    const st = o + stAt;
+    const d = i * WORDS;
+    for (let w = 0; w < WORDS; w++) {
+      lo[d + w] = u[st + 2 * w]!;
+      hi[d + w] = u[st + 2 * w + 1]!;
+    }
+  }
+  // From the end of the pre-order: a cgroup's descendants are all added in before it is added to its parent.
+  for (let i = n - 1; i >= 0; i--) {
+    const p = parent[i]!;
+    if (p < 0) continue;
+    const a = i * WORDS;
+    const b = p * WORDS;
+    for (let k = 0; k < WORDS; k++) {
+      hi[b + k]! += hi[a + k]!;
+      lo[b + k]! += lo[a + k]!;
+    }
+    for (const k of MAX_WORDS) {
+      // The sum above was wrong for the maxima: the larger of the two instead.
+      hi[b + k]! -= hi[a + k]!;
+      lo[b + k]! -= lo[a + k]!;
+      if (hi[a + k]! * TWO32 + lo[a + k]! > hi[b + k]! * TWO32 + lo[b + k]!) {
+        hi[b + k] = hi[a + k]!;
+        lo[b + k] = lo[a + k]!;
+      }
+    }
+  }
+  for (let i = 0; i < n; i++) {
+    const d = i * WORDS;
+    for (let w = 0; w < WORDS; w++) v[w] = hi[d + w]! * TWO32 + lo[d + w]!;
+    const id = String(ids[i]);
+    out.set(id, sampleOf(id, v, 0));
+  }
+  return out;
+}
+
+// --- the reader ---------------------------------------------------------------------------
+
+/** The root directory of a hierarchy: cgroup v2's mount, or the v1 mount with that hierarchy id. */
+function hierarchyRoot(hierarchyId: number): string {
+  const mounts = cgroupMounts();
+  if (hierarchyId === 0) return cgroup2Root(mounts);
+  for (const m of mounts) {
+    if (m.version !== 1) continue;
+    try {
+      if (hierarchyIdOf(m) === hierarchyId) return m.path;
+    } catch {
+      // a name-only hierarchy this process is not in: not the one
+    }
+  }
+  throw new CgviewError('E_NOT_FOUND', `no mounted cgroup hierarchy with id ${hierarchyId}`);
+}
+
+class SchedLatBulk implements BulkReader {
+  #obj: BpfObject | undefined;
+  #link: Link | undefined;
+  #maps: Readonly<Record<string, Fd>> | undefined;
+  #capacity = FIRST_CAPACITY;
+  #values = Buffer.alloc(0);
+  #keys = Buffer.alloc(0);
+  #scratch: Scratch | undefined;
+  readonly #instance: string;
+
+  constructor(
+    readonly collectors: BulkCollectors,
+    readonly view: 'sched_lat' | 'sched_lat_tree',
+    readonly hierarchyId: number,
+    readonly bpfDir: string,
+  ) {
+    this.#instance = collectorInstance('sched_lat', hierarchyId);
+  }
+
+  #load(maps: Readonly<Record<string, Fd>>): void {
+    this.close();
+    const reuseMaps: Record<string, Fd> = {};
+    for (const m of SHARED) {
+      const fd = maps[m];
+      if (!fd) throw new CgviewError('E_NOT_FOUND', `collector ${this.#instance} has no map ${m}`);
+      reuseMaps[m] = fd;
+    }
+    const obj = BpfObject.load(path.join(this.bpfDir, BULK_OBJECT), {
+      programs: [BULK_PROGRAM],
+      section: 'iter/cgroup',
+      reuseMaps,
+      maxEntries: { slb_out: this.#capacity },
+    });
+    try {
+      const dir = openDir(hierarchyRoot(this.hierarchyId));
+      try {
+        this.#link = obj.program(BULK_PROGRAM).cgroupIter({ fd: dir }, 'descendants_pre');
+      } finally {
+        dir.close();
+      }
+    } catch (e) {
+      obj.close();
+      throw e;
+    }
+    this.#obj = obj;
+    this.#maps = maps;
+  }
+
+  /** One walk: the number of cgroups seen (records in slb_out: min(count, capacity)). */
+  #walk(): number {
+    const hdrMap = this.#obj!.map('slb_hdr');
+    const key = Buffer.alloc(4);
+    hdrMap.update(key, Buffer.alloc(SL_BULK_HDR.size));
+    const printed = this.#link!.read();
+    if (printed.length) throw new CgviewError('E_SYSCALL', 'bulk read: the helper iterator printed output');
+    const hdr = hdrMap.lookup(key)!;
+    if (hdr.readBigUInt64LE(SL_BULK_HDR.done.off) !== 1n)
+      throw new CgviewError('E_SYSCALL', 'bulk read: the cgroup walk did not finish in one read');
+    return Number(hdr.readBigUInt64LE(SL_BULK_HDR.count.off));
+  }
+
+  read(): Map<string, ViewSample> {
+    const maps = this.collectors.sharedMaps(this.#instance);
+    if (!maps) {
+      this.close();
+      return new Map();
+    }
+    if (!this.#obj || maps !== this.#maps) this.#load(maps);
+    let n = this.#walk();
+    for (let tries = 0; n > this.#capacity; tries++) {
+      if (tries >= 3 || n > MAX_CAPACITY)
+        throw new CgviewError('E_NOT_SUPPORTED', `bulk read: ${n} cgroups, more than ${MAX_CAPACITY}`);
+      let cap = this.#capacity;
+      while (cap < n * 1.25) cap *= 2;
+      this.#capacity = Math.min(cap, MAX_CAPACITY);
+      this.#load(maps);
+      n = this.#walk();
+    }
+    if (this.#values.length < n * SL_BULK_REC.size) {
+      this.#values = Buffer.alloc(this.#capacity * SL_BULK_REC.size);
+      this.#keys = Buffer.alloc(this.#capacity * 4);
+    }
+    const got = this.#obj!.map('slb_out').lookupArrayBatch(n, this.#keys, this.#values);
+    const tree = this.view === 'sched_lat_tree';
+    this.#scratch = scratch(tree ? got : 0, this.#scratch);
+    return decodeWalk(this.#values, got, tree, this.#scratch);
+  }
+
+  close(): void {
+    this.#link?.close();
+    this.#link = undefined;
+    this.#obj?.close();
+    this.#obj = undefined;
+    this.#maps = undefined;
+    this.#scratch = undefined;
+  }
+}
+
+/**
+ * A bulk reader for `view` on the hierarchy `hierarchyId` (0: cgroup v2),
+ * or null when the view has none (user views, `info`: read the files).
+ * Nothing is loaded until the first read().
+ */
+export function bulkReader(collectors: BulkCollectors, view: string, hierarchyId = 0): BulkReader | null {
+  if (view !== 'sched_lat' && view !== 'sched_lat_tree') return null;
+  const dir = bpfBuildDir();
+  if (!fs.existsSync(path.join(dir, BULK_OBJECT))) return null;
+  return new SchedLatBulk(collectors, view, hierarchyId, dir);
+}
+
+/** Views with a bulk path (docs/views.md). */
+export const BULK_VIEWS: readonly string[] = ['sched_lat', 'sched_lat_tree'];
