@@ -19,6 +19,8 @@
 #ifndef SCHED_LAT_H
 #define SCHED_LAT_H
 
+#include <cgview/storage.h>
+
 /*
  * Per-CPU slots in the per-cgroup run-time array and in sl_cpu. Equal to
  * this kernel's CONFIG_NR_CPUS (256). The loader refuses to start the
@@ -121,19 +123,12 @@ struct sl_cpu {
 
 /* ---- maps shared by both objects (reused by name) ---- */
 
-struct {
-	__uint(type, BPF_MAP_TYPE_CGRP_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sl_cgroup);
-} sl_cgrp SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, SL_V1_MAX_CGROUPS);
-	__type(key, __u64); /* cgrp->kn->id */
-	__type(value, struct sl_cgroup);
-} sl_cg_v1 SEC(".maps");
+/*
+ * The per-cgroup storage of the view kit (bpf/include/cgview/storage.h):
+ * sl_cgrp, a CGRP_STORAGE (cgroup v2, and any cgroup the collector can get
+ * a trusted pointer to), and sl_cg_v1, a hash keyed by cgroup id, used only
+ * when the collector follows a v1 hierarchy.
+ */
+CGV_STORAGE_MAPS(sl_cgrp, sl_cg_v1, struct sl_cgroup, SL_V1_MAX_CGROUPS);
 
 #endif

@@ -20,7 +20,7 @@
  * that finds more cgroups than that still counts them all (slb_hdr.count),
  * and the loader grows the array and reads again.
  */
-#include "cgview.h"
+#include <cgview/cgview.h>
 #include "sched_lat_view.h"
 
 char LICENSE[] SEC("license") = "GPL";

@@ -49,8 +49,7 @@ const HEADERS = {
   btf: ['#include "vmlinux.h"', 'int printf(const char *, ...);'],
   // cgview's BPF headers (the structs its objects share with TypeScript), on vmlinux.h as in bpf/.
   cgview: [
-    '#include "vmlinux.h"',
-    '#include <bpf/bpf_helpers.h>',
+    '#include <cgview/cgview.h>',
     '#include "sched_lat.h"',
     'int printf(const char *, ...);',
   ],
@@ -68,7 +67,12 @@ function evaluate(src, list) {
     src === 'btf'
       ? [`-I${path.join(repo, 'build/bpf')}`]
       : src === 'cgview'
-        ? [`-I${path.join(repo, 'build/bpf')}`, `-I${path.join(repo, 'bpf')}`]
+        ? [
+            '-D__TARGET_ARCH_x86',
+            `-I${path.join(repo, 'build/bpf')}`,
+            `-I${path.join(repo, 'bpf')}`,
+            `-I${path.join(repo, 'bpf/include')}`,
+          ]
         : [];
   if (src !== 'uapi' && !fs.existsSync(path.join(repo, 'build/bpf/vmlinux.h'))) {
     console.error('check-abi: build/bpf/vmlinux.h is missing; run `make -C bpf` first');
