@@ -75,6 +75,18 @@ export const CONTRACT = {
     },
     kfuncs: [],
   },
+  'test_kit.bpf.o': {
+    programs: {
+      kit_switch: 'tp_btf/sched_switch',
+      kit_rmdir: 'tp_btf/cgroup_rmdir',
+      kit_view: 'iter/cgroup',
+    },
+    maps: ['kit_last', 'kit_store', 'kit_store_v1'],
+    rodata: {
+      v1_hierarchy_id: 4,
+    },
+    kfuncs: [],
+  },
   'test_mixed.bpf.o': {
     programs: {
       mixed_good: 'iter/cgroup',

@@ -15,8 +15,10 @@
  *                    whose cgroup pointers the verifier does not trust for
  *                    cgroup storage; entries are removed at rmdir
  *                    (cgv_storage_rmdir below)
- *     my_store_zero  a zeroed entry: the template v1 entries are made from
- *                    (an entry may be too big for the BPF stack)
+ *     my_store_zero  a zeroed entry (const): the template v1 entries are made
+ *                    from (an entry may be too big for the BPF stack); a view
+ *                    may print it for a cgroup without an entry
+ *     my_store_t     the entry type (what cgv_storage_get/lookup return pointers to)
  * Collector and view objects that share the storage both declare it the same
  * way (put the declaration in a header they both include): the daemon reuses
  * the collector's maps in the view by name. CGV_STORAGE_MAPS(v2, v1, type,
@@ -74,6 +76,7 @@
 
 #define CGV_STORAGE(name, value_type, v1_max_entries)                       \
 	CGV_STORAGE_MAPS(name, name##_v1, value_type, v1_max_entries);      \
+	typedef value_type name##_t;                                        \
 	static const value_type name##_zero __attribute__((unused))
 
 /* ---- which cgroup a task is charged to ---- */
@@ -133,7 +136,7 @@ static __always_inline void *cgv__storage_get(void *v2map, void *v1map, const vo
 }
 
 #define cgv_storage_get(name, cgrp, hid, create)                                             \
-	((__typeof__(name##_zero) *)cgv__storage_get(&name, &name##_v1, &name##_zero, (cgrp), \
+	((name##_t *)cgv__storage_get(&name, &name##_v1, &name##_zero, (cgrp), \
 						     (hid), (create)))
 
 /* The entry of a cgroup a view iterates (a trusted pointer); NULL when nothing was recorded. */
@@ -149,7 +152,7 @@ static __always_inline void *cgv_storage_lookup_maps(void *v2map, void *v1map, s
 }
 
 #define cgv_storage_lookup(name, cgrp)                                                       \
-	((__typeof__(name##_zero) *)cgv_storage_lookup_maps(&name, &name##_v1, (cgrp)))
+	((name##_t *)cgv_storage_lookup_maps(&name, &name##_v1, (cgrp)))
 
 /* Drops cgrp's v1 entry when cgrp (in a tp_btf/cgroup_rmdir program) is of hierarchy hid != 0. */
 static __always_inline void cgv__storage_rmdir(void *v1map, struct cgroup *cgrp, __u32 hid)
