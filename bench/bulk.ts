@@ -5,6 +5,7 @@
  *   bulk        bulkReader(...).read(): one iterator read() over the whole
  *               hierarchy + one BPF_MAP_LOOKUP_BATCH + the ViewSamples
  *   bulk_tree   the same for sched_lat_tree (subtree sums in user space)
+ *   info        the bulk reader of the info view, and its file reads (as below)
  *   file        per cgroup, what reading a pinned view file costs the kernel
  *               and Node: BPF_ITER_CREATE on the cgroup's sched_lat link,
  *               read(), close, then classifyView(parseViewOutput(text)); on
@@ -76,47 +77,59 @@ try {
     programs: ['sched_lat'],
     reuseMaps: maps,
   });
+  const infoView = BpfObject.load(path.join(bpfBuildDir(), 'info.bpf.o'), { programs: ['info'] });
   const bulk = bulkReader(collectors, 'sched_lat')!;
   const tree = bulkReader(collectors, 'sched_lat_tree')!;
+  const info = bulkReader(collectors, 'info')!;
   const all = fs.readdirSync(cgroup2Root()).length;
   console.log(
     `# bulk read vs per-cgroup view reads; cgroup v2 at ${cgroup2Root()}, ${all} top-level entries`,
   );
-  console.log('cgroups(ours)  walked  bulk_ms  bulk_tree_ms  file_ms(est)  file_us/cg  file/bulk');
+  console.log(
+    'cgroups(ours)  walked  bulk_ms  bulk_tree_ms  file_ms(est)  file_us/cg  file/bulk  info_bulk_ms  info_file_ms(est)  info_file/bulk',
+  );
   for (const n of SIZES) {
     grow(n);
     bulk.read(); // sizes the array
     tree.read();
+    info.read();
     let walked = 0;
     const b = median(Array.from({ length: RUNS }, () => ms(() => (walked = bulk.read().size))));
     const bt = median(Array.from({ length: RUNS }, () => ms(() => tree.read())));
+    const bi = median(Array.from({ length: RUNS }, () => ms(() => info.read())));
     // Per-cgroup reads on a sample: one link per cgroup, as a pinned view file is.
     const sample = made.slice(0, Math.min(SAMPLE, made.length));
-    const links = sample.map((cg) => {
-      const d = openDir(cg);
-      try {
-        return view.program('sched_lat').cgroupIter({ fd: d });
-      } finally {
-        d.close();
-      }
-    });
-    const per = median(
-      Array.from({ length: Math.max(3, Math.floor(RUNS / 2)) }, () =>
-        ms(() => {
-          for (const l of links) classifyView(parseViewOutput(l.read().toString('latin1')));
-        }),
-      ),
-    );
-    for (const l of links) l.close();
-    const usPer = (per * 1000) / sample.length;
+    const perFile = (obj: BpfObject, prog: string): number => {
+      const links = sample.map((cg) => {
+        const d = openDir(cg);
+        try {
+          return obj.program(prog).cgroupIter({ fd: d });
+        } finally {
+          d.close();
+        }
+      });
+      const t = median(
+        Array.from({ length: Math.max(3, Math.floor(RUNS / 2)) }, () =>
+          ms(() => {
+            for (const l of links) classifyView(parseViewOutput(l.read().toString('latin1')));
+          }),
+        ),
+      );
+      for (const l of links) l.close();
+      return (t * 1000) / sample.length;
+    };
+    const usPer = perFile(view, 'sched_lat');
     const fileMs = (usPer * walked) / 1000;
+    const infoMs = (perFile(infoView, 'info') * walked) / 1000;
     console.log(
-      `${String(n).padStart(13)}  ${String(walked).padStart(6)}  ${b.toFixed(2).padStart(7)}  ${bt.toFixed(2).padStart(12)}  ${fileMs.toFixed(1).padStart(12)}  ${usPer.toFixed(1).padStart(10)}  ${(fileMs / b).toFixed(1).padStart(9)}`,
+      `${String(n).padStart(13)}  ${String(walked).padStart(6)}  ${b.toFixed(2).padStart(7)}  ${bt.toFixed(2).padStart(12)}  ${fileMs.toFixed(1).padStart(12)}  ${usPer.toFixed(1).padStart(10)}  ${(fileMs / b).toFixed(1).padStart(9)}  ${bi.toFixed(2).padStart(12)}  ${infoMs.toFixed(1).padStart(17)}  ${(infoMs / bi).toFixed(1).padStart(14)}`,
     );
   }
   bulk.close();
   tree.close();
+  info.close();
   view.close();
+  infoView.close();
 } finally {
   collectors.stop('sched_lat@0');
   try {

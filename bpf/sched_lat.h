@@ -61,19 +61,14 @@ struct sl_stats {
 };
 
 /*
- * The fast read path (sched_lat_bulk.bpf.c, src/views/bulk.ts): one record
- * per cgroup of a hierarchy walk, and the walk's header. Layouts in
- * src/kernel/abi.ts (SL_BULK_REC, SL_BULK_HDR), checked by check-abi.
+ * The fast read path (sched_lat_bulk.bpf.c, bulk.h, src/views/bulk.ts): one
+ * record per cgroup of a hierarchy walk. Layout in src/kernel/abi.ts
+ * (SL_BULK_REC), checked by check-abi.
  */
 struct sl_bulk_rec {
 	__u64 id;        /* cgrp->kn->id */
 	__u64 parent_id; /* the parent cgroup's kn->id; 0 for a hierarchy root */
 	struct sl_stats st;
-};
-
-struct sl_bulk_hdr {
-	__u64 count;     /* cgroups the walk saw (records written: min(count, max_entries)) */
-	__u64 done;      /* 1: the walk ended (the loader zeroes it before each read) */
 };
 
 /*

@@ -51,6 +51,7 @@ const HEADERS = {
   cgview: [
     '#include <cgview/cgview.h>',
     '#include "sched_lat.h"',
+    '#include "bulk.h"',
     'int printf(const char *, ...);',
   ],
 };

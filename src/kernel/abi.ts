@@ -17,7 +17,7 @@ import { CgviewError } from '../errors.js';
  * Where the build-time check finds the C side: 'uapi' the installed
  * headers (libc, linux-libc-dev, libbpf-dev); 'btf' the running kernel's
  * BTF, for what the installed headers are too old to have; 'cgview' the
- * project's own BPF headers (bpf/sched_lat.h, with vmlinux.h), for the
+ * project's own BPF headers (the view kit, bpf/sched_lat.h, bpf/bulk.h), for the
  * structs its BPF objects share with TypeScript; 'none' neither (the
  * reason is given).
  */
@@ -401,7 +401,7 @@ export const ATTR_LINK_ID = struct('union bpf_attr', null, {
 /** union bpf_attr, BPF_ENABLE_STATS. */
 export const ATTR_ENABLE_STATS = struct('union bpf_attr', null, { type: ['enable_stats.type', 0, 4] });
 
-// --- cgview's own BPF structs (bpf/sched_lat.h), read by src/views/bulk.ts ---
+// --- cgview's own BPF structs (bpf/sched_lat.h, bpf/bulk.h), read by src/views/bulk.ts ---
 
 /** Number of log2 buckets of struct sl_stats' wait histogram (SL_HIST_BUCKETS). */
 export const SL_HIST_BUCKETS = k(40, 'SL_HIST_BUCKETS', 'cgview');
@@ -430,9 +430,22 @@ export const SL_BULK_REC = struct(
   'cgview',
 );
 
-/** struct sl_bulk_hdr: what a sched_lat_bulk walk saw. */
-export const SL_BULK_HDR = struct(
-  'struct sl_bulk_hdr',
+/** struct info_bulk_rec (bpf/bulk.h): one cgroup of an info_bulk walk. */
+export const INFO_BULK_REC = struct(
+  'struct info_bulk_rec',
+  272,
+  {
+    id: ['id', 0, 8],
+    level: ['level', 8, 4],
+    hierarchyId: ['hierarchy_id', 12, 4],
+    name: ['name', 16, 256],
+  },
+  'cgview',
+);
+
+/** struct cgv_bulk_hdr (bpf/bulk.h): what a bulk walk saw. */
+export const CGV_BULK_HDR = struct(
+  'struct cgv_bulk_hdr',
   16,
   { count: ['count', 0, 8], done: ['done', 8, 8] },
   'cgview',

@@ -33,7 +33,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { cgroup2Root, cgroupMounts, hierarchyIdOf } from '../cgroup/hierarchy.js';
 import { CgviewError } from '../errors.js';
-import { SL_BULK_HDR, SL_BULK_REC, SL_HIST_BUCKETS, SL_STATS } from '../kernel/abi.js';
+import { CGV_BULK_HDR, INFO_BULK_REC, SL_BULK_REC, SL_HIST_BUCKETS, SL_STATS } from '../kernel/abi.js';
 import { bpfBuildDir } from '../kernel/features.js';
 import { BpfObject, type Fd, type Link, openDir } from '../kernel/index.js';
 import { classifyView, type Histogram, type Metric, type ViewSample } from '../stats/keys.js';
@@ -58,8 +58,6 @@ export interface BulkReader {
   close(): void;
 }
 
-const BULK_OBJECT = 'sched_lat_bulk.bpf.o';
-const BULK_PROGRAM = 'sched_lat_bulk';
 /** Collector maps the helper object reads (reused by name, as the views do). */
 const SHARED = ['sl_cgrp', 'sl_cg_v1'];
 /** First size of the output array; it grows to 1.25 x the cgroups seen (next power of two). */
@@ -378,6 +376,57 @@ export function decodeWalk(
   return out;
 }
 
+// --- info -----------------------------------------------------------------------------
+
+/** classifyView's NUMBER (src/stats/keys.ts): a name that reads as a number is a gauge there. */
+const NUMBER = /^-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?$/;
+
+/**
+ * The info samples of a walk (struct info_bulk_rec[]): what
+ * classifyView(parseViewOutput(<info file>)) gives. The name is decoded as
+ * latin1 (bytes kept), with the spaces after the colon dropped as the parser
+ * drops them; a name the parser refuses (a '\r' or '\n' in it) leaves the
+ * cgroup out (its file does not parse either); a name that reads as a number
+ * goes through classifyView itself.
+ */
+export function decodeInfo(buf: Buffer, n: number): Map<string, ViewSample> {
+  const I = INFO_BULK_REC;
+  const out = new Map<string, ViewSample>();
+  for (let i = 0; i < n; i++) {
+    const o = i * I.size;
+    const hi = buf.readUInt32LE(o + I.id.off + 4);
+    if (hi >= 1 << 21) throw new CgviewError('E_NOT_SUPPORTED', 'bulk read: a cgroup id above 2^53');
+    const id = String(hi * TWO32 + buf.readUInt32LE(o + I.id.off));
+    const level = buf.readInt32LE(o + I.level.off);
+    const hid = buf.readInt32LE(o + I.hierarchyId.off);
+    const start = o + I.name.off;
+    let end = buf.indexOf(0, start);
+    if (end < 0 || end > start + I.name.size) end = start + I.name.size;
+    const raw = buf.toString('latin1', start, end);
+    if (raw.includes('\n') || raw.includes('\r')) continue;
+    const name = raw.replace(/^ +/, '');
+    if (NUMBER.test(name)) {
+      const lines = new Map([
+        ['cgroup_id', id],
+        ['level', String(level)],
+        ['name', name],
+        ['hierarchy_id', String(hid)],
+      ]);
+      out.set(id, classifyView(lines));
+      continue;
+    }
+    out.set(id, {
+      id,
+      metrics: [
+        { key: 'level', name: 'level', kind: 'gauge', scale: 1, value: level },
+        { key: 'hierarchy_id', name: 'hierarchy_id', kind: 'gauge', scale: 1, value: hid },
+      ],
+      text: new Map([['name', name]]),
+    });
+  }
+  return out;
+}
+
 // --- the reader ---------------------------------------------------------------------------
 
 /** The root directory of a hierarchy: cgroup v2's mount, or the v1 mount with that hierarchy id. */
@@ -395,43 +444,80 @@ function hierarchyRoot(hierarchyId: number): string {
   throw new CgviewError('E_NOT_FOUND', `no mounted cgroup hierarchy with id ${hierarchyId}`);
 }
 
-class SchedLatBulk implements BulkReader {
+/** What differs between the bulk objects. */
+interface BulkSpec {
+  object: string;
+  program: string;
+  recSize: number;
+  /** The collector whose maps the object reuses (by name), if any. */
+  collector?: { name: string; maps: readonly string[] };
+  decode(buf: Buffer, n: number, scratch: { value: Scratch | undefined }): Map<string, ViewSample>;
+}
+
+const SPECS: Readonly<Record<string, BulkSpec>> = {
+  sched_lat: {
+    object: 'sched_lat_bulk.bpf.o',
+    program: 'sched_lat_bulk',
+    recSize: SL_BULK_REC.size,
+    collector: { name: 'sched_lat', maps: SHARED },
+    decode: (buf, n) => decodeWalk(buf, n, false),
+  },
+  sched_lat_tree: {
+    object: 'sched_lat_bulk.bpf.o',
+    program: 'sched_lat_bulk',
+    recSize: SL_BULK_REC.size,
+    collector: { name: 'sched_lat', maps: SHARED },
+    decode: (buf, n, sc) => {
+      sc.value = scratch(n, sc.value);
+      return decodeWalk(buf, n, true, sc.value);
+    },
+  },
+  info: {
+    object: 'info_bulk.bpf.o',
+    program: 'info_bulk',
+    recSize: INFO_BULK_REC.size,
+    decode: (buf, n) => decodeInfo(buf, n),
+  },
+};
+
+class IterBulk implements BulkReader {
   #obj: BpfObject | undefined;
   #link: Link | undefined;
   #maps: Readonly<Record<string, Fd>> | undefined;
   #capacity = FIRST_CAPACITY;
   #values = Buffer.alloc(0);
   #keys = Buffer.alloc(0);
-  #scratch: Scratch | undefined;
-  readonly #instance: string;
+  readonly #scratch: { value: Scratch | undefined } = { value: undefined };
+  readonly #instance: string | undefined;
 
   constructor(
     readonly collectors: BulkCollectors,
-    readonly view: 'sched_lat' | 'sched_lat_tree',
+    readonly view: string,
     readonly hierarchyId: number,
     readonly bpfDir: string,
+    readonly spec: BulkSpec,
   ) {
-    this.#instance = collectorInstance('sched_lat', hierarchyId);
+    this.#instance = spec.collector ? collectorInstance(spec.collector.name, hierarchyId) : undefined;
   }
 
-  #load(maps: Readonly<Record<string, Fd>>): void {
+  #load(maps: Readonly<Record<string, Fd>> | undefined): void {
     this.close();
     const reuseMaps: Record<string, Fd> = {};
-    for (const m of SHARED) {
-      const fd = maps[m];
+    for (const m of this.spec.collector?.maps ?? []) {
+      const fd = maps?.[m];
       if (!fd) throw new CgviewError('E_NOT_FOUND', `collector ${this.#instance} has no map ${m}`);
       reuseMaps[m] = fd;
     }
-    const obj = BpfObject.load(path.join(this.bpfDir, BULK_OBJECT), {
-      programs: [BULK_PROGRAM],
+    const obj = BpfObject.load(path.join(this.bpfDir, this.spec.object), {
+      programs: [this.spec.program],
       section: 'iter/cgroup',
       reuseMaps,
-      maxEntries: { slb_out: this.#capacity },
+      maxEntries: { bulk_out: this.#capacity },
     });
     try {
       const dir = openDir(hierarchyRoot(this.hierarchyId));
       try {
-        this.#link = obj.program(BULK_PROGRAM).cgroupIter({ fd: dir }, 'descendants_pre');
+        this.#link = obj.program(this.spec.program).cgroupIter({ fd: dir }, 'descendants_pre');
       } finally {
         dir.close();
       }
@@ -443,24 +529,27 @@ class SchedLatBulk implements BulkReader {
     this.#maps = maps;
   }
 
-  /** One walk: the number of cgroups seen (records in slb_out: min(count, capacity)). */
+  /** One walk: the number of cgroups seen (records in bulk_out: min(count, capacity)). */
   #walk(): number {
-    const hdrMap = this.#obj!.map('slb_hdr');
+    const hdrMap = this.#obj!.map('bulk_hdr');
     const key = Buffer.alloc(4);
-    hdrMap.update(key, Buffer.alloc(SL_BULK_HDR.size));
+    hdrMap.update(key, Buffer.alloc(CGV_BULK_HDR.size));
     const printed = this.#link!.read();
     if (printed.length) throw new CgviewError('E_SYSCALL', 'bulk read: the helper iterator printed output');
     const hdr = hdrMap.lookup(key)!;
-    if (hdr.readBigUInt64LE(SL_BULK_HDR.done.off) !== 1n)
+    if (hdr.readBigUInt64LE(CGV_BULK_HDR.done.off) !== 1n)
       throw new CgviewError('E_SYSCALL', 'bulk read: the cgroup walk did not finish in one read');
-    return Number(hdr.readBigUInt64LE(SL_BULK_HDR.count.off));
+    return Number(hdr.readBigUInt64LE(CGV_BULK_HDR.count.off));
   }
 
   read(): Map<string, ViewSample> {
-    const maps = this.collectors.sharedMaps(this.#instance);
-    if (!maps) {
-      this.close();
-      return new Map();
+    let maps: Readonly<Record<string, Fd>> | undefined;
+    if (this.#instance) {
+      maps = this.collectors.sharedMaps(this.#instance);
+      if (!maps) {
+        this.close();
+        return new Map();
+      }
     }
     if (!this.#obj || maps !== this.#maps) this.#load(maps);
     let n = this.#walk();
@@ -473,14 +562,13 @@ class SchedLatBulk implements BulkReader {
       this.#load(maps);
       n = this.#walk();
     }
-    if (this.#values.length < n * SL_BULK_REC.size) {
-      this.#values = Buffer.alloc(this.#capacity * SL_BULK_REC.size);
+    const R = this.spec.recSize;
+    if (this.#values.length < n * R) {
+      this.#values = Buffer.alloc(this.#capacity * R);
       this.#keys = Buffer.alloc(this.#capacity * 4);
     }
-    const got = this.#obj!.map('slb_out').lookupArrayBatch(n, this.#keys, this.#values);
-    const tree = this.view === 'sched_lat_tree';
-    this.#scratch = scratch(tree ? got : 0, this.#scratch);
-    return decodeWalk(this.#values, got, tree, this.#scratch);
+    const got = this.#obj!.map('bulk_out').lookupArrayBatch(n, this.#keys, this.#values);
+    return this.spec.decode(this.#values, got, this.#scratch);
   }
 
   close(): void {
@@ -489,21 +577,22 @@ class SchedLatBulk implements BulkReader {
     this.#obj?.close();
     this.#obj = undefined;
     this.#maps = undefined;
-    this.#scratch = undefined;
+    this.#scratch.value = undefined;
   }
 }
 
 /**
  * A bulk reader for `view` on the hierarchy `hierarchyId` (0: cgroup v2),
- * or null when the view has none (user views, `info`: read the files).
- * Nothing is loaded until the first read().
+ * or null when the view has none (user views: read the files). Nothing is
+ * loaded until the first read().
  */
 export function bulkReader(collectors: BulkCollectors, view: string, hierarchyId = 0): BulkReader | null {
-  if (view !== 'sched_lat' && view !== 'sched_lat_tree') return null;
+  const spec = Object.hasOwn(SPECS, view) ? SPECS[view] : undefined;
+  if (!spec) return null;
   const dir = bpfBuildDir();
-  if (!fs.existsSync(path.join(dir, BULK_OBJECT))) return null;
-  return new SchedLatBulk(collectors, view, hierarchyId, dir);
+  if (!fs.existsSync(path.join(dir, spec.object))) return null;
+  return new IterBulk(collectors, view, hierarchyId, dir, spec);
 }
 
-/** Views with a bulk path (docs/views.md). */
-export const BULK_VIEWS: readonly string[] = ['sched_lat', 'sched_lat_tree'];
+/** Views with a bulk path (docs/sched_lat.md, "Reading every cgroup at once"). */
+export const BULK_VIEWS: readonly string[] = Object.keys(SPECS);

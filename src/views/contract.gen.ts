@@ -10,6 +10,14 @@ export const CONTRACT = {
     rodata: {},
     kfuncs: [],
   },
+  'info_bulk.bpf.o': {
+    programs: {
+      info_bulk: 'iter/cgroup',
+    },
+    maps: ['bulk_hdr', 'bulk_out'],
+    rodata: {},
+    kfuncs: [],
+  },
   'probe_cgrp_storage.bpf.o': {
     programs: {
       probe_cgrp_storage_switch: 'tp_btf/sched_switch',
@@ -30,7 +38,7 @@ export const CONTRACT = {
     programs: {
       sched_lat_bulk: 'iter/cgroup',
     },
-    maps: ['sl_cg_v1', 'sl_cgrp', 'slb_hdr', 'slb_out'],
+    maps: ['bulk_hdr', 'bulk_out', 'sl_cg_v1', 'sl_cgrp'],
     rodata: {},
     kfuncs: [],
   },

@@ -40,11 +40,12 @@ import {
 } from '../../src/views/bulk.js';
 import { Collectors, collectorInstance } from '../../src/views/collectors.js';
 import { parseViewOutput } from '../../src/views/parse.js';
-import { Daemon, type DaemonEnv, daemonEnv, liveDaemonLogs } from '../daemon.js';
+import { Daemon, type DaemonEnv, daemonEnv, liveDaemonLogs, treeRel } from '../daemon.js';
 import { CGROUP_V1_CPU, CGROUP2, inode, onCleanup, tmpCgroup, waitFor } from '../helpers.js';
 
 const CPU = 1;
 const WAIT_MS = 5000;
+const VIEWS = ['sched_lat', 'sched_lat_tree', 'info'];
 const log = makeLogger('error');
 
 // --- records made here --------------------------------------------------------------
@@ -238,6 +239,7 @@ async function setup(e: DaemonEnv): Promise<Daemon> {
   const d = await Daemon.start(e);
   await d.ok(['pin', 'sched_lat', e.bpffs, '--inherit']);
   await d.ok(['pin', 'sched_lat_tree', e.bpffs, '--inherit']);
+  await d.ok(['pin', 'info', e.bpffs, '--inherit']);
   return d;
 }
 
@@ -251,8 +253,7 @@ async function makeTree(e: DaemonEnv, rels: string[], busy: string[]): Promise<M
     const cg = path.join(e.cgroupRoot, rel);
     fs.mkdirSync(cg);
     out.set(rel, cg);
-    await waitFile(path.join(e.bpffs, rel, 'sched_lat'));
-    await waitFile(path.join(e.bpffs, rel, 'sched_lat_tree'));
+    for (const v of VIEWS) await waitFile(path.join(e.bpffs, treeRel(rel), v));
   }
   const pids: number[] = [];
   for (const rel of busy) pids.push(...(await spinners(out.get(rel)!, 2)));
@@ -263,7 +264,7 @@ async function makeTree(e: DaemonEnv, rels: string[], busy: string[]): Promise<M
 /** Asserts the bulk samples of both views equal the files for every cgroup of the tree (and its root). */
 function compare(e: DaemonEnv, collectors: Collectors, hierarchyId: number, cgs: Map<string, string>): void {
   const rels = ['', ...cgs.keys()];
-  for (const view of ['sched_lat', 'sched_lat_tree']) {
+  for (const view of VIEWS) {
     const reader = bulkReader(collectors, view, hierarchyId);
     assert.ok(reader, `${view} has a bulk reader`);
     try {
@@ -271,7 +272,7 @@ function compare(e: DaemonEnv, collectors: Collectors, hierarchyId: number, cgs:
       for (const rel of rels) {
         const cg = rel ? cgs.get(rel)! : e.cgroupRoot;
         const id = String(inode(cg));
-        const want = fileSample(path.join(e.bpffs, rel, view));
+        const want = fileSample(path.join(e.bpffs, treeRel(rel), view));
         assert.equal(want.id, id, `${view} ${rel}: the file is the cgroup's`);
         assert.deepStrictEqual(got.get(id), want, `${view} of ${rel || 'the root'}: bulk = file`);
       }
@@ -300,11 +301,16 @@ describe('bulk reads on the real kernel (cgroup v2)', { concurrency: false }, ()
     e = daemonEnv();
     onCleanup(killAll);
     await setup(e);
-    cgs = await makeTree(e, ['a', 'a/b', 'a/c', 'a/b/x', 'd', 'idle'], ['a/b', 'a/b/x', 'd']);
+    // Odd names for info: one that reads as a number, leading spaces, a dot (the tree encodes it).
+    cgs = await makeTree(
+      e,
+      ['a', 'a/b', 'a/c', 'a/b/x', 'd', 'idle', '12345', '  sp', 'x.y'],
+      ['a/b', 'a/b/x', 'd'],
+    );
     c = adopt(e, 0);
   });
 
-  it('every cgroup: the bulk sample of sched_lat and sched_lat_tree = classifyView(parseViewOutput(file))', () => {
+  it('every cgroup: the bulk sample of sched_lat, sched_lat_tree and info = classifyView(parseViewOutput(file))', () => {
     // A busy cgroup has waits: the comparison is not one of zeros.
     const s = fileSample(path.join(e.bpffs, 'a/b', 'sched_lat'));
     assert.ok(s.metrics.find((m) => m.key === 'wait_ns')!.value > 0, 'a/b waited');
@@ -315,7 +321,7 @@ describe('bulk reads on the real kernel (cgroup v2)', { concurrency: false }, ()
     const map = c.sharedMaps('sched_lat@0')!.sl_cgrp!;
     for (const rel of ['a/b', 'd', 'idle']) {
       const cg = cgs.get(rel)!;
-      const file = fs.readFileSync(path.join(e.bpffs, rel, 'sched_lat'), 'latin1');
+      const file = fs.readFileSync(path.join(e.bpffs, treeRel(rel), 'sched_lat'), 'latin1');
       const dir = fs.openSync(cg, 'r');
       try {
         const key = Buffer.alloc(4);
@@ -370,14 +376,31 @@ describe('bulk reads on the real kernel (cgroup v2)', { concurrency: false }, ()
     }
   });
 
-  it('a collector that does not run here: an empty map; other views: no bulk reader', () => {
+  it("info: a name its file cannot hold (a '\r' in it) is left out; the rest is read", () => {
+    const cg = path.join(e.cgroupRoot, 'cr\rx');
+    fs.mkdirSync(cg);
+    cgs.set('cr\rx', cg);
+    const reader = bulkReader(c, 'info')!;
+    try {
+      const got = reader.read();
+      assert.equal(got.has(String(inode(cg))), false);
+      assert.equal(got.get(String(inode(e.cgroupRoot)))?.text.get('name'), path.basename(e.cgroupRoot));
+    } finally {
+      reader.close();
+    }
+  });
+
+  it('a collector that does not run here: an empty map (info needs none); user views: no bulk reader', () => {
     const none = new Collectors(e.privateDir, bpfBuildDir(), log);
     try {
       const r = bulkReader(none, 'sched_lat')!;
       assert.equal(r.read().size, 0);
       r.close();
-      assert.equal(bulkReader(none, 'info'), null);
+      const i = bulkReader(none, 'info')!;
+      assert.ok(i.read().has(String(inode(e.cgroupRoot))));
+      i.close();
       assert.equal(bulkReader(none, '/x/y.bpf.o:prog'), null);
+      assert.equal(bulkReader(none, 'constructor'), null);
     } finally {
       none.close();
     }
@@ -385,7 +408,7 @@ describe('bulk reads on the real kernel (cgroup v2)', { concurrency: false }, ()
 });
 
 describe('bulk reads on the real kernel (cgroup v1, the cpu hierarchy)', { concurrency: false }, () => {
-  it('every cgroup: bulk = file for both views', async () => {
+  it('every cgroup: bulk = file for every view', async () => {
     const e = daemonEnv({ cgroupParent: CGROUP_V1_CPU });
     onCleanup(killAll);
     await setup(e);
