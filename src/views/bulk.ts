@@ -23,11 +23,18 @@
  * subtree sum is one pass from the end (sums exact up to 2^64, maxima max),
  * as the view sums the descendants' stats in BPF.
  *
+ * `info` has its own helper object (bpf/info_bulk.bpf.c: id, level, name,
+ * hierarchy id) and needs no collector.
+ *
  * Which cgroups: every cgroup of the hierarchy (all of cgroup v2, or of the
  * v1 hierarchy with that id), whether or not a view is pinned on it; the
  * caller picks the ones it exports. An id may be reused by another
- * hierarchy, so a reader is per hierarchy. Any other view: null (read its
- * files).
+ * hierarchy, so a reader is per hierarchy. User views: null (read their
+ * files). The samples of one read share their histogram `bounds` (frozen)
+ * and sched_lat's empty `text` Map: not to be written to.
+ *
+ * A reader holds the collector's maps (its helper object reuses them) until
+ * its next read() sees the collector stopped or restarted, or close().
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -69,18 +76,6 @@ const MAX_CAPACITY = 1 << 20;
 
 /** Histogram lines the sched_lat views print: wait_ns_lt_2^8 .. wait_ns_lt_2^39 (bpf/sched_lat_view.h). */
 const PRINT_MIN_LOG2 = 8;
-
-/** The numbers of one struct sl_stats (u64 as doubles: exact up to 2^53, correctly rounded above). */
-export interface SlStats {
-  waitCount: number;
-  waitNsTotal: number;
-  selfNsTotal: number;
-  otherNsTotal: number;
-  selfMaxNs: number;
-  otherMaxNs: number;
-  /** Bucket i: waits in [2^i, 2^(i+1)) ns (bucket 0 also 0 ns); the last one open-ended. */
-  hist: number[];
-}
 
 /** Exact u64 percentile as the views compute it (bpf/sched_lat_view.h percentile). */
 function percentile(hist: readonly bigint[], total: bigint, pct: bigint): bigint {
@@ -258,11 +253,11 @@ function sampleOf(id: string, v: Float64Array, base: number): ViewSample {
   return { id, metrics, text: NO_TEXT };
 }
 
-/**
- * Note on exactness: the histogram's cumulative counts are sums of doubles;
- * they equal the printed (u64) ones while they stay below 2^53 waits, i.e.
- * always in practice. Counter values above 2^53 are correctly rounded, as
- * Number() of the printed decimal is.
+/*
+ * Exactness: the histogram's cumulative counts are sums of doubles; they
+ * equal the printed (u64) ones while they stay below 2^53 waits (always, in
+ * practice). Counter values above 2^53 are correctly rounded, as Number() of
+ * the printed decimal is.
  */
 
 // --- decoding a walk -------------------------------------------------------------------
