@@ -38,7 +38,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { cgroup2Root, cgroupMounts, hierarchyIdOf } from '../cgroup/hierarchy.js';
+import { cgroup2Root, cgroupMounts, hierarchyIdOf, mountOf } from '../cgroup/hierarchy.js';
 import { CgviewError } from '../errors.js';
 import { CGV_BULK_HDR, INFO_BULK_REC, SL_BULK_REC, SL_HIST_BUCKETS, SL_STATS } from '../kernel/abi.js';
 import { bpfBuildDir } from '../kernel/features.js';
@@ -491,6 +491,7 @@ class IterBulk implements BulkReader {
     readonly hierarchyId: number,
     readonly bpfDir: string,
     readonly spec: BulkSpec,
+    readonly root: string | undefined,
   ) {
     this.#instance = spec.collector ? collectorInstance(spec.collector.name, hierarchyId) : undefined;
   }
@@ -510,7 +511,7 @@ class IterBulk implements BulkReader {
       maxEntries: { bulk_out: this.#capacity },
     });
     try {
-      const dir = openDir(hierarchyRoot(this.hierarchyId));
+      const dir = openDir(this.root ?? hierarchyRoot(this.hierarchyId));
       try {
         this.#link = obj.program(this.spec.program).cgroupIter({ fd: dir }, 'descendants_pre');
       } finally {
@@ -576,17 +577,39 @@ class IterBulk implements BulkReader {
   }
 }
 
+export interface BulkOptions {
+  /**
+   * Walk only this cgroup directory and its descendants (e.g. the daemon's
+   * --cgroup-root) instead of the whole hierarchy. It must be in the
+   * hierarchy `hierarchyId` (E_BAD_INPUT otherwise).
+   */
+  root?: string;
+}
+
 /**
  * A bulk reader for `view` on the hierarchy `hierarchyId` (0: cgroup v2),
  * or null when the view has none (user views: read the files). Nothing is
  * loaded until the first read().
  */
-export function bulkReader(collectors: BulkCollectors, view: string, hierarchyId = 0): BulkReader | null {
+export function bulkReader(
+  collectors: BulkCollectors,
+  view: string,
+  hierarchyId = 0,
+  opts: BulkOptions = {},
+): BulkReader | null {
   const spec = Object.hasOwn(SPECS, view) ? SPECS[view] : undefined;
   if (!spec) return null;
   const dir = bpfBuildDir();
   if (!fs.existsSync(path.join(dir, spec.object))) return null;
-  return new IterBulk(collectors, view, hierarchyId, dir, spec);
+  if (opts.root !== undefined) {
+    const h = hierarchyIdOf(mountOf(opts.root));
+    if (h !== hierarchyId)
+      throw new CgviewError(
+        'E_BAD_INPUT',
+        `bulk read: ${opts.root} is in hierarchy ${h}, not ${hierarchyId}`,
+      );
+  }
+  return new IterBulk(collectors, view, hierarchyId, dir, spec, opts.root);
 }
 
 /** Views with a bulk path (docs/sched_lat.md, "Reading every cgroup at once"). */

@@ -337,6 +337,27 @@ describe('bulk reads on the real kernel (cgroup v2)', { concurrency: false }, ()
     }
   });
 
+  it('opts.root: only that subtree is walked, sched_lat_tree sums the same', () => {
+    const a = cgs.get('a')!;
+    const want = new Set(
+      [a, ...[...cgs].filter(([r]) => r.startsWith('a/')).map(([, cg]) => cg)].map((cg) => String(inode(cg))),
+    );
+    for (const view of ['sched_lat', 'sched_lat_tree', 'info']) {
+      const whole = bulkReader(c, view)!;
+      const sub = bulkReader(c, view, 0, { root: a })!;
+      try {
+        const all = whole.read();
+        const got = sub.read();
+        assert.deepEqual(new Set(got.keys()), want, view);
+        for (const id of want) assert.deepStrictEqual(got.get(id), all.get(id), `${view} ${id}`);
+      } finally {
+        whole.close();
+        sub.close();
+      }
+    }
+    assert.throws(() => bulkReader(c, 'sched_lat', 0, { root: CGROUP_V1_CPU }), { code: 'E_BAD_INPUT' });
+  });
+
   it('a removed cgroup is gone from the next read; a new one appears', async () => {
     const reader = bulkReader(c, 'sched_lat')!;
     try {
