@@ -586,10 +586,15 @@ export interface BulkOptions {
   root?: string;
 }
 
+/** Readers by collectors object, then view, hierarchy and root: one helper object each. */
+const readers = new WeakMap<BulkCollectors, Map<string, IterBulk>>();
+
 /**
  * A bulk reader for `view` on the hierarchy `hierarchyId` (0: cgroup v2),
  * or null when the view has none (user views: read the files). Nothing is
- * loaded until the first read().
+ * loaded until the first read(). The same arguments give the same reader
+ * (its helper object stays loaded between reads, so a scrape pays no load);
+ * close() unloads it for every holder, and the next read() loads it again.
  */
 export function bulkReader(
   collectors: BulkCollectors,
@@ -609,7 +614,12 @@ export function bulkReader(
         `bulk read: ${opts.root} is in hierarchy ${h}, not ${hierarchyId}`,
       );
   }
-  return new IterBulk(collectors, view, hierarchyId, dir, spec, opts.root);
+  let byKey = readers.get(collectors);
+  if (!byKey) readers.set(collectors, (byKey = new Map()));
+  const key = `${view}\0${hierarchyId}\0${opts.root ?? ''}`;
+  let r = byKey.get(key);
+  if (!r) byKey.set(key, (r = new IterBulk(collectors, view, hierarchyId, dir, spec, opts.root)));
+  return r;
 }
 
 /** Views with a bulk path (docs/sched_lat.md, "Reading every cgroup at once"). */

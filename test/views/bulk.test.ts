@@ -345,6 +345,8 @@ describe('bulk reads on the real kernel (cgroup v2)', { concurrency: false }, ()
     for (const view of ['sched_lat', 'sched_lat_tree', 'info']) {
       const whole = bulkReader(c, view)!;
       const sub = bulkReader(c, view, 0, { root: a })!;
+      assert.notEqual(whole, sub);
+      assert.equal(bulkReader(c, view, 0, { root: a }), sub, 'the same arguments, the same reader');
       try {
         const all = whole.read();
         const got = sub.read();
