@@ -615,10 +615,16 @@ export function bulkReader(
       );
   }
   let byKey = readers.get(collectors);
-  if (!byKey) readers.set(collectors, (byKey = new Map()));
+  if (!byKey) {
+    byKey = new Map();
+    readers.set(collectors, byKey);
+  }
   const key = `${view}\0${hierarchyId}\0${opts.root ?? ''}`;
   let r = byKey.get(key);
-  if (!r) byKey.set(key, (r = new IterBulk(collectors, view, hierarchyId, dir, spec, opts.root)));
+  if (!r) {
+    r = new IterBulk(collectors, view, hierarchyId, dir, spec, opts.root);
+    byKey.set(key, r);
+  }
   return r;
 }
 
