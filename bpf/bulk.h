@@ -47,17 +47,22 @@ struct info_bulk_rec {
 /*
  * The record of this call's cgroup (counted in bulk_hdr), or NULL: at the
  * end of the walk (ctx->cgroup NULL: marks the walk done) or past the array.
+ * The index is the program's own count, not ctx->meta->seq_num: the
+ * iterator numbers a cgroup that is being removed too but does not run the
+ * program for it, which would leave a stale record in its slot. One walk at
+ * a time per object (the loader's reads are synchronous, and each walk
+ * holds cgroup_mutex).
  */
 #define cgv_bulk_slot(ctx)                                                     \
 	({                                                                     \
-		__u32 __zero = 0, __idx = (__u32)(ctx)->meta->seq_num;         \
+		__u32 __zero = 0, __idx;                                       \
 		struct cgv_bulk_hdr *__hdr = bpf_map_lookup_elem(&bulk_hdr, &__zero); \
 		void *__rec = NULL;                                            \
 		if (__hdr) {                                                   \
 			if (!(ctx)->cgroup) {                                  \
 				__hdr->done = 1;                               \
 			} else {                                               \
-				/* seq_num numbers the cgroups shown: 0, 1, ... */ \
+				__idx = (__u32)__hdr->count;                   \
 				__hdr->count = (__u64)__idx + 1;               \
 				__rec = bpf_map_lookup_elem(&bulk_out, &__idx); \
 			}                                                      \

@@ -275,6 +275,11 @@ function checkIds(u: Uint32Array, n: number): void {
   }
 }
 
+/** A walk lists each cgroup once (bpf/bulk.h cgv_bulk_slot): anything else is a broken helper object. */
+function twice(id: string): CgviewError {
+  return new CgviewError('E_SYSCALL', `bulk read: cgroup ${id} twice in one walk`);
+}
+
 /** Buffers a reader reuses from one read to the next. */
 export interface Scratch {
   /** Tree sums: each stats word as u32 halves, so that sums stay exact past 2^53 (each half below 2^53). */
@@ -320,6 +325,7 @@ export function decodeWalk(
       // One rounding of the exact value: the same double as Number() of the printed decimal.
       for (let w = 0; w < WORDS; w++) v[w] = u[st + 2 * w + 1]! * TWO32 + u[st + 2 * w]!;
       const id = String(u[i * R + idAt + 1]! * TWO32 + u[i * R + idAt]!);
+      if (out.has(id)) throw twice(id);
       out.set(id, sampleOf(id, v, 0));
     }
     return out;
@@ -332,6 +338,7 @@ export function decodeWalk(
     const o = i * R;
     const id = u[o + idAt + 1]! * TWO32 + u[o + idAt]!;
     ids[i] = id;
+    if (index.has(id)) throw twice(String(id));
     index.set(id, i);
     // Pre-order: a parent of the walk comes before its children; the root's is outside it.
     parent[i] = index.get(u[o + parentAt + 1]! * TWO32 + u[o + parentAt]!) ?? -1;
@@ -397,6 +404,7 @@ export function decodeInfo(buf: Buffer, n: number): Map<string, ViewSample> {
     const start = o + I.name.off;
     let end = buf.indexOf(0, start);
     if (end < 0 || end > start + I.name.size) end = start + I.name.size;
+    if (out.has(id)) throw twice(id);
     const raw = buf.toString('latin1', start, end);
     if (raw.includes('\n') || raw.includes('\r')) continue;
     const name = raw.replace(/^ +/, '');

@@ -21,7 +21,7 @@
  * after the file's tests, also on failure.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -358,6 +358,42 @@ describe('bulk reads on the real kernel (cgroup v2)', { concurrency: false }, ()
       }
     }
     assert.throws(() => bulkReader(c, 'sched_lat', 0, { root: CGROUP_V1_CPU }), { code: 'E_BAD_INPUT' });
+  });
+
+  it('cgroups made and removed during the reads: every walk is whole (each id once, every stable cgroup there)', async () => {
+    const parent = tmpCgroup(CGROUP2);
+    const stable = [...cgs.values()].map((cg) => String(inode(cg)));
+    // A shell that makes and removes 50 cgroups in a loop for 3 s (killed by pid after, if still there).
+    const churn = spawn(
+      'sh',
+      [
+        '-c',
+        'end=$(($(date +%s) + 3)); while [ $(date +%s) -lt $end ]; do for i in $(seq 50); do mkdir "$1/c$i"; done; for i in $(seq 50); do rmdir "$1/c$i"; done; done',
+        'sh',
+        parent,
+      ],
+      { stdio: 'ignore' },
+    );
+    const exited = new Promise((r) => churn.on('exit', r));
+    onCleanup(() => {
+      if (churn.exitCode === null && churn.signalCode === null) churn.kill('SIGKILL');
+    });
+    const readers = ['sched_lat', 'sched_lat_tree', 'info'].map((v) => bulkReader(c, v)!);
+    let reads = 0;
+    try {
+      while (churn.exitCode === null && churn.signalCode === null) {
+        for (const r of readers) {
+          const got = r.read(); // throws if an id came twice
+          for (const id of stable) assert.ok(got.has(id), `${r.view}: cgroup ${id} in every walk`);
+          reads++;
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+    } finally {
+      for (const r of readers) r.close();
+    }
+    await exited;
+    assert.ok(reads > 10, `${reads} reads during the churn`);
   });
 
   it('a removed cgroup is gone from the next read; a new one appears', async () => {
