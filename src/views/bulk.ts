@@ -30,8 +30,9 @@
  * v1 hierarchy with that id), whether or not a view is pinned on it; the
  * caller picks the ones it exports. An id may be reused by another
  * hierarchy, so a reader is per hierarchy. User views: null (read their
- * files). The samples of one read share their histogram `bounds` (frozen)
- * and sched_lat's empty `text` Map: not to be written to.
+ * files). The samples of one read share their histogram `bounds` (frozen),
+ * sched_lat's empty `text` Map, and the cgroups without any wait one frozen
+ * `metrics` array: not to be written to.
  *
  * A reader holds the collector's maps (its helper object reuses them) until
  * its next read() sees the collector stopped or restarted, or close().
@@ -221,11 +222,46 @@ function steps(): Step[] {
 /** sched_lat prints no text line: every sample shares this empty Map (not to be written to). */
 const NO_TEXT: Map<string, string> = new Map();
 
+/** Deep-freezes an object graph (arrays and plain objects). */
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+let zeroCache: Metric[] | undefined;
+/**
+ * The metrics of a cgroup without any wait (most cgroups of a big host have
+ * none in a given view): one frozen copy shared by all of their samples.
+ */
+function zeroMetrics(): Metric[] {
+  if (!zeroCache) {
+    const v = new Float64Array(WORDS);
+    v[0] = 1; // not zero, so that sampleOf builds them
+    const m = sampleOf('0', v, 0).metrics;
+    for (const x of m) {
+      x.value = 0;
+      if (x.hist) {
+        x.hist.cum.fill(0);
+        x.hist.count = 0;
+        x.hist.sum = x.hist.sum === undefined ? undefined : 0;
+      }
+    }
+    zeroCache = deepFreeze(m);
+  }
+  return zeroCache;
+}
+
 /**
  * The ViewSample of one cgroup from its stats words (`v[base .. base+WORDS)`,
  * doubles): what classifyView(schedLatLines(id, stats)) gives.
  */
 function sampleOf(id: string, v: Float64Array, base: number): ViewSample {
+  let zero = true;
+  for (let w = 0; w < WORDS && zero; w++) zero = v[base + w] === 0;
+  if (zero) return { id, metrics: zeroMetrics(), text: NO_TEXT };
   const metrics: Metric[] = [];
   for (const s of steps()) {
     const t = s.tpl;
