@@ -2,8 +2,9 @@
  * The sched_lat fast read path (src/views/bulk.ts) against reading every
  * cgroup's view (issue 9 item 6). With N fresh cgroups under a cgroup v2
  * directory of its own, in one run:
- *   bulk        bulkReader(...).read(): one iterator read() over the whole
- *               hierarchy + one BPF_MAP_LOOKUP_BATCH + the ViewSamples
+ *   bulk        bulkReader(..., { root }).read(): one iterator read() over
+ *               the bench's subtree + one BPF_MAP_LOOKUP_BATCH + the
+ *               ViewSamples (wall time, and this process's CPU time)
  *   bulk_tree   the same for sched_lat_tree (subtree sums in user space)
  *   info        the bulk reader of the info view, and its file reads (as below)
  *   file        per cgroup, what reading a pinned view file costs the kernel
@@ -16,6 +17,7 @@
  *   node dist/bench/bulk.js [--cgroups 1000,10000] [--runs 7] [--sample 1000]
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { cgroup2Root } from '../src/cgroup/hierarchy.js';
 import { makeLogger } from '../src/daemon/log.js';
@@ -49,6 +51,14 @@ function ms(f: () => void): number {
   return Number(process.hrtime.bigint() - t) / 1e6;
 }
 
+/** CPU time (user + system) of this process for f, in ms: less hostage to a loaded machine than wall time. */
+function cpuMs(f: () => void): number {
+  const t = process.cpuUsage();
+  f();
+  const d = process.cpuUsage(t);
+  return (d.user + d.system) / 1000;
+}
+
 /** Grows the tree to `n` cgroups: 100 per directory, two levels. */
 function grow(n: number): void {
   while (made.length < n) {
@@ -78,15 +88,16 @@ try {
     reuseMaps: maps,
   });
   const infoView = BpfObject.load(path.join(bpfBuildDir(), 'info.bpf.o'), { programs: ['info'] });
-  const bulk = bulkReader(collectors, 'sched_lat')!;
-  const tree = bulkReader(collectors, 'sched_lat_tree')!;
-  const info = bulkReader(collectors, 'info')!;
+  // Only the bench's own subtree (opts.root): the host's other cgroups do not count.
+  const bulk = bulkReader(collectors, 'sched_lat', 0, { root })!;
+  const tree = bulkReader(collectors, 'sched_lat_tree', 0, { root })!;
+  const info = bulkReader(collectors, 'info', 0, { root })!;
   const all = fs.readdirSync(cgroup2Root()).length;
   console.log(
-    `# bulk read vs per-cgroup view reads; cgroup v2 at ${cgroup2Root()}, ${all} top-level entries`,
+    `# bulk read vs per-cgroup view reads; cgroup v2 at ${cgroup2Root()} (${all} top-level entries), load ${os.loadavg()[0]!.toFixed(1)}`,
   );
   console.log(
-    'cgroups(ours)  walked  bulk_ms  bulk_tree_ms  file_ms(est)  file_us/cg  file/bulk  info_bulk_ms  info_file_ms(est)  info_file/bulk',
+    'cgroups(ours)  walked  bulk_ms  bulk_cpu_ms  bulk_tree_ms  file_ms(est)  file_us/cg  file/bulk  info_bulk_ms  info_file_ms(est)  info_file/bulk',
   );
   for (const n of SIZES) {
     grow(n);
@@ -95,6 +106,7 @@ try {
     info.read();
     let walked = 0;
     const b = median(Array.from({ length: RUNS }, () => ms(() => (walked = bulk.read().size))));
+    const bc = median(Array.from({ length: RUNS }, () => cpuMs(() => bulk.read())));
     const bt = median(Array.from({ length: RUNS }, () => ms(() => tree.read())));
     const bi = median(Array.from({ length: RUNS }, () => ms(() => info.read())));
     // Per-cgroup reads on a sample: one link per cgroup, as a pinned view file is.
@@ -122,7 +134,7 @@ try {
     const fileMs = (usPer * walked) / 1000;
     const infoMs = (perFile(infoView, 'info') * walked) / 1000;
     console.log(
-      `${String(n).padStart(13)}  ${String(walked).padStart(6)}  ${b.toFixed(2).padStart(7)}  ${bt.toFixed(2).padStart(12)}  ${fileMs.toFixed(1).padStart(12)}  ${usPer.toFixed(1).padStart(10)}  ${(fileMs / b).toFixed(1).padStart(9)}  ${bi.toFixed(2).padStart(12)}  ${infoMs.toFixed(1).padStart(17)}  ${(infoMs / bi).toFixed(1).padStart(14)}`,
+      `${String(n).padStart(13)}  ${String(walked).padStart(6)}  ${b.toFixed(2).padStart(7)}  ${bc.toFixed(2).padStart(11)}  ${bt.toFixed(2).padStart(12)}  ${fileMs.toFixed(1).padStart(12)}  ${usPer.toFixed(1).padStart(10)}  ${(fileMs / b).toFixed(1).padStart(9)}  ${bi.toFixed(2).padStart(12)}  ${infoMs.toFixed(1).padStart(17)}  ${(infoMs / bi).toFixed(1).padStart(14)}`,
     );
   }
   bulk.close();
