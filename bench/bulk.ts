@@ -11,6 +11,9 @@
  *               and Node: BPF_ITER_CREATE on the cgroup's sched_lat link,
  *               read(), close, then classifyView(parseViewOutput(text)); on
  *               a sample of the cgroups (--sample, default 1000), scaled to N
+ *   decode      CPU time of decoding N records that all have waits (made
+ *               here, not read: the bench's cgroups have none, and a cgroup
+ *               without waits decodes faster), sched_lat and sched_lat_tree
  * Medians of --runs reads. Every cgroup and pin it makes is removed after.
  *
  * Run as root, from the repository:
@@ -21,10 +24,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { cgroup2Root } from '../src/cgroup/hierarchy.js';
 import { makeLogger } from '../src/daemon/log.js';
+import { SL_BULK_REC } from '../src/kernel/abi.js';
 import { bpfBuildDir } from '../src/kernel/features.js';
 import { BpfObject, openDir } from '../src/kernel/index.js';
 import { classifyView } from '../src/stats/keys.js';
-import { bulkReader } from '../src/views/bulk.js';
+import { bulkReader, decodeWalk, type Scratch } from '../src/views/bulk.js';
 import { Collectors } from '../src/views/collectors.js';
 import { parseViewOutput } from '../src/views/parse.js';
 
@@ -136,6 +140,26 @@ try {
     console.log(
       `${String(n).padStart(13)}  ${String(walked).padStart(6)}  ${b.toFixed(2).padStart(7)}  ${bc.toFixed(2).padStart(11)}  ${bt.toFixed(2).padStart(12)}  ${fileMs.toFixed(1).padStart(12)}  ${usPer.toFixed(1).padStart(10)}  ${(fileMs / b).toFixed(1).padStart(9)}  ${bi.toFixed(2).padStart(12)}  ${infoMs.toFixed(1).padStart(17)}  ${(infoMs / bi).toFixed(1).padStart(14)}`,
     );
+  }
+  console.log('records  decode_cpu_ms  decode_tree_cpu_ms  (all with waits)');
+  for (const n of SIZES) {
+    const R = SL_BULK_REC.size;
+    const buf = Buffer.alloc(n * R);
+    for (let i = 0; i < n; i++) {
+      buf.writeBigUInt64LE(BigInt(i + 2), i * R + SL_BULK_REC.id.off);
+      buf.writeBigUInt64LE(BigInt(Math.floor(i / 100) + 1), i * R + SL_BULK_REC.parentId.off);
+      for (let w = 0; w < SL_BULK_REC.st.size / 8; w++)
+        buf.writeBigUInt64LE(BigInt((i + 1) * (w + 1)), i * R + SL_BULK_REC.st.off + 8 * w);
+    }
+    const sc: Scratch = {
+      hi: new Float64Array((n * SL_BULK_REC.st.size) / 8),
+      lo: new Float64Array((n * SL_BULK_REC.st.size) / 8),
+      parent: new Int32Array(n),
+      v: new Float64Array(SL_BULK_REC.st.size / 8),
+    };
+    const d = median(Array.from({ length: RUNS }, () => cpuMs(() => decodeWalk(buf, n, false))));
+    const dt = median(Array.from({ length: RUNS }, () => cpuMs(() => decodeWalk(buf, n, true, sc))));
+    console.log(`${String(n).padStart(7)}  ${d.toFixed(2).padStart(13)}  ${dt.toFixed(2).padStart(18)}`);
   }
   bulk.close();
   tree.close();
