@@ -35,7 +35,8 @@
  * `metrics` array: not to be written to.
  *
  * A reader holds the collector's maps (its helper object reuses them) until
- * its next read() sees the collector stopped or restarted, or close().
+ * the collector stops (Collectors.onStop), its next read() sees it
+ * restarted, or close().
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -51,6 +52,8 @@ import { collectorInstance } from './collectors.js';
 export interface BulkCollectors {
   /** The running instance's shared maps, without starting it (see Collectors.sharedMaps). */
   sharedMaps(instance: string): Readonly<Record<string, Fd>> | undefined;
+  /** Called when an instance stops (Collectors.onStop): its readers let go of its maps at once. */
+  onStop?(fn: (instance: string) => void): void;
 }
 
 export interface BulkReader {
@@ -528,6 +531,10 @@ class IterBulk implements BulkReader {
   #keys = Buffer.alloc(0);
   readonly #scratch: { value: Scratch | undefined } = { value: undefined };
   readonly #instance: string | undefined;
+  /** The collector instance whose maps the helper object reuses, if any. */
+  get instance(): string | undefined {
+    return this.#instance;
+  }
 
   constructor(
     readonly collectors: BulkCollectors,
@@ -660,8 +667,12 @@ export function bulkReader(
   }
   let byKey = readers.get(collectors);
   if (!byKey) {
-    byKey = new Map();
-    readers.set(collectors, byKey);
+    const mine = new Map<string, IterBulk>();
+    byKey = mine;
+    readers.set(collectors, mine);
+    collectors.onStop?.((instance) => {
+      for (const r of mine.values()) if (r.instance === instance) r.close();
+    });
   }
   const key = `${view}\0${hierarchyId}\0${opts.root ?? ''}`;
   let r = byKey.get(key);

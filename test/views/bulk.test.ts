@@ -29,7 +29,7 @@ import { hierarchyIdOf, mountOf } from '../../src/cgroup/hierarchy.js';
 import { makeLogger } from '../../src/daemon/log.js';
 import { SL_BULK_REC, SL_HIST_BUCKETS, SL_STATS } from '../../src/kernel/abi.js';
 import { bpfBuildDir } from '../../src/kernel/features.js';
-import { BpfMap } from '../../src/kernel/index.js';
+import { BpfMap, mapInfo } from '../../src/kernel/index.js';
 import { classifyView, type ViewSample } from '../../src/stats/keys.js';
 import {
   bulkReader,
@@ -227,6 +227,16 @@ async function runFor(pids: number[], ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
   for (const p of pids) process.kill(p, 'SIGSTOP');
   await stopped(pids);
+}
+
+/** Whether the kernel still has a map with this id (bpftool map show id N). */
+function mapExists(id: number): boolean {
+  try {
+    execFileSync('bpftool', ['map', 'show', 'id', String(id)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 // --- the daemon and the comparison -----------------------------------------------------
@@ -459,6 +469,20 @@ describe('bulk reads on the real kernel (cgroup v2)', { concurrency: false }, ()
     } finally {
       reader.close();
     }
+  });
+
+  it('a collector stopped here: its readers let go of its maps at once (onStop), read() gives an empty map', async () => {
+    const mine = new Collectors(path.join(e.bpffsParent, 'bulk-own-private'), bpfBuildDir(), log);
+    onCleanup(() => mine.stop('sched_lat@0'));
+    mine.acquire('sched_lat@0'); // adopts nothing (another directory): starts its own instance
+    const r = bulkReader(mine, 'sched_lat')!;
+    assert.ok(r.read().size > 0);
+    const id = mine.sharedMaps('sched_lat@0')!.sl_cgrp!;
+    const mapId = mapInfo(id).id;
+    mine.stop('sched_lat@0');
+    // Nothing holds the map any more (the reader closed its object at the stop): the kernel frees it.
+    await waitFor(() => !mapExists(mapId), WAIT_MS, `map ${mapId} freed`);
+    assert.equal(r.read().size, 0);
   });
 
   it('a collector that does not run here: an empty map (info needs none); user views: no bulk reader', () => {
