@@ -62,7 +62,8 @@ export interface BulkReader {
   /**
    * One sample per cgroup of the hierarchy, by cgroup id. Empty when the
    * view's collector does not run in this daemon (then no cgroup has the
-   * view pinned). Throws E_SYSCALL / E_LOAD / E_VERIFIER (the helper object).
+   * view pinned). Throws E_SYSCALL / E_LOAD / E_VERIFIER (the helper object),
+   * E_NOT_FOUND when opts.root is gone.
    */
   read(): Map<string, ViewSample>;
   /** Unloads the helper object. read() loads it again. */
@@ -600,6 +601,12 @@ class IterBulk implements BulkReader {
     }
     if (!this.#obj || maps !== this.#maps) this.#load(maps);
     let n = this.#walk();
+    // The link holds the root cgroup it was made on: one removed (and maybe made
+    // again under the same path) walks nothing. Link the directory there now.
+    if (n === 0 && this.root !== undefined) {
+      this.#load(maps);
+      n = this.#walk();
+    }
     for (let tries = 0; n > this.#capacity; tries++) {
       if (tries >= 3 || n > MAX_CAPACITY)
         throw new CgviewError('E_NOT_SUPPORTED', `bulk read: ${n} cgroups, more than ${MAX_CAPACITY}`);
@@ -655,16 +662,6 @@ export function bulkReader(
 ): BulkReader | null {
   const spec = Object.hasOwn(SPECS, view) ? SPECS[view] : undefined;
   if (!spec) return null;
-  const dir = bpfBuildDir();
-  if (!fs.existsSync(path.join(dir, spec.object))) return null;
-  if (opts.root !== undefined) {
-    const h = hierarchyIdOf(mountOf(opts.root));
-    if (h !== hierarchyId)
-      throw new CgviewError(
-        'E_BAD_INPUT',
-        `bulk read: ${opts.root} is in hierarchy ${h}, not ${hierarchyId}`,
-      );
-  }
   let byKey = readers.get(collectors);
   if (!byKey) {
     const mine = new Map<string, IterBulk>();
@@ -674,12 +671,19 @@ export function bulkReader(
       for (const r of mine.values()) if (r.instance === instance) r.close();
     });
   }
+  // Asked for at every scrape: the checks below run once per reader.
   const key = `${view}\0${hierarchyId}\0${opts.root ?? ''}`;
-  let r = byKey.get(key);
-  if (!r) {
-    r = new IterBulk(collectors, view, hierarchyId, dir, spec, opts.root);
-    byKey.set(key, r);
+  const have = byKey.get(key);
+  if (have) return have;
+  const dir = bpfBuildDir();
+  if (!fs.existsSync(path.join(dir, spec.object))) return null;
+  if (opts.root !== undefined) {
+    const h = hierarchyIdOf(mountOf(opts.root));
+    if (h !== hierarchyId)
+      throw new CgviewError('E_BAD_INPUT', `bulk read: ${opts.root} is in hierarchy ${h}, not ${hierarchyId}`);
   }
+  const r = new IterBulk(collectors, view, hierarchyId, dir, spec, opts.root);
+  byKey.set(key, r);
   return r;
 }
 

@@ -380,6 +380,22 @@ describe('bulk reads on the real kernel (cgroup v2)', { concurrency: false }, ()
     assert.throws(() => bulkReader(c, 'sched_lat', 0, { root: CGROUP_V1_CPU }), { code: 'E_BAD_INPUT' });
   });
 
+  it('opts.root removed and made again under the same path: the next read walks the new one', () => {
+    const parent = tmpCgroup(CGROUP2);
+    const root = path.join(parent, 'r');
+    fs.mkdirSync(root);
+    const reader = bulkReader(c, 'info', 0, { root })!;
+    try {
+      assert.deepEqual([...reader.read().keys()], [String(inode(root))]);
+      fs.rmdirSync(root);
+      fs.mkdirSync(root);
+      assert.deepEqual([...reader.read().keys()], [String(inode(root))], 'the new cgroup');
+    } finally {
+      reader.close();
+      fs.rmdirSync(root);
+    }
+  });
+
   it('cgroups made and removed during the reads: every walk is whole (each id once, every stable cgroup there)', async () => {
     const parent = tmpCgroup(CGROUP2);
     const stable = [...cgs.values()].map((cg) => String(inode(cg)));
