@@ -680,7 +680,10 @@ export function bulkReader(
   if (opts.root !== undefined) {
     const h = hierarchyIdOf(mountOf(opts.root));
     if (h !== hierarchyId)
-      throw new CgviewError('E_BAD_INPUT', `bulk read: ${opts.root} is in hierarchy ${h}, not ${hierarchyId}`);
+      throw new CgviewError(
+        'E_BAD_INPUT',
+        `bulk read: ${opts.root} is in hierarchy ${h}, not ${hierarchyId}`,
+      );
   }
   const r = new IterBulk(collectors, view, hierarchyId, dir, spec, opts.root);
   byKey.set(key, r);
