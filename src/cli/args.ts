@@ -29,7 +29,7 @@ export interface Parsed {
 
 /** Flags every command takes: main reads them, the command may ignore them. */
 const COMMON_BOOLS = ['verbose', 'help'];
-const SHORT: Record<string, string> = { v: 'verbose', h: 'help' };
+const SHORT: Record<string, string> = { v: 'verbose', h: 'help', o: 'out' };
 
 /** The options of each command (DESIGN.md section 3; `cgview --help`). */
 export const OPTIONS: Record<string, FlagSpec> = {
@@ -43,6 +43,8 @@ export const OPTIONS: Record<string, FlagSpec> = {
   cat: { values: ['socket'], bools: ['json'] },
   status: { values: ['socket'], bools: ['json'] },
   doctor: { bools: ['json'] },
+  build: { values: ['out'], bools: ['json'] },
+  'new-view': { bools: ['with-collector'] },
 };
 
 /** Errors in how a command was called: main exits 2 for these (1 for every other error). */
@@ -91,7 +93,7 @@ export function parseArgs(argv: string[], spec: FlagSpec): Parsed {
   for (const v of values) options[v] = { type: 'string' };
   for (const b of bools) options[b] = { type: 'boolean' };
   for (const [s, long] of Object.entries(SHORT))
-    if (options[long]) options[long] = { type: 'boolean', short: s };
+    if (options[long]) options[long] = { ...options[long], short: s };
   let r: ReturnType<typeof nodeParseArgs>;
   try {
     r = nodeParseArgs({
