@@ -1,0 +1,428 @@
+/**
+ * The view kit on the real kernel (issue 12, item 1): new-view
+ * --with-collector → cgview build → pin --inherit through a test daemon →
+ * counts on new cgroups, checked against the kernel's own context-switch
+ * counters of a task the test runs → daemon restart → the counts go on from
+ * where they were. A broken source is E_BUILD with clang's message; a
+ * collector the verifier rejects is E_VERIFIER and leaves no pin, link or
+ * map; a second pin of an unchanged source is a build cache hit.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { request } from '../../src/daemon/protocol.js';
+import { isCgviewError } from '../../src/errors.js';
+import { linkInfoById, progFdById } from '../../src/kernel/index.js';
+import { classifyView } from '../../src/stats/keys.js';
+import { parseViewOutput } from '../../src/views/parse.js';
+import { cgroupId, Daemon, type DaemonEnv, daemonEnv, pinnedLinkId, type RunResult } from '../daemon.js';
+import { CGVIEW, iterLinksOf, onCleanup, REPO, RUN_PREFIX, waitFor } from '../helpers.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), RUN_PREFIX));
+onCleanup(() => fs.rmSync(tmp, { recursive: true, force: true }));
+// The build cache of this file's runs (root's, inside the test's own directory).
+const CACHE = path.join(tmp, 'cache');
+
+/** bin/cgview in `cwd` with the test's build cache. */
+function cli(args: string[], cwd: string, env: Record<string, string> = {}): Promise<RunResult> {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CGVIEW_')));
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CGVIEW, ...args],
+      { cwd, encoding: 'utf8', timeout: 60000, env: { ...clean, CGVIEW_CACHE_DIR: CACHE, ...env } },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+async function ok(args: string[], cwd: string): Promise<RunResult> {
+  const r = await cli(args, cwd);
+  assert.equal(r.code, 0, `cgview ${args.join(' ')}: ${r.stderr}`);
+  return r;
+}
+
+function workDir(): string {
+  const d = fs.mkdtempSync(path.join(tmp, 'w'));
+  fs.chmodSync(d, 0o755);
+  return d;
+}
+
+/**
+ * A task that joins `cgroup`, then context-switches `n` times (sleeps) for
+ * every line it reads. Its kernel counters (voluntary + involuntary context
+ * switches from /proc/PID/status, on-CPU ns from /proc/PID/schedstat) are
+ * read by the test while it waits on its stdin, when they are up to date.
+ */
+class Switcher {
+  readonly child: ChildProcess;
+  #out = '';
+  constructor(cgroup: string) {
+    const py = `
+import os, sys, time
+open(sys.argv[1] + '/cgroup.procs', 'w').write(str(os.getpid()))
+print('ready', flush=True)
+for line in sys.stdin:
+    for i in range(int(line)):
+        time.sleep(0.0005)
+    print('ready', flush=True)
+`;
+    this.child = spawn('python3', ['-c', py, cgroup], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.child.stdout!.setEncoding('utf8').on('data', (s: string) => {
+      this.#out += s;
+    });
+    const pid = this.child.pid!;
+    onCleanup(() => {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    });
+  }
+  /** Waits until the task waits on its stdin; then its counters: [switches, on-CPU ns]. */
+  async report(): Promise<[number, number]> {
+    await waitFor(
+      () => {
+        const i = this.#out.indexOf('\n');
+        if (i < 0) return false;
+        this.#out = this.#out.slice(i + 1);
+        return true;
+      },
+      20000,
+      'the switcher ready',
+    );
+    const pid = this.child.pid!;
+    // Blocked in read(2) (state S): its counters and its last slice are final.
+    await waitFor(
+      () => /^State:\s+S/m.test(fs.readFileSync(`/proc/${pid}/status`, 'latin1')),
+      5000,
+      'asleep',
+    );
+    const st = fs.readFileSync(`/proc/${pid}/status`, 'latin1');
+    const v = Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)![1]);
+    const n = Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)![1]);
+    const ns = Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'latin1').split(' ')[0]);
+    return [v + n, ns];
+  }
+  async round(n: number): Promise<[number, number]> {
+    this.child.stdin!.write(`${n}\n`);
+    return this.report();
+  }
+  stop(): void {
+    this.child.kill('SIGKILL');
+  }
+}
+
+function view(file: string): Record<string, string> {
+  return Object.fromEntries(parseViewOutput(fs.readFileSync(file, 'latin1')));
+}
+
+/** The daemon's descriptors as BPF ids: programs, links, maps (/proc/PID/fdinfo). */
+function heldIds(pid: number): { progs: Set<number>; links: Set<number>; maps: Set<number> } {
+  const out = { progs: new Set<number>(), links: new Set<number>(), maps: new Set<number>() };
+  for (const fd of fs.readdirSync(`/proc/${pid}/fdinfo`)) {
+    let t: string;
+    try {
+      t = fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'latin1');
+    } catch {
+      continue;
+    }
+    const p = /^prog_id:\s+(\d+)/m.exec(t);
+    const l = /^link_id:\s+(\d+)/m.exec(t);
+    const m = /^map_id:\s+(\d+)/m.exec(t);
+    if (p) out.progs.add(Number(p[1]));
+    if (l) out.links.add(Number(l[1]));
+    if (m) out.maps.add(Number(m[1]));
+  }
+  return out;
+}
+
+function progAlive(id: number): boolean {
+  try {
+    progFdById(id).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function privateEntries(env: DaemonEnv): string[] {
+  try {
+    return fs
+      .readdirSync(env.privateDir)
+      .flatMap((d) => [d, ...fs.readdirSync(path.join(env.privateDir, d)).map((f) => `${d}/${f}`)]);
+  } catch {
+    return [];
+  }
+}
+
+describe('the view kit', { concurrency: false }, () => {
+  it('new-view --with-collector: builds, pins with --inherit, counts on new cgroups, survives a restart', async () => {
+    const w = workDir();
+    const name = 'kit_ctx';
+    let r = await ok(['new-view', name, '--with-collector'], w);
+    const src = path.join(w, `${name}.bpf.c`);
+    const text = fs.readFileSync(src, 'utf8');
+    assert.match(text, new RegExp(`SEC\\("iter/cgroup"\\)\\nint ${name}\\(`));
+    // Never overwritten.
+    r = await cli(['new-view', name], w);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /exists; not overwritten/);
+    assert.equal(fs.readFileSync(src, 'utf8'), text);
+    r = await cli(['new-view', 'bad.name'], w);
+    assert.equal(r.code, 2, r.stderr);
+    r = await cli(['new-view', 'sched_lat'], w);
+    assert.equal(r.code, 2, r.stderr);
+
+    r = await ok(['build', `${name}.bpf.c`], w);
+    assert.match(r.stdout, new RegExp(`^  ${name}\\s+iter/cgroup\\s+view`, 'm'));
+    assert.match(r.stdout, new RegExp(`^  ${name}_switch\\s+tp_btf/sched_switch\\s+collector`, 'm'));
+    assert.match(r.stdout, new RegExp(`^  ${name}_cgrp\\s+cgrp_storage`, 'm'));
+    assert.ok(fs.existsSync(path.join(w, `${name}.bpf.o`)));
+
+    const env = daemonEnv();
+    let d = await Daemon.start(env);
+    r = await cli(['pin', `./${name}.bpf.o:${name}`, env.bpffs, '--inherit', '--socket', env.socket], w);
+    assert.equal(r.code, 0, r.stderr);
+    // A cgroup made after the pin gets the view, and the collector counts its tasks.
+    const cg = path.join(env.cgroupRoot, 'job');
+    fs.mkdirSync(cg);
+    const file = path.join(env.bpffs, 'job', name);
+    await waitFor(() => fs.existsSync(file), 5000, 'the inherited view in a new cgroup');
+    const inst = (await waitFor(() => privateEntries(env).find((e) => /^u_[0-9a-f]{64}@0$/.test(e))))!;
+    const pins = privateEntries(env)
+      .filter((e) => e.startsWith(`${inst}/`))
+      .map((e) => e.slice(inst.length + 1))
+      .sort();
+    assert.deepEqual(
+      pins.filter((p) => !p.endsWith('%2Erodata')),
+      [`link_${name}_switch`, `map_${name}_cgrp`],
+    );
+    assert.equal(pins.length, 3, `pins: ${pins.join(' ')}`);
+    const collectorLink = pinnedLinkId(path.join(env.privateDir, inst, `link_${name}_switch`));
+    const collectorProg = linkInfoById(collectorLink)!.progId;
+
+    const task = new Switcher(cg);
+    const [base] = await task.report();
+    const v0 = Number(view(file)['switches_total']);
+    let [sw] = await task.round(200);
+    const first = Number(view(file)['switches_total']);
+    assert.ok(sw - base >= 200, `the task switched ${sw - base} times`);
+    assert.ok(Math.abs(first - v0 - (sw - base)) <= 1, `view ${first - v0}, kernel ${sw - base}`);
+    assert.equal(view(file)['cgroup_id'], String(fs.statSync(cg, { bigint: true }).ino));
+
+    // Restart: the collector's pins stay, the next daemon adopts them, nothing starts from zero.
+    await d.stop();
+    [sw] = await task.round(100); // counted while no daemon runs
+    d = await Daemon.start(env);
+    await waitFor(() => d.logs().some((l) => l['msg'] === 'collector adopted' && l['collector'] === inst));
+    assert.equal(pinnedLinkId(path.join(env.privateDir, inst, `link_${name}_switch`)), collectorLink);
+    [sw] = await task.round(200);
+    const later = Number(view(file)['switches_total']);
+    assert.ok(later > first, `still growing: ${first} then ${later}`);
+    assert.ok(
+      Math.abs(later - v0 - (sw - base)) <= 1,
+      `view ${later - v0}, kernel ${sw - base} since the first count`,
+    );
+    const st = await d.status();
+    assert.equal((st.collectors[inst] as { start: string }).start, 'adopted');
+    task.stop();
+
+    // The last view of the object goes: so does its collector.
+    r = await cli(['unpin', path.join(env.bpffs, name), '--socket', env.socket], w);
+    assert.equal(r.code, 0, r.stderr);
+    await waitFor(() => privateEntries(env).length === 0, 5000, 'the collector pins removed');
+    assert.equal(linkInfoById(collectorLink), null, 'the collector link is gone');
+    await waitFor(() => !progAlive(collectorProg), 5000, 'the collector program unloaded');
+    await d.stop();
+  });
+
+  it('examples/ctxsw: the switch counter and the slice histogram against the kernel, as metrics', async () => {
+    const w = workDir();
+    const obj = path.join(w, 'ctxsw.bpf.o');
+    const r = await ok(['build', path.join(REPO, 'examples/ctxsw.bpf.c'), '-o', obj], w);
+    assert.match(r.stdout, /^ {2}ctxsw\s+iter\/cgroup/m);
+    const env = daemonEnv();
+    const d = await Daemon.start(env);
+    await ok(['pin', `${obj}:ctxsw`, env.bpffs, '--inherit', '--socket', env.socket], w);
+    const cg = path.join(env.cgroupRoot, 'ex');
+    fs.mkdirSync(cg);
+    const file = path.join(env.bpffs, 'ex', 'ctxsw');
+    await waitFor(() => fs.existsSync(file));
+    const task = new Switcher(cg);
+    const [sw0, ns0] = await task.report();
+    const v0 = view(file);
+    const [sw1, ns1] = await task.round(300);
+    const v = view(file);
+    task.stop();
+    const switches = Number(v['switches_total']);
+    const dsw = switches - Number(v0['switches_total']);
+    assert.ok(Math.abs(dsw - (sw1 - sw0)) <= 1, `switches: view ${dsw}, kernel ${sw1 - sw0}`);
+    // Every slice that ended in the cgroup is in the histogram (the task started after the collector).
+    assert.equal(Number(v['slice_ns_lt_inf']), switches);
+    // On-CPU time of the round: the slices' sum against schedstat.
+    const sum = Number(v['slice_ns_total']);
+    const dsum = sum - Number(v0['slice_ns_total']);
+    const truth = ns1 - ns0;
+    assert.ok(Math.abs(dsum - truth) <= truth * 0.02 + 2e5, `slice sum ${dsum} ns, schedstat ${truth} ns`);
+    // As the exporter sees it: one counter and one histogram in seconds.
+    const s = classifyView(parseViewOutput(fs.readFileSync(file, 'latin1')));
+    const byName = new Map(s.metrics.map((m) => [m.name, m]));
+    assert.deepEqual([...byName.keys()].sort(), ['slice_seconds', 'switches_total']);
+    const h = byName.get('slice_seconds')!;
+    assert.equal(h.kind, 'histogram');
+    assert.equal(h.scale, 1e-9);
+    assert.equal(h.hist!.count, switches);
+    assert.equal(h.hist!.sum, sum);
+    assert.equal(h.hist!.bounds[0], 2048);
+    assert.equal(h.hist!.bounds.at(-1), 2 ** 33);
+    for (let i = 1; i < h.hist!.cum.length; i++) assert.ok(h.hist!.cum[i]! >= h.hist!.cum[i - 1]!);
+    assert.equal(byName.get('switches_total')!.kind, 'counter');
+    await d.stop();
+  });
+
+  it('a broken source is E_BUILD with clang’s message; pin of it sends nothing to the daemon', async () => {
+    const w = workDir();
+    fs.writeFileSync(
+      path.join(w, 'broken.bpf.c'),
+      '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\nSEC("iter/cgroup")\nint broken(void *ctx)\n{\n\treturn = 1;\n}\n',
+    );
+    let r = await cli(['build', 'broken.bpf.c'], w);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^cgview: build .*broken\.bpf\.c: clang failed:/m);
+    assert.match(r.stderr, /broken\.bpf\.c:6:9: error: expected expression/);
+    assert.ok(!fs.existsSync(path.join(w, 'broken.bpf.o')));
+    assert.deepEqual(
+      fs.readdirSync(w).filter((f) => f.startsWith('.')),
+      [],
+      'no temporary file left',
+    );
+    const env = daemonEnv();
+    const d = await Daemon.start(env);
+    r = await cli(['pin', './broken.bpf.c:broken', env.bpffs, '--socket', env.socket], w);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /error: expected expression/);
+    assert.ok(!fs.existsSync(env.bpffs), 'nothing was tagged');
+    await d.stop();
+  });
+
+  it('a collector the verifier rejects is E_VERIFIER with the whole log, and leaves no pin, link or map', async () => {
+    const w = workDir();
+    fs.writeFileSync(
+      path.join(w, 'badcol.bpf.c'),
+      `#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+char LICENSE[] SEC("license") = "GPL";
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} badcol_arr SEC(".maps");
+SEC("tp_btf/sched_switch")
+int BPF_PROG(badcol_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u32 k = 0;
+	__u64 *badcol_unchecked = bpf_map_lookup_elem(&badcol_arr, &k);
+	return badcol_unchecked[4]; /* past the end of the 8-byte value: rejected */
+}
+SEC("iter/cgroup")
+int badcol(struct bpf_iter__cgroup *ctx)
+{
+	struct cgroup *cgrp = ctx->cgroup;
+
+	if (cgrp)
+		BPF_SEQ_PRINTF(ctx->meta->seq, "cgroup_id: %llu\\n", cgrp->kn->id);
+	return 0;
+}
+`,
+    );
+    await ok(['build', 'badcol.bpf.c'], w);
+    const env = daemonEnv();
+    const d = await Daemon.start(env);
+    fs.mkdirSync(path.join(env.cgroupRoot, 'c1'));
+    const before = heldIds(d.pid);
+    let r = await cli(['pin', './badcol.bpf.o:badcol', env.bpffs, '--inherit', '--socket', env.socket], w);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /collector of .*: load .*: the verifier rejected program badcol_switch/);
+    assert.doesNotMatch(r.stderr, /--- log ---/);
+    // --verbose: the whole log, from the daemon over the socket.
+    r = await cli(['pin', './badcol.bpf.o:badcol', env.bpffs, '--inherit', '-v', '--socket', env.socket], w);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /--- log ---\n/);
+    assert.match(r.stderr, /badcol_unchecked/);
+    assert.match(r.stderr, /invalid access to map value/);
+    // On the socket: the code, and the whole log (the message has its end only).
+    await assert.rejects(
+      request(env.socket, {
+        op: 'pin',
+        args: { view: `${path.join(w, 'badcol.bpf.o')}:badcol`, dir: env.bpffs, inherit: true },
+      }),
+      (e: unknown) => {
+        assert.ok(isCgviewError(e, 'E_VERIFIER'), String(e));
+        assert.match(e.log ?? '', /^0: R1=ctx\(\)/m, 'the log from its first line');
+        assert.match(e.log ?? '', /invalid access to map value/);
+        return true;
+      },
+    );
+    // Nothing left: no tree, no collector pins, nothing more held by the daemon.
+    assert.deepEqual(iterLinksOf([cgroupId(env.cgroupRoot, 'c1'), cgroupId(env.cgroupRoot, '')]), []);
+    assert.deepEqual((await d.status()).roots, [], 'not tagged');
+    assert.deepEqual(fs.existsSync(env.bpffs) ? fs.readdirSync(env.bpffs) : [], [], 'no view file');
+    assert.deepEqual(privateEntries(env), []);
+    const now = heldIds(d.pid);
+    for (const k of ['progs', 'links', 'maps'] as const)
+      assert.deepEqual(
+        [...now[k]].filter((id) => !before[k].has(id)),
+        [],
+        `${k} the daemon holds after the failed pin`,
+      );
+    // The daemon goes on serving: a good view pins.
+    fs.writeFileSync(
+      path.join(w, 'good.bpf.c'),
+      (await import('../../src/cli/new-view.js')).viewSource('good', false),
+    );
+    r = await cli(['pin', './good.bpf.c:good', env.bpffs, '--socket', env.socket], w);
+    assert.equal(r.code, 0, r.stderr);
+    await d.stop();
+  });
+
+  it('pin of a source builds once: a second pin of the unchanged source (and header) is a cache hit', async () => {
+    const w = workDir();
+    fs.writeFileSync(path.join(w, 'cached.h'), '#define CACHED_LEVEL_KEY "level"\n');
+    const body = (await import('../../src/cli/new-view.js'))
+      .viewSource('cached', false)
+      .replace('#include "vmlinux.h"', '#include "vmlinux.h"\n#include "cached.h"')
+      .replace('"level: %d\\n"', 'CACHED_LEVEL_KEY ": %d\\n"');
+    fs.writeFileSync(path.join(w, 'cached.bpf.c'), body);
+    const env = daemonEnv();
+    const d = await Daemon.start(env);
+    const pin = (n: string) =>
+      cli(['pin', './cached.bpf.c:cached', env.bpffs, '--name', n, '--socket', env.socket], w);
+    let r = await pin('one');
+    assert.equal(r.code, 0, r.stderr);
+    const built = /built .*cached\.bpf\.c into (\S+)/.exec(r.stderr)?.[1];
+    assert.ok(built, r.stderr);
+    const st = fs.statSync(built);
+    r = await pin('two');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`unchanged, built before: ${built}`));
+    const st2 = fs.statSync(built);
+    assert.equal(st2.ino, st.ino);
+    assert.equal(st2.mtimeMs, st.mtimeMs);
+    assert.equal(view(path.join(env.bpffs, 'two'))['level'], '1');
+    // A changed header is a new build.
+    fs.writeFileSync(path.join(w, 'cached.h'), '#define CACHED_LEVEL_KEY "depth"\n');
+    r = await pin('three');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /built .*cached\.bpf\.c into /);
+    assert.equal(view(path.join(env.bpffs, 'three'))['depth'], '1');
+    await d.stop();
+  });
+});
