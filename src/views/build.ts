@@ -104,6 +104,16 @@ function notBpf(why: string): CgviewError {
 
 /** A view object as the kit describes it: programs, maps and rodata from the ELF and its BTF. Throws E_LOAD. */
 export function describeObject(buf: Buffer): ObjectDescription {
+  try {
+    return describeElf(buf);
+  } catch (e) {
+    // A damaged file reads past a buffer somewhere: say so, as for any other malformed object.
+    if (e instanceof RangeError) throw notBpf(`damaged (${e.message})`);
+    throw e;
+  }
+}
+
+function describeElf(buf: Buffer): ObjectDescription {
   if (buf.length < 64 || buf.readUInt32BE(0) !== 0x7f454c46) throw notBpf('no ELF header');
   if (buf[4] !== 2 || buf[5] !== 1) throw notBpf('not 64-bit little-endian');
   if (buf.readUInt16LE(0x12) !== EM_BPF) throw notBpf(`machine ${buf.readUInt16LE(0x12)}, not EM_BPF`);
