@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { viewSource } from '../../src/cli/new-view.js';
 import { request } from '../../src/daemon/protocol.js';
 import { isCgviewError } from '../../src/errors.js';
 import { linkInfoById, progFdById } from '../../src/kernel/index.js';
@@ -390,6 +391,66 @@ int badcol(struct bpf_iter__cgroup *ctx)
     );
     r = await cli(['pin', './good.bpf.c:good', env.bpffs, '--socket', env.socket], w);
     assert.equal(r.code, 0, r.stderr);
+    await d.stop();
+  });
+
+  it('views of one object share its collector; it stops with the last; a view the verifier rejects stops the collector it started', async () => {
+    const w = workDir();
+    const two = viewSource('duo_a', true)
+      .replace(/duo_a_cgroup/g, 'duo_cgroup')
+      .replace(/duo_a_cgrp/g, 'duo_cgrp')
+      .concat(`
+SEC("iter/cgroup")
+int duo_b(struct bpf_iter__cgroup *ctx)
+{
+	struct cgroup *cgrp = ctx->cgroup;
+	struct duo_cgroup *c;
+
+	if (!cgrp)
+		return 0;
+	c = bpf_cgrp_storage_get(&duo_cgrp, cgrp, 0, 0);
+	BPF_SEQ_PRINTF(ctx->meta->seq, "cgroup_id: %llu\\nswitches_total: %llu\\n", cgrp->kn->id, c ? c->switches : 0);
+	return 0;
+}
+
+SEC("iter/cgroup")
+int duo_bad(struct bpf_iter__cgroup *ctx)
+{
+	struct duo_cgroup *c = bpf_cgrp_storage_get(&duo_cgrp, ctx->cgroup, 0, 0);
+
+	return c->switches; /* ctx->cgroup and c unchecked: rejected */
+}
+`);
+    fs.writeFileSync(path.join(w, 'duo.bpf.c'), two);
+    await ok(['build', 'duo.bpf.c'], w);
+    const env = daemonEnv();
+    const d = await Daemon.start(env);
+    const obj = `${path.join(w, 'duo.bpf.o')}`;
+    const instances = () => privateEntries(env).filter((e) => /^u_[0-9a-f]{64}@0$/.test(e));
+    // A view that does not verify: the collector started for it goes again.
+    const r = await cli(['pin', `${obj}:duo_bad`, env.bpffs, '--socket', env.socket], w);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /the verifier rejected program duo_bad/);
+    assert.deepEqual(privateEntries(env), []);
+    await ok(['pin', `${obj}:duo_a`, env.bpffs, '--socket', env.socket], w);
+    await ok(['pin', `${obj}:duo_b`, env.bpffs, '--socket', env.socket], w);
+    assert.equal(instances().length, 1, privateEntries(env).join(' '));
+    const task = new Switcher(env.cgroupRoot);
+    await task.report();
+    await task.round(50);
+    const a = Number(view(path.join(env.bpffs, 'duo_a'))['switches_total']);
+    const b = Number(view(path.join(env.bpffs, 'duo_b'))['switches_total']);
+    assert.ok(a > 0 && b > 0, `${a} ${b}`);
+    // The same maps: what b reads later is at least what a read before.
+    assert.ok(b >= a);
+    await ok(['unpin', path.join(env.bpffs, 'duo_a'), '--socket', env.socket], w);
+    assert.equal(instances().length, 1, 'still used by duo_b');
+    const b2 = Number(view(path.join(env.bpffs, 'duo_b'))['switches_total']);
+    await task.round(50);
+    assert.ok(Number(view(path.join(env.bpffs, 'duo_b'))['switches_total']) >= b2 + 50, 'still counting');
+    task.stop();
+    await ok(['unpin', path.join(env.bpffs, 'duo_b'), '--socket', env.socket], w);
+    await waitFor(() => privateEntries(env).length === 0, 5000, 'the collector stopped');
     await d.stop();
   });
 
