@@ -454,6 +454,51 @@ int duo_bad(struct bpf_iter__cgroup *ctx)
     await d.stop();
   });
 
+  it('anyone can build: a user other than root builds with a cache of its own', async () => {
+    // Outside the test's root-only directory: nobody must reach it.
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), RUN_PREFIX));
+    onCleanup(() => fs.rmSync(base, { recursive: true, force: true }));
+    fs.chmodSync(base, 0o755);
+    const home = path.join(base, 'home');
+    fs.mkdirSync(home);
+    fs.chownSync(home, 65534, 65534);
+    const as = (args: string[]) =>
+      new Promise<RunResult>((resolve) =>
+        execFile(
+          'setpriv',
+          [
+            '--reuid=65534',
+            '--regid=65534',
+            '--clear-groups',
+            '--',
+            'env',
+            `HOME=${home}`,
+            process.execPath,
+            CGVIEW,
+            ...args,
+          ],
+          {
+            cwd: home,
+            encoding: 'utf8',
+            timeout: 60000,
+            env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' },
+          },
+          (err, stdout, stderr) =>
+            resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr }),
+        ),
+      );
+    let r = await as(['new-view', 'mine', '--with-collector']);
+    assert.equal(r.code, 0, r.stderr);
+    r = await as(['build', 'mine.bpf.c']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^ {2}mine\s+iter\/cgroup/m);
+    assert.equal(fs.statSync(path.join(home, 'mine.bpf.o')).uid, 65534);
+    // vmlinux.h went to the user's own cache.
+    const vm = path.join(home, '.cache/cgview/vmlinux');
+    const [dir] = fs.readdirSync(vm);
+    assert.equal(fs.statSync(path.join(vm, dir!, 'vmlinux.h')).uid, 65534);
+  });
+
   it('pin of a source builds once: a second pin of the unchanged source (and header) is a cache hit', async () => {
     const w = workDir();
     fs.writeFileSync(path.join(w, 'cached.h'), '#define CACHED_LEVEL_KEY "level"\n');
