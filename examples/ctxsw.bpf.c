@@ -10,41 +10,38 @@
  *
  * Prints, after cgroup_id:
  *   switches_total       times a task of the cgroup was switched out
- *   slice_ns_total       on-CPU time of those slices, in ns (the histogram's sum;
- *                        the scheduler's account, as in /proc/PID/schedstat)
- *   slice_ns_lt_<B>      slices shorter than B ns (cumulative; B = 2^11 ... 2^33)
+ *   slice_ns_total       on-CPU time of those slices, in ns (the histogram's
+ *                        sum; the scheduler's account, as in /proc/PID/schedstat)
+ *   slice_ns_lt_<B>      slices shorter than B ns (cumulative; B = 2^11 ... 2^39)
  *   slice_ns_lt_inf      every slice measured (the histogram's count)
+ *   p50_ns, p99_ns       the slices' percentiles since the cgroup was made (for
+ *                        people: not exported, the histogram carries them)
  * Metrics: cgview_ctxsw_switches_total (counter) and cgview_ctxsw_slice_seconds
- * (histogram). cgroup v2 only.
+ * (histogram). cgroup v2 and v1.
  */
-#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_tracing.h>
+#include <cgview/cgview.h>
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Buckets: [0, 2^11), [2^11, 2^12), ..., [2^32, 2^33), [2^33, inf). */
-#define CTXSW_MIN_SHIFT 11
-#define CTXSW_BUCKETS 24
+/* 0: follow cgroup v2; N: the v1 hierarchy with id N. The daemon sets it before load. */
+const volatile __u32 v1_hierarchy_id = 0;
+
+/* Buckets below 2^11 ns (2 us) are printed as one line. */
+#define CTXSW_MIN_LOG2 11
 
 struct ctxsw_cgroup {
 	__u64 switches;
 	__u64 slice_ns_total;
-	__u64 hist[CTXSW_BUCKETS];
+	__u64 slice[CGV_HIST_BUCKETS]; /* log2 buckets: [2^i, 2^(i+1)) ns */
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_CGRP_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct ctxsw_cgroup);
-} ctxsw_cgrp SEC(".maps");
+CGV_STORAGE(ctxsw_store, struct ctxsw_cgroup, 16384);
 
 /*
  * Each task's on-CPU time (se.sum_exec_runtime, what /proc/PID/schedstat
- * prints first) when it was last switched in. The scheduler's own account,
- * not the clock: it leaves out what the kernel does not charge to the task
- * (time stolen by a hypervisor, interrupts where they are accounted apart).
+ * prints first) when it was last switched in, plus one (0: not seen yet).
+ * The scheduler's own account rather than the clock: it leaves out what the
+ * kernel does not charge to the task (time a hypervisor stole, say).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -53,34 +50,14 @@ struct {
 	__type(value, __u64);
 } ctxsw_task SEC(".maps");
 
-/* The histogram bucket of a slice of `ns` nanoseconds. */
-static __always_inline __u32 ctxsw_bucket(__u64 ns)
-{
-	__u32 log = 0;
-
-	/* floor(log2(ns)) without a loop */
-	if (ns >> 32) { ns >>= 32; log += 32; }
-	if (ns >> 16) { ns >>= 16; log += 16; }
-	if (ns >> 8) { ns >>= 8; log += 8; }
-	if (ns >> 4) { ns >>= 4; log += 4; }
-	if (ns >> 2) { ns >>= 2; log += 2; }
-	if (ns >> 1) log += 1;
-	if (log < CTXSW_MIN_SHIFT)
-		return 0;
-	log -= CTXSW_MIN_SHIFT - 1;
-	return log < CTXSW_BUCKETS ? log : CTXSW_BUCKETS - 1;
-}
-
 /* The collector: at every context switch, prev's slice ends and next's begins. */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(ctxsw_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	struct ctxsw_cgroup *c;
-	__u64 *start;
+	struct cgroup *cg = cgv_task_cgroup(prev, v1_hierarchy_id);
+	ctxsw_store_t *c = cgv_storage_get(ctxsw_store, cg, v1_hierarchy_id, true);
+	__u64 *start = bpf_task_storage_get(&ctxsw_task, prev, 0, 0);
 
-	c = bpf_cgrp_storage_get(&ctxsw_cgrp, prev->cgroups->dfl_cgrp, 0,
-				 BPF_LOCAL_STORAGE_GET_F_CREATE);
-	start = bpf_task_storage_get(&ctxsw_task, prev, 0, 0);
 	if (c) {
 		__sync_fetch_and_add(&c->switches, 1);
 		/* prev's run time is brought up to date before this tracepoint. */
@@ -88,13 +65,20 @@ int BPF_PROG(ctxsw_switch, bool preempt, struct task_struct *prev, struct task_s
 			__u64 ns = prev->se.sum_exec_runtime + 1 - *start;
 
 			__sync_fetch_and_add(&c->slice_ns_total, ns);
-			__sync_fetch_and_add(&c->hist[ctxsw_bucket(ns)], 1);
+			cgv_hist_add(c->slice, CGV_HIST_BUCKETS, ns);
 		}
 	}
 	start = bpf_task_storage_get(&ctxsw_task, next, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	/* +1: a task that never ran yet has 0, which means "not seen" above. */
 	if (start)
 		*start = next->se.sum_exec_runtime + 1;
+	return 0;
+}
+
+/* A v1 cgroup's entry goes with the cgroup (v2 storage goes by itself). */
+SEC("tp_btf/cgroup_rmdir")
+int BPF_PROG(ctxsw_rmdir, struct cgroup *cgrp, const char *path)
+{
+	cgv_storage_rmdir(ctxsw_store, cgrp, v1_hierarchy_id);
 	return 0;
 }
 
@@ -104,22 +88,19 @@ int ctxsw(struct bpf_iter__cgroup *ctx)
 {
 	struct seq_file *seq = ctx->meta->seq;
 	struct cgroup *cgrp = ctx->cgroup;
-	struct ctxsw_cgroup *c;
-	__u64 cum = 0;
-	int i;
+	const ctxsw_store_t *c;
+	__u64 total;
 
 	if (!cgrp)
 		return 0;
-	BPF_SEQ_PRINTF(seq, "cgroup_id: %llu\n", cgrp->kn->id);
-	c = bpf_cgrp_storage_get(&ctxsw_cgrp, cgrp, 0, 0);
-	BPF_SEQ_PRINTF(seq, "switches_total: %llu\n", c ? c->switches : 0);
-	BPF_SEQ_PRINTF(seq, "slice_ns_total: %llu\n", c ? c->slice_ns_total : 0);
-	/* Cumulative: slice_ns_lt_B counts the slices shorter than B. */
-	for (i = 0; i < CTXSW_BUCKETS - 1; i++) {
-		cum += c ? c->hist[i] : 0;
-		BPF_SEQ_PRINTF(seq, "slice_ns_lt_%llu: %llu\n", 1ULL << (CTXSW_MIN_SHIFT + i), cum);
-	}
-	cum += c ? c->hist[CTXSW_BUCKETS - 1] : 0;
-	BPF_SEQ_PRINTF(seq, "slice_ns_lt_inf: %llu\n", cum);
+	c = cgv_storage_lookup(ctxsw_store, cgrp);
+	if (!c) /* nothing recorded yet: print zeros */
+		c = &ctxsw_store_zero;
+	cgv_print_cgroup_id(seq, cgrp);
+	cgv_print_counter(seq, "switches", c->switches);
+	cgv_print_ns_counter(seq, "slice", c->slice_ns_total);
+	total = cgv_print_hist(seq, "slice_ns", c->slice, CGV_HIST_BUCKETS, CTXSW_MIN_LOG2);
+	cgv_print_ns_gauge(seq, "p50", cgv_hist_percentile(c->slice, CGV_HIST_BUCKETS, total, 50));
+	cgv_print_ns_gauge(seq, "p99", cgv_hist_percentile(c->slice, CGV_HIST_BUCKETS, total, 99));
 	return 0;
 }

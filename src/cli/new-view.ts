@@ -33,7 +33,7 @@ export function badViewName(name: string): string | null {
   return null;
 }
 
-/** The skeleton's source. */
+/** The skeleton's source, on the view kit (bpf/include/cgview/, docs/writing-views.md). */
 export function viewSource(name: string, withCollector: boolean): string {
   const head = `// SPDX-License-Identifier: GPL-2.0
 /*
@@ -44,12 +44,11 @@ export function viewSource(name: string, withCollector: boolean): string {
  *   cgview cat /sys/fs/cgroup/unified ${name}
  *
  * A view prints "key: value" lines, cgroup_id first; keys ending in _total
- * are counters, _ns nanoseconds (docs/views.md, "Key conventions";
- * a walkthrough: docs/writing-views.md).
+ * are counters, _ns nanoseconds (docs/views.md, "Key conventions"; the kit's
+ * printing macros, cgview/print.h, spell them). Walkthrough:
+ * docs/writing-views.md.
  */
-#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_tracing.h>
+#include <cgview/cgview.h>
 
 char LICENSE[] SEC("license") = "GPL";
 `;
@@ -64,24 +63,26 @@ int ${name}(struct bpf_iter__cgroup *ctx)
 
 	if (!cgrp) /* the end of the iteration */
 		return 0;
-	BPF_SEQ_PRINTF(seq, "cgroup_id: %llu\\n", cgrp->kn->id);
-	BPF_SEQ_PRINTF(seq, "level: %d\\n", cgrp->level);
+	cgv_print_cgroup_id(seq, cgrp);
+	cgv_print_int(seq, "level", cgrp->level);
 	return 0;
 }
 `;
   return `${head}
+/* 0: follow cgroup v2; N: the v1 hierarchy with id N. The daemon sets it before load. */
+const volatile __u32 v1_hierarchy_id = 0;
+
 /* What the collector keeps for each cgroup. */
 struct ${name}_cgroup {
 	__u64 switches; /* context switches of the cgroup's tasks */
 };
 
-/* Per-cgroup storage (cgroup v2): created on a cgroup's first event, freed with the cgroup. */
-struct {
-	__uint(type, BPF_MAP_TYPE_CGRP_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct ${name}_cgroup);
-} ${name}_cgrp SEC(".maps");
+/*
+ * Per-cgroup storage (cgview/storage.h): cgroup storage on v2 (made on a
+ * cgroup's first event, freed with it), a hash keyed by cgroup id on v1
+ * (at most 16384 cgroups).
+ */
+CGV_STORAGE(${name}_store, struct ${name}_cgroup, 16384);
 
 /*
  * The collector: every program that is not iter/cgroup is one. The daemon
@@ -91,12 +92,19 @@ struct {
 SEC("tp_btf/sched_switch")
 int BPF_PROG(${name}_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	struct ${name}_cgroup *c;
+	struct cgroup *cg = cgv_task_cgroup(prev, v1_hierarchy_id);
+	struct ${name}_cgroup *c = cgv_storage_get(${name}_store, cg, v1_hierarchy_id, true);
 
-	c = bpf_cgrp_storage_get(&${name}_cgrp, prev->cgroups->dfl_cgrp, 0,
-				 BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (c)
 		__sync_fetch_and_add(&c->switches, 1);
+	return 0;
+}
+
+/* A v1 cgroup's entry goes with the cgroup (v2 storage goes by itself). */
+SEC("tp_btf/cgroup_rmdir")
+int BPF_PROG(${name}_rmdir, struct cgroup *cgrp, const char *path)
+{
+	cgv_storage_rmdir(${name}_store, cgrp, v1_hierarchy_id);
 	return 0;
 }
 
@@ -110,9 +118,9 @@ int ${name}(struct bpf_iter__cgroup *ctx)
 
 	if (!cgrp) /* the end of the iteration */
 		return 0;
-	BPF_SEQ_PRINTF(seq, "cgroup_id: %llu\\n", cgrp->kn->id);
-	c = bpf_cgrp_storage_get(&${name}_cgrp, cgrp, 0, 0);
-	BPF_SEQ_PRINTF(seq, "switches_total: %llu\\n", c ? c->switches : 0);
+	cgv_print_cgroup_id(seq, cgrp);
+	c = cgv_storage_lookup(${name}_store, cgrp);
+	cgv_print_counter(seq, "switches", c ? c->switches : 0);
 	return 0;
 }
 `;
@@ -140,7 +148,7 @@ export async function newView(argv: string[]): Promise<number> {
   }
   writeText(
     process.stdout,
-    `wrote ${name}.bpf.c (view ${name}${withCollector ? `, collector ${name}_switch` : ''})\n` +
+    `wrote ${name}.bpf.c (view ${name}${withCollector ? `, collector ${name}_switch and ${name}_rmdir` : ''})\n` +
       `next: cgview build ${name}.bpf.c && cgview pin ./${name}.bpf.o:${name} DIR --inherit\n`,
   );
   return 0;

@@ -110,7 +110,9 @@ describe('build helpers', () => {
     assert.doesNotMatch(plain, /tp_btf/);
     const col = viewSource('abc', true);
     assert.match(col, /SEC\("tp_btf\/sched_switch"\)\nint BPF_PROG\(abc_switch,/);
-    assert.match(col, /"switches_total: %llu\\n"/);
+    assert.match(col, /SEC\("tp_btf\/cgroup_rmdir"\)\nint BPF_PROG\(abc_rmdir,/);
+    assert.match(col, /cgv_print_counter\(seq, "switches", /);
+    assert.match(col, /#include <cgview\/cgview.h>/);
   });
 
   it('paths and names', () => {

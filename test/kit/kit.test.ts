@@ -183,7 +183,9 @@ describe('the view kit', { concurrency: false }, () => {
     r = await ok(['build', `${name}.bpf.c`], w);
     assert.match(r.stdout, new RegExp(`^  ${name}\\s+iter/cgroup\\s+view`, 'm'));
     assert.match(r.stdout, new RegExp(`^  ${name}_switch\\s+tp_btf/sched_switch\\s+collector`, 'm'));
-    assert.match(r.stdout, new RegExp(`^  ${name}_cgrp\\s+cgrp_storage`, 'm'));
+    assert.match(r.stdout, new RegExp(`^  ${name}_rmdir\\s+tp_btf/cgroup_rmdir\\s+collector`, 'm'));
+    assert.match(r.stdout, new RegExp(`^  ${name}_store\\s+cgrp_storage`, 'm'));
+    assert.match(r.stdout, new RegExp(`^  ${name}_store_v1\\s+hash \\(max_entries 16384\\)`, 'm'));
     assert.ok(fs.existsSync(path.join(w, `${name}.bpf.o`)));
 
     const env = daemonEnv();
@@ -202,9 +204,9 @@ describe('the view kit', { concurrency: false }, () => {
       .sort();
     assert.deepEqual(
       pins.filter((p) => !p.endsWith('%2Erodata')),
-      [`link_${name}_switch`, `map_${name}_cgrp`],
+      [`link_${name}_rmdir`, `link_${name}_switch`, `map_${name}_store`, `map_${name}_store_v1`],
     );
-    assert.equal(pins.length, 3, `pins: ${pins.join(' ')}`);
+    assert.equal(pins.length, 5, `pins: ${pins.join(' ')}`);
     const collectorLink = pinnedLinkId(path.join(env.privateDir, inst, `link_${name}_switch`));
     const collectorProg = linkInfoById(collectorLink)!.progId;
 
@@ -281,9 +283,21 @@ describe('the view kit', { concurrency: false }, () => {
     assert.equal(h.hist!.count, switches);
     assert.equal(h.hist!.sum, sum);
     assert.equal(h.hist!.bounds[0], 2048);
-    assert.equal(h.hist!.bounds.at(-1), 2 ** 33);
+    assert.equal(h.hist!.bounds.at(-1), 2 ** 39);
     for (let i = 1; i < h.hist!.cum.length; i++) assert.ok(h.hist!.cum[i]! >= h.hist!.cum[i - 1]!);
     assert.equal(byName.get('switches_total')!.kind, 'counter');
+    // The percentiles lie in the bucket where the cumulative count crosses them.
+    for (const [key, q] of [
+      ['p50_ns', 0.5],
+      ['p99_ns', 0.99],
+    ] as const) {
+      const p = Number(v[key]);
+      const { bounds, cum, count } = h.hist!;
+      const i = cum.findIndex((c) => c >= Math.ceil(count * q));
+      const lo = i <= 0 ? 0 : bounds[i - 1]!;
+      const hi = i < 0 ? Number.POSITIVE_INFINITY : bounds[i]!;
+      assert.ok(p >= lo && p <= hi, `${key} ${p} not in [${lo}, ${hi}]`);
+    }
     await d.stop();
   });
 
@@ -398,17 +412,17 @@ int badcol(struct bpf_iter__cgroup *ctx)
     const w = workDir();
     const two = viewSource('duo_a', true)
       .replace(/duo_a_cgroup/g, 'duo_cgroup')
-      .replace(/duo_a_cgrp/g, 'duo_cgrp')
+      .replace(/duo_a_store/g, 'duo_store')
       .concat(`
 SEC("iter/cgroup")
 int duo_b(struct bpf_iter__cgroup *ctx)
 {
 	struct cgroup *cgrp = ctx->cgroup;
-	struct duo_cgroup *c;
+	duo_store_t *c;
 
 	if (!cgrp)
 		return 0;
-	c = bpf_cgrp_storage_get(&duo_cgrp, cgrp, 0, 0);
+	c = cgv_storage_lookup(duo_store, cgrp);
 	BPF_SEQ_PRINTF(ctx->meta->seq, "cgroup_id: %llu\\nswitches_total: %llu\\n", cgrp->kn->id, c ? c->switches : 0);
 	return 0;
 }
@@ -416,7 +430,7 @@ int duo_b(struct bpf_iter__cgroup *ctx)
 SEC("iter/cgroup")
 int duo_bad(struct bpf_iter__cgroup *ctx)
 {
-	struct duo_cgroup *c = bpf_cgrp_storage_get(&duo_cgrp, ctx->cgroup, 0, 0);
+	duo_store_t *c = cgv_storage_lookup(duo_store, ctx->cgroup);
 
 	return c->switches; /* ctx->cgroup and c unchecked: rejected */
 }
@@ -504,8 +518,9 @@ int duo_bad(struct bpf_iter__cgroup *ctx)
     fs.writeFileSync(path.join(w, 'cached.h'), '#define CACHED_LEVEL_KEY "level"\n');
     const body = (await import('../../src/cli/new-view.js'))
       .viewSource('cached', false)
-      .replace('#include "vmlinux.h"', '#include "vmlinux.h"\n#include "cached.h"')
-      .replace('"level: %d\\n"', 'CACHED_LEVEL_KEY ": %d\\n"');
+      .replace('#include <cgview/cgview.h>', '#include <cgview/cgview.h>\n#include "cached.h"')
+      .replace('cgv_print_int(seq, "level",', 'cgv_print_int(seq, CACHED_LEVEL_KEY,');
+    assert.match(body, /CACHED_LEVEL_KEY,/);
     fs.writeFileSync(path.join(w, 'cached.bpf.c'), body);
     const env = daemonEnv();
     const d = await Daemon.start(env);
