@@ -20,7 +20,7 @@ import { linkInfoById, progFdById } from '../../src/kernel/index.js';
 import { classifyView } from '../../src/stats/keys.js';
 import { parseViewOutput } from '../../src/views/parse.js';
 import { cgroupId, Daemon, type DaemonEnv, daemonEnv, pinnedLinkId, type RunResult } from '../daemon.js';
-import { CGVIEW, iterLinksOf, onCleanup, REPO, RUN_PREFIX, waitFor } from '../helpers.js';
+import { CGROUP_V1_CPU, CGVIEW, iterLinksOf, onCleanup, REPO, RUN_PREFIX, waitFor } from '../helpers.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), RUN_PREFIX));
 onCleanup(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -298,6 +298,39 @@ describe('the view kit', { concurrency: false }, () => {
       const hi = i < 0 ? Number.POSITIVE_INFINITY : bounds[i]!;
       assert.ok(p >= lo && p <= hi, `${key} ${p} not in [${lo}, ${hi}]`);
     }
+    await d.stop();
+  });
+
+  it('examples/ctxsw on a cgroup v1 tree: its own collector instance, v1_hierarchy_id set before load', async () => {
+    const w = workDir();
+    const obj = path.join(w, 'ctxsw.bpf.o');
+    await ok(['build', path.join(REPO, 'examples/ctxsw.bpf.c'), '-o', obj], w);
+    const env = daemonEnv({ cgroupParent: CGROUP_V1_CPU });
+    const d = await Daemon.start(env);
+    await ok(['pin', `${obj}:ctxsw`, env.bpffs, '--inherit', '--socket', env.socket], w);
+    // The hierarchy id of the cpu controller's v1 hierarchy (/proc/self/cgroup: "ID:CONTROLLERS:PATH").
+    const id = fs
+      .readFileSync('/proc/self/cgroup', 'utf8')
+      .split('\n')
+      .map((l) => l.split(':'))
+      .find((f) => f[1]?.split(',').includes('cpu'))?.[0];
+    assert.ok(id, 'the cpu hierarchy in /proc/self/cgroup');
+    const cg = path.join(env.cgroupRoot, 'v1job');
+    fs.mkdirSync(cg);
+    const file = path.join(env.bpffs, 'v1job', 'ctxsw');
+    await waitFor(() => fs.existsSync(file));
+    assert.ok(
+      privateEntries(env).some((e) => new RegExp(`^u_[0-9a-f]{64}@${id}$`).test(e)),
+      privateEntries(env).join(' '),
+    );
+    const task = new Switcher(cg);
+    const [sw0] = await task.report();
+    const v0 = Number(view(file)['switches_total']);
+    const [sw1] = await task.round(100);
+    const v1 = Number(view(file)['switches_total']);
+    task.stop();
+    assert.ok(Math.abs(v1 - v0 - (sw1 - sw0)) <= 1, `v1 switches: view ${v1 - v0}, kernel ${sw1 - sw0}`);
+    assert.equal(view(file)['cgroup_id'], String(fs.statSync(cg, { bigint: true }).ino));
     await d.stop();
   });
 
