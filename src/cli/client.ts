@@ -302,6 +302,8 @@ interface CollectorStatus {
   reasons?: string[];
   carried?: string[];
   programs?: Record<string, { runCnt?: number; runTimeNs?: number } | string>;
+  /** A user collector: the stored object it comes from. */
+  object?: string;
 }
 
 /** One collector in words: how it started, and what its programs cost (when bpf_stats_enabled is on). */
@@ -314,6 +316,7 @@ function collectorLines(name: string, v: CollectorStatus): string[] {
   const out = [
     `collector ${name}: ${v.start ?? 'running'} ${v.since ?? ''}; programs: ${progs.join(', ') || '-'}`,
   ];
+  if (v.object) out.push(`  user view object ${v.object}`);
   if (v.start === 'replaced')
     out.push(
       `  replaced because: ${(v.reasons ?? []).join('; ') || '-'}; counters carried in: ${(v.carried ?? []).join(', ') || 'none'}`,
