@@ -234,6 +234,16 @@ describe('the view kit', { concurrency: false }, () => {
     );
     const st = await d.status();
     assert.equal((st.collectors[inst] as { start: string }).start, 'adopted');
+    // kill -9 too: nothing to clean up, the pins are all there is.
+    await d.kill();
+    d = await Daemon.start(env);
+    await waitFor(() => d.logs().some((l) => l['msg'] === 'collector adopted' && l['collector'] === inst));
+    [sw] = await task.round(50);
+    const last = Number(view(file)['switches_total']);
+    assert.ok(
+      Math.abs(last - v0 - (sw - base)) <= 1,
+      `after kill -9: view ${last - v0}, kernel ${sw - base}`,
+    );
     task.stop();
 
     // The last view of the object goes: so does its collector.
