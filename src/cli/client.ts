@@ -8,16 +8,7 @@ import { treeDirForCgroup } from '../tree/paths.js';
 import type { RootsIndex } from '../tree/state.js';
 import { buildView, isSourceSpec } from '../views/build.js';
 import { parseViewOutput } from '../views/parse.js';
-import {
-  bytePath,
-  fromBytes,
-  OPTIONS,
-  parseArgs,
-  resolveBytes,
-  toBytes,
-  usageError,
-  writeText,
-} from './args.js';
+import { bytePath, fromBytes, OPTIONS, parseArgs, resolveBytes, usageError, writeText } from './args.js';
 
 /*
  * Arguments arrive as byte strings (src/cli/args.ts) and the daemon speaks
@@ -66,7 +57,8 @@ function resolveView(spec: string, quiet: boolean): string {
           ? `cgview: ${src} unchanged, built before: ${r.object}\n`
           : `cgview: built ${src} into ${r.object}\n`,
       );
-    return `${toBytes(r.object)}:${spec.slice(i + 1)}`;
+    // The object's path as a byte string, as the daemon speaks (src/cli/args.ts).
+    return `${Buffer.from(r.object, 'utf8').toString('latin1')}:${spec.slice(i + 1)}`;
   }
   if (i > 0 && spec.slice(0, i).endsWith('.o'))
     return `${resolveBytes(spec.slice(0, i))}:${spec.slice(i + 1)}`;
