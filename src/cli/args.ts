@@ -42,9 +42,9 @@ export const OPTIONS: Record<string, FlagSpec> = {
   ls: { values: ['socket'], bools: ['json'] },
   cat: { values: ['socket'], bools: ['json'] },
   status: { values: ['socket'], bools: ['json'] },
-  doctor: { bools: ['json'] },
   build: { values: ['out'], bools: ['json'] },
   'new-view': { bools: ['with-collector'] },
+  doctor: { bools: ['json'] },
 };
 
 /** Errors in how a command was called: main exits 2 for these (1 for every other error). */
