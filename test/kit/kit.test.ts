@@ -20,7 +20,16 @@ import { linkInfoById, progFdById } from '../../src/kernel/index.js';
 import { classifyView } from '../../src/stats/keys.js';
 import { parseViewOutput } from '../../src/views/parse.js';
 import { cgroupId, Daemon, type DaemonEnv, daemonEnv, pinnedLinkId, type RunResult } from '../daemon.js';
-import { CGROUP_V1_CPU, CGVIEW, iterLinksOf, onCleanup, REPO, RUN_PREFIX, waitFor } from '../helpers.js';
+import {
+  CGROUP_V1_CPU,
+  CGVIEW,
+  iterLinksOf,
+  onCleanup,
+  REPO,
+  RUN_PREFIX,
+  sleep,
+  waitFor,
+} from '../helpers.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), RUN_PREFIX));
 onCleanup(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -98,17 +107,27 @@ for line in sys.stdin:
       'the switcher ready',
     );
     const pid = this.child.pid!;
-    // Blocked in read(2) (state S): its counters and its last slice are final.
-    await waitFor(
-      () => /^State:\s+S/m.test(fs.readFileSync(`/proc/${pid}/status`, 'latin1')),
-      5000,
-      'asleep',
-    );
-    const st = fs.readFileSync(`/proc/${pid}/status`, 'latin1');
-    const v = Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)![1]);
-    const n = Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)![1]);
-    const ns = Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'latin1').split(' ')[0]);
-    return [v + n, ns];
+    // Off its CPU, in read(2): then its counters and its last slice are final. "State: S" alone
+    // is not enough (it is set before the task calls schedule()), so: a wait channel (the kernel
+    // gives one only once the task is dequeued) and the same counters twice, 20 ms apart.
+    const counters = (): [number, number] | null => {
+      const st = fs.readFileSync(`/proc/${pid}/status`, 'latin1');
+      if (!/^State:\s+S/m.test(st)) return null;
+      const wchan = fs.readFileSync(`/proc/${pid}/wchan`, 'latin1');
+      if (wchan === '' || wchan === '0') return null;
+      const v = Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)![1]);
+      const n = Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)![1]);
+      const ns = Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'latin1').split(' ')[0]);
+      return [v + n, ns];
+    };
+    const end = Date.now() + 10000;
+    for (;;) {
+      const a = counters();
+      await sleep(20);
+      const b = counters();
+      if (a && b && a[0] === b[0] && a[1] === b[1]) return b;
+      assert.ok(Date.now() < end, 'the switcher never settled in read(2)');
+    }
   }
   async round(n: number): Promise<[number, number]> {
     this.child.stdin!.write(`${n}\n`);
