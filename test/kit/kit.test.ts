@@ -206,6 +206,16 @@ describe('the view kit', { concurrency: false }, () => {
     assert.match(r.stdout, new RegExp(`^  ${name}_store\\s+cgrp_storage`, 'm'));
     assert.match(r.stdout, new RegExp(`^  ${name}_store_v1\\s+hash \\(max_entries 16384\\)`, 'm'));
     assert.ok(fs.existsSync(path.join(w, `${name}.bpf.o`)));
+    const j = JSON.parse((await ok(['build', `${name}.bpf.c`, '--json'], w)).stdout) as {
+      object: string;
+      programs: Array<{ name: string; section: string; kind: string }>;
+    };
+    assert.equal(j.object, path.join(w, `${name}.bpf.o`));
+    assert.deepEqual(j.programs.map((p) => `${p.name} ${p.section} ${p.kind}`).sort(), [
+      `${name} iter/cgroup view`,
+      `${name}_rmdir tp_btf/cgroup_rmdir collector`,
+      `${name}_switch tp_btf/sched_switch collector`,
+    ]);
 
     const env = daemonEnv();
     let d = await Daemon.start(env);
