@@ -370,6 +370,23 @@ function ensurePrivateDir(dir: string): void {
     );
 }
 
+/** Whether `file` is a regular file of the caller's that nobody else can write (false when absent). Throws E_PERMISSION. */
+function ownFile(file: string): boolean {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(file);
+  } catch {
+    return false;
+  }
+  const uid = process.geteuid?.() ?? st.uid;
+  if (!st.isFile() || st.uid !== uid || st.mode & 0o022)
+    throw new CgviewError('E_PERMISSION', `build cache: ${file} is not a file only uid ${uid} can write`, {
+      path: file,
+      hint: 'remove it (it is made again)',
+    });
+  return true;
+}
+
 function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
@@ -431,10 +448,11 @@ export function vmlinuxHeaderDir(opts: BuildOptions = {}): string {
   const root = opts.cacheDir ?? buildCacheDir();
   const dir = path.join(root, 'vmlinux', sha256(data).slice(0, 32));
   const header = path.join(dir, 'vmlinux.h');
-  if (fs.existsSync(header)) return dir;
+  // A header someone else could have written would be compiled into the view: checked each time.
   ensurePrivateDir(root);
   ensurePrivateDir(path.join(root, 'vmlinux'));
   ensurePrivateDir(dir);
+  if (ownFile(header)) return dir;
   const bpftool = opts.bpftool ?? findTool('bpftool', ['/usr/sbin/bpftool', '/sbin/bpftool']);
   const r = tool(bpftool, ['btf', 'dump', 'file', btf, 'format', 'c'], 'make vmlinux.h', 'install bpftool');
   if (r.status !== 0)
@@ -538,12 +556,12 @@ export function buildView(src: string, opts: BuildOptions = {}): BuildResult {
   const key = sha256(JSON.stringify([sha256(text), source, flags, clangVersion(clang)]));
   const cachedObj = path.join(objects, `${key}.bpf.o`);
   const manifest = path.join(objects, `${key}.deps`);
-  if (!opts.out) {
+  ensurePrivateDir(cacheRoot);
+  ensurePrivateDir(objects);
+  if (!opts.out && ownFile(cachedObj) && ownFile(manifest)) {
     const hit = cacheHit(cachedObj, manifest);
     if (hit) return { object: cachedObj, cached: true, diagnostics: '', description: hit };
   }
-  ensurePrivateDir(cacheRoot);
-  ensurePrivateDir(objects);
   const dest = opts.out ? path.resolve(opts.out) : cachedObj;
   const tmp = path.join(
     opts.out ? path.dirname(dest) : objects,

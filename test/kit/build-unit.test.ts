@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { badViewName, viewSource } from '../../src/cli/new-view.js';
@@ -16,9 +17,10 @@ import {
   isSourceSpec,
   parseDepFile,
   targetArch,
+  vmlinuxHeaderDir,
 } from '../../src/views/build.js';
 import { mapPinName } from '../../src/views/user-collectors.js';
-import { BPF_BUILD } from '../helpers.js';
+import { BPF_BUILD, onCleanup, RUN_PREFIX } from '../helpers.js';
 
 describe('describeObject', () => {
   it('names programs with their sections, views apart from collector programs', () => {
@@ -131,5 +133,29 @@ describe('build helpers', () => {
     );
     assert.equal(buildCacheDir({ CGVIEW_CACHE_DIR: '/x/c' }), '/x/c');
     if (process.geteuid?.() === 0) assert.equal(buildCacheDir({}), '/var/cache/cgview');
+  });
+
+  it('a build cache someone else can write is refused, and so is a header planted in it', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), RUN_PREFIX));
+    onCleanup(() => fs.rmSync(tmp, { recursive: true, force: true }));
+    const open = path.join(tmp, 'open');
+    fs.mkdirSync(open, { mode: 0o777 });
+    fs.chmodSync(open, 0o777);
+    assert.throws(
+      () => vmlinuxHeaderDir({ cacheDir: open }),
+      (e) => isCgviewError(e, 'E_PERMISSION'),
+    );
+    // A vmlinux.h others could have written: refused, never compiled in.
+    const mine = path.join(tmp, 'mine');
+    const dir = vmlinuxHeaderDir({ cacheDir: mine });
+    const header = path.join(dir, 'vmlinux.h');
+    assert.ok(fs.statSync(header).size > 1 << 20);
+    fs.chmodSync(header, 0o666);
+    assert.throws(
+      () => vmlinuxHeaderDir({ cacheDir: mine }),
+      (e) => isCgviewError(e, 'E_PERMISSION'),
+    );
+    fs.chmodSync(header, 0o644);
+    assert.equal(vmlinuxHeaderDir({ cacheDir: mine }), dir);
   });
 });
