@@ -373,6 +373,39 @@ describe('the view kit', { concurrency: false }, () => {
     await d.stop();
   });
 
+  it('collector pins left incomplete (a crash while starting) are cleared and the collector started afresh', async () => {
+    const w = workDir();
+    fs.writeFileSync(path.join(w, 'part.bpf.c'), viewSource('part', true));
+    await ok(['build', 'part.bpf.c'], w);
+    const env = daemonEnv();
+    let d = await Daemon.start(env);
+    await ok(['pin', './part.bpf.o:part', env.bpffs, '--inherit', '--socket', env.socket], w);
+    const inst = privateEntries(env).find((e) => /^u_[0-9a-f]{64}@0$/.test(e))!;
+    assert.ok(inst, privateEntries(env).join(' '));
+    const oldLink = pinnedLinkId(path.join(env.privateDir, inst, 'link_part_switch'));
+    await d.stop();
+    // As if the daemon died between pinning the maps and the links.
+    fs.unlinkSync(path.join(env.privateDir, inst, 'link_part_switch'));
+    fs.unlinkSync(path.join(env.privateDir, inst, 'link_part_rmdir'));
+    d = await Daemon.start(env);
+    await waitFor(() => d.logs().some((l) => l['msg'] === 'collector started' && l['collector'] === inst));
+    assert.ok(d.logs().some((l) => String(l['msg']).startsWith('collector pins are not')));
+    const newLink = pinnedLinkId(path.join(env.privateDir, inst, 'link_part_switch'));
+    assert.notEqual(newLink, oldLink);
+    assert.equal(linkInfoById(oldLink), null);
+    // The view was made again on the new maps: it counts.
+    fs.mkdirSync(path.join(env.cgroupRoot, 'p1'));
+    const file = path.join(env.bpffs, 'p1', 'part');
+    await waitFor(() => fs.existsSync(file));
+    const task = new Switcher(path.join(env.cgroupRoot, 'p1'));
+    const [a] = await task.report();
+    const v0 = Number(view(file)['switches_total']);
+    const [b] = await task.round(50);
+    task.stop();
+    assert.ok(Math.abs(Number(view(file)['switches_total']) - v0 - (b - a)) <= 1);
+    await d.stop();
+  });
+
   it('a broken source is E_BUILD with clang’s message; pin of it sends nothing to the daemon', async () => {
     const w = workDir();
     fs.writeFileSync(
