@@ -23,6 +23,9 @@ commands:
   cat CGROUP_OR_VIEW_PATH [VIEW] [--json]
                                          print the views of a cgroup (or one view file)
   status                                 daemon, trees, counts, watches, collectors
+  build FILE.bpf.c [-o OUT] [--json]     compile a view (and its collector) with the kit; list its
+                                         programs and maps (pin ./x.bpf.c:prog builds on the fly)
+  new-view NAME [--with-collector]       write a view skeleton NAME.bpf.c in the current directory
   doctor [--json]                        check the kernel features cgview needs
 
 Client commands take --socket PATH (default: $CGVIEW_SOCKET, else /run/cgview/cgview.sock);
@@ -36,6 +39,8 @@ type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, () => Promise<Command>> = {
   doctor: async () => (await import('./doctor.js')).doctor,
+  build: async () => (await import('./build.js')).build,
+  'new-view': async () => (await import('./new-view.js')).newView,
   daemon: async () => (await import('./daemon.js')).daemon,
   pin: async () => (await import('./client.js')).pin,
   unpin: async () => (await import('./client.js')).unpin,
