@@ -6,14 +6,30 @@
  *     …
  *     dash.stop();
  */
+
+import type { Manager } from '../daemon/manager.js';
 import { CgroupFsReader } from '../history/cgroupfs.js';
 import { Sampler } from '../history/sampler.js';
 import { History, type HistoryOptions } from '../history/store.js';
-import type { SnapshotSource } from '../history/types.js';
+import type { SnapshotLike, SnapshotSource } from '../history/types.js';
 import type { EventLimits } from './events.js';
 import { type Api, assetsRoute, dashboardApi, type Route, WEB_DIR } from './routes.js';
 
 export { type Api, assetsRoute, dashboardApi, type Route, SECURITY_HEADERS, WEB_DIR } from './routes.js';
+
+/**
+ * The daemon's snapshots: the exporter's collectSnapshot (bulk path where
+ * there is one, view files otherwise). Loaded when first used, so that the
+ * dashboard builds before the exporter (src/export/snapshot.ts) is there.
+ */
+export function daemonSnapshots(m: Manager): SnapshotSource {
+  const spec = '../export/snapshot.js';
+  let mod: Promise<{ collectSnapshot(m: Manager): Promise<SnapshotLike> }> | null = null;
+  return async () => {
+    mod ??= import(spec);
+    return (await mod).collectSnapshot(m);
+  };
+}
 
 export interface DashboardOptions extends HistoryOptions {
   source: SnapshotSource;
@@ -23,7 +39,7 @@ export interface DashboardOptions extends HistoryOptions {
   webDir?: string;
   version?: string;
   eventLimits?: EventLimits;
-  log?: (level: 'warn' | 'info', msg: string, extra?: Record<string, unknown>) => void;
+  log?: (level: 'warn' | 'info' | 'debug' | 'error', msg: string, extra?: Record<string, unknown>) => void;
 }
 
 export interface Dashboard {

@@ -1,7 +1,8 @@
 /** cgview daemon: the manager in the foreground. SIGTERM/SIGINT stop it and leave every pin in place. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { type HttpServer, parseListen, serveHttp } from '../daemon/http.js';
+import { type Dashboard, daemonSnapshots, startDashboard } from '../api/index.js';
+import { addRoute, type HttpServer, parseListen, serveHttp } from '../daemon/http.js';
 import { makeLogger, parseLevel } from '../daemon/log.js';
 import { Manager } from '../daemon/manager.js';
 // TEMPORARY: until src/export/snapshot.ts lands in main; then import renderMetrics from '../export/snapshot.js'.
@@ -168,6 +169,7 @@ export async function daemon(argv: string[]): Promise<number> {
   const sock = socketPath(a.values.get('socket'));
   let server: Awaited<ReturnType<typeof serveSocket>> | null = null;
   let metrics: HttpServer | null = null;
+  let dashboard: Dashboard | null = null;
   try {
     const control = newControlStats();
     server = await serveSocket(m, sock, log, socketMode, limits, control);
@@ -181,8 +183,8 @@ export async function daemon(argv: string[]): Promise<number> {
         render: (req) => renderMetrics(m, req, { control, ...(stats ? { http: stats } : {}) }),
       });
       stats = metrics.stats;
-      // The dashboard (issue 11) registers here, behind the same TLS and auth:
-      // startDashboard({ ...web.history, source, addRoute }) from src/api/index.ts.
+      // The dashboard (issue 11): page and API behind the same TLS and auth (docs/dashboard.md).
+      dashboard = startDashboard({ ...web.history, source: daemonSnapshots(m), addRoute, log });
       log('info', 'listening', {
         url: metrics.url,
         loopbackOnly: metrics.loopbackOnly,
@@ -196,6 +198,7 @@ export async function daemon(argv: string[]): Promise<number> {
         });
     }
   } catch (e) {
+    dashboard?.stop();
     server?.close();
     m.stop();
     throw e;
@@ -235,6 +238,16 @@ export async function daemon(argv: string[]): Promise<number> {
         metrics.loopbackOnly ? '; loopback only (give --listen HOST:PORT to serve other hosts)' : ''
       }\n`,
     );
+    // On loopback (the safe default), the way to reach it from the operator's machine.
+    const { address, port } = metrics.address;
+    const loopback = address.startsWith('127.') || address === '::1';
+    process.stdout.write(
+      `cgview: dashboard at ${metrics.url}/${
+        loopback
+          ? `; from another machine: ssh -L ${port}:127.0.0.1:${port} THIS_HOST, then open http://127.0.0.1:${port}/`
+          : ''
+      }\n`,
+    );
   }
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
@@ -245,6 +258,7 @@ export async function daemon(argv: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   server.close();
+  dashboard?.stop();
   metrics?.close();
   m.stop();
   return 0;
