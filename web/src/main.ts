@@ -272,7 +272,7 @@ function paintRows(): void {
     );
     name.style.paddingLeft = `${v.depth * 14 + 4}px`;
     const cells: HTMLElement[] = [name];
-    for (const c of COLS) cells.push(el('span', { class: 'cell num' }, c.fmt(r)));
+    for (const c of COLS) cells.push(el('span', { class: 'cell num', role: 'gridcell' }, c.fmt(r)));
     e.replaceChildren(...cells);
     e.id = `row-${i}`;
   }
