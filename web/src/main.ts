@@ -266,7 +266,7 @@ function paintRows(): void {
     );
     const name = el(
       'span',
-      { class: 'cell name', title: `${r.hierarchy} ${r.path} (id ${r.id})` },
+      { class: 'cell name', role: 'gridcell', title: `${r.hierarchy} ${r.path} (id ${r.id})` },
       tog,
       r.name,
     );
