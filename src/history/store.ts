@@ -266,6 +266,14 @@ export class History {
       if (!prev || vd.first) {
         // Baseline: deltas since the cgroup's creation are no interval; gauges are values.
         for (const md of vd.metrics) if (md.metric.kind === 'gauge') this.gaugeBaseline(s, view, md.metric);
+        // A count of tasks is a value: the tree shows it from the first read.
+        if (view === CGROUPFS_VIEW) {
+          const t = sample.metrics.find((m) => m.key === 'tasks');
+          if (t && s.figures.tasks !== t.value) {
+            s.figures.tasks = t.value;
+            s.version++;
+          }
+        }
         continue;
       }
       const covers = seq - prev.seq;
