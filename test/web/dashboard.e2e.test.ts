@@ -1,7 +1,8 @@
 /**
- * The dashboard in a real browser (Chromium through playwright-core) against
- * a real daemon's view tree on the real kernel: cgroups with CPU-bound tasks,
- * figures checked against the view files, live additions and removals.
+ * The dashboard in a real browser (Chromium through playwright-core), served
+ * by a real daemon (`--listen`, sampling every second) on the real kernel:
+ * cgroups with CPU-bound tasks, figures checked against the view files, live
+ * additions and removals.
  *
  *     node --test --test-concurrency=1 dist/test/web/dashboard.e2e.test.js
  *
@@ -10,20 +11,16 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { type Dashboard, type Route, startDashboard } from '../../src/api/index.js';
-import { Daemon, type DaemonEnv, daemonEnv } from '../daemon.js';
+import { Daemon, type DaemonEnv, daemonEnv, waitForAsync } from '../daemon.js';
 import { CGROUP2, onCleanup, REPO, removeTree, sleep, uniq, waitFor } from '../helpers.js';
-import { fileSnapshot, killAll, launchBrowser, readWait, spinners } from './harness.js';
+import { killAll, launchBrowser, readWait, spinners } from './harness.js';
 
 let env: DaemonEnv;
 let d: Daemon;
-let dash: Dashboard;
-let server: http.Server;
 let base: string;
 let browser: Browser;
 let page: Page;
@@ -37,7 +34,10 @@ describe('dashboard in a browser', { concurrency: false }, () => {
   before(async () => {
     env = daemonEnv();
     onCleanup(() => killAll(pids));
-    d = await Daemon.start(env);
+    // The daemon's own dashboard (--listen), sampling every second.
+    d = await Daemon.start(env, { args: ['--listen', '127.0.0.1:0', '--sample-interval', '1'] });
+    await waitForAsync(() => /"metrics":"https?:/.test(d.stderr), 15000, 'metrics url in the log');
+    base = new URL(/"metrics":"(https?:[^"]+)"/.exec(d.stderr)![1]!).origin;
     await d.ok(['pin', 'info', env.bpffs, '--cgroup', env.cgroupRoot, '--inherit']);
     await d.ok(['pin', 'sched_lat', env.bpffs, '--inherit']);
     fs.mkdirSync(path.join(env.cgroupRoot, busyName));
@@ -48,21 +48,6 @@ describe('dashboard in a browser', { concurrency: false }, () => {
     await waitFor(() => fs.existsSync(path.join(env.bpffs, busyName, 'sched_lat')), 10_000, 'busy view');
     // Three CPU-bound tasks on one CPU: about two waiting at any time.
     pids.push(...spinners(path.join(env.cgroupRoot, busyName), 3, 0));
-    const routes: Array<[string, Route]> = [];
-    dash = startDashboard({
-      source: fileSnapshot(env.bpffs, env.cgroupRoot),
-      addRoute: (p, r) => routes.push([p, r]),
-      intervalMs: 1000,
-      retentionMs: 600_000,
-    });
-    server = http.createServer(async (req, res) => {
-      const url = new URL(req.url ?? '/', 'http://x');
-      for (const [p, r] of routes) if (url.pathname.startsWith(p) && (await r(req, res, url))) return;
-      res.writeHead(404).end();
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const a = server.address() as { port: number };
-    base = `http://127.0.0.1:${a.port}`;
     browser = await launchBrowser();
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     page.on('console', (m) => {
@@ -74,14 +59,15 @@ describe('dashboard in a browser', { concurrency: false }, () => {
         foreign.push(r.url());
     });
     // A few samples so that the busy cgroup has intervals.
-    await waitFor(() => dash.history.seq >= 3, 15_000, 'three samples');
+    await waitForAsync(
+      async () => ((await (await fetch(`${base}/api/v1/info`)).json()) as { seq: number }).seq >= 3,
+      15_000,
+      'three samples',
+    );
   });
 
   after(async () => {
     await browser?.close();
-    dash?.stop();
-    server?.closeAllConnections();
-    server?.close();
     killAll(pids);
     await d?.stop();
   });

@@ -259,24 +259,34 @@ function paintRows(): void {
     if (r.children.length)
       e.setAttribute('aria-expanded', String(state.filter !== '' || state.expanded.has(r.key)));
     else e.removeAttribute('aria-expanded');
-    const tog = el(
-      'span',
-      { class: 'tog', 'aria-hidden': 'true' },
+    // Cells made once per pooled row and updated in place: a click whose mousedown
+    // landed on a cell must find it still there at mouseup, live updates or not.
+    if (e.childElementCount !== COLS.length + 1) {
+      const name = el(
+        'span',
+        { class: 'cell name', role: 'gridcell' },
+        el('span', { class: 'tog', 'aria-hidden': 'true' }),
+        '',
+      );
+      e.replaceChildren(name, ...COLS.map(() => el('span', { class: 'cell num', role: 'gridcell' })));
+    }
+    const name = e.children[0] as HTMLElement;
+    const title = `${r.hierarchy} ${r.path} (id ${r.id})`;
+    if (name.title !== title) name.title = title;
+    setText(
+      name.children[0]!,
       r.children.length ? (state.filter || state.expanded.has(r.key) ? '▾' : '▸') : '',
     );
-    const name = el(
-      'span',
-      { class: 'cell name', role: 'gridcell', title: `${r.hierarchy} ${r.path} (id ${r.id})` },
-      tog,
-      r.name,
-    );
+    if (name.lastChild!.textContent !== r.name) name.lastChild!.textContent = r.name;
     name.style.paddingLeft = `${v.depth * 14 + 4}px`;
-    const cells: HTMLElement[] = [name];
-    for (const c of COLS) cells.push(el('span', { class: 'cell num', role: 'gridcell' }, c.fmt(r)));
-    e.replaceChildren(...cells);
+    for (const [k, c] of COLS.entries()) setText(e.children[k + 1]!, c.fmt(r));
     e.id = `row-${i}`;
   }
   $('#tree-body').setAttribute('aria-activedescendant', `row-${state.cursor}`);
+}
+
+function setText(n: Element, t: string): void {
+  if (n.textContent !== t) n.textContent = t;
 }
 
 function toggle(r: Row): void {
