@@ -10,6 +10,7 @@
  *      the tree payload (plain and gzip).
  * Run as root: node --expose-gc dist/bench/dashboard.js [--cgroups 10000] [--samples 12] [--loads 7]
  *        and:   node --expose-gc dist/bench/dashboard.js --hour [--cgroups 10000]   (part 2, a fresh process)
+ *        and:   node dist/bench/dashboard.js --daemon [--seconds 60]   (part 4: the daemon itself, with and without the dashboard)
  *
  * The snapshot here reads the view files (test/web/harness.ts fileSnapshot);
  * in the daemon it is the exporter's collectSnapshot (bulk path where there is one).
@@ -97,7 +98,39 @@ async function main(): Promise<void> {
   for (const r of rels) fs.mkdirSync(path.join(parent, r));
   fs.mkdirSync(bpfDir);
   const sock = path.join(work, 'sock');
-  const d = spawn(
+  let d = await startDaemon(sock, []);
+  process.on('exit', () => {
+    try {
+      d.child.kill('SIGTERM');
+    } catch {
+      /* gone */
+    }
+  });
+  const t0 = performance.now();
+  cli(['pin', 'info', treeDir, '--cgroup', parent, '--inherit'], sock);
+  cli(['pin', 'sched_lat', treeDir, '--inherit'], sock);
+  console.log(
+    `${N} cgroups mirrored with info + sched_lat in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  try {
+    if (process.argv.includes('--daemon')) d = await daemonBench(d, sock);
+    else await bench(rels);
+  } finally {
+    d.child.kill('SIGTERM');
+    await new Promise((r) => d.child.once('exit', r));
+    execFileSync('rm', ['-rf', bpfDir]);
+    rmCgroups(rels);
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+interface Running {
+  child: ReturnType<typeof spawn>;
+  url: string | undefined;
+}
+
+async function startDaemon(sock: string, extra: string[]): Promise<Running> {
+  const child = spawn(
     process.execPath,
     [
       path.join(REPO, 'bin/cgview'),
@@ -111,40 +144,98 @@ async function main(): Promise<void> {
       '--socket',
       sock,
       '--no-default-views',
+      ...extra,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
-  const cleanup = () => {
-    try {
-      d.kill('SIGTERM');
-    } catch {
-      /* gone */
-    }
-  };
-  process.on('exit', cleanup);
-  await new Promise<void>((resolve, reject) => {
+  const url = await new Promise<string | undefined>((resolve, reject) => {
     let buf = '';
-    d.stderr!.on('data', (c: Buffer) => {
+    child.stderr!.on('data', (c: Buffer) => {
       buf += c.toString();
-      if (buf.includes('"msg":"ready"')) resolve();
+      if (buf.includes('"msg":"ready"')) resolve(/"metrics":"(https?:[^"]+)\/metrics"/.exec(buf)?.[1]);
     });
-    d.once('exit', (code) => reject(new Error(`daemon exited ${code}: ${buf}`)));
+    child.once('exit', (code) => reject(new Error(`daemon exited ${code}: ${buf}`)));
   });
-  const t0 = performance.now();
-  cli(['pin', 'info', treeDir, '--cgroup', parent, '--inherit'], sock);
-  cli(['pin', 'sched_lat', treeDir, '--inherit'], sock);
+  return { child, url };
+}
+
+/** utime + stime of a process, ms. */
+function cpuMsOf(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return ((Number(rest[11]) + Number(rest[12])) * 1000) / 100;
+}
+function rssOf(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+}
+
+/**
+ * 4. The daemon itself, side by side: the same tree, first without --listen
+ * (no dashboard), then with --listen and the dashboard sampling every 5 s:
+ * CPU and RSS over the same wall time, the page through the daemon.
+ */
+async function daemonBench(d: Running, sock: string): Promise<Running> {
+  const W = arg('seconds', 60);
+  await new Promise((r) => setTimeout(r, 3000));
+  const c0 = cpuMsOf(d.child.pid!);
+  await new Promise((r) => setTimeout(r, W * 1000));
+  const base = { cpu: cpuMsOf(d.child.pid!) - c0, rss: rssOf(d.child.pid!) };
+  d.child.kill('SIGTERM');
+  await new Promise((r) => d.child.once('exit', r));
+  const withDash = await startDaemon(sock, ['--listen', '127.0.0.1:0', '--sample-interval', '5']);
+  const url = withDash.url!;
+  const info = async () =>
+    (await (await fetch(`${url}/api/v1/info`)).json()) as {
+      seq: number;
+      sampler: { cpuUs: number; samples: number; lastMs: number };
+      memory: { recordBytes: number; estimateBytes: number };
+    };
+  while ((await info()).seq < 2) await new Promise((r) => setTimeout(r, 500));
+  const s0 = await info();
+  const c1 = cpuMsOf(withDash.child.pid!);
+  await new Promise((r) => setTimeout(r, W * 1000));
+  const cpu = cpuMsOf(withDash.child.pid!) - c1;
+  const s1 = await info();
+  const rss = rssOf(withDash.child.pid!);
+  const samples = s1.seq - s0.seq;
+  const perSample = (cpu - base.cpu) / Math.max(1, samples);
+  console.log(`\n4. the daemon over ${W} s, ${N} cgroups (info + sched_lat), side by side:`);
+  console.log(`   without --listen: ${base.cpu.toFixed(0)} ms CPU, RSS ${mb(base.rss)}`);
   console.log(
-    `${N} cgroups mirrored with info + sched_lat in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    `   with the dashboard sampling every 5 s: ${cpu.toFixed(0)} ms CPU over ${samples} samples, RSS ${mb(rss)}; history ${mb(s1.memory.recordBytes)} records, ${mb(s1.memory.estimateBytes)} estimated`,
   );
+  console.log(
+    `   sampling: ${perSample.toFixed(0)} ms CPU a sample = ${((perSample / 5000) * 100).toFixed(2)}% of a core, ${((perSample * 720) / 1000).toFixed(0)} s an hour (the sampler's own count: ${((s1.sampler.cpuUs - s0.sampler.cpuUs) / 1000 / Math.max(1, samples)).toFixed(0)} ms, last sample ${s1.sampler.lastMs.toFixed(0)} ms wall)`,
+  );
+  const tree = await (await fetch(`${url}/api/v1/tree`)).arrayBuffer();
+  const browser = await launchBrowser();
+  const loads: number[] = [];
   try {
-    await bench(rels);
+    for (let i = 0; i < LOADS; i++) {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+      const w0 = performance.now();
+      await page.goto(`${url}/`);
+      await page.waitForSelector('body[data-ready="1"] .row');
+      loads.push(performance.now() - w0);
+      await page.close();
+    }
   } finally {
-    d.kill('SIGTERM');
-    await new Promise((r) => d.once('exit', r));
-    execFileSync('rm', ['-rf', bpfDir]);
-    rmCgroups(rels);
-    fs.rmSync(work, { recursive: true, force: true });
+    await browser.close();
   }
+  const hq: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const w0 = performance.now();
+    await (
+      await fetch(
+        `${url}/api/v1/history?hierarchy=v2&path=${encodeURIComponent(`/${path.relative(CG2, parent)}/g0/c0`)}`,
+      )
+    ).arrayBuffer();
+    hq.push(performance.now() - w0);
+  }
+  console.log(
+    `   tree payload ${(tree.byteLength / 1024).toFixed(0)} KiB; navigation → tree rendered: median ${median(loads).toFixed(0)} ms of ${LOADS} (${loads.map((x) => x.toFixed(0)).join(' ')}); one cgroup's history over HTTP: median ${median(hq).toFixed(1)} ms`,
+  );
+  return withDash;
 }
 
 async function bench(rels: string[]): Promise<void> {
