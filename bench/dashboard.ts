@@ -133,6 +133,10 @@ async function startDaemon(sock: string, extra: string[]): Promise<Running> {
   const child = spawn(
     process.execPath,
     [
+      // CGVB_PROF=DIR: the daemon with the dashboard writes a V8 CPU profile there.
+      ...(process.env['CGVB_PROF'] && extra.length
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env['CGVB_PROF']}`]
+        : []),
       path.join(REPO, 'bin/cgview'),
       'daemon',
       '--bpffs',
