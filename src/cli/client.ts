@@ -48,6 +48,11 @@ function out(v: unknown, json: boolean, human: () => string): void {
 function resolveView(spec: string, quiet: boolean): string {
   const i = spec.lastIndexOf(':');
   if (isSourceSpec(spec)) {
+    // The daemon takes pins from root alone: refused here, before anything is compiled.
+    if (process.geteuid?.() !== 0)
+      throw new CgviewError('E_PERMISSION', `pin ${fromBytes(spec)}: only root may pin views`, {
+        hint: 'run it as root (e.g. sudo cgview pin ...); cgview build FILE.bpf.c checks a source without privileges',
+      });
     const src = fromBytes(resolveBytes(spec.slice(0, i)));
     const r = buildView(src);
     if (r.diagnostics) process.stderr.write(r.diagnostics);
