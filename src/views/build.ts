@@ -586,7 +586,10 @@ function readSource(source: string, src: string): Buffer {
  * symlink in its target).
  */
 export function notRootOnly(p: string): string | null {
-  let todo = path.resolve(p).split('/').filter((c) => c !== '');
+  let todo = path
+    .resolve(p)
+    .split('/')
+    .filter((c) => c !== '');
   let at = '/';
   let hops = 0;
   const judge = (q: string, st: fs.Stats, last: boolean): string | null => {
@@ -839,7 +842,8 @@ function cacheHit(obj: string, manifest: string, asRoot: boolean): ObjectDescrip
   try {
     const list = JSON.parse(fs.readFileSync(manifest, 'utf8')) as Array<[string, string | null]>;
     if (!Array.isArray(list)) return null;
-    for (const [file, hash] of list) if (fileHash(file) !== hash || (asRoot && notRootOnly(file))) return null;
+    for (const [file, hash] of list)
+      if (fileHash(file) !== hash || (asRoot && notRootOnly(file))) return null;
     return describeObjectFile(obj);
   } catch {
     return null;

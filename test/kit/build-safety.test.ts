@@ -116,7 +116,11 @@ describe('building as root on files others can write', { concurrency: false }, (
       watcher.close();
     }
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(fs.readFileSync(target, 'utf8'), 'precious\n', `target overwritten; names seen: ${[...seen]}`);
+    assert.equal(
+      fs.readFileSync(target, 'utf8'),
+      'precious\n',
+      `target overwritten; names seen: ${[...seen]}`,
+    );
     assert.equal(fs.statSync(target).mode & 0o777, 0o600, 'target chmodded');
     // The planted symlink at the object's name was replaced, not written through.
     const st = fs.lstatSync(path.join(open, 'att.bpf.o'));
@@ -133,7 +137,9 @@ describe('building as root on files others can write', { concurrency: false }, (
     fs.chmodSync(sticky, 0o1777);
     fs.symlinkSync(target, path.join(sticky, 'x.o'));
     fs.lchownSync(path.join(sticky, 'x.o'), NOBODY, NOBODY);
-    r = await cgview(['build', 'att.bpf.c', '-o', path.join(sticky, 'x.o')], open, { CGVIEW_CACHE_DIR: cache });
+    r = await cgview(['build', 'att.bpf.c', '-o', path.join(sticky, 'x.o')], open, {
+      CGVIEW_CACHE_DIR: cache,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(fs.readFileSync(target, 'utf8'), 'precious\n');
     assert.ok(fs.lstatSync(path.join(sticky, 'x.o')).isFile());
@@ -209,7 +215,10 @@ describe('building as root on files others can write', { concurrency: false }, (
     fs.chownSync(src, 0, 0);
     const r2 = buildView(src, { out: path.join(b, 'root.o'), cacheDir: cache });
     assert.equal(r2.diagnostics, '');
-    assert.equal(sha(fs.readFileSync(path.join(b, 'theirs.o'))), sha(fs.readFileSync(path.join(b, 'root.o'))));
+    assert.equal(
+      sha(fs.readFileSync(path.join(b, 'theirs.o'))),
+      sha(fs.readFileSync(path.join(b, 'root.o'))),
+    );
     assert.ok(!fs.readFileSync(path.join(b, 'root.o')).includes('/proc/self/fd'));
   });
 
