@@ -15,14 +15,50 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* The lines still to print; bpf_loop prints the largest one per step. */
+struct print_ctx {
+	struct seq_file *seq;
+	__u64 ids[SC_TOPK];
+	__u64 ns[SC_TOPK];
+};
+
+/*
+ * One step: prints the largest culprit left and clears it. A culprit found
+ * in two slots (possible only through an eviction race) is printed once,
+ * with the time of both. Returns 1 (stop) when none is left.
+ */
+static long print_largest(__u32 i, void *ctx)
+{
+	struct print_ctx *p = ctx;
+	__u64 best = 0, id;
+	__u32 k, b = SC_TOPK;
+
+	for (k = 0; k < SC_TOPK; k++)
+		if (p->ids[k] && (b == SC_TOPK || p->ns[k] > best)) {
+			best = p->ns[k];
+			b = k;
+		}
+	if (b >= SC_TOPK)
+		return 1;
+	id = p->ids[b];
+	p->ids[b] = 0;
+	for (k = 0; k < SC_TOPK; k++)
+		if (p->ids[k] == id) {
+			best += p->ns[k];
+			p->ids[k] = 0;
+		}
+	BPF_SEQ_PRINTF(p->seq, "culprit_%llu_ns_total: %llu\n", id, best);
+	return 0;
+}
+
 SEC("iter/cgroup")
 int sched_culprits(struct bpf_iter__cgroup *ctx)
 {
-	struct seq_file *seq = ctx->meta->seq;
+	struct print_ctx p = { .seq = ctx->meta->seq };
 	struct cgroup *cgrp = ctx->cgroup;
-	__u64 ids[SC_TOPK], ns[SC_TOPK], rest = 0, id;
 	struct sc_cgroup *st;
-	int i, j, n = 0;
+	__u64 rest = 0, id;
+	int i;
 
 	if (!cgrp)
 		return 0;
@@ -31,43 +67,17 @@ int sched_culprits(struct bpf_iter__cgroup *ctx)
 		st = bpf_cgrp_storage_get(&sc_cgrp, cgrp, 0, 0);
 	else
 		st = bpf_map_lookup_elem(&sc_cg_v1, &id);
-	BPF_SEQ_PRINTF(seq, "cgroup_id: %llu\n", id);
+	BPF_SEQ_PRINTF(p.seq, "cgroup_id: %llu\n", id);
 	if (st) {
 		rest = st->rest_ns;
-		/* A snapshot of the slots; one culprit in two slots (an eviction race) is merged. */
+		/* A snapshot of the slots (other CPUs go on adding). */
 		for (i = 0; i < SC_TOPK; i++) {
-			__u64 cid = st->top[i].id, v = st->top[i].ns;
-			bool merged = false;
-
-			if (!cid)
-				continue;
-			for (j = 0; j < SC_TOPK; j++)
-				if (j < n && ids[j] == cid) {
-					ns[j] += v;
-					merged = true;
-				}
-			if (!merged && n < SC_TOPK) {
-				ids[n & (SC_TOPK - 1)] = cid;
-				ns[n & (SC_TOPK - 1)] = v;
-				n++;
-			}
+			p.ids[i] = st->top[i].id;
+			p.ns[i] = st->top[i].ns;
 		}
+		/* Largest first; at most SC_TOPK steps. */
+		bpf_loop(SC_TOPK, print_largest, &p, 0);
 	}
-	/* Largest first (selection sort of at most SC_TOPK lines). */
-	for (i = 0; i < SC_TOPK; i++) {
-		__u64 best = 0;
-		int b = -1;
-
-		for (j = 0; j < SC_TOPK; j++)
-			if (j < n && ids[j] && (b < 0 || ns[j] > best)) {
-				best = ns[j];
-				b = j;
-			}
-		if (b < 0)
-			break;
-		BPF_SEQ_PRINTF(seq, "culprit_%llu_ns_total: %llu\n", ids[b & (SC_TOPK - 1)], best);
-		ids[b & (SC_TOPK - 1)] = 0;
-	}
-	BPF_SEQ_PRINTF(seq, "culprit_rest_ns_total: %llu\n", rest);
+	BPF_SEQ_PRINTF(p.seq, "culprit_rest_ns_total: %llu\n", rest);
 	return 0;
 }
