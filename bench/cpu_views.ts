@@ -144,7 +144,10 @@ function progsOf(pid: number): ProgRow[] {
     }
   }
   return [...ids].map(
-    (id) => JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show', 'id', String(id)], { encoding: 'utf8' })) as ProgRow,
+    (id) =>
+      JSON.parse(
+        execFileSync('bpftool', ['-j', 'prog', 'show', 'id', String(id)], { encoding: 'utf8' }),
+      ) as ProgRow,
   );
 }
 
@@ -214,10 +217,14 @@ const pipe: Workload = {
   name: 'pipe',
   command: `taskset -c ${CPU} perf bench sched pipe -l ${LOOPS}`,
   once() {
-    const out = execFileSync('taskset', ['-c', String(CPU), 'perf', 'bench', 'sched', 'pipe', '-l', String(LOOPS)], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const out = execFileSync(
+      'taskset',
+      ['-c', String(CPU), 'perf', 'bench', 'sched', 'pipe', '-l', String(LOOPS)],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const m = /([0-9.]+) usecs\/op/.exec(out);
     if (!m) throw new Error(`no usecs/op in perf output:\n${out}`);
     return Number(m[1]);

@@ -57,7 +57,8 @@ const BUILTIN = nullProto<Record<string, Omit<ViewDef, 'spec' | 'defaultName'>>>
   // docs/cpu-views.md
   cpu: builtin('cpu.bpf.o', 'cpu', {
     collector: 'cpu',
-    description: "on-CPU time, context switches, preemptions by the own/other cgroups, migrations of the cgroup's tasks",
+    description:
+      "on-CPU time, context switches, preemptions by the own/other cgroups, migrations of the cgroup's tasks",
   }),
   sched_culprits: builtin('sched_culprits.bpf.o', 'sched_culprits', {
     collector: 'sched_culprits',

@@ -77,7 +77,10 @@ describe('the cpu view on the real kernel', { concurrency: false }, () => {
     await d.ok(['pin', 'cpu', env.bpffs, '--inherit']);
     const text = fs.readFileSync(path.join(env.bpffs, 'cpu'), 'latin1');
     assert.deepEqual(
-      text.split('\n').slice(0, -1).map((l) => l.split(':')[0]),
+      text
+        .split('\n')
+        .slice(0, -1)
+        .map((l) => l.split(':')[0]),
       KEYS,
       `the fixed names, in order:\n${text}`,
     );
@@ -85,7 +88,7 @@ describe('the cpu view on the real kernel', { concurrency: false }, () => {
     assert.equal(st.collectors['cpu@0']?.running, true);
   });
 
-  it('1. alone on a CPU: run time = usage_usec = schedstat (2%), switches = the tasks\', preempted by self', async (t) => {
+  it("1. alone on a CPU: run time = usage_usec = schedstat (2%), switches = the tasks', preempted by self", async (t) => {
     const cg = await mkCgroup(env, 'alone');
     // In a v1 cpu group with the largest shares: a foreign CPU-bound task on the same CPU (other
     // tests of this machine) gets ~0.4% of it and hardly ever preempts these two; without it, it
@@ -123,7 +126,10 @@ describe('the cpu view on the real kernel', { concurrency: false }, () => {
     // and foreign tasks waking on that CPU (other tests of this machine: 10-26% of the switches
     // seen under that load, ~0 on a quiet machine) preempt them too, so "near zero" is: far below
     // the share when another cgroup's task shares the CPU (100%, test 2).
-    assert.ok(other * 2n < niv, `preempted_by_other should be near zero, is ${pct(other, niv)} of nivcsw: ${info}`);
+    assert.ok(
+      other * 2n < niv,
+      `preempted_by_other should be near zero, is ${pct(other, niv)} of nivcsw: ${info}`,
+    );
   });
 
   it('2. sharing a CPU with another cgroup: preempted_by_other grows', async (t) => {
@@ -151,7 +157,7 @@ describe('the cpu view on the real kernel', { concurrency: false }, () => {
     assert.ok(self === 0n, `a cgroup with one task cannot be preempted by itself: ${info}`);
   });
 
-  it('3. migrations_total = the tasks\' se.nr_migrations', async (t) => {
+  it("3. migrations_total = the tasks' se.nr_migrations", async (t) => {
     const cg = await mkCgroup(env, 'mig');
     const pids = await spinners(cg, 1, CPU);
     const v0 = readCpu(env, 'mig');
@@ -159,7 +165,9 @@ describe('the cpu view on the real kernel', { concurrency: false }, () => {
     const { execFileSync } = await import('node:child_process');
     await runFor(pids, 0, async () => {
       for (let i = 0; i < 20; i++) {
-        execFileSync('taskset', ['-p', '-c', String((CPU + 1 + i) % 2), String(pids[0])], { stdio: 'ignore' });
+        execFileSync('taskset', ['-p', '-c', String((CPU + 1 + i) % 2), String(pids[0])], {
+          stdio: 'ignore',
+        });
         await sleep(20);
       }
     });
@@ -185,11 +193,12 @@ describe('the cpu view on the real kernel', { concurrency: false }, () => {
     await runFor(pids, 300);
     const b = readCpu(env, 'grow');
     kill(pids);
-    for (const k of KEYS.slice(1)) assert.ok(b.get(k)! >= a.get(k)!, `${k} went down: ${a.get(k)} -> ${b.get(k)}`);
+    for (const k of KEYS.slice(1))
+      assert.ok(b.get(k)! >= a.get(k)!, `${k} went down: ${a.get(k)} -> ${b.get(k)}`);
     assert.ok(b.get('run_ns_total')! > a.get('run_ns_total')! + 100_000_000n, 'run_ns_total grew');
   });
 
-  it('5. cgroup v1 (the cpu hierarchy): run time = schedstat, switches = the tasks\'', async (t) => {
+  it("5. cgroup v1 (the cpu hierarchy): run time = schedstat, switches = the tasks'", async (t) => {
     if (!fs.existsSync(path.join(CGROUP_V1_CPU, 'cgroup.procs'))) {
       t.skip(`no v1 cpu hierarchy at ${CGROUP_V1_CPU}`);
       return;

@@ -134,10 +134,7 @@ export function taskTruth(pid: number): TaskTruth {
     waitNs: BigInt(ss[1]!),
     voluntary: field(/^voluntary_ctxt_switches:\s+(\d+)$/m, status),
     nonvoluntary: field(/^nonvoluntary_ctxt_switches:\s+(\d+)$/m, status),
-    migrations: field(
-      /^se\.nr_migrations\s+:\s+(\d+)$/m,
-      fs.readFileSync(`/proc/${pid}/sched`, 'latin1'),
-    ),
+    migrations: field(/^se\.nr_migrations\s+:\s+(\d+)$/m, fs.readFileSync(`/proc/${pid}/sched`, 'latin1')),
   };
 }
 

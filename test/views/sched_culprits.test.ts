@@ -11,7 +11,9 @@
  *   2. bounded memory: behind ten culprit cgroups, at most SC_TOPK (8) lines,
  *      the rest in culprit_rest_ns_total, the sum still queue_other;
  *   3. a new heavy culprit takes the slot of the lightest one; every line
- *      printed before only grows (the evicted one's time moves to rest).
+ *      printed before only grows (the evicted one's time moves to rest);
+ *   4. `cgview cat` shows each culprit's cgroup path (by cgroup, by view
+ *      file, --json).
  *
  * Tasks are pinned to CPU 0. Foreign load on that CPU (other tests) adds
  * culprits of its own: shares are compared between the test's cgroups, and
@@ -21,6 +23,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { cgroupMountOf } from '../../src/cli/culprits.js';
 import { Daemon, type DaemonEnv, daemonEnv, liveDaemonLogs } from '../daemon.js';
 import { inode, onCleanup, removeTree, waitFor } from '../helpers.js';
 import { delta, kill, pct, privateDirOf, readCounters, runFor, spinners, within } from './cpu_tasks.js';
@@ -60,6 +63,7 @@ function read(rel: string): Reading {
   return { text, culprits: c, queueOther: sl.get('queue_other_ns_total')! };
 }
 
+const mountOf = (c: string) => cgroupMountOf(path.join(env.cgroupRoot, c))!;
 const key = (cg: string) => `culprit_${inode(cg)}_ns_total`;
 const sum = (m: Map<string, bigint>) => [...m.values()].reduce((a, b) => a + b, 0n);
 
@@ -176,5 +180,35 @@ describe('the sched_culprits view on the real kernel', { concurrency: false }, (
     const rest1 = r1.culprits.get('culprit_rest_ns_total')!;
     const moved = evicted.reduce((s, k) => s + r0.culprits.get(k)!, 0n);
     assert.ok(rest1 >= rest0 + moved, `rest took the evicted time: ${rest0} + ${moved} <= ${rest1}`);
+  });
+
+  it("4. cgview cat shows the culprit's path", async () => {
+    const v = path.join(env.cgroupRoot, 'victim');
+    const rel = (c: string) => `/${path.relative(mountOf(c), path.join(env.cgroupRoot, c))}`;
+    const check = (text: string, what: string) => {
+      for (const c of ['a', 'b']) {
+        const line = text.split('\n').find((l) => l.startsWith(`${key(path.join(env.cgroupRoot, c))}:`));
+        assert.ok(line, `${what}: a line for ${c}:\n${text}`);
+        assert.match(
+          line,
+          new RegExp(`^culprit_\\d+_ns_total: \\d+  \\(${rel(c)}\\)$`),
+          `${what}: ${c}'s path`,
+        );
+      }
+      assert.match(text, /^culprit_rest_ns_total: \d+$/m, `${what}: rest has no path`);
+    };
+    check(await d.ok(['cat', v, 'sched_culprits']), 'cat CGROUP VIEW');
+    check(await d.ok(['cat', path.join(env.bpffs, 'victim', 'sched_culprits')]), 'cat FILE');
+    const j = JSON.parse(await d.ok(['cat', v, 'sched_culprits', '--json'])) as Record<
+      string,
+      Record<string, string>
+    >;
+    const o = Object.values(j)[0]!;
+    assert.equal(
+      o[`culprit_${inode(path.join(env.cgroupRoot, 'a'))}_path`],
+      rel('a'),
+      '--json: culprit_<id>_path',
+    );
+    assert.match(o[key(path.join(env.cgroupRoot, 'a'))]!, /^\d+$/, '--json: the counter as printed');
   });
 });
