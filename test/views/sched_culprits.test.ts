@@ -13,7 +13,10 @@
  *   3. a new heavy culprit takes the slot of the lightest one; every line
  *      printed before only grows (the evicted one's time moves to rest);
  *   4. `cgview cat` shows each culprit's cgroup path (by cgroup, by view
- *      file, --json).
+ *      file, --json);
+ *   5. cgroup v1 (a tree on the cpu hierarchy, where each cgroup is a task
+ *      group: A and B get equal time whatever their number of tasks):
+ *      victim, A and B with one task each: A 1/2, B 1/2; sum = queue_other.
  *
  * Tasks are pinned to CPU 0. Foreign load on that CPU (other tests) adds
  * culprits of its own: shares are compared between the test's cgroups, and
@@ -25,7 +28,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { cgroupMountOf } from '../../src/cli/culprits.js';
 import { Daemon, type DaemonEnv, daemonEnv, liveDaemonLogs } from '../daemon.js';
-import { inode, onCleanup, removeTree, waitFor } from '../helpers.js';
+import { CGROUP_V1_CPU, inode, onCleanup, removeTree, waitFor } from '../helpers.js';
 import { delta, kill, pct, privateDirOf, readCounters, runFor, spinners, within } from './cpu_tasks.js';
 
 const CPU = 0;
@@ -210,5 +213,48 @@ describe('the sched_culprits view on the real kernel', { concurrency: false }, (
       '--json: culprit_<id>_path',
     );
     assert.match(o[key(path.join(env.cgroupRoot, 'a'))]!, /^\d+$/, '--json: the counter as printed');
+  });
+
+  it('5. cgroup v1 (the cpu hierarchy): victim behind A and B (one task each): 1/2 each; sum = queue_other', async (t) => {
+    if (!fs.existsSync(path.join(CGROUP_V1_CPU, 'cgroup.procs'))) {
+      t.skip(`no v1 cpu hierarchy at ${CGROUP_V1_CPU}`);
+      return;
+    }
+    const e = daemonEnv({ cgroupParent: CGROUP_V1_CPU });
+    onCleanup(() => removeTree(privateDirOf(e.bpffs)));
+    const dm = await Daemon.start(e);
+    const saved = env;
+    env = e;
+    try {
+      await dm.ok(['pin', 'sched_lat', e.bpffs, '--inherit']);
+      await dm.ok(['pin', 'sched_culprits', e.bpffs, '--inherit']);
+      const v = await mkCgroup('victim');
+      const a = await mkCgroup('a');
+      const b = await mkCgroup('b');
+      const pids = [
+        ...(await spinners(v, 1, CPU)),
+        ...(await spinners(a, 1, CPU)),
+        ...(await spinners(b, 1, CPU)),
+      ];
+      const r0 = read('victim');
+      await runFor(pids, 3000);
+      const r1 = read('victim');
+      kill(pids);
+      checkFormat(r1);
+      const dc = delta(r0.culprits, r1.culprits);
+      const da = dc.get(key(a)) ?? 0n;
+      const db = dc.get(key(b)) ?? 0n;
+      const all = sum(dc);
+      const qo = r1.queueOther - r0.queueOther;
+      const shareA = Number(da) / Number(da + db);
+      const info = `A ${da} B ${db} (A share ${(100 * shareA).toFixed(2)}%), all ${all}, queue_other ${qo} (${pct(all, qo)})\n${r1.text}`;
+      t.diagnostic(info);
+      assert.ok(da + db > 300_000_000n, `the victim hardly waited behind A and B: ${info}`);
+      assert.ok(Math.abs(shareA - 1 / 2) <= 0.05, `A's share should be 1/2 within 5 points: ${info}`);
+      assert.ok(within(all, qo, 2), `the culprits' sum should equal queue_other within 2%: ${info}`);
+    } finally {
+      env = saved;
+      await dm.stop();
+    }
   });
 });
