@@ -27,7 +27,7 @@
  * bpftrace needs tracefs: mounted at /sys/kernel/tracing for the run if it
  * is not (and unmounted after).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -210,24 +210,37 @@ function sleep(ms: number): Promise<void> {
 interface Workload {
   name: string;
   command: string;
-  once(): number;
+  /** usecs per op: CPU time of the workload's tasks (perf stat task-clock), and wall time. */
+  once(): { cpu: number; wall: number };
+}
+
+/**
+ * Runs `argv` under `perf stat -e task-clock` (counted in every task it
+ * starts): the CPU time its tasks used, per op. On a machine that other
+ * load shares, the wall time also counts the time others ran on the CPU;
+ * the task-clock does not. The tracing programs run in the benchmark's tasks
+ * (at their switches and wakeups), so their cost is in it.
+ */
+function perfStat(argv: string[], parse: (out: string) => number): { cpu: number; wall: number } {
+  const r = spawnSync('perf', ['stat', '-x,', '-e', 'task-clock', '--', ...argv], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status}):\n${r.stderr}`);
+  const m = /^([0-9.]+),msec,task-clock/m.exec(r.stderr);
+  if (!m) throw new Error(`no task-clock in perf stat's output:\n${r.stderr}`);
+  return { cpu: (Number(m[1]) * 1000) / LOOPS, wall: parse(`${r.stdout}${r.stderr}`) };
 }
 
 const pipe: Workload = {
   name: 'pipe',
   command: `taskset -c ${CPU} perf bench sched pipe -l ${LOOPS}`,
   once() {
-    const out = execFileSync(
-      'taskset',
-      ['-c', String(CPU), 'perf', 'bench', 'sched', 'pipe', '-l', String(LOOPS)],
-      {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
+    return perfStat(
+      ['taskset', '-c', String(CPU), 'perf', 'bench', 'sched', 'pipe', '-l', String(LOOPS)],
+      (out) => {
+        const m = /([0-9.]+) usecs\/op/.exec(out);
+        if (!m) throw new Error(`no usecs/op in perf output:\n${out}`);
+        return Number(m[1]);
       },
     );
-    const m = /([0-9.]+) usecs\/op/.exec(out);
-    if (!m) throw new Error(`no usecs/op in perf output:\n${out}`);
-    return Number(m[1]);
   },
 };
 
@@ -264,12 +277,11 @@ function pipe2cg(): Workload {
     name: 'pipe2cg',
     command: `taskset -c ${CPU} perl (ping-pong, the two tasks in two cgroups) ${LOOPS}`,
     once() {
-      const out = execFileSync('taskset', ['-c', String(CPU), 'perl', '-e', PINGPONG, a, b, String(LOOPS)], {
-        encoding: 'utf8',
+      return perfStat(['taskset', '-c', String(CPU), 'perl', '-e', PINGPONG, a, b, String(LOOPS)], (out) => {
+        const m = /([0-9.]+) usecs\/op/.exec(out);
+        if (!m) throw new Error(`no usecs/op in the ping-pong's output:\n${out}`);
+        return Number(m[1]);
       });
-      const m = /([0-9.]+) usecs\/op/.exec(out);
-      if (!m) throw new Error(`no usecs/op in the ping-pong's output:\n${out}`);
-      return Number(m[1]);
     },
   };
 }
@@ -310,8 +322,9 @@ async function main(): Promise<void> {
   console.log(`${ROUNDS} rounds x ${RUNS} runs per mode and workload, modes rotated each round`);
   for (const w of workloads) console.log(`  ${w.name}: ${w.command}`);
 
-  // usecs/op per workload, mode and round.
+  // usecs/op per workload, mode and round: CPU time (task-clock) and wall time.
   const res = new Map<string, number[][]>();
+  const resWall = new Map<string, number[][]>();
   for (let r = 0; r < ROUNDS; r++) {
     const order = modes.map((_, i) => modes[(i + r) % modes.length]!);
     for (const m of order) {
@@ -320,11 +333,20 @@ async function main(): Promise<void> {
         for (const w of workloads) {
           w.once(); // warm-up, not counted
           const xs: number[] = [];
-          for (let i = 0; i < RUNS; i++) xs.push(w.once());
+          const ws: number[] = [];
+          for (let i = 0; i < RUNS; i++) {
+            const v = w.once();
+            xs.push(v.cpu);
+            ws.push(v.wall);
+          }
           const k = `${w.name}\0${m.name}`;
           if (!res.has(k)) res.set(k, []);
+          if (!resWall.has(k)) resWall.set(k, []);
           res.get(k)!.push(xs);
-          console.log(`round ${r + 1} ${w.name.padEnd(8)} ${m.name.padEnd(13)} median ${fmt(median(xs))}`);
+          resWall.get(k)!.push(ws);
+          console.log(
+            `round ${r + 1} ${w.name.padEnd(8)} ${m.name.padEnd(13)} cpu median ${fmt(median(xs))}, wall median ${fmt(median(ws))}`,
+          );
         }
       } finally {
         await m.stop();
@@ -362,8 +384,17 @@ async function main(): Promise<void> {
   // --- report ---
   const lines: string[] = [];
   for (const w of workloads) {
-    lines.push(`${w.name}: \`${w.command}\` (usecs/op)`, '');
-    const head = ['mode', ...Array.from({ length: ROUNDS }, (_, r) => `round ${r + 1}`), 'all runs', 'added'];
+    lines.push(
+      `${w.name}: \`${w.command}\`, CPU usecs/op (task-clock of the workload's tasks; wall usecs/op in the last column)`,
+      '',
+    );
+    const head = [
+      'mode',
+      ...Array.from({ length: ROUNDS }, (_, r) => `round ${r + 1}`),
+      'all runs',
+      'added',
+      'wall, all runs',
+    ];
     lines.push(`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i ? '---:' : '---')).join('|')}|`);
     const base = res.get(`${w.name}\0none`)!;
     const baseAll = median(base.flat());
@@ -378,7 +409,7 @@ async function main(): Promise<void> {
         rounds.map((xs, r) => median(xs) - median(base[r]!)),
       );
       lines.push(
-        `| ${m.name} | ${rounds.map((xs) => fmt(median(xs))).join(' | ')} | ${fmt(all)} | ${m === none ? '—' : `+${fmt(all - baseAll)}`} |`,
+        `| ${m.name} | ${rounds.map((xs) => fmt(median(xs))).join(' | ')} | ${fmt(all)} | ${m === none ? '—' : `+${fmt(all - baseAll)}`} | ${fmt(median(resWall.get(`${w.name}\0${m.name}`)!.flat()))} |`,
       );
     }
     const ratio = (a: string, b: string) => {
@@ -394,6 +425,28 @@ async function main(): Promise<void> {
       '',
     );
   }
+  // In-kernel BPF time per op: every program's run time during the measured run, over the ops.
+  // Load on the machine hardly moves it (unlike usecs/op); it leaves out what is not a program's
+  // run time (the tracepoint's dispatch, for bpftrace also the trace record it fills).
+  lines.push('BPF run time per op (all programs, ns; during one run of LOOPS ops):', '');
+  lines.push(
+    '| workload | sched_lat | all3 | bt_sched_lat | bt_all3 | sched_lat / bt | all3 / bt |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+  );
+  for (const w of workloads) {
+    const per = (m: string) =>
+      [...(perEvent.get(`${w.name}\0${m}`) ?? new Map()).values()].reduce((a, v) => a + v.ns, 0) / LOOPS;
+    const [sl, a3, bsl, ba3] = ['sched_lat', 'all3', 'bt_sched_lat', 'bt_all3'].map(per) as [
+      number,
+      number,
+      number,
+      number,
+    ];
+    lines.push(
+      `| ${w.name} | ${fmt(sl, 0)} | ${fmt(a3, 0)} | ${fmt(bsl, 0)} | ${fmt(ba3, 0)} | ${fmt(sl / bsl, 2)} | ${fmt(a3 / ba3, 2)} |`,
+    );
+  }
+  lines.push('');
   lines.push('Per event (kernel.bpf_stats_enabled=1 during one run; run_time_ns / run_cnt):', '');
   lines.push('| workload | mode | program | run_cnt | ns/event |', '|---|---|---|---:|---:|');
   for (const [k, progs] of perEvent) {
