@@ -16,7 +16,9 @@
  *      file, --json);
  *   5. cgroup v1 (a tree on the cpu hierarchy, where each cgroup is a task
  *      group: A and B get equal time whatever their number of tasks):
- *      victim, A and B with one task each: A 1/2, B 1/2; sum = queue_other.
+ *      victim, A and B with one task each: A 1/2, B 1/2; sum = queue_other;
+ *   6. unpinning the view stops its collector (links and maps unpinned),
+ *      sched_lat's stays.
  *
  * Tasks are pinned to CPU 0. Foreign load on that CPU (other tests) adds
  * culprits of its own: shares are compared between the test's cgroups, and
@@ -256,5 +258,32 @@ describe('the sched_culprits view on the real kernel', { concurrency: false }, (
       env = saved;
       await dm.stop();
     }
+  });
+
+  it("6. the last sched_culprits pin goes: its collector stops, sched_lat's stays", async () => {
+    const dir = path.join(privateDirOf(env.bpffs), 'sched_culprits@0');
+    assert.deepEqual(
+      fs.readdirSync(dir).sort(),
+      [
+        'link_sc_migrate',
+        'link_sc_rmdir',
+        'link_sc_switch',
+        'link_sc_wakeup',
+        'link_sc_wakeup_new',
+        'sc_cg_v1',
+        'sc_cgrp',
+        'sc_cpu',
+        'sc_task',
+      ],
+      'pins of the running collector',
+    );
+    await d.ok(['unpin', path.join(env.bpffs, 'sched_culprits')]);
+    assert.ok(!fs.existsSync(dir), `${dir} is gone`);
+    const st = (await d.status()) as unknown as { collectors: Record<string, unknown> };
+    assert.deepEqual(Object.keys(st.collectors), ['sched_lat@0']);
+    assert.ok(
+      !fs.existsSync(path.join(env.bpffs, 'victim', 'sched_culprits')),
+      'the inherited pins went with it',
+    );
   });
 });
