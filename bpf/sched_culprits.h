@@ -36,9 +36,9 @@ struct sc_entry {
  * A cgroup's culprit table. rest_ns: time behind culprits without a slot,
  * plus the ns of evicted entries (so the printed lines only grow), plus the
  * part of very long waits whose run log was overwritten (docs). cand_id /
- * cand_ns: the culprit without a slot seen most recently and what it earned
- * since; it takes the slot of the entry with the smallest score once it
- * has earned more.
+ * cand_ns: the candidate for a slot among the culprits without one, and its
+ * net time (a majority vote: others' time wears it down); it takes the slot
+ * of the entry with the smallest score once its net time is more.
  */
 struct sc_cgroup {
 	struct sc_entry top[SC_TOPK];

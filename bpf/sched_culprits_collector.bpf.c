@@ -114,9 +114,10 @@ static __always_inline __u64 nsw_of(struct task_struct *p)
 /*
  * Adds d ns behind culprit `id` to a cgroup's table. Slots are claimed with
  * a compare-and-swap and never freed; when all are taken the time goes to
- * rest_ns, and the culprit becomes the candidate: once the candidate has
- * earned more than the entry with the smallest score, it takes that slot and
- * the entry's ns move to rest_ns (so every printed counter only grows).
+ * rest_ns, and counts for or against the table's candidate (below): once the
+ * candidate's net time is more than the score of the entry with the smallest
+ * score, it takes that slot and the entry's ns move to rest_ns (so every
+ * printed counter only grows).
  */
 static __always_inline void sc_add(struct sc_cgroup *st, __u64 id, __u64 d)
 {
@@ -140,9 +141,21 @@ static __always_inline void sc_add(struct sc_cgroup *st, __u64 id, __u64 d)
 		}
 	}
 	__sync_fetch_and_add(&st->rest_ns, d);
+	/*
+	 * One candidate among the culprits without a slot, chosen by majority
+	 * vote over their time: another one's time first wears the candidate's
+	 * down, and takes over when it is more. So the culprit that has most of
+	 * the time outside the table gets through, however the others
+	 * interleave with it.
+	 */
 	if (st->cand_id != id) {
-		st->cand_id = id;
-		st->cand_ns = d;
+		cand = st->cand_ns;
+		if (d > cand) {
+			st->cand_id = id;
+			st->cand_ns = d - cand;
+		} else {
+			st->cand_ns = cand - d;
+		}
 		return;
 	}
 	cand = __sync_add_and_fetch(&st->cand_ns, d);
@@ -288,13 +301,23 @@ int BPF_PROG(sc_switch, bool preempt, struct task_struct *prev,
 			t->start_ns = 0;
 			/* Not switched out since the start (else stale), and no migration missed. */
 			if (t->nsw == nsw_of(next) && t->cpu == key) {
-				struct sc_cgroup *st = sc_get(ncg, true);
+				struct sc_seg *only = &c->ring[c->seq & SC_RING_MASK];
+				struct sc_cgroup *st;
 
+				/*
+				 * The common case of a short wait: one segment, of
+				 * the own cgroup or idle: nothing to charge, no
+				 * storage lookup.
+				 */
+				if (t->seq == c->seq && (only->cg == nid || !only->cg))
+					goto logged;
+				st = sc_get(ncg, true);
 				if (st)
 					attribute(st, c, t->seq, t->from_ns, now, nid);
 			}
 		}
 	}
+logged:
 	/* A new segment when the cgroup changes (idle is cgroup 0). */
 	seq = c->seq;
 	cur = &c->ring[seq & SC_RING_MASK];
