@@ -21,6 +21,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { classifyView } from '../../src/stats/keys.js';
+import { parseViewOutput } from '../../src/views/parse.js';
 import { Daemon, type DaemonEnv, daemonEnv, liveDaemonLogs } from '../daemon.js';
 import { CGROUP_V1_CPU, inode, onCleanup, removeTree, sleep, waitFor } from '../helpers.js';
 import {
@@ -86,6 +88,18 @@ describe('the cpu view on the real kernel', { concurrency: false }, () => {
     );
     const st = (await d.status()) as unknown as { collectors: Record<string, { running: boolean }> };
     assert.equal(st.collectors['cpu@0']?.running, true);
+    // The exporter's conversion (docs/views.md, "Key conventions").
+    assert.deepEqual(
+      classifyView(parseViewOutput(text)).metrics.map((m) => [m.name, m.kind, m.scale]),
+      [
+        ['run_seconds_total', 'counter', 1e-9],
+        ['nvcsw_total', 'counter', 1],
+        ['nivcsw_total', 'counter', 1],
+        ['preempted_by_self_total', 'counter', 1],
+        ['preempted_by_other_total', 'counter', 1],
+        ['migrations_total', 'counter', 1],
+      ],
+    );
   });
 
   it("1. alone on a CPU: run time = usage_usec = schedstat (2%), switches = the tasks', preempted by self", async (t) => {

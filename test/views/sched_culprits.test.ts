@@ -29,6 +29,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { cgroupMountOf } from '../../src/cli/culprits.js';
+import { classifyView } from '../../src/stats/keys.js';
+import { parseViewOutput } from '../../src/views/parse.js';
 import { Daemon, type DaemonEnv, daemonEnv, liveDaemonLogs } from '../daemon.js';
 import { CGROUP_V1_CPU, inode, onCleanup, removeTree, waitFor } from '../helpers.js';
 import { delta, kill, pct, privateDirOf, readCounters, runFor, spinners, within } from './cpu_tasks.js';
@@ -258,6 +260,20 @@ describe('the sched_culprits view on the real kernel', { concurrency: false }, (
       env = saved;
       await dm.stop();
     }
+  });
+
+  it('key conventions: every line is the counter culprit_seconds_total, labelled with the culprit (or rest)', () => {
+    const text = fs.readFileSync(path.join(env.bpffs, 'victim', 'sched_culprits'), 'latin1');
+    const v = classifyView(parseViewOutput(text));
+    assert.equal(v.id, String(inode(path.join(env.cgroupRoot, 'victim'))));
+    const ids = [...text.matchAll(/^culprit_(\d+|rest)_ns_total: (\d+)$/gm)].map(
+      (m) => [m[1]!, Number(m[2])] as const,
+    );
+    assert.ok(ids.length >= 3, text);
+    assert.deepEqual(
+      v.metrics.map((m) => [m.name, m.kind, m.scale, m.labels?.['culprit'], m.value]),
+      ids.map(([id, n]) => ['culprit_seconds_total', 'counter', 1e-9, id, n]),
+    );
   });
 
   it("6. the last sched_culprits pin goes: its collector stops, sched_lat's stays", async () => {
