@@ -9,7 +9,7 @@
  *   cgroup_id, run_ns_total, nvcsw_total, nivcsw_total,
  *   preempted_by_self_total, preempted_by_other_total, migrations_total
  */
-#include "cgview.h"
+#include <cgview/cgview.h>
 #include "cpu.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -22,23 +22,18 @@ int cpu(struct bpf_iter__cgroup *ctx)
 	struct seq_file *seq = ctx->meta->seq;
 	struct cgroup *cgrp = ctx->cgroup;
 	const struct cpu_stats *s;
-	__u64 id;
 
 	if (!cgrp)
 		return 0;
-	id = cgrp->kn->id;
-	if (cgrp->root->hierarchy_id == 0)
-		s = bpf_cgrp_storage_get(&cpu_cgrp, cgrp, 0, 0);
-	else
-		s = bpf_map_lookup_elem(&cpu_cg_v1, &id);
+	s = cgv_storage_lookup_maps(&cpu_cgrp, &cpu_cg_v1, cgrp);
 	if (!s)
 		s = &cpu_empty;
-	BPF_SEQ_PRINTF(seq, "cgroup_id: %llu\n", id);
-	BPF_SEQ_PRINTF(seq, "run_ns_total: %llu\n", s->run_ns);
-	BPF_SEQ_PRINTF(seq, "nvcsw_total: %llu\n", s->nvcsw);
-	BPF_SEQ_PRINTF(seq, "nivcsw_total: %llu\n", s->nivcsw);
-	BPF_SEQ_PRINTF(seq, "preempted_by_self_total: %llu\n", s->by_self);
-	BPF_SEQ_PRINTF(seq, "preempted_by_other_total: %llu\n", s->by_other);
-	BPF_SEQ_PRINTF(seq, "migrations_total: %llu\n", s->migrations);
+	cgv_print_cgroup_id(seq, cgrp);
+	cgv_print_ns_counter(seq, "run", s->run_ns);			/* run_ns_total */
+	cgv_print_counter(seq, "nvcsw", s->nvcsw);			/* nvcsw_total */
+	cgv_print_counter(seq, "nivcsw", s->nivcsw);
+	cgv_print_counter(seq, "preempted_by_self", s->by_self);
+	cgv_print_counter(seq, "preempted_by_other", s->by_other);
+	cgv_print_counter(seq, "migrations", s->migrations);
 	return 0;
 }

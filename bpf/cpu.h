@@ -31,19 +31,7 @@ struct cpu_stats {
 	__u64 pad[2];         /* one cache line */
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_CGRP_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct cpu_stats);
-} cpu_cgrp SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, CPU_V1_MAX_CGROUPS);
-	__type(key, __u64); /* cgrp->kn->id */
-	__type(value, struct cpu_stats);
-} cpu_cg_v1 SEC(".maps");
+/* Declared the same way in both objects (cgview/storage.h): the view reuses the collector's. */
+CGV_STORAGE_MAPS(cpu_cgrp, cpu_cg_v1, struct cpu_stats, CPU_V1_MAX_CGROUPS);
 
 #endif

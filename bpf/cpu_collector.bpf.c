@@ -9,14 +9,15 @@
  *   cpu_migrate   tp_btf/sched_migrate_task  a task changes CPU
  *   cpu_rmdir     tp_btf/cgroup_rmdir        drops a v1 cgroup's entry
  */
-#include "cgview.h"
-#include "cpu_cgroup.h"
+#include <cgview/cgview.h>
 #include "cpu.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 /* 0: cgroup v2; N: the v1 hierarchy with id N (set before load). */
 const volatile __u32 v1_hierarchy_id = 0;
+
+#define TASK_RUNNING_STATE 0
 
 /* Per-CPU: when the last context switch happened there (only that CPU touches it). */
 struct cpu_pcpu {
@@ -32,22 +33,10 @@ struct {
 
 static const struct cpu_stats cpu_zero;
 
-static __always_inline struct cpu_stats *cpu_get(struct cgroup *cgrp, bool create)
+/* The cgroup's counters, made (zeroed) first if there are none. */
+static __always_inline struct cpu_stats *cpu_get(struct cgroup *cgrp)
 {
-	struct cpu_stats *s;
-	__u64 id;
-
-	if (!cgrp)
-		return NULL;
-	if (!v1_hierarchy_id)
-		return bpf_cgrp_storage_get(&cpu_cgrp, cgrp, 0,
-					    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
-	id = cgrp->kn->id;
-	s = bpf_map_lookup_elem(&cpu_cg_v1, &id);
-	if (s || !create)
-		return s;
-	bpf_map_update_elem(&cpu_cg_v1, &id, &cpu_zero, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&cpu_cg_v1, &id);
+	return cgv__storage_get(&cpu_cgrp, &cpu_cg_v1, &cpu_zero, cgrp, v1_hierarchy_id, true);
 }
 
 SEC("tp_btf/sched_switch")
@@ -68,8 +57,8 @@ int BPF_PROG(cpu_switch, bool preempt, struct task_struct *prev,
 	c->last_switch_ns = now;
 	if (!prev->pid)		/* this CPU's idle task */
 		return 0;
-	pcg = cv_task_cgrp(prev, v1_hierarchy_id);
-	s = cpu_get(pcg, true);
+	pcg = cgv_task_cgroup(prev, v1_hierarchy_id);
+	s = cpu_get(pcg);
 	if (!s)
 		return 0;
 	/* prev ran since the last switch on this CPU (none seen yet: not charged). */
@@ -80,14 +69,14 @@ int BPF_PROG(cpu_switch, bool preempt, struct task_struct *prev,
 	 * not preempted and its state is not TASK_RUNNING. Anything else
 	 * (preemption, sched_yield) is involuntary (nivcsw).
 	 */
-	if (!preempt && prev_state != CV_TASK_RUNNING) {
+	if (!preempt && prev_state != TASK_RUNNING_STATE) {
 		__sync_fetch_and_add(&s->nvcsw, 1);
 		return 0;
 	}
 	__sync_fetch_and_add(&s->nivcsw, 1);
 	if (!next->pid)
 		return 0;	/* in favour of idle: neither self nor other */
-	if (cv_task_cgrp(next, v1_hierarchy_id) == pcg)
+	if (cgv_task_cgroup(next, v1_hierarchy_id) == pcg)
 		__sync_fetch_and_add(&s->by_self, 1);
 	else
 		__sync_fetch_and_add(&s->by_other, 1);
@@ -102,7 +91,7 @@ int BPF_PROG(cpu_migrate, struct task_struct *p, int dest_cpu)
 
 	if (p->thread_info.cpu == (__u32)dest_cpu)
 		return 0;
-	s = cpu_get(cv_task_cgrp(p, v1_hierarchy_id), true);
+	s = cpu_get(cgv_task_cgroup(p, v1_hierarchy_id));
 	if (s)
 		__sync_fetch_and_add(&s->migrations, 1);
 	return 0;
@@ -112,11 +101,6 @@ int BPF_PROG(cpu_migrate, struct task_struct *p, int dest_cpu)
 SEC("tp_btf/cgroup_rmdir")
 int BPF_PROG(cpu_rmdir, struct cgroup *cgrp, const char *path)
 {
-	__u64 id;
-
-	if (!v1_hierarchy_id || cgrp->root->hierarchy_id != v1_hierarchy_id)
-		return 0;
-	id = cgrp->kn->id;
-	bpf_map_delete_elem(&cpu_cg_v1, &id);
+	cgv__storage_rmdir(&cpu_cg_v1, cgrp, v1_hierarchy_id);
 	return 0;
 }

@@ -10,7 +10,7 @@
  *   culprit_<id>_ns_total: <ns>     one line per culprit, largest first
  *   culprit_rest_ns_total: <ns>     culprits outside the top SC_TOPK, evicted ones
  */
-#include "cgview.h"
+#include <cgview/cgview.h>
 #include "sched_culprits.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -47,7 +47,7 @@ static long print_largest(__u32 i, void *ctx)
 			best += p->ns[k];
 			p->ids[k] = 0;
 		}
-	BPF_SEQ_PRINTF(p->seq, "culprit_%llu_ns_total: %llu\n", id, best);
+	cgv_print_indexed(p->seq, "culprit", id, "ns_total", best);	/* culprit_<id>_ns_total */
 	return 0;
 }
 
@@ -57,17 +57,13 @@ int sched_culprits(struct bpf_iter__cgroup *ctx)
 	struct print_ctx p = { .seq = ctx->meta->seq };
 	struct cgroup *cgrp = ctx->cgroup;
 	struct sc_cgroup *st;
-	__u64 rest = 0, id;
+	__u64 rest = 0;
 	int i;
 
 	if (!cgrp)
 		return 0;
-	id = cgrp->kn->id;
-	if (cgrp->root->hierarchy_id == 0)
-		st = bpf_cgrp_storage_get(&sc_cgrp, cgrp, 0, 0);
-	else
-		st = bpf_map_lookup_elem(&sc_cg_v1, &id);
-	BPF_SEQ_PRINTF(p.seq, "cgroup_id: %llu\n", id);
+	st = cgv_storage_lookup_maps(&sc_cgrp, &sc_cg_v1, cgrp);
+	cgv_print_cgroup_id(p.seq, cgrp);
 	if (st) {
 		rest = st->rest_ns;
 		/* A snapshot of the slots (other CPUs go on adding). */
@@ -78,6 +74,6 @@ int sched_culprits(struct bpf_iter__cgroup *ctx)
 		/* Largest first; at most SC_TOPK steps. */
 		bpf_loop(SC_TOPK, print_largest, &p, 0);
 	}
-	BPF_SEQ_PRINTF(p.seq, "culprit_rest_ns_total: %llu\n", rest);
+	cgv_print_indexed_rest(p.seq, "culprit", "ns_total", rest);	/* culprit_rest_ns_total */
 	return 0;
 }

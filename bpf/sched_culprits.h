@@ -48,19 +48,7 @@ struct sc_cgroup {
 	__u64 pad;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_CGRP_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sc_cgroup);
-} sc_cgrp SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, SC_V1_MAX_CGROUPS);
-	__type(key, __u64); /* cgrp->kn->id */
-	__type(value, struct sc_cgroup);
-} sc_cg_v1 SEC(".maps");
+/* Declared the same way in both objects (cgview/storage.h): the view reuses the collector's. */
+CGV_STORAGE_MAPS(sc_cgrp, sc_cg_v1, struct sc_cgroup, SC_V1_MAX_CGROUPS);
 
 #endif

@@ -24,14 +24,15 @@
  *   sc_wakeup      tp_btf/sched_wakeup        a wait starts
  *   sc_wakeup_new  tp_btf/sched_wakeup_new    a wait starts (new task)
  */
-#include "cgview.h"
-#include "cpu_cgroup.h"
+#include <cgview/cgview.h>
 #include "sched_culprits.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 /* 0: cgroup v2; N: the v1 hierarchy with id N (set before load). */
 const volatile __u32 v1_hierarchy_id = 0;
+
+#define TASK_RUNNING_STATE 0
 
 /* Per-CPU slots of sc_cpu (= CONFIG_NR_CPUS here); the loader refuses more possible CPUs. */
 #define SC_MAX_CPUS 256
@@ -88,22 +89,16 @@ struct {
 
 static const struct sc_cgroup sc_zero;
 
-static __always_inline struct sc_cgroup *sc_get(struct cgroup *cgrp, bool create)
+/* The cgroup's culprit table, made (zeroed) first if there is none. */
+static __always_inline struct sc_cgroup *sc_get(struct cgroup *cgrp)
 {
-	struct sc_cgroup *st;
-	__u64 id;
+	return cgv__storage_get(&sc_cgrp, &sc_cg_v1, &sc_zero, cgrp, v1_hierarchy_id, true);
+}
 
-	if (!cgrp)
-		return NULL;
-	if (!v1_hierarchy_id)
-		return bpf_cgrp_storage_get(&sc_cgrp, cgrp, 0,
-					    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
-	id = cgrp->kn->id;
-	st = bpf_map_lookup_elem(&sc_cg_v1, &id);
-	if (st || !create)
-		return st;
-	bpf_map_update_elem(&sc_cg_v1, &id, &sc_zero, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&sc_cg_v1, &id);
+/* The id the views print (cgroup_id: ...): the cgroup directory's inode number; 0 for none. */
+static __always_inline __u64 cgrp_id(struct cgroup *cgrp)
+{
+	return cgrp ? cgrp->kn->id : 0;
 }
 
 static __always_inline __u64 nsw_of(struct task_struct *p)
@@ -293,8 +288,8 @@ int BPF_PROG(sc_switch, bool preempt, struct task_struct *prev,
 		return 0;
 	now = bpf_ktime_get_ns();
 	if (next->pid) {
-		ncg = cv_task_cgrp(next, v1_hierarchy_id);
-		nid = cv_cgrp_id(ncg);
+		ncg = cgv_task_cgroup(next, v1_hierarchy_id);
+		nid = cgrp_id(ncg);
 		/* next's wait ends: attribute it, up to now, before the log moves on. */
 		t = bpf_task_storage_get(&sc_task, next, 0, 0);
 		if (t && t->start_ns) {
@@ -311,7 +306,7 @@ int BPF_PROG(sc_switch, bool preempt, struct task_struct *prev,
 				 */
 				if (t->seq == c->seq && (only->cg == nid || !only->cg))
 					goto logged;
-				st = sc_get(ncg, true);
+				st = sc_get(ncg);
 				if (st)
 					attribute(st, c, t->seq, t->from_ns, now, nid);
 			}
@@ -329,7 +324,7 @@ logged:
 		c->seq = seq;
 	}
 	/* prev still runnable (preempted, or yielded): it waits from now. */
-	if (prev->pid && (preempt || prev_state == CV_TASK_RUNNING)) {
+	if (prev->pid && (preempt || prev_state == TASK_RUNNING_STATE)) {
 		t = bpf_task_storage_get(&sc_task, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (t) {
 			t->start_ns = t->from_ns = now;
@@ -366,10 +361,10 @@ int BPF_PROG(sc_migrate, struct task_struct *p, int dest_cpu)
 	if (!c || !dc)
 		return 0;
 	now = bpf_ktime_get_ns();
-	cgrp = cv_task_cgrp(p, v1_hierarchy_id);
-	st = sc_get(cgrp, true);
+	cgrp = cgv_task_cgroup(p, v1_hierarchy_id);
+	st = sc_get(cgrp);
 	if (st)
-		attribute(st, c, t->seq, t->from_ns, now, cv_cgrp_id(cgrp));
+		attribute(st, c, t->seq, t->from_ns, now, cgrp_id(cgrp));
 	t->from_ns = now;
 	t->seq = dc->seq;
 	t->cpu = dest;
@@ -380,11 +375,6 @@ int BPF_PROG(sc_migrate, struct task_struct *p, int dest_cpu)
 SEC("tp_btf/cgroup_rmdir")
 int BPF_PROG(sc_rmdir, struct cgroup *cgrp, const char *path)
 {
-	__u64 id;
-
-	if (!v1_hierarchy_id || cgrp->root->hierarchy_id != v1_hierarchy_id)
-		return 0;
-	id = cgrp->kn->id;
-	bpf_map_delete_elem(&sc_cg_v1, &id);
+	cgv__storage_rmdir(&sc_cg_v1, cgrp, v1_hierarchy_id);
 	return 0;
 }
