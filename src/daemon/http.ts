@@ -5,6 +5,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import { CgviewError } from '../errors.js';
+import { configureExport, renderMetrics } from '../export/snapshot.js';
 import type { ControlStats } from './control-socket.js';
 import { HTTP_LIMITS, type HttpLimits } from './limits.js';
 import type { Manager } from './manager.js';
@@ -30,6 +31,7 @@ export async function serveMetrics(
   control?: ControlStats,
 ): Promise<http.Server> {
   const { host, port } = parseListen(listen);
+  configureExport(m, {}, control);
   // Requests not yet answered, per connection: a client that pipelines
   // without reading is closed before Node queues thousands for it (Node
   // parses a whole chunk read, up to 64 KiB of requests, before it pauses).
@@ -88,29 +90,18 @@ export async function serveMetrics(
         res.writeHead(404).end('try /metrics\n');
         return;
       }
-      const s = m.status() as Record<string, unknown> & { roots: Array<Record<string, unknown>> };
-      const lines = [
-        '# HELP cgview_up The cgview daemon is running.',
-        '# TYPE cgview_up gauge',
-        'cgview_up 1',
-        '# TYPE cgview_inotify_overflows_total counter',
-        `cgview_inotify_overflows_total ${s['overflows']}`,
-        '# TYPE cgview_rescans_total counter',
-        `cgview_rescans_total ${s['rescans']}`,
-        '# TYPE cgview_ops_failed_total counter',
-        `cgview_ops_failed_total ${s['opsFailed']}`,
-        '# TYPE cgview_tree_dirs gauge',
-        ...s.roots.map((r) => `cgview_tree_dirs{root=${JSON.stringify(r['dir'])}} ${r['dirs']}`),
-        ...(control
-          ? [
-              '# TYPE cgview_control_bad_requests_total counter',
-              `cgview_control_bad_requests_total ${control.badRequests}`,
-              '# TYPE cgview_control_clients gauge',
-              `cgview_control_clients ${control.clients}`,
-            ]
-          : []),
-      ];
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(`${lines.join('\n')}\n`);
+      // The exporter renders (src/export): every view of every cgroup and the daemon's own figures.
+      void renderMetrics(m, {
+        ...(req.headers.accept ? { accept: req.headers.accept } : {}),
+        ...(req.headers['accept-encoding'] ? { acceptEncoding: String(req.headers['accept-encoding']) } : {}),
+      }).then(
+        (r) => {
+          if (res.destroyed) return;
+          res.writeHead(r.status, { ...r.headers, 'content-length': String(r.body.length) });
+          res.end(req.method === 'HEAD' ? undefined : r.body);
+        },
+        () => res.destroy(),
+      );
     },
   );
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;

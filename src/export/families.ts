@@ -1,0 +1,202 @@
+/**
+ * The conversion (docs/metrics.md "Rules"): a snapshot's view samples →
+ * metric families with names, help, units and labelled series, ready for
+ * any of the formats. Pure: no I/O.
+ *
+ * - a metric of view V named N (src/stats/keys.ts) is `cgview_V_N`; the
+ *   `info` view is `cgview_cgroup_info{cgroup_id,level,…} 1`;
+ * - every series has the labels of its cgroup (`cgroup`, `hierarchy`, and
+ *   the workload labels of labels.ts), then those of an indexed key; an
+ *   indexed family holding cgroup ids (`culprit`, `…_cgroup`) also gets
+ *   `<family>_path`, the path of that cgroup when it is known;
+ * - histograms: the buckets the options pick, made self-consistent (counts
+ *   non-decreasing, +Inf = count).
+ */
+import type { Metric, ViewSample } from './keys-stub.js';
+import { type ExportOptions, pickBuckets } from './options.js';
+import type { CgroupSnap, Snapshot } from './snapshot.js';
+
+export type Kind = 'counter' | 'gauge' | 'histogram' | 'info';
+
+/** One series of a family: its label text (`a="x",b="y"`, no braces) and pairs, and its value or histogram. */
+export interface Series {
+  labels: string;
+  pairs: ReadonlyArray<readonly [string, string]>;
+  value: number;
+  /** Histograms: selected bounds (in the metric's unit), cumulative counts, count, sum (metric unit). */
+  hist?: { le: number[]; cum: number[]; count: number; sum: number | undefined; scale: number; all: Metric['hist'] };
+}
+
+export interface Family {
+  /** Full name as in the text format: counters end in `_total`, info in `_info`. */
+  name: string;
+  kind: Kind;
+  help: string;
+  /** OpenMetrics unit ('seconds') when the name ends with it. */
+  unit: string;
+  view: string;
+  series: Series[];
+}
+
+/** Help texts of the fixed names (DESIGN 3.1); other metrics get one that names their view line. */
+const HELP: Record<string, string> = {
+  cgview_cgroup_info: 'A mirrored cgroup with an info view: its id and level (value 1).',
+  cgview_sched_lat_wait_seconds: 'Time tasks of the cgroup waited runnable in a run queue, per wait.',
+  cgview_sched_lat_queue_self_seconds_total:
+    'Time tasks of the cgroup waited while a task of the same cgroup ran on their CPU.',
+  cgview_sched_lat_queue_other_seconds_total:
+    'Time tasks of the cgroup waited while a task of another cgroup ran on their CPU.',
+  cgview_sched_lat_queue_self_max_seconds: 'Longest single wait behind a task of the same cgroup.',
+  cgview_sched_lat_queue_other_max_seconds: 'Longest single wait behind a task of another cgroup.',
+};
+
+/** Escapes a label value (text format and OpenMetrics): backslash, double quote, newline. */
+export function escapeLabel(v: string): string {
+  if (!/[\\"\n]/.test(v)) return v;
+  return v.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
+}
+
+/** A label name from a key part: [a-zA-Z_][a-zA-Z0-9_]*. */
+function labelName(s: string): string {
+  const n = s.replace(/[^a-zA-Z0-9_]/g, '_');
+  return /^[0-9]/.test(n) ? `_${n}` : n;
+}
+
+/** The label pairs of a cgroup, in output order. */
+export function cgroupPairs(c: CgroupSnap): Array<[string, string]> {
+  const out: Array<[string, string]> = [
+    ['cgroup', c.path],
+    ['hierarchy', c.hierarchy],
+  ];
+  for (const k of ['unit', 'container_id', 'container_runtime', 'pod_uid', 'qos_class'])
+    if (c.labels[k] !== undefined) out.push([k, c.labels[k]!]);
+  return out;
+}
+
+export function pairsText(pairs: ReadonlyArray<readonly [string, string]>): string {
+  let s = '';
+  for (const [k, v] of pairs) s += `${s === '' ? '' : ','}${k}="${escapeLabel(v)}"`;
+  return s;
+}
+
+/** A byte-string name (latin1, as cgroupfs gives it) as the UTF-8 text labels carry. */
+export function utf8(bytes: string): string {
+  // Fast path: ASCII needs no conversion.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: byte range check
+  return /^[\x00-\x7f]*$/.test(bytes) ? bytes : Buffer.from(bytes, 'latin1').toString('utf8');
+}
+
+export interface Conversion {
+  families: Family[];
+  /** Series dropped because another view already made a family of that name. */
+  conflicts: number;
+}
+
+/** Families of a snapshot, in a stable order (first seen), each with every cgroup's series. */
+export function toFamilies(snap: Snapshot, opts: ExportOptions): Conversion {
+  const fams = new Map<string, Family>();
+  let conflicts = 0;
+  // Ids of cgroups by hierarchy, for indexed families holding cgroup ids.
+  let ids: Map<string, string> | null = null;
+  const idPath = (hier: string, id: string): string | undefined => {
+    if (!ids) {
+      ids = new Map();
+      for (const c of snap.cgroups) ids.set(`${c.hierarchy}\0${c.id}`, c.path);
+    }
+    return ids.get(`${hier}\0${id}`);
+  };
+  const family = (name: string, kind: Kind, view: string, help: string | undefined): Family | null => {
+    let f = fams.get(name);
+    if (!f) {
+      const unit = /_seconds(?:_total)?$/.test(name) ? 'seconds' : '';
+      f = { name, kind, help: help ?? HELP[name] ?? '', unit, view, series: [] };
+      fams.set(name, f);
+      return f;
+    }
+    if (f.view !== view || f.kind !== kind) {
+      conflicts++;
+      return null;
+    }
+    return f;
+  };
+  for (const c of snap.cgroups) {
+    const base = cgroupPairs(c);
+    const baseText = pairsText(base);
+    for (const [view, sample] of c.views) {
+      if (view === 'info') {
+        const f = family('cgview_cgroup_info', 'info', view, undefined);
+        if (!f) continue;
+        const pairs: Array<[string, string]> = [...base, ['cgroup_id', c.id], ['level', String(c.level)]];
+        f.series.push({ labels: pairsText(pairs), pairs, value: 1 });
+        continue;
+      }
+      addView(c, view, sample, base, baseText, family, idPath, opts);
+    }
+  }
+  return { families: [...fams.values()], conflicts };
+}
+
+function addView(
+  c: CgroupSnap,
+  view: string,
+  sample: ViewSample,
+  base: Array<[string, string]>,
+  baseText: string,
+  family: (name: string, kind: Kind, view: string, help: string | undefined) => Family | null,
+  idPath: (hier: string, id: string) => string | undefined,
+  opts: ExportOptions,
+): void {
+  for (const m of sample.metrics) {
+    const name = `cgview_${view}_${m.name}`;
+    const f = family(name, m.kind, view, `From the ${view} view's ${m.key} line${m.scale !== 1 ? 's (ns → s)' : ''}.`);
+    if (!f) continue;
+    let pairs: ReadonlyArray<readonly [string, string]> = base;
+    let labels = baseText;
+    if (m.labels) {
+      const extra: Array<[string, string]> = [];
+      for (const k of Object.keys(m.labels).sort()) {
+        const v = m.labels[k]!;
+        const ln = labelName(k);
+        extra.push([ln, v]);
+        if ((k === 'culprit' || k.endsWith('_cgroup')) && /^[0-9]+$/.test(v)) {
+          const p = idPath(c.hierarchy, v);
+          if (p !== undefined) extra.push([`${ln}_path`, p]);
+        }
+      }
+      pairs = [...base, ...extra];
+      labels = pairsText(pairs);
+    }
+    if (m.kind !== 'histogram' || !m.hist) {
+      f.series.push({ labels, pairs, value: m.value * m.scale });
+      continue;
+    }
+    const h = m.hist;
+    const idx = m.scale === 1e-9 ? pickBuckets(h.bounds, m.scale, opts.buckets) : h.bounds.map((_, i) => i);
+    // Self-consistent: cumulative counts never fall, and +Inf is the count (the
+    // view reads per-CPU counters one after the other, so a wait that ends
+    // meanwhile can show in one line and not the next).
+    let count = h.count;
+    let prev = 0;
+    const cum: number[] = new Array(idx.length);
+    for (let j = 0; j < idx.length; j++) {
+      const v = Math.max(prev, h.cum[idx[j]!]!);
+      cum[j] = v;
+      prev = v;
+    }
+    if (h.cum.length) count = Math.max(count, ...h.cum.slice(-1));
+    for (let j = 0; j < cum.length; j++) if (cum[j]! > count) cum[j] = count;
+    f.series.push({
+      labels,
+      pairs,
+      value: count,
+      hist: {
+        le: idx.map((i) => h.bounds[i]! * m.scale),
+        cum,
+        count,
+        sum: h.sum === undefined ? undefined : h.sum * m.scale,
+        scale: m.scale,
+        all: h,
+      },
+    });
+  }
+}
