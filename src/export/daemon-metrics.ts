@@ -18,7 +18,12 @@ export interface ExporterFigures {
   conflicts: number;
 }
 
-function fam(name: string, kind: Kind, help: string, series: Array<[Array<[string, string]>, number]>): Family {
+function fam(
+  name: string,
+  kind: Kind,
+  help: string,
+  series: Array<[Array<[string, string]>, number]>,
+): Family {
   return {
     name,
     kind,
@@ -36,9 +41,12 @@ export function daemonFamilies(m: Manager, x: ExporterFigures): Family[] {
     fam('cgview_daemon_start_time_seconds', 'gauge', 'When the daemon started (Unix time).', [
       [[], m.startedAt / 1000],
     ]),
-    fam('cgview_daemon_inotify_overflows_total', 'counter', 'inotify queue overflows (each causes a rescan).', [
-      [[], st.overflows],
-    ]),
+    fam(
+      'cgview_daemon_inotify_overflows_total',
+      'counter',
+      'inotify queue overflows (each causes a rescan).',
+      [[[], st.overflows]],
+    ),
     fam('cgview_daemon_rescans_total', 'counter', 'Full rescans of every view tree.', [[[], st.rescans]]),
     fam('cgview_daemon_reconciles_total', 'counter', 'Reconciles run.', [[[], st.reconciles]]),
     fam('cgview_daemon_ops_failed_total', 'counter', 'Tree operations (mkdir, pin, ...) that failed.', [
@@ -58,16 +66,21 @@ export function daemonFamilies(m: Manager, x: ExporterFigures): Family[] {
     fam('cgview_daemon_view_read_errors_total', 'counter', 'View files that could not be read or parsed.', [
       [[], x.readErrorsTotal],
     ]),
-    fam('cgview_daemon_name_conflicts', 'gauge', 'Series left out of the last scrape: their name was another view\'s.', [
-      [[], x.conflicts],
-    ]),
+    fam(
+      'cgview_daemon_name_conflicts',
+      'gauge',
+      "Series left out of the last scrape: their name was another view's.",
+      [[[], x.conflicts]],
+    ),
   ];
   if (x.control)
     out.push(
       fam('cgview_daemon_control_bad_requests_total', 'counter', 'Malformed control-socket requests.', [
         [[], x.control.badRequests],
       ]),
-      fam('cgview_daemon_control_clients', 'gauge', 'Control-socket clients connected.', [[[], x.control.clients]]),
+      fam('cgview_daemon_control_clients', 'gauge', 'Control-socket clients connected.', [
+        [[], x.control.clients],
+      ]),
     );
   const runs: Array<[Array<[string, string]>, number]> = [];
   const time: Array<[Array<[string, string]>, number]> = [];
@@ -78,7 +91,8 @@ export function daemonFamilies(m: Manager, x: ExporterFigures): Family[] {
     /* the figures below are left out */
   }
   for (const [inst, v] of Object.entries(status)) {
-    const progs = (v as { programs?: Record<string, { runCnt?: number; runTimeNs?: number }> }).programs ?? {};
+    const progs =
+      (v as { programs?: Record<string, { runCnt?: number; runTimeNs?: number }> }).programs ?? {};
     for (const [prog, p] of Object.entries(progs)) {
       if (typeof p?.runCnt !== 'number') continue;
       const pairs: Array<[string, string]> = [

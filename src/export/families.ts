@@ -24,7 +24,14 @@ export interface Series {
   pairs: ReadonlyArray<readonly [string, string]>;
   value: number;
   /** Histograms: selected bounds (in the metric's unit), cumulative counts, count, sum (metric unit). */
-  hist?: { le: number[]; cum: number[]; count: number; sum: number | undefined; scale: number; all: Metric['hist'] };
+  hist?: {
+    le: number[];
+    cum: number[];
+    count: number;
+    sum: number | undefined;
+    scale: number;
+    all: Metric['hist'];
+  };
 }
 
 export interface Family {
@@ -82,8 +89,12 @@ export function pairsText(pairs: ReadonlyArray<readonly [string, string]>): stri
 /** A byte-string name (latin1, as cgroupfs gives it) as the UTF-8 text labels carry. */
 export function utf8(bytes: string): string {
   // Fast path: ASCII needs no conversion.
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: byte range check
   return /^[\x00-\x7f]*$/.test(bytes) ? bytes : Buffer.from(bytes, 'latin1').toString('utf8');
+}
+
+/** A view value in base units: ns / 1e9 rather than × 1e-9, so that 5002003500 ns is 5.0020035 s exactly as printed. */
+export function toBase(v: number, scale: number): number {
+  return scale === 1e-9 ? v / 1e9 : v * scale;
 }
 
 export interface Conversion {
@@ -148,7 +159,12 @@ function addView(
 ): void {
   for (const m of sample.metrics) {
     const name = `cgview_${view}_${m.name}`;
-    const f = family(name, m.kind, view, `From the ${view} view's ${m.key} line${m.scale !== 1 ? 's (ns → s)' : ''}.`);
+    const f = family(
+      name,
+      m.kind,
+      view,
+      `From the ${view} view's ${m.key} line${m.scale !== 1 ? 's (ns → s)' : ''}.`,
+    );
     if (!f) continue;
     let pairs: ReadonlyArray<readonly [string, string]> = base;
     let labels = baseText;
@@ -167,7 +183,7 @@ function addView(
       labels = pairsText(pairs);
     }
     if (m.kind !== 'histogram' || !m.hist) {
-      f.series.push({ labels, pairs, value: m.value * m.scale });
+      f.series.push({ labels, pairs, value: toBase(m.value, m.scale) });
       continue;
     }
     const h = m.hist;
@@ -190,10 +206,10 @@ function addView(
       pairs,
       value: count,
       hist: {
-        le: idx.map((i) => h.bounds[i]! * m.scale),
+        le: idx.map((i) => toBase(h.bounds[i]!, m.scale)),
         cum,
         count,
-        sum: h.sum === undefined ? undefined : h.sum * m.scale,
+        sum: h.sum === undefined ? undefined : toBase(h.sum, m.scale),
         scale: m.scale,
         all: h,
       },

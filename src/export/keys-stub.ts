@@ -26,7 +26,11 @@ export interface ViewSample {
 const SKIP = new Set(['queue_self', 'queue_other', 'wait_count', 'cgroup_id']);
 const NUM = /^-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?$/;
 
-function convert(rest: string): { name: string; kind: 'counter' | 'gauge'; scale: number } {
+function convert(key: string): { name: string; kind: 'counter' | 'gauge'; scale: number } {
+  const c = convert1(`_${key}`);
+  return { ...c, name: c.name.slice(1) };
+}
+function convert1(rest: string): { name: string; kind: 'counter' | 'gauge'; scale: number } {
   if (rest.endsWith('_ns_total'))
     return { name: `${rest.slice(0, -9)}_seconds_total`, kind: 'counter', scale: 1e-9 };
   if (rest.endsWith('_total')) return { name: rest, kind: 'counter', scale: 1 };
@@ -90,6 +94,10 @@ export function classifyView(lines: ReadonlyMap<string, string>): ViewSample {
 }
 
 export function metricKey(m: Metric): string {
-  const l = m.labels ? Object.keys(m.labels).sort().map((k) => `${k}=${m.labels![k]}`) : [];
+  const l = m.labels
+    ? Object.keys(m.labels)
+        .sort()
+        .map((k) => `${k}=${m.labels![k]}`)
+    : [];
   return [m.name, ...l].join(',');
 }

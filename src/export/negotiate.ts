@@ -87,6 +87,7 @@ export function negotiate(accept: string | undefined): Format {
 /** Whether Accept-Encoding allows gzip (q > 0). */
 export function wantsGzip(acceptEncoding: string | undefined): boolean {
   if (!acceptEncoding) return false;
-  for (const r of ranges(acceptEncoding)) if ((r.type === 'gzip' || r.type === 'x-gzip') && r.q > 0) return true;
+  for (const r of ranges(acceptEncoding))
+    if ((r.type === 'gzip' || r.type === 'x-gzip') && r.q > 0) return true;
   return false;
 }

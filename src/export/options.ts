@@ -32,7 +32,10 @@ export interface ExportOptions {
 }
 
 /** Every second power of two from 2^10 ns (≈1 µs) to 2^32 ns (≈4.3 s): 12 bounds, plus +Inf. */
-export const DEFAULT_BUCKETS_S: readonly number[] = Array.from({ length: 12 }, (_, i) => 2 ** (10 + 2 * i) * 1e-9);
+export const DEFAULT_BUCKETS_S: readonly number[] = Array.from(
+  { length: 12 },
+  (_, i) => 2 ** (10 + 2 * i) * 1e-9,
+);
 
 export function defaultExportOptions(): ExportOptions {
   return {
@@ -79,7 +82,8 @@ export function globToRegExp(glob: string): RegExp {
 export function cgroupFilter(o: ExportOptions): (path: string, level: number) => boolean {
   const inc = o.include.map(globToRegExp);
   const exc = o.exclude.map(globToRegExp);
-  const all = o.include.length === 1 && o.include[0] === '/**' && exc.length === 0 && o.maxDepth === undefined;
+  const all =
+    o.include.length === 1 && o.include[0] === '/**' && exc.length === 0 && o.maxDepth === undefined;
   if (all) return () => true;
   return (path, level) =>
     (o.maxDepth === undefined || level <= o.maxDepth) &&
@@ -99,7 +103,11 @@ export function viewFilter(o: ExportOptions): (view: string) => boolean {
  * whose bounds times `scale` are seconds. Each wanted bound picks the nearest
  * view bound on a log scale; duplicates fold.
  */
-export function pickBuckets(bounds: readonly number[], scale: number, want: readonly number[] | 'all'): number[] {
+export function pickBuckets(
+  bounds: readonly number[],
+  scale: number,
+  want: readonly number[] | 'all',
+): number[] {
   if (want === 'all') return bounds.map((_, i) => i);
   const picked = new Set<number>();
   for (const w of want) {
@@ -150,11 +158,13 @@ export function parseExportConfig(text: string, file = 'metrics config'): Export
     switch (k) {
       case 'include':
         o.include = stringList(v, k, bad);
-        for (const g of o.include) if (!g.startsWith('/')) throw bad(`include: ${JSON.stringify(g)} must start with '/'`);
+        for (const g of o.include)
+          if (!g.startsWith('/')) throw bad(`include: ${JSON.stringify(g)} must start with '/'`);
         break;
       case 'exclude':
         o.exclude = stringList(v, k, bad);
-        for (const g of o.exclude) if (!g.startsWith('/')) throw bad(`exclude: ${JSON.stringify(g)} must start with '/'`);
+        for (const g of o.exclude)
+          if (!g.startsWith('/')) throw bad(`exclude: ${JSON.stringify(g)} must start with '/'`);
         break;
       case 'max_depth':
         if (!Number.isInteger(v) || (v as number) < 0) throw bad('max_depth must be an integer >= 0');
@@ -200,10 +210,14 @@ export function loadExportConfig(file: string): ExportOptions {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new CgviewError(code === 'ENOENT' ? 'E_NOT_FOUND' : 'E_BAD_INPUT', `--metrics-config ${file}: ${code}`, {
-      path: file,
-      cause: e,
-    });
+    throw new CgviewError(
+      code === 'ENOENT' ? 'E_NOT_FOUND' : 'E_BAD_INPUT',
+      `--metrics-config ${file}: ${code}`,
+      {
+        path: file,
+        cause: e,
+      },
+    );
   }
   return parseExportConfig(text, file);
 }

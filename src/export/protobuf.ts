@@ -4,7 +4,7 @@
  * carry classic buckets and, where the view's bounds are consecutive powers of
  * two, a native histogram of schema 0 (docs/metrics.md "Native histograms").
  */
-import type { Family, Series } from './families.js';
+import { type Family, type Series, toBase } from './families.js';
 
 /** A growable protobuf writer. */
 class W {
@@ -114,7 +114,7 @@ export function nativeOf(s: Series): Native | null {
   while (last >= 0 && counts[last] === 0) last--;
   if (first < 0) first = last = -1;
   return {
-    zeroThreshold: h.bounds[0]! * s.hist!.scale,
+    zeroThreshold: toBase(h.bounds[0]!, s.hist!.scale),
     zeroCount: zero,
     offset: first < 0 ? 0 : e0 + first + 1 + shift,
     counts: first < 0 ? [] : counts.slice(first, last + 1),

@@ -201,7 +201,10 @@ let readErrorsTotal = 0;
  * all), as samples. Never throws for one view or tree: a file that cannot be
  * read is counted (stats.readErrors) and left out.
  */
-export async function collectSnapshot(m: Manager, opts: SnapshotOptions | Partial<ExportOptions> = {}): Promise<Snapshot> {
+export async function collectSnapshot(
+  m: Manager,
+  opts: SnapshotOptions | Partial<ExportOptions> = {},
+): Promise<Snapshot> {
   await bulkLoaded;
   const o: ExportOptions = {
     ...defaultExportOptions(),
@@ -265,7 +268,10 @@ export async function collectSnapshot(m: Manager, opts: SnapshotOptions | Partia
           const prog = programOf(pin.view);
           if (!prog || !viewOk(prog.program) || cs.views.has(prog.program)) continue;
           if (prog.builtin && prog.program === 'info') {
-            cs.views.set('info', infoSample(node.id, level, raw.slice(raw.lastIndexOf('/') + 1), rt.hierarchyId));
+            cs.views.set(
+              'info',
+              infoSample(node.id, level, raw.slice(raw.lastIndexOf('/') + 1), rt.hierarchyId),
+            );
             continue;
           }
           if (bulkModule && rt.v2) {
@@ -412,7 +418,10 @@ export async function renderMetrics(
       body = gz ? raw.then((b) => gzip(b, { level: 1 })) : raw;
       if (s.last === snap) s.bodies.set(key, body);
     }
-    const headers: Record<string, string> = { 'content-type': CONTENT_TYPE[format], vary: 'Accept, Accept-Encoding' };
+    const headers: Record<string, string> = {
+      'content-type': CONTENT_TYPE[format],
+      vary: 'Accept, Accept-Encoding',
+    };
     if (gz) headers['content-encoding'] = 'gzip';
     return { status: 200, headers, body: await body };
   } catch (e) {

@@ -29,7 +29,9 @@ function num(v: number): string {
 }
 
 function escapeHelp(s: string, om: boolean): string {
-  return om ? s.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`)) : s.replace(/[\\\n]/g, (c) => (c === '\n' ? '\\n' : '\\\\'));
+  return om
+    ? s.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`))
+    : s.replace(/[\\\n]/g, (c) => (c === '\n' ? '\\n' : '\\\\'));
 }
 
 /** Renders families as text 0.0.4 (`om` false) or OpenMetrics 1.0 (`om` true, ends with `# EOF`). */
@@ -38,7 +40,12 @@ export function renderText(families: readonly Family[], om: boolean): string {
   for (const f of families) {
     if (f.series.length === 0) continue;
     // OpenMetrics names the family without the suffixes its samples carry.
-    const fam = om && f.kind === 'counter' ? f.name.replace(/_total$/, '') : om && f.kind === 'info' ? f.name.replace(/_info$/, '') : f.name;
+    const fam =
+      om && f.kind === 'counter'
+        ? f.name.replace(/_total$/, '')
+        : om && f.kind === 'info'
+          ? f.name.replace(/_info$/, '')
+          : f.name;
     const type = f.kind === 'info' ? (om ? 'info' : 'gauge') : f.kind;
     out.push(`# HELP ${fam} ${escapeHelp(f.help || f.name, om)}\n# TYPE ${fam} ${type}\n`);
     if (om && f.unit) out.push(`# UNIT ${fam} ${f.unit}\n`);
@@ -62,7 +69,8 @@ export function renderText(families: readonly Family[], om: boolean): string {
       const sep = s.labels === '' ? '' : ',';
       const l = `${bucket}${s.labels}`;
       let chunk = '';
-      for (let j = 0; j < h.cum.length; j++) chunk += `${l}${sep === '' ? leText[j]!.slice(1) : leText[j]}${h.cum[j]}\n`;
+      for (let j = 0; j < h.cum.length; j++)
+        chunk += `${l}${sep === '' ? leText[j]!.slice(1) : leText[j]}${h.cum[j]}\n`;
       chunk += `${l}${sep}le="+Inf"} ${h.count}\n`;
       if (h.sum !== undefined) chunk += `${sum}${s.labels}} ${num(h.sum)}\n`;
       chunk += `${count}${s.labels}} ${h.count}\n`;

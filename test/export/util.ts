@@ -11,9 +11,16 @@ import { Daemon, type DaemonEnv, type DaemonOptions } from '../daemon.js';
 import { onCleanup, sleep, waitFor } from '../helpers.js';
 
 /** A daemon listening on 127.0.0.1:<port from the OS>; returns it and its /metrics URL. */
-export async function listeningDaemon(env: DaemonEnv, opts: DaemonOptions = {}): Promise<{ d: Daemon; url: string }> {
+export async function listeningDaemon(
+  env: DaemonEnv,
+  opts: DaemonOptions = {},
+): Promise<{ d: Daemon; url: string }> {
   const d = await Daemon.start(env, { ...opts, args: ['--listen', '127.0.0.1:0', ...(opts.args ?? [])] });
-  const url = await waitFor(() => /"metrics":"(https?:[^"]+)"/.exec(d.stderr)?.[1], 5000, 'metrics url in the log');
+  const url = await waitFor(
+    () => /"metrics":"(https?:[^"]+)"/.exec(d.stderr)?.[1],
+    5000,
+    'metrics url in the log',
+  );
   return { d, url: url! };
 }
 
