@@ -6,7 +6,9 @@
  * close: no Fd object, nothing else allocated per file (10,000 files a scrape).
  */
 import {
+  EINTR,
   ENOENT,
+  NR_OPENAT2,
   O_CLOEXEC,
   O_NOFOLLOW,
   O_RDONLY,
@@ -14,8 +16,6 @@ import {
   RESOLVE_BENEATH,
   RESOLVE_NO_MAGICLINKS,
   RESOLVE_NO_SYMLINKS,
-  EINTR,
-  NR_OPENAT2,
 } from './abi.js';
 import type { Fd } from './fd.js';
 import { cClose, cRead, errno, sysOpenat2 } from './ffi.js';
@@ -23,7 +23,10 @@ import { sysError } from './sys.js';
 
 const HOW = Buffer.alloc(OPEN_HOW.size);
 HOW.writeBigUInt64LE(BigInt(O_RDONLY | O_NOFOLLOW | O_CLOEXEC), OPEN_HOW.flags.off);
-HOW.writeBigUInt64LE(BigInt(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS), OPEN_HOW.resolve.off);
+HOW.writeBigUInt64LE(
+  BigInt(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS),
+  OPEN_HOW.resolve.off,
+);
 
 /**
  * Reads `rel` (NUL-terminated byte string in `path`, see cpath) below `dir`
