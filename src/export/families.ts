@@ -12,7 +12,7 @@
  * - histograms: the buckets the options pick, made self-consistent (counts
  *   non-decreasing, +Inf = count).
  */
-import type { Metric, ViewSample } from './keys-stub.js';
+import { isCgroupFamily, type Metric, type ViewSample } from '../stats/keys.js';
 import { type ExportOptions, pickBuckets } from './options.js';
 import type { CgroupSnap, Snapshot } from './snapshot.js';
 
@@ -174,7 +174,7 @@ function addView(
         const v = m.labels[k]!;
         const ln = labelName(k);
         extra.push([ln, v]);
-        if ((k === 'culprit' || k.endsWith('_cgroup')) && /^[0-9]+$/.test(v)) {
+        if (isCgroupFamily(k) && /^[0-9]+$/.test(v)) {
           const p = idPath(c.hierarchy, v);
           if (p !== undefined) extra.push([`${ln}_path`, p]);
         }

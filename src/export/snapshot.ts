@@ -26,7 +26,7 @@ import { localPins } from '../tree/state.js';
 import { parseViewSpec } from '../views/registry.js';
 import { daemonFamilies } from './daemon-metrics.js';
 import { type Family, toFamilies, utf8 } from './families.js';
-import { classifyView, type ViewSample } from './keys-stub.js';
+import { classifyView, type ViewSample } from '../stats/keys.js';
 import { workloadLabels } from './labels.js';
 import { CONTENT_TYPE, type Format, negotiate, wantsGzip } from './negotiate.js';
 import { cgroupFilter, defaultExportOptions, type ExportOptions, viewFilter } from './options.js';

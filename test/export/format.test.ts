@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { toFamilies } from '../../src/export/families.js';
-import { classifyView } from '../../src/export/keys-stub.js';
+import { classifyView } from '../../src/stats/keys.js';
 import { negotiate, wantsGzip } from '../../src/export/negotiate.js';
 import { DEFAULT_BUCKETS_S, defaultExportOptions, parseExportConfig } from '../../src/export/options.js';
 import { nativeOf, renderProtobuf } from '../../src/export/protobuf.js';
