@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { toFamilies } from '../../src/export/families.js';
-import { classifyView } from '../../src/stats/keys.js';
 import { negotiate, wantsGzip } from '../../src/export/negotiate.js';
 import { DEFAULT_BUCKETS_S, defaultExportOptions, parseExportConfig } from '../../src/export/options.js';
 import { nativeOf, renderProtobuf } from '../../src/export/protobuf.js';
 import type { CgroupSnap, Snapshot } from '../../src/export/snapshot.js';
 import { parseLines } from '../../src/export/snapshot.js';
 import { goFloat, renderText } from '../../src/export/text.js';
+import { classifyView } from '../../src/stats/keys.js';
 import { promtoolCheckMetrics } from '../prometheus.js';
 import { parseExposition, pick } from './util.js';
 
