@@ -38,6 +38,8 @@ export function daemonFamilies(m: Manager, x: ExporterFigures): Family[] {
   const st = m.stats;
   const out: Family[] = [
     fam('cgview_daemon_up', 'gauge', 'The cgview daemon is running.', [[[], 1]]),
+    // The first version's name, kept for the alerts and checks that use it.
+    fam('cgview_up', 'gauge', 'The cgview daemon is running (old name of cgview_daemon_up).', [[[], 1]]),
     fam('cgview_daemon_start_time_seconds', 'gauge', 'When the daemon started (Unix time).', [
       [[], m.startedAt / 1000],
     ]),
