@@ -89,7 +89,6 @@ export function killTasks(pids: number[]): void {
   for (const p of ours) for (let i = 0; i < 200 && alive(p); i++) execFileSync('sleep', ['0.01']);
   for (const p of pids) started.delete(p);
 }
-onCleanup(() => killTasks([...started.keys()]));
 
 /** `n` busy loops born in cgroup `cg`, on CPU `cpu`, running (they compete, so they wait). */
 export async function spinners(cg: string, n: number, cpu = 1): Promise<number[]> {
@@ -105,6 +104,8 @@ export async function spinners(cg: string, n: number, cpu = 1): Promise<number[]
     const st = procStat(p);
     if (st) started.set(p, st[19]!);
   }
+  // Registered after the cgroup: cleanups run newest first, so the tasks go before it.
+  onCleanup(() => killTasks(pids));
   await sleep(10);
   return pids;
 }

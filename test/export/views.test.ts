@@ -9,10 +9,19 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { enableRunTimeStats, type Fd, linkInfo, listDir, objGetAt, openDir, progFdById, progInfo } from '../../src/kernel/index.js';
-import { Daemon, type DaemonEnv, daemonEnv } from '../daemon.js';
+import {
+  enableRunTimeStats,
+  type Fd,
+  linkInfo,
+  listDir,
+  objGetAt,
+  openDir,
+  progFdById,
+  progInfo,
+} from '../../src/kernel/index.js';
+import { type Daemon, type DaemonEnv, daemonEnv } from '../daemon.js';
 import { BPF_BUILD, CGROUP_V1_CPU, CGROUP2, tmpBpffsDir, waitFor } from '../helpers.js';
-import { listeningDaemon, parseExposition, pick, scrape, spinners, killTasks } from './util.js';
+import { killTasks, listeningDaemon, parseExposition, pick, scrape, spinners } from './util.js';
 
 const rel = (root: string, cg: string) => `/${path.relative(root, cg)}`;
 
@@ -33,12 +42,17 @@ describe('the conversion on real views', () => {
 
   before(async () => {
     env = daemonEnv();
-    for (const n of ['a.b.c', 'odd "name\\', 'svc.service', 'svc.service/sub']) fs.mkdirSync(path.join(env.cgroupRoot, n));
+    for (const n of ['a.b.c', 'odd "name\\', 'svc.service', 'svc.service/sub'])
+      fs.mkdirSync(path.join(env.cgroupRoot, n));
     ({ d, url } = await listeningDaemon(env));
     await d.ok(['pin', 'info', env.bpffs, '--inherit', '--cgroup', env.cgroupRoot]);
     await d.ok(['pin', FIXTURE, env.bpffs, '--inherit']);
     await d.ok(['pin', 'sched_lat', env.bpffs, '--inherit']);
-    await waitFor(() => fs.existsSync(path.join(env.bpffs, 'svc%2Eservice', 'sub', 'test_export')), 5000, 'pins');
+    await waitFor(
+      () => fs.existsSync(path.join(env.bpffs, 'svc%2Eservice', 'sub', 'test_export')),
+      5000,
+      'pins',
+    );
   });
 
   it('a view following the conventions gets typed metrics with no configuration', async () => {
@@ -82,15 +96,29 @@ describe('the conversion on real views', () => {
     assert.equal(own.labels['culprit_path'], where.cgroup);
     assert.equal(one('cgview_test_export_culprit_seconds_total', { culprit: 'rest' }).value, 3);
     // Not exported: text (name), percentiles, the legacy key, lines a histogram uses.
-    for (const n of ['name', 'p99', 'p99_seconds', 'queue_self', 'lat_count', 'lat_seconds_total', 'size_total'])
+    for (const n of [
+      'name',
+      'p99',
+      'p99_seconds',
+      'queue_self',
+      'lat_count',
+      'lat_seconds_total',
+      'size_total',
+    ])
       assert.equal(pick(s, `cgview_test_export_${n}`, {}).length, 0, n);
   });
 
-  it("cgroup labels carry real names; cgview_cgroup_info is what each info view prints", async () => {
+  it('cgroup labels carry real names; cgview_cgroup_info is what each info view prints', async () => {
     const s = parseExposition(await scrape(url));
     for (const n of ['', 'a.b.c', 'odd "name\\', 'svc.service', 'svc.service/sub']) {
       const cg = n ? path.join(env.cgroupRoot, n) : env.cgroupRoot;
-      const tree = path.join(env.bpffs, ...n.split('/').filter(Boolean).map((c) => c.replaceAll('%', '%25').replaceAll('.', '%2E')));
+      const tree = path.join(
+        env.bpffs,
+        ...n
+          .split('/')
+          .filter(Boolean)
+          .map((c) => c.replaceAll('%', '%25').replaceAll('.', '%2E')),
+      );
       const file = viewLines(path.join(tree, 'info'));
       const i = pick(s, 'cgview_cgroup_info', { cgroup: rel(CGROUP2, cg) });
       assert.equal(i.length, 1, n);
@@ -101,7 +129,9 @@ describe('the conversion on real views', () => {
     }
     // A cgroup below a unit has the unit's label.
     assert.equal(
-      pick(s, 'cgview_cgroup_info', { cgroup: rel(CGROUP2, path.join(env.cgroupRoot, 'svc.service/sub')) })[0]!.labels['unit'],
+      pick(s, 'cgview_cgroup_info', {
+        cgroup: rel(CGROUP2, path.join(env.cgroupRoot, 'svc.service/sub')),
+      })[0]!.labels['unit'],
       'svc.service',
     );
   });
@@ -161,10 +191,19 @@ describe('the conversion on real views', () => {
       assert.ok(a.size >= 3);
       for (const [prog, x] of a) {
         const y = b.get(prog)!;
-        const runs = pick(s, 'cgview_daemon_collector_runs_total', { collector: 'sched_lat@0', program: prog });
-        const secs = pick(s, 'cgview_daemon_collector_run_seconds_total', { collector: 'sched_lat@0', program: prog });
+        const runs = pick(s, 'cgview_daemon_collector_runs_total', {
+          collector: 'sched_lat@0',
+          program: prog,
+        });
+        const secs = pick(s, 'cgview_daemon_collector_run_seconds_total', {
+          collector: 'sched_lat@0',
+          program: prog,
+        });
         assert.equal(runs.length, 1, prog);
-        assert.ok(runs[0]!.value >= Number(x.cnt) && runs[0]!.value <= Number(y.cnt), `${prog}: ${runs[0]!.value} not in [${x.cnt}, ${y.cnt}]`);
+        assert.ok(
+          runs[0]!.value >= Number(x.cnt) && runs[0]!.value <= Number(y.cnt),
+          `${prog}: ${runs[0]!.value} not in [${x.cnt}, ${y.cnt}]`,
+        );
         assert.ok(secs[0]!.value >= Number(x.ns) / 1e9 && secs[0]!.value <= Number(y.ns) / 1e9, prog);
       }
       // sched_switch runs all the time with two loops sharing a CPU.
