@@ -103,6 +103,12 @@ export interface Conversion {
   conflicts: number;
 }
 
+/** Label pairs and text of each cgroup, kept from one scrape to the next (labels are per path). */
+let bases = new Map<
+  string,
+  { labels: Record<string, string>; pairs: Array<[string, string]>; text: string }
+>();
+
 /** Families of a snapshot, in a stable order (first seen), each with every cgroup's series. */
 export function toFamilies(snap: Snapshot, opts: ExportOptions): Conversion {
   const fams = new Map<string, Family>();
@@ -116,11 +122,14 @@ export function toFamilies(snap: Snapshot, opts: ExportOptions): Conversion {
     }
     return ids.get(`${hier}\0${id}`);
   };
-  const family = (name: string, kind: Kind, view: string, help: string | undefined): Family | null => {
+  const family = (name: string, kind: Kind, view: string, key: string, scale: number): Family | null => {
     let f = fams.get(name);
     if (!f) {
       const unit = /_seconds(?:_total)?$/.test(name) ? 'seconds' : '';
-      f = { name, kind, help: help ?? HELP[name] ?? '', unit, view, series: [] };
+      const help =
+        HELP[name] ??
+        (kind === 'info' ? '' : `From the ${view} view's ${key} line${scale !== 1 ? 's (ns → s)' : ''}.`);
+      f = { name, kind, help, unit, view, series: [] };
       fams.set(name, f);
       return f;
     }
@@ -130,12 +139,21 @@ export function toFamilies(snap: Snapshot, opts: ExportOptions): Conversion {
     }
     return f;
   };
+  const oldBases = bases;
+  bases = new Map();
   for (const c of snap.cgroups) {
-    const base = cgroupPairs(c);
-    const baseText = pairsText(base);
+    const bk = `${c.hierarchy}\0${c.path}`;
+    let b = oldBases.get(bk);
+    if (!b || b.labels !== c.labels) {
+      const pairs = cgroupPairs(c);
+      b = { labels: c.labels, pairs, text: pairsText(pairs) };
+    }
+    bases.set(bk, b);
+    const base = b.pairs;
+    const baseText = b.text;
     for (const [view, sample] of c.views) {
       if (view === 'info') {
-        const f = family('cgview_cgroup_info', 'info', view, undefined);
+        const f = family('cgview_cgroup_info', 'info', view, '', 1);
         if (!f) continue;
         const pairs: Array<[string, string]> = [...base, ['cgroup_id', c.id], ['level', String(c.level)]];
         f.series.push({ labels: pairsText(pairs), pairs, value: 1 });
@@ -147,24 +165,56 @@ export function toFamilies(snap: Snapshot, opts: ExportOptions): Conversion {
   return { families: [...fams.values()], conflicts };
 }
 
+/** Full names by view and metric name (no string building per sample). */
+const names = new Map<string, Map<string, string>>();
+function fullName(view: string, m: string): string {
+  let v = names.get(view);
+  if (!v) {
+    v = new Map();
+    names.set(view, v);
+  }
+  let n = v.get(m);
+  if (n === undefined) {
+    n = `cgview_${view}_${m}`;
+    if (v.size < 4096) v.set(m, n);
+  }
+  return n;
+}
+
+/**
+ * The buckets a bound list keeps and their `le` values, per bound array:
+ * the classification shares one bounds array among all outputs of a view
+ * layout, so this is computed once per layout and bucket set.
+ */
+let pickCache = new WeakMap<
+  readonly number[],
+  { want: ExportOptions['buckets']; idx: number[]; le: number[] }
+>();
+function picked(bounds: readonly number[], scale: number, want: ExportOptions['buckets']) {
+  const have = pickCache.get(bounds);
+  if (have && have.want === want) return have;
+  const idx = scale === 1e-9 ? pickBuckets(bounds, scale, want) : bounds.map((_, i) => i);
+  const p = { want, idx, le: idx.map((i) => toBase(bounds[i]!, scale)) };
+  pickCache.set(bounds, p);
+  return p;
+}
+/** Tests: forget cached bucket picks. */
+export function resetPickCache(): void {
+  pickCache = new WeakMap();
+}
+
 function addView(
   c: CgroupSnap,
   view: string,
   sample: ViewSample,
   base: Array<[string, string]>,
   baseText: string,
-  family: (name: string, kind: Kind, view: string, help: string | undefined) => Family | null,
+  family: (name: string, kind: Kind, view: string, key: string, scale: number) => Family | null,
   idPath: (hier: string, id: string) => string | undefined,
   opts: ExportOptions,
 ): void {
   for (const m of sample.metrics) {
-    const name = `cgview_${view}_${m.name}`;
-    const f = family(
-      name,
-      m.kind,
-      view,
-      `From the ${view} view's ${m.key} line${m.scale !== 1 ? 's (ns → s)' : ''}.`,
-    );
+    const f = family(fullName(view, m.name), m.kind, view, m.key, m.scale);
     if (!f) continue;
     let pairs: ReadonlyArray<readonly [string, string]> = base;
     let labels = baseText;
@@ -187,26 +237,28 @@ function addView(
       continue;
     }
     const h = m.hist;
-    const idx = m.scale === 1e-9 ? pickBuckets(h.bounds, m.scale, opts.buckets) : h.bounds.map((_, i) => i);
+    const { idx, le } = picked(h.bounds, m.scale, opts.buckets);
     // Self-consistent: cumulative counts never fall, and +Inf is the count (the
     // view reads per-CPU counters one after the other, so a wait that ends
     // meanwhile can show in one line and not the next).
     let count = h.count;
+    const n = h.cum.length;
+    if (n > 0 && h.cum[n - 1]! > count) count = h.cum[n - 1]!;
     let prev = 0;
     const cum: number[] = new Array(idx.length);
     for (let j = 0; j < idx.length; j++) {
-      const v = Math.max(prev, h.cum[idx[j]!]!);
+      let v = h.cum[idx[j]!]!;
+      if (v < prev) v = prev;
+      if (v > count) v = count;
       cum[j] = v;
       prev = v;
     }
-    if (h.cum.length) count = Math.max(count, ...h.cum.slice(-1));
-    for (let j = 0; j < cum.length; j++) if (cum[j]! > count) cum[j] = count;
     f.series.push({
       labels,
       pairs,
       value: count,
       hist: {
-        le: idx.map((i) => toBase(h.bounds[i]!, m.scale)),
+        le,
         cum,
         count,
         sum: h.sum === undefined ? undefined : toBase(h.sum, m.scale),

@@ -21,10 +21,11 @@ import type { ControlStats } from '../daemon/control-socket.js';
 import type { Manager } from '../daemon/manager.js';
 import type { RootRuntime } from '../daemon/roots.js';
 import { cpath, readFileAt } from '../kernel/readat.js';
-import { classifyView, type ViewSample } from '../stats/keys.js';
+import type { ViewSample } from '../stats/keys.js';
 import { encodeRel, relativeTo } from '../tree/paths.js';
 import { localPins } from '../tree/state.js';
 import { parseViewSpec } from '../views/registry.js';
+import { classifyCached } from './classify-cache.js';
 import { daemonFamilies } from './daemon-metrics.js';
 import { type Family, toFamilies, utf8 } from './families.js';
 import { workloadLabels } from './labels.js';
@@ -86,8 +87,20 @@ interface TreeInfo {
   /** The tree root cgroup relative to its hierarchy's mount ('' for the mount itself). */
   prefix: string;
   hierarchy: string;
-  /** Encoded `rel/name` paths of the view files, NUL-terminated, reused across scrapes. */
-  paths: Map<string, Buffer>;
+  /** What does not change while a cgroup lives, by tree-relative path, kept from one scrape to the next. */
+  cgroups: Map<string, CgStatic>;
+}
+
+interface CgStatic {
+  id: bigint;
+  idText: string;
+  raw: string;
+  path: string;
+  level: number;
+  key: string;
+  labels: Record<string, string>;
+  /** NUL-terminated tree paths of its view files, by file name. */
+  files: Map<string, Buffer>;
 }
 const treeInfos = new WeakMap<RootRuntime, TreeInfo>();
 
@@ -101,7 +114,7 @@ function treeInfo(rt: RootRuntime): TreeInfo | null {
       cgroup: rt.cfg.cgroup,
       prefix: rel === '' ? '' : `/${rel}`,
       hierarchy: mount.version === 2 ? 'v2' : mount.options.join(','),
-      paths: new Map(),
+      cgroups: new Map(),
     };
     treeInfos.set(rt, info);
     return info;
@@ -126,45 +139,42 @@ function programOf(spec: string): { program: string; builtin: boolean } | null {
   return p;
 }
 
-/** Workload labels by hierarchy and path, kept across scrapes (rebuilt when it grows past twice what is used). */
-let labelCache = new Map<string, Record<string, string>>();
-
-function labelsOf(hier: string, path: string): Record<string, string> {
-  const k = `${hier}\0${path}`;
-  let l = labelCache.get(k);
-  if (!l) {
-    l = workloadLabels(path) as Record<string, string>;
-    labelCache.set(k, l);
-  }
-  return l;
-}
-
 // --- reading view files ----------------------------------------------------------------------
 
 let readBuf = Buffer.allocUnsafe(1 << 16);
 /** The largest output read: a view printing more is cut at this (and counted as an error). */
 const MAX_VIEW_BYTES = 1 << 22;
 
-/** `key: value` lines into a Map, without a regex per line; null for a malformed output. */
-export function parseLines(text: string): Map<string, string> | null {
-  const out = new Map<string, string>();
+/** `key: value` lines into keys and values (printed order), without a regex per line; false for a malformed output. */
+export function splitLines(text: string, keys: string[], values: string[]): boolean {
   let i = 0;
   const n = text.length;
   while (i < n) {
     let e = text.indexOf('\n', i);
     if (e < 0) e = n;
     const c = text.indexOf(':', i);
-    if (c < 0 || c >= e || c === i) return null;
+    if (c < 0 || c >= e || c === i) return false;
     let v = c + 1;
     while (v < e && text.charCodeAt(v) === 32) v++;
-    out.set(text.slice(i, c), text.slice(v, e));
+    keys.push(text.slice(i, c));
+    values.push(text.slice(v, e));
     i = e + 1;
   }
-  return out;
+  return true;
+}
+
+/** `key: value` lines into a Map; null for a malformed output or a key printed twice. */
+export function parseLines(text: string): Map<string, string> | null {
+  const keys: string[] = [];
+  const values: string[] = [];
+  if (!splitLines(text, keys, values)) return null;
+  const out = new Map<string, string>();
+  for (let i = 0; i < keys.length; i++) out.set(keys[i]!, values[i]!);
+  return out.size === keys.length ? out : null;
 }
 
 /** A view file's sample: null when it printed nothing (its cgroup is gone) or is not there. */
-function readView(rt: RootRuntime, path: Buffer): ViewSample | null | 'error' {
+function readView(rt: RootRuntime, path: Buffer, view: string): ViewSample | null | 'error' {
   for (;;) {
     const n = readFileAt(rt.fd!, path, readBuf);
     if (n === -1) return null;
@@ -174,20 +184,19 @@ function readView(rt: RootRuntime, path: Buffer): ViewSample | null | 'error' {
       continue;
     }
     if (n === 0) return null;
-    const lines = parseLines(readBuf.toString('latin1', 0, n));
-    return lines ? classifyView(lines) : 'error';
+    const keys: string[] = [];
+    const values: string[] = [];
+    if (!splitLines(readBuf.toString('latin1', 0, n), keys, values)) return 'error';
+    return classifyCached(view, keys, values);
   }
 }
 
-/** The info view's sample from the model: the lines `info` prints (bpf/info.bpf.c). */
-function infoSample(id: bigint, level: number, name: string, hierarchyId: number): ViewSample {
-  return classifyView(
-    new Map([
-      ['cgroup_id', String(id)],
-      ['level', String(level)],
-      ['name', name],
-      ['hierarchy_id', String(hierarchyId)],
-    ]),
+/** The info view's sample from the model: what classifyView makes of the lines `info` prints (bpf/info.bpf.c). */
+function infoSample(id: string, level: number, name: string, hierarchyId: number): ViewSample {
+  return classifyCached(
+    'info',
+    ['cgroup_id', 'level', 'name', 'hierarchy_id'],
+    [id, String(level), name, String(hierarchyId)],
   );
 }
 
@@ -219,14 +228,12 @@ export async function collectSnapshot(
   const cgroups: CgroupSnap[] = [];
   const bulk = new Map<string, Map<string, ViewSample> | null>();
   const stats = { ms: 0, files: 0, bulk: 0, readErrors: 0 };
-  const oldLabels = labelCache;
-  labelCache = new Map();
   let sliceStart = performance.now();
   for (const rt of [...m.roots]) {
     if (!rt.fd || rt.cfg.untagging) continue;
     const ti = treeInfo(rt);
     if (!ti) continue;
-    const paths = new Map<string, Buffer>();
+    const seen = new Map<string, CgStatic>();
     const model = rt.model;
     for (const [rel, files] of model.dirs) {
       if (files.size === 0) continue;
@@ -237,23 +244,36 @@ export async function collectSnapshot(
       }
       const node = model.cgroups.get(rel);
       if (!node) continue;
-      const tail = rel === '' ? '' : `/${rel}`;
-      const raw = `${ti.prefix}${tail}` || '/';
-      const level = raw === '/' ? 0 : raw.split('/').length - 1;
-      const path = utf8(raw);
+      let st = ti.cgroups.get(rel);
+      if (!st || st.id !== node.id) {
+        const raw = `${ti.prefix}${rel === '' ? '' : `/${rel}`}` || '/';
+        let level = 0;
+        if (raw !== '/') for (let i = 0; i < raw.length; i++) if (raw.charCodeAt(i) === 47) level++;
+        const path = utf8(raw);
+        const key = `${ti.hierarchy}\0${path}`;
+        st = {
+          id: node.id,
+          idText: String(node.id),
+          raw,
+          path,
+          level,
+          key,
+          labels: workloadLabels(path) as Record<string, string>,
+          files: new Map(),
+        };
+      }
+      seen.set(rel, st);
+      const { raw, path, level, key } = st;
       if (!keep(path, level)) continue;
-      const key = `${ti.hierarchy}\0${path}`;
       let cs = byKey.get(key);
       if (!cs) {
-        let labels = oldLabels.get(key);
-        if (labels) labelCache.set(key, labels);
-        else labels = labelsOf(ti.hierarchy, path);
+        const labels = st.labels;
         cs = {
           tree: rt.cfg.dir,
           rel,
           path,
           hierarchy: ti.hierarchy,
-          id: String(node.id),
+          id: st.idText,
           level,
           labels,
           views: new Map(),
@@ -270,7 +290,7 @@ export async function collectSnapshot(
           if (prog.builtin && prog.program === 'info') {
             cs.views.set(
               'info',
-              infoSample(node.id, level, raw.slice(raw.lastIndexOf('/') + 1), rt.hierarchyId),
+              infoSample(cs.id, level, raw.slice(raw.lastIndexOf('/') + 1), rt.hierarchyId),
             );
             continue;
           }
@@ -291,14 +311,15 @@ export async function collectSnapshot(
               continue;
             }
           }
-          const pk = `${rel}\0${pin.name}`;
-          let p = ti.paths.get(pk);
-          if (!p) p = cpath(rel === '' ? pin.name : `${encodeRel(rel)}/${pin.name}`);
-          paths.set(pk, p);
+          let p = st.files.get(pin.name);
+          if (!p) {
+            p = cpath(rel === '' ? pin.name : `${encodeRel(rel)}/${pin.name}`);
+            st.files.set(pin.name, p);
+          }
           stats.files++;
           let s: ViewSample | null | 'error';
           try {
-            s = readView(rt, p);
+            s = readView(rt, p, prog.program);
           } catch {
             s = 'error';
           }
@@ -307,7 +328,7 @@ export async function collectSnapshot(
         }
       }
     }
-    ti.paths = paths;
+    ti.cgroups = seen;
   }
   readErrorsTotal += stats.readErrors;
   stats.ms = performance.now() - t0;

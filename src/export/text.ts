@@ -23,9 +23,9 @@ export function goFloat(v: number): string {
   return String(v);
 }
 
-/** A sample value: integers as they are (exact, any parser reads them), others as Go prints them. */
+/** A sample value: JS's shortest form (Prometheus reads any float form); infinities and NaN as Prometheus writes them. */
 function num(v: number): string {
-  return Number.isInteger(v) && Math.abs(v) < 1e21 ? String(v) : goFloat(v);
+  return Number.isFinite(v) ? String(v) : goFloat(v);
 }
 
 function escapeHelp(s: string, om: boolean): string {
