@@ -34,9 +34,33 @@ function escapeHelp(s: string, om: boolean): string {
     : s.replace(/[\\\n]/g, (c) => (c === '\n' ? '\\n' : '\\\\'));
 }
 
+/**
+ * A histogram's lines from the last render, by format, family and labels:
+ * an idle cgroup's histogram is the same from one scrape to the next, and
+ * its 15 lines are most of the output. Entries not used by a render are
+ * dropped by it, so this holds at most one render's histograms per format.
+ */
+interface Memo {
+  bounds: number[];
+  cum: number[];
+  count: number;
+  sum: number | undefined;
+  text: string;
+}
+const memos: [Map<string, Map<string, Memo>>, Map<string, Map<string, Memo>>] = [new Map(), new Map()];
+
+function same(m: Memo, le: number[], cum: number[], count: number, sum: number | undefined): boolean {
+  if (m.bounds !== le || m.count !== count || m.sum !== sum || m.cum.length !== cum.length) return false;
+  for (let i = 0; i < cum.length; i++) if (m.cum[i] !== cum[i]) return false;
+  return true;
+}
+
 /** Renders families as text 0.0.4 (`om` false) or OpenMetrics 1.0 (`om` true, ends with `# EOF`). */
 export function renderText(families: readonly Family[], om: boolean): string {
   const out: string[] = [];
+  const oldMemo = memos[om ? 1 : 0];
+  const newMemo = new Map<string, Map<string, Memo>>();
+  memos[om ? 1 : 0] = newMemo;
   for (const f of families) {
     if (f.series.length === 0) continue;
     // OpenMetrics names the family without the suffixes its samples carry.
@@ -60,8 +84,17 @@ export function renderText(families: readonly Family[], om: boolean): string {
     // The le="…" suffix of each bound, computed once per family and bound list.
     let leFor: number[] | null = null;
     let leText: string[] = [];
+    const was = oldMemo.get(f.name);
+    const now = new Map<string, Memo>();
+    newMemo.set(f.name, now);
     for (const s of f.series) {
       const h = s.hist!;
+      const m = was?.get(s.labels);
+      if (m && same(m, h.le, h.cum, h.count, h.sum)) {
+        now.set(s.labels, m);
+        out.push(m.text);
+        continue;
+      }
       if (leFor !== h.le) {
         leFor = h.le;
         leText = h.le.map((b) => `,le="${goFloat(b)}"} `);
@@ -75,6 +108,7 @@ export function renderText(families: readonly Family[], om: boolean): string {
       if (h.sum !== undefined) chunk += `${sum}${s.labels}} ${num(h.sum)}\n`;
       chunk += `${count}${s.labels}} ${h.count}\n`;
       out.push(chunk);
+      now.set(s.labels, { bounds: h.le, cum: h.cum, count: h.count, sum: h.sum, text: chunk });
     }
   }
   if (om) out.push('# EOF\n');
