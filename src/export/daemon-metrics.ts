@@ -12,6 +12,7 @@ import { type Family, type Kind, pairsText } from './families.js';
 export interface ExporterFigures {
   control: ControlStats | undefined;
   scrapes: number;
+  snapshots: number;
   snapshotMs: number;
   cgroups: number;
   readErrorsTotal: number;
@@ -61,6 +62,12 @@ export function daemonFamilies(m: Manager, x: ExporterFigures): Family[] {
       m.roots.map((rt) => [[['root', rt.cfg.dir]], rt.model.dirs.size]),
     ),
     fam('cgview_daemon_scrapes_total', 'counter', 'Requests for /metrics.', [[[], x.scrapes]]),
+    fam(
+      'cgview_daemon_snapshots_total',
+      'counter',
+      'Snapshots of every view made for /metrics (scrapes close together share one).',
+      [[[], x.snapshots]],
+    ),
     fam('cgview_daemon_snapshot_seconds', 'gauge', 'Time the last snapshot of every view took.', [
       [[], x.snapshotMs / 1000],
     ]),

@@ -346,6 +346,7 @@ interface ScrapeState {
   /** Bodies rendered from `last`, by format and encoding. */
   bodies: Map<string, Promise<Buffer>>;
   scrapes: number;
+  snapshots: number;
   lastMs: number;
   conflicts: number;
 }
@@ -361,6 +362,7 @@ function stateOf(m: Manager): ScrapeState {
       last: null,
       bodies: new Map(),
       scrapes: 0,
+      snapshots: 0,
       lastMs: 0,
       conflicts: 0,
     };
@@ -382,6 +384,7 @@ export function configureExport(m: Manager, opts: Partial<ExportOptions>, contro
 function sharedSnapshot(m: Manager, s: ScrapeState): Promise<Snapshot> {
   if (s.last && Date.now() - s.last.at <= s.opts.cacheMs) return Promise.resolve(s.last);
   if (s.inflight) return s.inflight;
+  s.snapshots++;
   s.inflight = collectSnapshot(m, s.opts).then(
     (snap) => {
       s.inflight = null;
@@ -409,6 +412,7 @@ function render(m: Manager, s: ScrapeState, snap: Snapshot, format: Format): Buf
       ...daemonFamilies(m, {
         control: s.control,
         scrapes: s.scrapes,
+        snapshots: s.snapshots,
         snapshotMs: snap.stats.ms,
         cgroups: snap.cgroups.length,
         readErrorsTotal,

@@ -149,6 +149,23 @@ describe('the conversion on real views', () => {
     await d.ok(['unpin', path.join(treeB, 'sched_lat')]);
   });
 
+  it('concurrent scrapes share one snapshot', async () => {
+    // Past the cache window of the scrapes before.
+    await new Promise((r) => setTimeout(r, 600));
+    const before = parseExposition(await scrape(url));
+    await new Promise((r) => setTimeout(r, 600));
+    // 8: the most connections --listen keeps for one address (docs/operations.md).
+    const bodies = await Promise.all(Array.from({ length: 8 }, () => scrape(url)));
+    // One snapshot and one body for all 8 (the daemon's own figures in it are the first's).
+    for (const b of bodies) assert.equal(b, bodies[0]);
+    await new Promise((r) => setTimeout(r, 600));
+    const after = parseExposition(await scrape(url));
+    const v = (x: ReturnType<typeof parseExposition>, n: string) => pick(x, n, {})[0]!.value;
+    // One snapshot for the 8 and one for this scrape.
+    assert.equal(v(after, 'cgview_daemon_snapshots_total') - v(before, 'cgview_daemon_snapshots_total'), 2);
+    assert.equal(v(after, 'cgview_daemon_scrapes_total') - v(before, 'cgview_daemon_scrapes_total'), 9);
+  });
+
   describe("collectors' kernel cost", () => {
     let stats: Fd | null = null;
     let pids: number[] = [];
