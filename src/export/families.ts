@@ -175,7 +175,8 @@ function fullName(view: string, m: string): string {
   }
   let n = v.get(m);
   if (n === undefined) {
-    n = `cgview_${view}_${m}`;
+    // Keys may hold '.' and '-' (src/views/parse.ts); metric names may not.
+    n = `cgview_${view}_${m}`.replace(/[^a-zA-Z0-9_:]/g, '_');
     if (v.size < 4096) v.set(m, n);
   }
   return n;
@@ -213,8 +214,16 @@ function addView(
   idPath: (hier: string, id: string) => string | undefined,
   opts: ExportOptions,
 ): void {
+  // One series per name and labels: a view printing `x_ns` and `x_seconds` would name both x_seconds.
+  const seen = sample.metrics.length > 1 ? new Set<string>() : null;
   for (const m of sample.metrics) {
-    const f = family(fullName(view, m.name), m.kind, view, m.key, m.scale);
+    const name = fullName(view, m.name);
+    if (seen) {
+      const k = m.labels ? `${name}{${JSON.stringify(m.labels)}` : name;
+      if (seen.has(k)) continue;
+      seen.add(k);
+    }
+    const f = family(name, m.kind, view, m.key, m.scale);
     if (!f) continue;
     let pairs: ReadonlyArray<readonly [string, string]> = base;
     let labels = baseText;

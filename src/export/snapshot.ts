@@ -154,6 +154,12 @@ export function splitLines(text: string, keys: string[], values: string[]): bool
     if (e < 0) e = n;
     const c = text.indexOf(':', i);
     if (c < 0 || c >= e || c === i) return false;
+    // A key is [A-Za-z_][A-Za-z0-9_.-]* (src/views/parse.ts): anything else is a broken view.
+    for (let k = i; k < c; k++) {
+      const ch = text.charCodeAt(k);
+      const alpha = (ch >= 65 && ch <= 90) || (ch >= 97 && ch <= 122) || ch === 95;
+      if (!alpha && (k === i || !((ch >= 48 && ch <= 57) || ch === 46 || ch === 45))) return false;
+    }
     let v = c + 1;
     while (v < e && text.charCodeAt(v) === 32) v++;
     keys.push(text.slice(i, c));

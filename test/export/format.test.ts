@@ -405,3 +405,37 @@ describe('negotiation', () => {
     assert.equal(goFloat(0.0001), '0.0001');
   });
 });
+
+describe('odd view output', () => {
+  it('keys that are no metric names are made ones; a name printed twice is one series; broken lines are errors', () => {
+    const snap: Snapshot = {
+      at: 0,
+      monoNs: 0n,
+      stats: { ms: 0, files: 0, bulk: 0, readErrors: 0 },
+      cgroups: [
+        cg('/x', 9, { odd: 'cgroup_id: 9\nalpha.beta-gamma: 1\ndelta_ns: 2000\ndelta_seconds: 5\n' }),
+      ],
+    };
+    const s = parseExposition(renderText(toFamilies(snap, defaultExportOptions()).families, false));
+    assert.equal(pick(s, 'cgview_odd_alpha_beta_gamma', {})[0]!.value, 1);
+    assert.deepEqual(
+      pick(s, 'cgview_odd_delta_seconds', {}).map((x) => x.value),
+      [2e-6],
+    );
+    assert.equal(
+      promtoolCheckMetrics(renderText(toFamilies(snap, defaultExportOptions()).families, false)).output,
+      '',
+    );
+    assert.equal(parseLines('a b: 1\n'), null);
+    assert.equal(parseLines('1a: 1\n'), null);
+    assert.equal(parseLines(': 1\n'), null);
+    assert.equal(parseLines('a: 1\na: 2\n'), null);
+    assert.deepEqual(
+      [...parseLines('a.b-c:  x y\nd:\n')!],
+      [
+        ['a.b-c', 'x y'],
+        ['d', ''],
+      ],
+    );
+  });
+});
