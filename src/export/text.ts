@@ -75,7 +75,8 @@ export function renderText(families: readonly Family[], om: boolean): string {
     if (om && f.unit) out.push(`# UNIT ${fam} ${f.unit}\n`);
     if (f.kind !== 'histogram') {
       const head = `${f.name}{`;
-      for (const s of f.series) out.push(`${head}${s.labels}} ${num(s.value)}\n`);
+      for (const s of f.series)
+        out.push(s.labels === '' ? `${f.name} ${num(s.value)}\n` : `${head}${s.labels}} ${num(s.value)}\n`);
       continue;
     }
     const bucket = `${f.name}_bucket{`;
@@ -105,8 +106,13 @@ export function renderText(families: readonly Family[], om: boolean): string {
       for (let j = 0; j < h.cum.length; j++)
         chunk += `${l}${sep === '' ? leText[j]!.slice(1) : leText[j]}${h.cum[j]}\n`;
       chunk += `${l}${sep}le="+Inf"} ${h.count}\n`;
-      if (h.sum !== undefined) chunk += `${sum}${s.labels}} ${num(h.sum)}\n`;
-      chunk += `${count}${s.labels}} ${h.count}\n`;
+      if (s.labels === '') {
+        if (h.sum !== undefined) chunk += `${f.name}_sum ${num(h.sum)}\n`;
+        chunk += `${f.name}_count ${h.count}\n`;
+      } else {
+        if (h.sum !== undefined) chunk += `${sum}${s.labels}} ${num(h.sum)}\n`;
+        chunk += `${count}${s.labels}} ${h.count}\n`;
+      }
       out.push(chunk);
       now.set(s.labels, { bounds: h.le, cum: h.cum, count: h.count, sum: h.sum, text: chunk });
     }
