@@ -9,8 +9,54 @@ import type { ControlStats } from '../daemon/control-socket.js';
 import type { Manager } from '../daemon/manager.js';
 import { type Family, type Kind, pairsText } from './families.js';
 
+/** The --listen server's figures (src/daemon/http.ts HttpStats): those present are exported. */
+export interface HttpFigures {
+  connections?: number;
+  waiting?: number;
+  accepted?: number;
+  refused?: number;
+  evicted?: number;
+  firstRequestTimeouts?: number;
+  slowOrGreedy?: number;
+  requests?: number;
+  unauthorized?: number;
+}
+
+const HTTP: Array<[keyof HttpFigures, string, Kind, string]> = [
+  ['connections', 'cgview_daemon_http_connections', 'gauge', 'Connections to --listen admitted now.'],
+  ['waiting', 'cgview_daemon_http_connections_waiting', 'gauge', 'Connections waiting for a slot now.'],
+  ['accepted', 'cgview_daemon_http_connections_accepted_total', 'counter', 'Connections accepted.'],
+  [
+    'refused',
+    'cgview_daemon_http_connections_refused_total',
+    'counter',
+    'Connections closed for want of room.',
+  ],
+  [
+    'evicted',
+    'cgview_daemon_http_connections_evicted_total',
+    'counter',
+    'Idle connections closed to make room.',
+  ],
+  [
+    'firstRequestTimeouts',
+    'cgview_daemon_http_first_request_timeouts_total',
+    'counter',
+    'Connections closed: no request in time.',
+  ],
+  [
+    'slowOrGreedy',
+    'cgview_daemon_http_slow_or_greedy_total',
+    'counter',
+    'Connections closed: pipelining too much or not reading.',
+  ],
+  ['requests', 'cgview_daemon_http_requests_total', 'counter', 'HTTP requests.'],
+  ['unauthorized', 'cgview_daemon_http_unauthorized_total', 'counter', 'Requests refused with 401.'],
+];
+
 export interface ExporterFigures {
   control: ControlStats | undefined;
+  http: HttpFigures | undefined;
   scrapes: number;
   snapshots: number;
   snapshotMs: number;
@@ -91,6 +137,11 @@ export function daemonFamilies(m: Manager, x: ExporterFigures): Family[] {
         [[], x.control.clients],
       ]),
     );
+  if (x.http)
+    for (const [k, name, kind, help] of HTTP) {
+      const v = x.http[k];
+      if (typeof v === 'number') out.push(fam(name, kind, help, [[[], v]]));
+    }
   const runs: Array<[Array<[string, string]>, number]> = [];
   const time: Array<[Array<[string, string]>, number]> = [];
   let status: Record<string, unknown> = {};

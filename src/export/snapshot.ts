@@ -26,7 +26,7 @@ import { encodeRel, relativeTo } from '../tree/paths.js';
 import { localPins } from '../tree/state.js';
 import { parseViewSpec } from '../views/registry.js';
 import { classifyCached } from './classify-cache.js';
-import { daemonFamilies } from './daemon-metrics.js';
+import { daemonFamilies, type HttpFigures } from './daemon-metrics.js';
 import { type Family, toFamilies, utf8 } from './families.js';
 import { workloadLabels } from './labels.js';
 import { CONTENT_TYPE, type Format, negotiate, wantsGzip } from './negotiate.js';
@@ -347,6 +347,7 @@ export async function collectSnapshot(
 interface ScrapeState {
   opts: ExportOptions;
   control: ControlStats | undefined;
+  http: HttpFigures | undefined;
   inflight: Promise<Snapshot> | null;
   last: Snapshot | null;
   /** Bodies rendered from `last`, by format and encoding. */
@@ -364,6 +365,7 @@ function stateOf(m: Manager): ScrapeState {
     s = {
       opts: defaultExportOptions(),
       control: undefined,
+      http: undefined,
       inflight: null,
       last: null,
       bodies: new Map(),
@@ -417,6 +419,7 @@ function render(m: Manager, s: ScrapeState, snap: Snapshot, format: Format): Buf
     fams.push(
       ...daemonFamilies(m, {
         control: s.control,
+        http: s.http,
         scrapes: s.scrapes,
         snapshots: s.snapshots,
         snapshotMs: snap.stats.ms,
@@ -433,9 +436,12 @@ function render(m: Manager, s: ScrapeState, snap: Snapshot, format: Format): Buf
 export async function renderMetrics(
   m: Manager,
   req: { accept?: string; acceptEncoding?: string },
+  extra: { control?: ControlStats; http?: HttpFigures } = {},
 ): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> {
   const s = stateOf(m);
   s.scrapes++;
+  if (extra.control) s.control = extra.control;
+  if (extra.http) s.http = extra.http;
   const format = negotiate(req.accept);
   const gz = wantsGzip(req.acceptEncoding);
   try {
