@@ -69,7 +69,14 @@ export interface SnapshotOptions {
 interface BulkReader {
   read(): Map<string, ViewSample>;
 }
-type BulkModule = { bulkReader(c: Manager['collectors'], view: string): BulkReader | null };
+type BulkModule = {
+  bulkReader(
+    c: Manager['collectors'],
+    view: string,
+    hierarchyId?: number,
+    opts?: { root?: string },
+  ): BulkReader | null;
+};
 let bulkModule: BulkModule | null = null;
 // Loaded by name so that this compiles before the module lands.
 const BULK_SPEC = '../views/bulk.js';
@@ -300,15 +307,20 @@ export async function collectSnapshot(
             );
             continue;
           }
-          if (bulkModule && rt.v2) {
-            let b = bulk.get(prog.program);
+          if (bulkModule && prog.builtin) {
+            // One walk per view and tree (its cgroup subtree), shared by every cgroup of it.
+            const bk = `${prog.program}\0${rt.cfg.dir}`;
+            let b = bulk.get(bk);
             if (b === undefined) {
               try {
-                b = bulkModule.bulkReader(m.collectors, prog.program)?.read() ?? null;
+                b =
+                  bulkModule
+                    .bulkReader(m.collectors, prog.program, rt.hierarchyId, { root: rt.cfg.cgroup })
+                    ?.read() ?? null;
               } catch {
-                b = null;
+                b = null; // the files, then
               }
-              bulk.set(prog.program, b);
+              bulk.set(bk, b);
             }
             const s = b?.get(cs.id);
             if (s) {
