@@ -411,6 +411,15 @@ function sharedSnapshot(m: Manager, s: ScrapeState): Promise<Snapshot> {
       s.last = snap;
       s.bodies.clear();
       s.lastMs = snap.stats.ms;
+      // Past the window nobody gets it again: let the snapshot and its bodies
+      // go (tens of MB at 10,000 cgroups) instead of holding them until the next scrape.
+      const t = setTimeout(() => {
+        if (s.last === snap) {
+          s.last = null;
+          s.bodies.clear();
+        }
+      }, s.opts.cacheMs + 50);
+      t.unref();
       return snap;
     },
     (e) => {
