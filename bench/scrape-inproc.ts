@@ -19,7 +19,7 @@ import { toFamilies } from '../src/export/families.js';
 import { defaultExportOptions } from '../src/export/options.js';
 import { renderProtobuf } from '../src/export/protobuf.js';
 import { collectSnapshot } from '../src/export/snapshot.js';
-import { renderText } from '../src/export/text.js';
+import { renderTextBuffer } from '../src/export/text.js';
 import { openDir } from '../src/kernel/index.js';
 import { cpath, readFileAt } from '../src/kernel/readat.js';
 
@@ -126,8 +126,8 @@ async function main(): Promise<void> {
     for (let r = 0; r <= ROUNDS; r++) {
       const snap = await timed(() => collectSnapshot(m, opts));
       const conv = await timed(() => toFamilies(snap.v, opts));
-      const text = await timed(() => Buffer.from(renderText(conv.v.families, false), 'utf8'));
-      const om = await timed(() => Buffer.from(renderText(conv.v.families, true), 'utf8'));
+      const text = await timed(() => renderTextBuffer(conv.v.families, false));
+      const om = await timed(() => renderTextBuffer(conv.v.families, true));
       const pb = await timed(() => renderProtobuf(conv.v.families));
       const gz = await timed(() => zlib.gzipSync(text.v, { level: 1 }));
       if (r === 0) {

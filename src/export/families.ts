@@ -104,10 +104,14 @@ export interface Conversion {
 }
 
 /** Label pairs and text of each cgroup, kept from one scrape to the next (labels are per path). */
-let bases = new Map<
-  string,
-  { labels: Record<string, string>; pairs: Array<[string, string]>; text: string }
->();
+interface Base {
+  labels: Record<string, string>;
+  pairs: Array<[string, string]>;
+  text: string;
+  /** This cgroup's series of the last conversion, by view, name and labels: reused when their numbers are the same. */
+  series: Map<string, Series>;
+}
+let bases = new Map<string, Base>();
 
 /** Families of a snapshot, in a stable order (first seen), each with every cgroup's series. */
 export function toFamilies(snap: Snapshot, opts: ExportOptions): Conversion {
@@ -146,21 +150,30 @@ export function toFamilies(snap: Snapshot, opts: ExportOptions): Conversion {
     let b = oldBases.get(bk);
     if (!b || b.labels !== c.labels) {
       const pairs = cgroupPairs(c);
-      b = { labels: c.labels, pairs, text: pairsText(pairs) };
+      b = { labels: c.labels, pairs, text: pairsText(pairs), series: new Map() };
     }
     bases.set(bk, b);
     const base = b.pairs;
     const baseText = b.text;
+    const prev = b.series;
+    const next = new Map<string, Series>();
     for (const [view, sample] of c.views) {
       if (view === 'info') {
         const f = family('cgview_cgroup_info', 'info', view, '', 1);
         if (!f) continue;
-        const pairs: Array<[string, string]> = [...base, ['cgroup_id', c.id], ['level', String(c.level)]];
-        f.series.push({ labels: pairsText(pairs), pairs, value: 1 });
+        const k = `info\0${c.id}\0${c.level}`;
+        let s = prev.get(k);
+        if (!s) {
+          const pairs: Array<[string, string]> = [...base, ['cgroup_id', c.id], ['level', String(c.level)]];
+          s = { labels: pairsText(pairs), pairs, value: 1 };
+        }
+        next.set(k, s);
+        f.series.push(s);
         continue;
       }
-      addView(c, view, sample, base, baseText, family, idPath, opts);
+      addView(c, view, sample, base, baseText, family, idPath, opts, prev, next);
     }
+    b.series = next;
   }
   return { families: [...fams.values()], conflicts };
 }
@@ -189,19 +202,43 @@ function fullName(view: string, m: string): string {
  */
 let pickCache = new WeakMap<
   readonly number[],
-  { want: ExportOptions['buckets']; idx: number[]; le: number[] }
+  { want: ExportOptions['buckets']; scale: number; idx: number[]; le: number[] }
 >();
-function picked(bounds: readonly number[], scale: number, want: ExportOptions['buckets']) {
+/** Canonical bound arrays: one per content, so that identity says "same bounds" across reads. */
+let canon = new WeakMap<readonly number[], readonly number[]>();
+const canonList: Array<readonly number[]> = [];
+function canonical(bounds: readonly number[]): readonly number[] {
+  const c = canon.get(bounds);
+  if (c) return c;
+  let found: readonly number[] | undefined;
+  for (const k of canonList)
+    if (k.length === bounds.length && k.every((b, i) => b === bounds[i])) {
+      found = k;
+      break;
+    }
+  if (!found) {
+    found = bounds;
+    canonList.push(bounds);
+    if (canonList.length > 64) canonList.shift();
+  }
+  canon.set(bounds, found);
+  return found;
+}
+
+function picked(raw: readonly number[], scale: number, want: ExportOptions['buckets']) {
+  const bounds = canonical(raw);
   const have = pickCache.get(bounds);
-  if (have && have.want === want) return have;
+  if (have && have.want === want && have.scale === scale) return have;
   const idx = scale === 1e-9 ? pickBuckets(bounds, scale, want) : bounds.map((_, i) => i);
-  const p = { want, idx, le: idx.map((i) => toBase(bounds[i]!, scale)) };
+  const p = { want, scale, idx, le: idx.map((i) => toBase(bounds[i]!, scale)) };
   pickCache.set(bounds, p);
   return p;
 }
 /** Tests: forget cached bucket picks. */
 export function resetPickCache(): void {
   pickCache = new WeakMap();
+  canon = new WeakMap();
+  canonList.length = 0;
 }
 
 function addView(
@@ -213,6 +250,8 @@ function addView(
   family: (name: string, kind: Kind, view: string, key: string, scale: number) => Family | null,
   idPath: (hier: string, id: string) => string | undefined,
   opts: ExportOptions,
+  prev: Map<string, Series>,
+  next: Map<string, Series>,
 ): void {
   // One series per name and labels: a view printing `x_ns` and `x_seconds` would name both x_seconds.
   const seen = sample.metrics.length > 1 ? new Set<string>() : null;
@@ -225,6 +264,17 @@ function addView(
     }
     const f = family(name, m.kind, view, m.key, m.scale);
     if (!f) continue;
+    // The series of the last scrape, if its numbers are these (an idle cgroup): the formats keep
+    // its rendered form. Not for cgroup-id labels, whose path label may have changed.
+    let mk: string | null = `${view}\0${m.name}`;
+    if (m.labels)
+      mk = Object.keys(m.labels).some(isCgroupFamily) ? null : `${mk}\0${JSON.stringify(m.labels)}`;
+    const old = mk === null ? undefined : prev.get(mk);
+    if (old && !m.hist && old.hist === undefined && old.value === toBase(m.value, m.scale)) {
+      next.set(mk!, old);
+      f.series.push(old);
+      continue;
+    }
     let pairs: ReadonlyArray<readonly [string, string]> = base;
     let labels = baseText;
     if (m.labels) {
@@ -242,7 +292,9 @@ function addView(
       labels = pairsText(pairs);
     }
     if (m.kind !== 'histogram' || !m.hist) {
-      f.series.push({ labels, pairs, value: toBase(m.value, m.scale) });
+      const ns: Series = { labels, pairs, value: toBase(m.value, m.scale) };
+      if (mk !== null) next.set(mk, ns);
+      f.series.push(ns);
       continue;
     }
     const h = m.hist;
@@ -253,16 +305,29 @@ function addView(
     let count = h.count;
     const n = h.cum.length;
     if (n > 0 && h.cum[n - 1]! > count) count = h.cum[n - 1]!;
-    let prev = 0;
+    let last = 0;
     const cum: number[] = new Array(idx.length);
     for (let j = 0; j < idx.length; j++) {
       let v = h.cum[idx[j]!]!;
-      if (v < prev) v = prev;
+      if (v < last) v = last;
       if (v > count) v = count;
       cum[j] = v;
-      prev = v;
+      last = v;
     }
-    f.series.push({
+    const sum = h.sum === undefined ? undefined : toBase(h.sum, m.scale);
+    const oh = old?.hist;
+    if (oh?.all && oh.le === le && oh.count === count && oh.sum === sum) {
+      // Every view bucket, not only the exported ones: the native histogram carries them all.
+      const a = oh.all.cum;
+      let same = a.length === h.cum.length && oh.all.count === h.count;
+      for (let j = 0; same && j < a.length; j++) if (a[j] !== h.cum[j]) same = false;
+      if (same) {
+        next.set(mk!, old!);
+        f.series.push(old!);
+        continue;
+      }
+    }
+    const hs: Series = {
       labels,
       pairs,
       value: count,
@@ -270,10 +335,12 @@ function addView(
         le,
         cum,
         count,
-        sum: h.sum === undefined ? undefined : toBase(h.sum, m.scale),
+        sum,
         scale: m.scale,
         all: h,
       },
-    });
+    };
+    if (mk !== null) next.set(mk, hs);
+    f.series.push(hs);
   }
 }

@@ -32,7 +32,7 @@ import { workloadLabels } from './labels.js';
 import { CONTENT_TYPE, type Format, negotiate, wantsGzip } from './negotiate.js';
 import { cgroupFilter, defaultExportOptions, type ExportOptions, viewFilter } from './options.js';
 import { renderProtobuf } from './protobuf.js';
-import { renderText } from './text.js';
+import { renderTextBuffer } from './text.js';
 
 export interface CgroupSnap {
   /** The tree (its root directory) this cgroup was read from first. */
@@ -450,7 +450,7 @@ function render(m: Manager, s: ScrapeState, snap: Snapshot, format: Format): Buf
       }),
     );
   if (format === 'protobuf') return renderProtobuf(fams);
-  return Buffer.from(renderText(fams, format === 'openmetrics'), 'utf8');
+  return renderTextBuffer(fams, format === 'openmetrics');
 }
 
 /** GET /metrics: the body in the format `accept` asks for, gzipped when `acceptEncoding` allows. */

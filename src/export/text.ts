@@ -4,7 +4,7 @@
  * formatted the way Prometheus' own Go code does (strconv 'g', shortest), so
  * the `le` of a classic bucket is the same string in every format.
  */
-import type { Family } from './families.js';
+import type { Family, Series } from './families.js';
 
 /** Go's strconv.FormatFloat(v, 'g', -1, 64), as Prometheus formats `le` and values. */
 export function goFloat(v: number): string {
@@ -35,32 +35,28 @@ function escapeHelp(s: string, om: boolean): string {
 }
 
 /**
- * A histogram's lines from the last render, by format, family and labels:
- * an idle cgroup's histogram is the same from one scrape to the next, and
- * its 15 lines are most of the output. Entries not used by a render are
- * dropped by it, so this holds at most one render's histograms per format.
+ * The lines of a series as last rendered: the conversion hands out the same
+ * Series object again while its numbers stay the same (an idle cgroup), and
+ * its lines are the same in both text formats. Weak: gone with the series.
  */
-interface Memo {
-  bounds: number[];
-  cum: number[];
-  count: number;
-  sum: number | undefined;
-  text: string;
-}
-const memos: [Map<string, Map<string, Memo>>, Map<string, Map<string, Memo>>] = [new Map(), new Map()];
-
-function same(m: Memo, le: number[], cum: number[], count: number, sum: number | undefined): boolean {
-  if (m.bounds !== le || m.count !== count || m.sum !== sum || m.cum.length !== cum.length) return false;
-  for (let i = 0; i < cum.length; i++) if (m.cum[i] !== cum[i]) return false;
-  return true;
-}
+const rendered = new WeakMap<Series, Buffer>();
 
 /** Renders families as text 0.0.4 (`om` false) or OpenMetrics 1.0 (`om` true, ends with `# EOF`). */
 export function renderText(families: readonly Family[], om: boolean): string {
-  const out: string[] = [];
-  const oldMemo = memos[om ? 1 : 0];
-  const newMemo = new Map<string, Map<string, Memo>>();
-  memos[om ? 1 : 0] = newMemo;
+  return renderTextBuffer(families, om).toString('utf8');
+}
+
+/** renderText as the UTF-8 body: the pieces are kept per series as bytes, so a body is one copy of them. */
+export function renderTextBuffer(families: readonly Family[], om: boolean): Buffer {
+  const parts: Buffer[] = [];
+  let total = 0;
+  const out = {
+    push(x: string | Buffer): void {
+      const b = typeof x === 'string' ? Buffer.from(x, 'utf8') : x;
+      parts.push(b);
+      total += b.length;
+    },
+  };
   for (const f of families) {
     if (f.series.length === 0) continue;
     // OpenMetrics names the family without the suffixes its samples carry.
@@ -75,8 +71,17 @@ export function renderText(families: readonly Family[], om: boolean): string {
     if (om && f.unit) out.push(`# UNIT ${fam} ${f.unit}\n`);
     if (f.kind !== 'histogram') {
       const head = `${f.name}{`;
-      for (const s of f.series)
-        out.push(s.labels === '' ? `${f.name} ${num(s.value)}\n` : `${head}${s.labels}} ${num(s.value)}\n`);
+      for (const s of f.series) {
+        let line = rendered.get(s);
+        if (line === undefined) {
+          line = Buffer.from(
+            s.labels === '' ? `${f.name} ${num(s.value)}\n` : `${head}${s.labels}} ${num(s.value)}\n`,
+            'utf8',
+          );
+          rendered.set(s, line);
+        }
+        out.push(line);
+      }
       continue;
     }
     const bucket = `${f.name}_bucket{`;
@@ -85,15 +90,11 @@ export function renderText(families: readonly Family[], om: boolean): string {
     // The le="…" suffix of each bound, computed once per family and bound list.
     let leFor: number[] | null = null;
     let leText: string[] = [];
-    const was = oldMemo.get(f.name);
-    const now = new Map<string, Memo>();
-    newMemo.set(f.name, now);
     for (const s of f.series) {
       const h = s.hist!;
-      const m = was?.get(s.labels);
-      if (m && same(m, h.le, h.cum, h.count, h.sum)) {
-        now.set(s.labels, m);
-        out.push(m.text);
+      const have = rendered.get(s);
+      if (have !== undefined) {
+        out.push(have);
         continue;
       }
       if (leFor !== h.le) {
@@ -113,10 +114,11 @@ export function renderText(families: readonly Family[], om: boolean): string {
         if (h.sum !== undefined) chunk += `${sum}${s.labels}} ${num(h.sum)}\n`;
         chunk += `${count}${s.labels}} ${h.count}\n`;
       }
-      out.push(chunk);
-      now.set(s.labels, { bounds: h.le, cum: h.cum, count: h.count, sum: h.sum, text: chunk });
+      const b = Buffer.from(chunk, 'utf8');
+      out.push(b);
+      rendered.set(s, b);
     }
   }
   if (om) out.push('# EOF\n');
-  return out.join('');
+  return Buffer.concat(parts, total);
 }

@@ -439,3 +439,42 @@ describe('odd view output', () => {
     );
   });
 });
+
+describe('series kept from one scrape to the next', () => {
+  it('an unchanged cgroup reuses its lines; a changed one is rendered anew, in every format', () => {
+    const labels = { unit: 'k.scope' };
+    const mk = (waits: number[], depth: number) => {
+      const c = cg(
+        '/k.scope',
+        11,
+        { sched_lat: schedLat(11, waits), test_export: `cgroup_id: 11\ndepth: ${depth}\n` },
+        labels,
+      );
+      return {
+        at: 0,
+        monoNs: 0n,
+        stats: { ms: 0, files: 0, bulk: 0, readErrors: 0 },
+        cgroups: [c],
+      } as Snapshot;
+    };
+    const o = defaultExportOptions();
+    const a1 = toFamilies(mk([500, 3000], 1), o).families;
+    const t1 = renderText(a1, false);
+    const p1 = renderProtobuf(a1);
+    const a2 = toFamilies(mk([500, 3000], 1), o).families;
+    assert.equal(renderText(a2, false), t1);
+    assert.deepEqual(renderProtobuf(a2), p1);
+    const hist = (f: typeof a1) => f.find((x) => x.name === 'cgview_sched_lat_wait_seconds')!.series[0]!;
+    assert.equal(hist(a2), hist(a1)); // the same object: its lines are kept
+    const a3 = toFamilies(mk([500, 3000, 2e6], 2), o).families;
+    assert.notEqual(hist(a3), hist(a1));
+    const s3 = parseExposition(renderText(a3, false));
+    assert.equal(pick(s3, 'cgview_sched_lat_wait_seconds_count', {})[0]!.value, 3);
+    assert.equal(pick(s3, 'cgview_test_export_depth', {})[0]!.value, 2);
+    const om3 = parseExposition(renderText(a3, true));
+    assert.equal(pick(om3, 'cgview_sched_lat_wait_seconds_count', {})[0]!.value, 3);
+    const n3 = delimited(renderProtobuf(a3));
+    const h = n3.find((f) => (f.get(1)![0] as Buffer).toString() === 'cgview_sched_lat_wait_seconds')!;
+    assert.equal(decode(decode(h.get(4)![0] as Buffer).get(7)![0] as Buffer).get(1)![0], 3);
+  });
+});
