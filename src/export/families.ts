@@ -20,6 +20,9 @@ export type Kind = 'counter' | 'gauge' | 'histogram' | 'info';
 
 /** One series of a family: its label text (`a="x",b="y"`, no braces) and pairs, and its value or histogram. */
 export interface Series {
+  /** Kept renderings (text.ts, protobuf.ts): a series is reused while its numbers stay the same. */
+  text?: Buffer;
+  proto?: Buffer;
   labels: string;
   pairs: ReadonlyArray<readonly [string, string]>;
   value: number;

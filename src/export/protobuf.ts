@@ -121,9 +121,6 @@ export function nativeOf(s: Series): Native | null {
   };
 }
 
-/** A series' Metric message as last encoded (the conversion reuses unchanged series). */
-const encoded = new WeakMap<Series, Buffer>();
-
 /** Encodes families as delimited MetricFamily messages. */
 export function renderProtobuf(families: readonly Family[]): Buffer {
   const out = new W(1 << 16);
@@ -138,7 +135,7 @@ export function renderProtobuf(families: readonly Family[]): Buffer {
     if (f.help) fam.string(2, f.help);
     fam.uint(3, f.kind === 'counter' ? COUNTER : f.kind === 'histogram' ? HISTOGRAM : GAUGE);
     for (const s of f.series) {
-      const have = encoded.get(s);
+      const have = s.proto; // kept: the conversion reuses unchanged series
       if (have) {
         fam.tag(4, 2);
         fam.varint(have.length);
@@ -163,7 +160,7 @@ export function renderProtobuf(families: readonly Family[]): Buffer {
         met.message(f.kind === 'counter' ? 3 : 2, sub);
       }
       fam.message(4, met);
-      encoded.set(s, Buffer.from(met.buf.subarray(0, met.pos)));
+      s.proto = Buffer.from(met.buf.subarray(0, met.pos));
     }
     out.varint(fam.pos);
     out.need(fam.pos);

@@ -4,7 +4,7 @@
  * formatted the way Prometheus' own Go code does (strconv 'g', shortest), so
  * the `le` of a classic bucket is the same string in every format.
  */
-import type { Family, Series } from './families.js';
+import type { Family } from './families.js';
 
 /** Go's strconv.FormatFloat(v, 'g', -1, 64), as Prometheus formats `le` and values. */
 export function goFloat(v: number): string {
@@ -34,13 +34,11 @@ function escapeHelp(s: string, om: boolean): string {
     : s.replace(/[\\\n]/g, (c) => (c === '\n' ? '\\n' : '\\\\'));
 }
 
-/**
- * The lines of a series as last rendered: the conversion hands out the same
- * Series object again while its numbers stay the same (an idle cgroup), and
- * its lines are the same in both text formats. Weak: gone with the series.
+/*
+ * A series' lines are kept on it (Series.text): the conversion hands out the
+ * same Series object again while its numbers stay the same (an idle cgroup),
+ * and its lines are the same in both text formats.
  */
-const rendered = new WeakMap<Series, Buffer>();
-
 /** Renders families as text 0.0.4 (`om` false) or OpenMetrics 1.0 (`om` true, ends with `# EOF`). */
 export function renderText(families: readonly Family[], om: boolean): string {
   return renderTextBuffer(families, om).toString('utf8');
@@ -72,13 +70,13 @@ export function renderTextBuffer(families: readonly Family[], om: boolean): Buff
     if (f.kind !== 'histogram') {
       const head = `${f.name}{`;
       for (const s of f.series) {
-        let line = rendered.get(s);
+        let line = s.text;
         if (line === undefined) {
           line = Buffer.from(
             s.labels === '' ? `${f.name} ${num(s.value)}\n` : `${head}${s.labels}} ${num(s.value)}\n`,
             'utf8',
           );
-          rendered.set(s, line);
+          s.text = line;
         }
         out.push(line);
       }
@@ -92,7 +90,7 @@ export function renderTextBuffer(families: readonly Family[], om: boolean): Buff
     let leText: string[] = [];
     for (const s of f.series) {
       const h = s.hist!;
-      const have = rendered.get(s);
+      const have = s.text;
       if (have !== undefined) {
         out.push(have);
         continue;
@@ -116,7 +114,7 @@ export function renderTextBuffer(families: readonly Family[], om: boolean): Buff
       }
       const b = Buffer.from(chunk, 'utf8');
       out.push(b);
-      rendered.set(s, b);
+      s.text = b;
     }
   }
   if (om) out.push('# EOF\n');
