@@ -164,9 +164,10 @@ export function toFamilies(snap: Snapshot, opts: ExportOptions): Conversion {
       if (view === 'info') {
         const f = family('cgview_cgroup_info', 'info', view, '', 1);
         if (!f) continue;
-        const k = `info\0${c.id}\0${c.level}`;
+        const k = 'info';
         let s = prev.get(k);
-        if (!s) {
+        const pl = s?.pairs;
+        if (!s || pl![pl!.length - 2]![1] !== c.id || pl![pl!.length - 1]![1] !== String(c.level)) {
           const pairs: Array<[string, string]> = [...base, ['cgroup_id', c.id], ['level', String(c.level)]];
           s = { labels: pairsText(pairs), pairs, value: 1 };
         }
@@ -180,6 +181,9 @@ export function toFamilies(snap: Snapshot, opts: ExportOptions): Conversion {
   }
   return { families: [...fams.values()], conflicts };
 }
+
+/** Names met in one view output (one set, cleared per output). */
+const seenNames = new Set<string>();
 
 /** Full names by view and metric name (no string building per sample). */
 const names = new Map<string, Map<string, string>>();
@@ -257,7 +261,8 @@ function addView(
   next: Map<string, Series>,
 ): void {
   // One series per name and labels: a view printing `x_ns` and `x_seconds` would name both x_seconds.
-  const seen = sample.metrics.length > 1 ? new Set<string>() : null;
+  const seen = sample.metrics.length > 1 ? seenNames : null;
+  seen?.clear();
   for (const m of sample.metrics) {
     const name = fullName(view, m.name);
     if (seen) {
@@ -269,7 +274,7 @@ function addView(
     if (!f) continue;
     // The series of the last scrape, if its numbers are these (an idle cgroup): the formats keep
     // its rendered form. Not for cgroup-id labels, whose path label may have changed.
-    let mk: string | null = `${view}\0${m.name}`;
+    let mk: string | null = fullName(view, m.name);
     if (m.labels)
       mk = Object.keys(m.labels).some(isCgroupFamily) ? null : `${mk}\0${JSON.stringify(m.labels)}`;
     const old = mk === null ? undefined : prev.get(mk);
