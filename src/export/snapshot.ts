@@ -24,6 +24,7 @@ import { cpath, readFileAt } from '../kernel/readat.js';
 import type { ViewSample } from '../stats/keys.js';
 import { encodeRel, relativeTo } from '../tree/paths.js';
 import { localPins } from '../tree/state.js';
+import { bulkReader } from '../views/bulk.js';
 import { parseViewSpec } from '../views/registry.js';
 import { classifyCached } from './classify-cache.js';
 import { daemonFamilies, type HttpFigures } from './daemon-metrics.js';
@@ -63,29 +64,6 @@ export interface Snapshot {
 export interface SnapshotOptions {
   export?: Partial<ExportOptions>;
 }
-
-// --- the bulk path (bpf helper's src/views/bulk.ts, when it exists) --------------------------
-
-interface BulkReader {
-  read(): Map<string, ViewSample>;
-}
-type BulkModule = {
-  bulkReader(
-    c: Manager['collectors'],
-    view: string,
-    hierarchyId?: number,
-    opts?: { root?: string },
-  ): BulkReader | null;
-};
-let bulkModule: BulkModule | null = null;
-// Loaded by name so that this compiles before the module lands.
-const BULK_SPEC = '../views/bulk.js';
-const bulkLoaded: Promise<void> = import(BULK_SPEC).then(
-  (m: BulkModule) => {
-    if (typeof m.bulkReader === 'function') bulkModule = m;
-  },
-  () => {},
-);
 
 // --- per-tree facts, cached ------------------------------------------------------------------
 
@@ -227,7 +205,6 @@ export async function collectSnapshot(
   m: Manager,
   opts: SnapshotOptions | Partial<ExportOptions> = {},
 ): Promise<Snapshot> {
-  await bulkLoaded;
   const o: ExportOptions = {
     ...defaultExportOptions(),
     ...((opts as SnapshotOptions).export ?? (opts as Partial<ExportOptions>)),
@@ -307,16 +284,15 @@ export async function collectSnapshot(
             );
             continue;
           }
-          if (bulkModule && prog.builtin) {
+          if (prog.builtin) {
             // One walk per view and tree (its cgroup subtree), shared by every cgroup of it.
             const bk = `${prog.program}\0${rt.cfg.dir}`;
             let b = bulk.get(bk);
             if (b === undefined) {
               try {
                 b =
-                  bulkModule
-                    .bulkReader(m.collectors, prog.program, rt.hierarchyId, { root: rt.cfg.cgroup })
-                    ?.read() ?? null;
+                  bulkReader(m.collectors, prog.program, rt.hierarchyId, { root: rt.cfg.cgroup })?.read() ??
+                  null;
               } catch {
                 b = null; // the files, then
               }

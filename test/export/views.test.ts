@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -19,8 +20,16 @@ import {
   progFdById,
   progInfo,
 } from '../../src/kernel/index.js';
-import { type Daemon, type DaemonEnv, daemonEnv } from '../daemon.js';
-import { BPF_BUILD, CGROUP_V1_CPU, CGROUP2, tmpBpffsDir, waitFor } from '../helpers.js';
+import { Daemon, type DaemonEnv, daemonEnv } from '../daemon.js';
+import {
+  BPF_BUILD,
+  CGROUP_V1_CPU,
+  CGROUP2,
+  onCleanup,
+  RUN_PREFIX,
+  tmpBpffsDir,
+  waitFor,
+} from '../helpers.js';
 import { killTasks, listeningDaemon, parseExposition, pick, scrape, spinners } from './util.js';
 
 const rel = (root: string, cg: string) => `/${path.relative(root, cg)}`;
@@ -254,5 +263,49 @@ describe('a v1 hierarchy', () => {
     assert.equal(i[0]!.labels['unit'], 'x.scope');
     assert.equal(pick(s, 'cgview_sched_lat_wait_seconds_count', { cgroup: cg, hierarchy: want }).length, 1);
     await d.stop();
+  });
+});
+
+describe('--metrics-config', () => {
+  it('selects cgroups and views; a wrong file stops start-up naming the mistake', async () => {
+    const env = daemonEnv();
+    for (const n of ['keep.service', 'drop.service', 'keep.service/deep'])
+      fs.mkdirSync(path.join(env.cgroupRoot, n));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), RUN_PREFIX));
+    onCleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const cfg = path.join(dir, 'metrics.json');
+    const top = rel(CGROUP2, env.cgroupRoot);
+    fs.writeFileSync(
+      cfg,
+      JSON.stringify({
+        include: [`${top}/**`],
+        exclude: ['/**/drop.service'],
+        max_depth: top.split('/').length,
+        views: ['info'],
+      }),
+    );
+    const { d, url } = await listeningDaemon(env, { args: ['--metrics-config', cfg] });
+    await d.ok(['pin', 'info', env.bpffs, '--inherit', '--cgroup', env.cgroupRoot]);
+    await d.ok(['pin', 'sched_lat', env.bpffs, '--inherit']);
+    await waitFor(
+      () => fs.existsSync(path.join(env.bpffs, 'keep%2Eservice', 'deep', 'sched_lat')),
+      5000,
+      'pins',
+    );
+    const s = parseExposition(await scrape(url));
+    const cgs = pick(s, 'cgview_cgroup_info', {})
+      .map((x) => x.labels['cgroup'])
+      .sort();
+    assert.deepEqual(cgs, [top, `${top}/keep.service`]); // drop excluded, deep past max_depth
+    assert.equal(s.filter((x) => x.name.startsWith('cgview_sched_lat_')).length, 0);
+    await d.stop();
+    fs.writeFileSync(cfg, '{"include": ["/"], "bukets": "all"}');
+    const bad = await Daemon.start(daemonEnv(), {
+      args: ['--listen', '127.0.0.1:0', '--metrics-config', cfg],
+      waitReady: false,
+    });
+    const exit = await bad.exited;
+    assert.notEqual(exit.code, 0);
+    assert.match(bad.stderr, /unknown key "bukets"/);
   });
 });
