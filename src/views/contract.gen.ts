@@ -114,6 +114,14 @@ export const CONTRACT = {
     rodata: {},
     kfuncs: [],
   },
+  'test_export.bpf.o': {
+    programs: {
+      test_export: 'iter/cgroup',
+    },
+    maps: [],
+    rodata: {},
+    kfuncs: [],
+  },
   'test_fixture.bpf.o': {
     programs: {
       fixture_switch: 'tp_btf/sched_switch',
