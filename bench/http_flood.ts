@@ -47,11 +47,25 @@ async function child(repo: string, roots: number): Promise<void> {
   };
   let port: number;
   if (typeof http.serveHttp === 'function') {
-    const shim = await import(path.join(repo, 'dist/src/daemon/metrics-shim.js'));
+    // The daemon's counters of the fake manager, as the first version printed them (the
+    // temporary shim this used is gone with the exporter's renderMetrics, which needs a real Manager).
+    const render = async () => {
+      const st = fake.status();
+      const lines = [
+        '# TYPE cgview_up gauge',
+        'cgview_up 1',
+        ...st.roots.map((r) => `cgview_tree_dirs{root=${JSON.stringify(r.dir)}} ${r.dirs}`),
+      ];
+      return {
+        status: 200,
+        headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' },
+        body: Buffer.from(`${lines.join('\n')}\n`),
+      };
+    };
     const s = await http.serveHttp({
       listen: '127.0.0.1:0',
       limits: limits.httpLimits(),
-      render: (req: unknown) => shim.renderMetrics(fake, req),
+      render,
     });
     port = s.address.port;
   } else {

@@ -5,7 +5,7 @@
  * added (docs/writing-views.md walks through it).
  *
  *   cgview build examples/ctxsw.bpf.c
- *   cgview pin ./examples/ctxsw.bpf.o:ctxsw /sys/fs/bpf/cgview --inherit
+ *   cgview pin ./examples/ctxsw.bpf.c:ctxsw /sys/fs/bpf/cgview --inherit
  *   cgview cat /sys/fs/cgroup/unified ctxsw
  *
  * Prints, after cgroup_id:

@@ -1,10 +1,13 @@
 /** cgview build FILE.bpf.c [-o OUT] [--json]: compiles a view with the kit and says what the object has. */
 import path from 'node:path';
-import { buildView, defaultObjectPath, type ObjectDescription } from '../views/build.js';
+import { buildView, defaultObjectPath, notRootOnly, type ObjectDescription } from '../views/build.js';
 import { fromBytes, OPTIONS, parseArgs, resolveBytes, usageError, writeText } from './args.js';
 
 /** The object's programs and maps, one per line, with how to pin each view. */
-export function describeText(object: string, d: ObjectDescription): string {
+export function describeText(object: string, d: ObjectDescription, source?: string): string {
+  // The daemon takes an object only where nobody but root can change it; elsewhere a pin of the
+  // source (built as root into root's build cache) is what works.
+  const spec = source !== undefined && notRootOnly(object) ? source : object;
   const lines: string[] = [];
   const w = Math.max(4, ...d.programs.map((p) => p.name.length));
   lines.push('programs:');
@@ -12,7 +15,7 @@ export function describeText(object: string, d: ObjectDescription): string {
     lines.push(
       `  ${p.name.padEnd(w)}  ${p.section.padEnd(24)}  ${
         p.kind === 'view'
-          ? `view: cgview pin ${object}:${p.name} DIR`
+          ? `view: cgview pin ${spec}:${p.name} DIR`
           : 'collector (loaded and attached by the daemon)'
       }`,
     );
@@ -44,6 +47,6 @@ export async function build(argv: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify({ object: r.object, ...r.description }, null, 2)}\n`);
     return 0;
   }
-  writeText(process.stdout, `built ${r.object}\n${describeText(r.object, r.description)}`);
+  writeText(process.stdout, `built ${r.object}\n${describeText(r.object, r.description, source)}`);
   return 0;
 }

@@ -9,6 +9,14 @@ import type { RootsIndex } from '../tree/state.js';
 import { buildView, isSourceSpec } from '../views/build.js';
 import { parseViewOutput } from '../views/parse.js';
 import { bytePath, fromBytes, OPTIONS, parseArgs, resolveBytes, usageError, writeText } from './args.js';
+import {
+  annotateCulprits,
+  cgroupMountOf,
+  cgroupOfViewFile,
+  cgroupPaths,
+  culpritIds,
+  v2Mount,
+} from './culprits.js';
 
 /*
  * Arguments arrive as byte strings (src/cli/args.ts) and the daemon speaks
@@ -48,6 +56,11 @@ function out(v: unknown, json: boolean, human: () => string): void {
 function resolveView(spec: string, quiet: boolean): string {
   const i = spec.lastIndexOf(':');
   if (isSourceSpec(spec)) {
+    // The daemon takes pins from root alone: refused here, before anything is compiled.
+    if (process.geteuid?.() !== 0)
+      throw new CgviewError('E_PERMISSION', `pin ${fromBytes(spec)}: only root may pin views`, {
+        hint: 'run it as root (e.g. sudo cgview pin ...); cgview build FILE.bpf.c checks a source without privileges',
+      });
     const src = fromBytes(resolveBytes(spec.slice(0, i)));
     const r = buildView(src);
     if (r.diagnostics) process.stderr.write(r.diagnostics);
@@ -174,11 +187,32 @@ export async function cat(argv: string[]): Promise<number> {
   const parsed: Record<string, Record<string, string>> = {};
   // --json: every view file parsed with the one key: value parser.
   // A view prints bytes (a cgroup name need not be UTF-8): they go out as they are.
+  // sched_culprits: the path of each culprit cgroup (src/cli/culprits.ts), from the cgroup the
+  // file's tree mirrors (the target when it is a cgroup, else the public index of trees).
+  let cgroupTarget: string | null = null;
+  let index: RootsIndex | null | undefined;
+  const culpritPaths = (file: string, bytes: Buffer): Map<string, string> => {
+    const ids = culpritIds(bytes.toString('latin1'));
+    if (!ids.length) return new Map();
+    if (cgroupTarget === null && index === undefined)
+      try {
+        index = JSON.parse(fs.readFileSync(indexFileFor(sock(a.values)), 'utf8')) as RootsIndex;
+      } catch {
+        index = null;
+      }
+    const cg = cgroupTarget ?? cgroupOfViewFile(file, index ?? null);
+    const mount = cg === null ? v2Mount() : cgroupMountOf(cg);
+    return mount === null ? new Map() : cgroupPaths(mount, ids);
+  };
   const emit = (file: string, bytes: Buffer, header: boolean) => {
-    if (json) parsed[fromBytes(file)] = Object.fromEntries(parseViewOutput(bytes.toString('utf8')));
-    else {
+    const paths = culpritPaths(file, bytes);
+    if (json) {
+      const o: Record<string, string> = Object.fromEntries(parseViewOutput(bytes.toString('utf8')));
+      for (const [id, cp] of paths) o[`culprit_${id}_path`] = fromBytes(cp);
+      parsed[fromBytes(file)] = o;
+    } else {
       if (header) writeText(process.stdout, `==> ${file} <==\n`);
-      process.stdout.write(bytes);
+      process.stdout.write(paths.size ? annotateCulprits(bytes, paths) : bytes);
     }
   };
   const p = resolveBytes(target);
@@ -196,6 +230,7 @@ export async function cat(argv: string[]): Promise<number> {
   if (!st.isDirectory()) throw new CgviewError('E_BAD_INPUT', `${p} is neither a view file nor a directory`);
   let dirs: Array<{ dir: string; views: string[] }>;
   if (p.startsWith('/sys/fs/cgroup/') || p === '/sys/fs/cgroup' || !isBpffsDir(p)) {
+    cgroupTarget = p;
     dirs = await resolveCgroup(sock(a.values), p);
     if (!dirs.length)
       throw new CgviewError('E_NOT_TAGGED', `no view tree mirrors ${p}`, {

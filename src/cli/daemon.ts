@@ -1,12 +1,9 @@
 /** cgview daemon: the manager in the foreground. SIGTERM/SIGINT stop it and leave every pin in place. */
-import fs from 'node:fs';
 import path from 'node:path';
 import { type Dashboard, daemonSnapshots, startDashboard } from '../api/index.js';
 import { addRoute, type HttpServer, parseListen, serveHttp } from '../daemon/http.js';
 import { makeLogger, parseLevel } from '../daemon/log.js';
 import { Manager } from '../daemon/manager.js';
-// TEMPORARY: until src/export/snapshot.ts lands in main; then import renderMetrics from '../export/snapshot.js'.
-import { renderMetrics } from '../daemon/metrics-shim.js';
 import {
   ensureSocketFree,
   httpLimits,
@@ -18,6 +15,8 @@ import {
 } from '../daemon/server.js';
 import { loadWebConfig, type WebConfig } from '../daemon/webconfig.js';
 import { CgviewError } from '../errors.js';
+import { loadExportConfig } from '../export/options.js';
+import { configureExport, renderMetrics } from '../export/snapshot.js';
 import { requireSupportedArch } from '../kernel/abi.js';
 import { setLibbpfLogger } from '../kernel/index.js';
 import { fromBytes, OPTIONS, parseArgs, resolveBytes, usageError } from './args.js';
@@ -135,20 +134,10 @@ export async function daemon(argv: string[]): Promise<number> {
   const web = webOptions(a.values);
   const listen = web.listen;
   const webConfig: WebConfig | undefined = web.webConfigFile ? loadWebConfig(web.webConfigFile) : undefined;
-  if (web.export.configFile !== undefined) {
-    // Until src/export/options.ts parses it: at least a typo in the path stops start-up.
-    let st: fs.Stats;
-    try {
-      st = fs.statSync(web.export.configFile);
-    } catch (e) {
-      throw new CgviewError(
-        'E_NOT_FOUND',
-        `--metrics-config ${web.export.configFile}: ${(e as NodeJS.ErrnoException).code}`,
-      );
-    }
-    if (!st.isFile())
-      throw new CgviewError('E_BAD_INPUT', `--metrics-config ${web.export.configFile}: not a regular file`);
-  }
+  // --metrics-config: a file that is missing or wrong (unknown key, wrong type) stops start-up, naming it.
+  const exportOptions =
+    web.export.configFile !== undefined ? loadExportConfig(web.export.configFile) : undefined;
+  if (exportOptions) configureExport(m, exportOptions);
   const socketMode = Number.parseInt(a.values.get('socket-mode') ?? '600', 8);
   if (!Number.isInteger(socketMode) || socketMode < 0 || socketMode > 0o777)
     throw new CgviewError(

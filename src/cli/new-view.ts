@@ -39,8 +39,8 @@ export function viewSource(name: string, withCollector: boolean): string {
 /*
  * ${name}: a cgview view, made by \`cgview new-view${withCollector ? ' --with-collector' : ''}\`.
  *
- *   cgview build ${name}.bpf.c
- *   cgview pin ./${name}.bpf.o:${name} /sys/fs/bpf/cgview --inherit
+ *   cgview build ${name}.bpf.c          (checks it; needs no privileges)
+ *   cgview pin ./${name}.bpf.c:${name} /sys/fs/bpf/cgview --inherit   (as root)
  *   cgview cat /sys/fs/cgroup/unified ${name}
  *
  * A view prints "key: value" lines, cgroup_id first; keys ending in _total
@@ -149,7 +149,10 @@ export async function newView(argv: string[]): Promise<number> {
   writeText(
     process.stdout,
     `wrote ${name}.bpf.c (view ${name}${withCollector ? `, collector ${name}_switch and ${name}_rmdir` : ''})\n` +
-      `next: cgview build ${name}.bpf.c && cgview pin ./${name}.bpf.o:${name} DIR --inherit\n`,
+      `check: cgview build ${name}.bpf.c\n` +
+      // A pin of the source builds it as root into root's build cache, which the daemon takes
+      // objects from (an object beside the source is refused unless only root can write there).
+      `next (as root): cgview pin ./${name}.bpf.c:${name} DIR --inherit\n`,
   );
   return 0;
 }

@@ -11,13 +11,14 @@
  * controls. It receives the built object like any other `file.bpf.o:prog`
  * and copies it into its object store (objstore.ts). docs/writing-views.md.
  */
-import { spawnSync } from 'node:child_process';
+import { type SpawnSyncOptions, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CgviewError } from '../errors.js';
+import { fsTypeName, trustedFs } from './objstore.js';
 
 // --- describing an object (pure) -------------------------------------------
 
@@ -359,7 +360,20 @@ export function targetArch(arch: string = process.arch): string {
  * (root, for pins) will load. Throws E_PERMISSION.
  */
 function ensurePrivateDir(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new CgviewError(
+      code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'E_PERMISSION' : 'E_SYSCALL',
+      `build cache ${dir}: cannot make it: ${code}`,
+      {
+        path: dir,
+        cause: e,
+        hint: 'set CGVIEW_CACHE_DIR (or XDG_CACHE_HOME) to a directory of your own, or make HOME one you can write',
+      },
+    );
+  }
   const st = fs.lstatSync(dir);
   const uid = process.geteuid?.() ?? st.uid;
   if (!st.isDirectory() || st.uid !== uid || st.mode & 0o022)
@@ -416,8 +430,14 @@ export interface BuildOptions {
 }
 
 /** Runs a tool; E_BUILD when it cannot be started. */
-function tool(cmd: string, args: string[], what: string, hint: string) {
-  const r = spawnSync(cmd, args, { encoding: 'buffer', maxBuffer: 256 << 20 });
+function tool(
+  cmd: string,
+  args: string[],
+  what: string,
+  hint: string,
+  more: Pick<SpawnSyncOptions, 'stdio' | 'env'> = {},
+) {
+  const r = spawnSync(cmd, args, { encoding: 'buffer', maxBuffer: 256 << 20, ...more });
   if (r.error)
     throw new CgviewError(
       'E_BUILD',
@@ -529,53 +549,250 @@ function fileHash(file: string): string | null {
   }
 }
 
-/**
- * Builds a view source. With `out`, the object goes there; without, into
- * the build cache, named by a hash of the source, the flags, clang's version
- * and the kernel BTF, and reused while every file the build read (clang's
- * dependency list: headers included) is unchanged. Throws E_BUILD with
- * clang's diagnostics, E_NOT_FOUND for a missing source.
- */
-export function buildView(src: string, opts: BuildOptions = {}): BuildResult {
-  const source = path.resolve(src);
-  let text: Buffer;
+/** The most of a source the build reads. */
+const MAX_SOURCE_BYTES = 16 << 20;
+
+/** Reads a source once, through one descriptor (never blocking on a FIFO), bounded. Throws E_NOT_FOUND, E_BAD_INPUT. */
+function readSource(source: string, src: string): Buffer {
+  let fd: number;
   try {
-    text = fs.readFileSync(source);
+    fd = fs.openSync(source, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch (e) {
     throw new CgviewError('E_NOT_FOUND', `build ${src}: ${(e as NodeJS.ErrnoException).code}`, {
       path: source,
       cause: e,
     });
   }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile())
+      throw new CgviewError('E_BAD_INPUT', `build ${src}: not a regular file`, { path: source });
+    if (st.size > MAX_SOURCE_BYTES)
+      throw new CgviewError('E_BAD_INPUT', `build ${src}: larger than ${MAX_SOURCE_BYTES} bytes`, {
+        path: source,
+      });
+    return fs.readFileSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Why someone other than root could change what `p` names, or null when
+ * nobody can: every directory on the way and the file itself root-owned, not
+ * writable by group or others (a sticky directory such as /tmp is fine on the
+ * way), on a file system whose owners are the kernel's own (objstore.ts
+ * trustedFs); a symlink on the way must be root's, and is followed (so is a
+ * symlink in its target).
+ */
+export function notRootOnly(p: string): string | null {
+  let todo = path
+    .resolve(p)
+    .split('/')
+    .filter((c) => c !== '');
+  let at = '/';
+  let hops = 0;
+  const judge = (q: string, st: fs.Stats, last: boolean): string | null => {
+    let type: number;
+    try {
+      type = fs.statfsSync(q).type;
+    } catch (e) {
+      return `${q}: ${(e as NodeJS.ErrnoException).code}`;
+    }
+    if (!trustedFs(type)) return `${q} is on a file system of type ${fsTypeName(type)}`;
+    if (st.uid !== 0) return `${q} is owned by uid ${st.uid}`;
+    const sticky = st.isDirectory() && !last && (st.mode & 0o1000) !== 0;
+    if (st.mode & 0o022 && !sticky) return `${q} is writable by group or others`;
+    return null;
+  };
+  const why = judge('/', fs.lstatSync('/'), todo.length === 0);
+  if (why) return why;
+  while (todo.length) {
+    const c = todo.shift()!;
+    if (c === '.') continue;
+    // `at` has no symlink in it (they were replaced by their targets): its parent is checked already.
+    if (c === '..') {
+      at = path.dirname(at);
+      continue;
+    }
+    const next = path.join(at, c);
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(next);
+    } catch (e) {
+      return `${next}: ${(e as NodeJS.ErrnoException).code}`;
+    }
+    if (st.isSymbolicLink()) {
+      if (st.uid !== 0) return `${next} is a symlink owned by uid ${st.uid}`;
+      if (++hops > 40) return `${p}: too many symlinks`;
+      const target = fs.readlinkSync(next);
+      todo = [...target.split('/').filter((x) => x !== ''), ...todo];
+      if (target.startsWith('/')) at = '/';
+      continue;
+    }
+    const w = judge(next, st, todo.length === 0);
+    if (w) return w;
+    at = next;
+  }
+  return null;
+}
+
+/** A fresh directory (0700) only the caller can use, held by a descriptor: where clang runs. */
+interface BuildDir {
+  path: string;
+  fd: number;
+  /** `name` in it, reached through the descriptor (whatever happens to the path meanwhile). */
+  at(name: string): string;
+}
+
+function makeBuildDir(parent: string): BuildDir {
+  const c = fs.constants;
+  const p = fs.mkdtempSync(path.join(parent, '.build-'));
+  const fd = fs.openSync(p, c.O_RDONLY | c.O_DIRECTORY | c.O_NOFOLLOW);
+  const st = fs.fstatSync(fd);
+  const uid = process.geteuid?.() ?? st.uid;
+  if (!st.isDirectory() || st.uid !== uid || st.mode & 0o077) {
+    fs.closeSync(fd);
+    throw new CgviewError('E_PERMISSION', `build directory ${p} is not uid ${uid}'s alone`, { path: p });
+  }
+  return { path: p, fd, at: (name) => `/proc/self/fd/${fd}/${name}` };
+}
+
+function removeBuildDir(d: BuildDir): void {
+  try {
+    for (const e of fs.readdirSync(d.at(''))) fs.rmSync(d.at(e), { recursive: true, force: true });
+  } finally {
+    fs.closeSync(d.fd);
+    // Empty now: rmdir removes nothing else, whatever the path names by now.
+    try {
+      fs.rmdirSync(d.path);
+    } catch {
+      // left for whoever cleans the cache
+    }
+  }
+}
+
+/**
+ * Puts `data` at `dest` through descriptors: the directory is opened once,
+ * a new temporary name in it is created with O_CREAT|O_EXCL|O_NOFOLLOW (a
+ * symlink or file planted there is never opened), its mode set on the
+ * descriptor, then it is renamed over `dest` (a symlink at `dest` is
+ * replaced, never followed). Nothing else in that directory is touched, so
+ * a directory other users can write cannot turn the build into a write
+ * elsewhere. Throws E_SYSCALL.
+ */
+function installObject(data: Buffer, dest: string): void {
+  const c = fs.constants;
+  const dir = path.dirname(dest);
+  const base = path.basename(dest);
+  const fail = (what: string, e: unknown) =>
+    new CgviewError('E_SYSCALL', `${what} ${dest}: ${(e as NodeJS.ErrnoException).code}`, {
+      path: dest,
+      cause: e,
+    });
+  let dfd: number;
+  try {
+    dfd = fs.openSync(dir, c.O_RDONLY | c.O_DIRECTORY);
+  } catch (e) {
+    throw fail('write', e);
+  }
+  const at = (n: string) => `/proc/self/fd/${dfd}/${n}`;
+  try {
+    let tmp = '';
+    let fd = -1;
+    for (let i = 0; fd < 0; i++) {
+      tmp = `.${base}.tmp-${process.pid}-${randomBytes(8).toString('hex')}`;
+      try {
+        fd = fs.openSync(at(tmp), c.O_WRONLY | c.O_CREAT | c.O_EXCL | c.O_NOFOLLOW, 0o600);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || i >= 8) throw fail('write', e);
+      }
+    }
+    try {
+      try {
+        fs.fchmodSync(fd, 0o644);
+        fs.writeFileSync(fd, data);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(at(tmp), at(base));
+    } catch (e) {
+      fs.rmSync(at(tmp), { force: true });
+      throw e instanceof CgviewError ? e : fail('write', e);
+    }
+  } finally {
+    fs.closeSync(dfd);
+  }
+}
+
+/**
+ * Builds a view source. With `out`, the object goes there; without, into
+ * the build cache, named by a hash of the source, the flags, clang's version
+ * and the kernel BTF, and reused while every file the build read (clang's
+ * dependency list: headers included) is unchanged.
+ *
+ * The source is read once and clang compiles that copy, in a fresh private
+ * directory of the cache (0700, reached through a descriptor), so what is
+ * hashed is what is compiled and no file clang makes is where others can
+ * reach it; the object is then put in place by installObject. As root, every
+ * other file the compile read (headers) must be one nobody but root can
+ * change (notRootOnly), else E_PERMISSION and no object. Throws E_BUILD with
+ * clang's diagnostics, E_NOT_FOUND for a missing source.
+ */
+export function buildView(src: string, opts: BuildOptions = {}): BuildResult {
+  const source = path.resolve(src);
+  const text = readSource(source, src);
   const clang = opts.clang ?? findTool('clang', []);
   const vmlinuxDir = vmlinuxHeaderDir(opts);
   const flags = clangFlags(vmlinuxDir, opts.include);
   const cacheRoot = opts.cacheDir ?? buildCacheDir();
   const objects = path.join(cacheRoot, 'objects');
+  const asRoot = process.geteuid?.() === 0;
   // The source's own directory is part of the key: its quoted #includes are looked up there.
-  const key = sha256(JSON.stringify([sha256(text), source, flags, clangVersion(clang)]));
+  const key = sha256(JSON.stringify(['copy', sha256(text), source, flags, clangVersion(clang)]));
   const cachedObj = path.join(objects, `${key}.bpf.o`);
   const manifest = path.join(objects, `${key}.deps`);
   ensurePrivateDir(cacheRoot);
   ensurePrivateDir(objects);
+  let notes = '';
+  if (asRoot) {
+    const why = notRootOnly(source);
+    if (why)
+      notes = `cgview: note: others can change ${src} (${why}); compiled the copy read now, sha256 ${sha256(text)}\n`;
+  }
   if (!opts.out && ownFile(cachedObj) && ownFile(manifest)) {
-    const hit = cacheHit(cachedObj, manifest);
-    if (hit) return { object: cachedObj, cached: true, diagnostics: '', description: hit };
+    const hit = cacheHit(cachedObj, manifest, asRoot);
+    if (hit) return { object: cachedObj, cached: true, diagnostics: notes, description: hit };
   }
   const dest = opts.out ? path.resolve(opts.out) : cachedObj;
-  const tmp = path.join(
-    opts.out ? path.dirname(dest) : objects,
-    `.${path.basename(dest)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`,
-  );
-  const dep = `${tmp}.d`;
+  const srcDir = path.dirname(source);
+  const base = path.basename(source);
+  const bd = makeBuildDir(cacheRoot);
   try {
+    fs.writeFileSync(bd.at(base), text, { flag: 'wx', mode: 0o600 });
+    // clang gets the directory as its fd 3; the copy's path is mapped back to the source's in
+    // the object (debug info, __FILE__), so the object is the one the source itself gives.
+    const here = '/proc/self/fd/3';
     const r = tool(
       clang,
-      [...flags, '-MD', '-MF', dep, '-c', source, '-o', tmp],
+      [
+        ...flags,
+        '-iquote',
+        srcDir,
+        `-ffile-prefix-map=${here}=${srcDir}`,
+        '-MD',
+        '-MF',
+        `${here}/obj.d`,
+        '-c',
+        `${here}/${base}`,
+        '-o',
+        `${here}/obj.o`,
+      ],
       `build ${src}`,
       'install clang (Debian: apt-get install clang)',
+      { stdio: ['ignore', 'pipe', 'pipe', bd.fd], env: { ...process.env, TMPDIR: here } },
     );
-    const diagnostics = r.stderr.toString('utf8');
+    const diagnostics = r.stderr.toString('utf8').split(`${here}/`).join(`${srcDir}/`);
     if (r.status !== 0) {
       const shown =
         diagnostics.length > MAX_DIAGNOSTICS ? `…\n${diagnostics.slice(-MAX_DIAGNOSTICS)}` : diagnostics;
@@ -585,34 +802,48 @@ export function buildView(src: string, opts: BuildOptions = {}): BuildResult {
         hint: 'fix the source; docs/writing-views.md shows a view that builds',
       });
     }
-    // The content compiled must be the content hashed (no change while clang read it).
-    const again = fileHash(source);
-    if (again !== sha256(text))
-      throw new CgviewError('E_BUILD', `build ${src}: the source changed while it was compiled`, {
-        path: source,
-        hint: 'build again',
-      });
-    const description = describeObjectFile(tmp);
+    const deps = parseDepFile(fs.readFileSync(bd.at('obj.d'), 'utf8'))
+      .filter((d) => d !== `${here}/${base}`)
+      .map((d) => path.resolve(d));
+    if (asRoot)
+      for (const d of deps) {
+        const why = notRootOnly(d);
+        if (why)
+          throw new CgviewError(
+            'E_PERMISSION',
+            `build ${src}: as root, cgview compiles only headers nobody else can change: ${d} (${why})`,
+            {
+              path: d,
+              hint: 'copy the headers into a directory only root can write (install -o root -m 0644 ...) and include them from there, or build as their owner (cgview build needs no privileges)',
+            },
+          );
+      }
+    const obj = fs.readFileSync(bd.at('obj.o'));
+    let description: ObjectDescription;
+    try {
+      description = describeObject(obj);
+    } catch (e) {
+      if (e instanceof CgviewError) throw new CgviewError(e.code, `${src}: ${e.message}`, { path: source });
+      throw e;
+    }
     if (!opts.out) {
-      const deps = parseDepFile(fs.readFileSync(dep, 'utf8'));
-      const list = deps.map((d) => [path.resolve(d), fileHash(path.resolve(d))]);
+      const list = deps.map((d) => [d, fileHash(d)]);
       writeAtomic(manifest, `${JSON.stringify(list)}\n`);
     }
-    fs.chmodSync(tmp, 0o644);
-    fs.renameSync(tmp, dest);
-    return { object: dest, cached: false, diagnostics, description };
+    installObject(obj, dest);
+    return { object: dest, cached: false, diagnostics: notes + diagnostics, description };
   } finally {
-    fs.rmSync(tmp, { force: true });
-    fs.rmSync(dep, { force: true });
+    removeBuildDir(bd);
   }
 }
 
 /** A cached object whose recorded dependencies are all unchanged: its description; else null. */
-function cacheHit(obj: string, manifest: string): ObjectDescription | null {
+function cacheHit(obj: string, manifest: string, asRoot: boolean): ObjectDescription | null {
   try {
     const list = JSON.parse(fs.readFileSync(manifest, 'utf8')) as Array<[string, string | null]>;
     if (!Array.isArray(list)) return null;
-    for (const [file, hash] of list) if (fileHash(file) !== hash) return null;
+    for (const [file, hash] of list)
+      if (fileHash(file) !== hash || (asRoot && notRootOnly(file))) return null;
     return describeObjectFile(obj);
   } catch {
     return null;

@@ -79,6 +79,8 @@ type MapOf<F extends ObjectFile> = C[F]['maps'][number];
 type RodataOf<F extends ObjectFile> = keyof C[F]['rodata'] & string;
 
 const SL = 'sched_lat_collector.bpf.o';
+const CPU = 'cpu_collector.bpf.o';
+const SC = 'sched_culprits_collector.bpf.o';
 /** `o` without a prototype: no lookup of a client's name finds an Object.prototype member. */
 export function nullProto<T extends object>(o: T): T {
   return Object.setPrototypeOf(o, null) as T;
@@ -99,6 +101,25 @@ const DEFS = nullProto<Record<string, CollectorDef>>({
     shared: ['sl_cgrp', 'sl_cg_v1'] satisfies MapOf<typeof SL>[],
     cpuMap: 'sl_cpu' satisfies MapOf<typeof SL>,
     rodata: (h) => ({ v1_hierarchy_id: u32(h) }) satisfies Record<RodataOf<typeof SL>, Buffer>,
+  },
+  // The `cpu` view's (docs/cpu-views.md). Its per-CPU state is a PERCPU_ARRAY: no CPU limit.
+  cpu: {
+    object: CPU,
+    programs: ['cpu_switch', 'cpu_migrate', 'cpu_rmdir'] satisfies ProgramOf<typeof CPU>[],
+    maps: [...CONTRACT[CPU].maps],
+    shared: ['cpu_cgrp', 'cpu_cg_v1'] satisfies MapOf<typeof CPU>[],
+    rodata: (h) => ({ v1_hierarchy_id: u32(h) }) satisfies Record<RodataOf<typeof CPU>, Buffer>,
+  },
+  // The `sched_culprits` view's (docs/cpu-views.md); attached in sched_lat's order, for the same reason.
+  sched_culprits: {
+    object: SC,
+    programs: ['sc_switch', 'sc_migrate', 'sc_rmdir', 'sc_wakeup', 'sc_wakeup_new'] satisfies ProgramOf<
+      typeof SC
+    >[],
+    maps: [...CONTRACT[SC].maps],
+    shared: ['sc_cgrp', 'sc_cg_v1'] satisfies MapOf<typeof SC>[],
+    cpuMap: 'sc_cpu' satisfies MapOf<typeof SC>,
+    rodata: (h) => ({ v1_hierarchy_id: u32(h) }) satisfies Record<RodataOf<typeof SC>, Buffer>,
   },
 });
 

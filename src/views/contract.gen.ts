@@ -2,6 +2,26 @@
 // The BPF object contract: programs (name: section), maps, const volatile globals
 // (name: size in bytes) and kfuncs each object calls.
 export const CONTRACT = {
+  'cpu.bpf.o': {
+    programs: {
+      cpu: 'iter/cgroup',
+    },
+    maps: ['cpu_cg_v1', 'cpu_cgrp'],
+    rodata: {},
+    kfuncs: [],
+  },
+  'cpu_collector.bpf.o': {
+    programs: {
+      cpu_switch: 'tp_btf/sched_switch',
+      cpu_migrate: 'tp_btf/sched_migrate_task',
+      cpu_rmdir: 'tp_btf/cgroup_rmdir',
+    },
+    maps: ['cpu_cg_v1', 'cpu_cgrp', 'cpu_pcpu'],
+    rodata: {
+      v1_hierarchy_id: 4,
+    },
+    kfuncs: [],
+  },
   'info.bpf.o': {
     programs: {
       info: 'iter/cgroup',
@@ -24,6 +44,28 @@ export const CONTRACT = {
     },
     maps: ['probe_cgrp_storage'],
     rodata: {},
+    kfuncs: [],
+  },
+  'sched_culprits.bpf.o': {
+    programs: {
+      sched_culprits: 'iter/cgroup',
+    },
+    maps: ['sc_cg_v1', 'sc_cgrp'],
+    rodata: {},
+    kfuncs: [],
+  },
+  'sched_culprits_collector.bpf.o': {
+    programs: {
+      sc_wakeup: 'tp_btf/sched_wakeup',
+      sc_wakeup_new: 'tp_btf/sched_wakeup_new',
+      sc_switch: 'tp_btf/sched_switch',
+      sc_migrate: 'tp_btf/sched_migrate_task',
+      sc_rmdir: 'tp_btf/cgroup_rmdir',
+    },
+    maps: ['sc_cg_v1', 'sc_cgrp', 'sc_cpu', 'sc_task'],
+    rodata: {
+      v1_hierarchy_id: 4,
+    },
     kfuncs: [],
   },
   'sched_lat.bpf.o': {
@@ -69,6 +111,14 @@ export const CONTRACT = {
       test_bad: 'iter/cgroup',
     },
     maps: ['test_bad_arr'],
+    rodata: {},
+    kfuncs: [],
+  },
+  'test_export.bpf.o': {
+    programs: {
+      test_export: 'iter/cgroup',
+    },
+    maps: [],
     rodata: {},
     kfuncs: [],
   },

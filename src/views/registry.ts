@@ -55,6 +55,16 @@ const BUILTIN = nullProto<Record<string, Omit<ViewDef, 'spec' | 'defaultName'>>>
     collector: 'sched_lat',
     description: 'sched_lat summed over the cgroup and all its descendants',
   }),
+  // docs/cpu-views.md
+  cpu: builtin('cpu.bpf.o', 'cpu', {
+    collector: 'cpu',
+    description:
+      "on-CPU time, context switches, preemptions by the own/other cgroups, migrations of the cgroup's tasks",
+  }),
+  sched_culprits: builtin('sched_culprits.bpf.o', 'sched_culprits', {
+    collector: 'sched_culprits',
+    description: "the other cgroups the cgroup's tasks waited behind on a CPU, and for how long",
+  }),
 });
 
 export function builtinViews(): string[] {

@@ -49,6 +49,7 @@ int probe(struct bpf_iter__cgroup *ctx)
     '-D__TARGET_ARCH_x86',
     `-I${BPF_BUILD}`,
     `-I${path.join(REPO, 'bpf')}`,
+    `-I${path.join(REPO, 'bpf', 'include')}`,
     '-c',
     src,
     '-o',

@@ -235,7 +235,7 @@ describe('which views this kernel can run', () => {
     assertOk(cpus!);
     assert.match(cpus!.detail, /the sched_lat collector follows up to 256/);
     assertOk(views!);
-    assert.equal(views!.detail, 'can run: info, sched_lat, sched_lat_tree');
+    assert.equal(views!.detail, 'can run: info, sched_lat, sched_lat_tree, cpu, sched_culprits');
   });
 
   it('a kernel without the css iterator (6.6): sched_lat runs, sched_lat_tree does not', async () => {
@@ -256,7 +256,7 @@ describe('which views this kernel can run', () => {
     assert.equal(views!.required, false, 'a view that cannot run is a warning');
     assert.match(
       views!.detail,
-      /^can run: info, sched_lat; cannot run: sched_lat_tree \(needs kfunc bpf_iter_css_destroy, bpf_iter_css_new, bpf_iter_css_next/,
+      /^can run: info, sched_lat, cpu, sched_culprits; cannot run: sched_lat_tree \(needs kfunc bpf_iter_css_destroy, bpf_iter_css_new, bpf_iter_css_next/,
     );
     assert.ok(views!.remedy);
   });
@@ -268,10 +268,10 @@ describe('which views this kernel can run', () => {
       cpus!.detail,
       /^512 possible CPUs \(0-511\): more than the sched_lat collector follows up to 256/,
     );
-    assert.match(cpus!.remedy!, /views of sched_lat cannot run/);
+    assert.match(cpus!.remedy!, /views of sched_lat, sched_culprits cannot run/);
     assert.match(
       views!.detail,
-      /^can run: info; cannot run: sched_lat \(512 possible CPUs, its collector follows 256\)/,
+      /^can run: info, cpu; cannot run: sched_lat \(512 possible CPUs, its collector follows 256\).*; sched_culprits \(512 possible CPUs/,
     );
   });
 });

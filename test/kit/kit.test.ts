@@ -22,6 +22,7 @@ import { parseViewOutput } from '../../src/views/parse.js';
 import { cgroupId, Daemon, type DaemonEnv, daemonEnv, pinnedLinkId, type RunResult } from '../daemon.js';
 import {
   CGROUP_V1_CPU,
+  CGROUP2,
   CGVIEW,
   iterLinksOf,
   onCleanup,
@@ -616,6 +617,71 @@ int duo_bad(struct bpf_iter__cgroup *ctx)
     const vm = path.join(home, '.cache/cgview/vmlinux');
     const [dir] = fs.readdirSync(vm);
     assert.equal(fs.statSync(path.join(vm, dir!, 'vmlinux.h')).uid, 65534);
+  });
+
+  it('new-view prints commands that work as printed: build as its owner, pin as root (in a directory of another user)', async () => {
+    // A user's own directory, outside the test's root-only one: what the daemon refuses objects from.
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), RUN_PREFIX));
+    onCleanup(() => fs.rmSync(base, { recursive: true, force: true }));
+    fs.chmodSync(base, 0o755);
+    const home = path.join(base, 'home');
+    fs.mkdirSync(home);
+    fs.chownSync(home, 65534, 65534);
+    const asNobody = (args: string[]) =>
+      new Promise<RunResult>((resolve) =>
+        execFile(
+          'setpriv',
+          [
+            '--reuid=65534',
+            '--regid=65534',
+            '--clear-groups',
+            '--',
+            'env',
+            `HOME=${home}`,
+            process.execPath,
+            CGVIEW,
+            ...args,
+          ],
+          {
+            cwd: home,
+            encoding: 'utf8',
+            timeout: 60000,
+            env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' },
+          },
+          (err, stdout, stderr) =>
+            resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr }),
+        ),
+      );
+    const name = 'kit_printed';
+    let r = await asNobody(['new-view', name]);
+    assert.equal(r.code, 0, r.stderr);
+    const command = (label: string) => {
+      const line = r.stdout.split('\n').find((l) => l.startsWith(`${label}: cgview `));
+      assert.ok(line, `no "${label}:" line in ${r.stdout}`);
+      return line.slice(label.length + ': cgview '.length).split(' ');
+    };
+    const check = command('check');
+    const next = command('next (as root)');
+    r = await asNobody(check);
+    assert.equal(r.code, 0, `${check.join(' ')}: ${r.stderr}`);
+    const env = daemonEnv();
+    const d = await Daemon.start(env);
+    try {
+      // DIR is the tree; the test's daemon also needs its socket.
+      const args = [...next.map((a) => (a === 'DIR' ? env.bpffs : a)), '--socket', env.socket];
+      r = await cli(args, home);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      const v = view(path.join(env.bpffs, name));
+      assert.equal(v['cgroup_id'], cgroupId(env.cgroupRoot, ''));
+      assert.equal(v['level'], String(env.cgroupRoot.split('/').length - CGROUP2.split('/').length));
+      // --inherit: a directory made afterwards has it too.
+      fs.mkdirSync(path.join(env.cgroupRoot, 'later'));
+      const later = path.join(env.bpffs, 'later', name);
+      await waitFor(() => fs.existsSync(later), 5000, 'the inherited view');
+      assert.equal(view(later)['cgroup_id'], cgroupId(env.cgroupRoot, 'later'));
+    } finally {
+      await d.stop();
+    }
   });
 
   it('pin of a source builds once: a second pin of the unchanged source (and header) is a cache hit', async () => {

@@ -21,8 +21,8 @@ describe('--listen', () => {
     const res = await fetch(url);
     assert.equal(res.status, 200);
     const text = await res.text();
-    assert.match(text, /^cgview_up 1$/m);
-    assert.match(text, new RegExp(`^cgview_tree_dirs\\{root="${env.bpffs}"\\} 2$`, 'm'));
+    assert.match(text, /^cgview_daemon_up 1$/m);
+    assert.match(text, new RegExp(`^cgview_daemon_tree_dirs\\{root="${env.bpffs}"\\} 2$`, 'm'));
     assert.equal((await fetch(url.replace('/metrics', '/other'))).status, 404);
     const bad = await Daemon.start(daemonEnv(), { args: ['--listen', 'nonsense'], waitReady: false });
     const exit = await bad.exited;

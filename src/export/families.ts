@@ -1,0 +1,354 @@
+/**
+ * The conversion (docs/metrics.md "Rules"): a snapshot's view samples →
+ * metric families with names, help, units and labelled series, ready for
+ * any of the formats. Pure: no I/O.
+ *
+ * - a metric of view V named N (src/stats/keys.ts) is `cgview_V_N`; the
+ *   `info` view is `cgview_cgroup_info{cgroup_id,level,…} 1`;
+ * - every series has the labels of its cgroup (`cgroup`, `hierarchy`, and
+ *   the workload labels of labels.ts), then those of an indexed key; an
+ *   indexed family holding cgroup ids (`culprit`, `…_cgroup`) also gets
+ *   `<family>_path`, the path of that cgroup when it is known;
+ * - histograms: the buckets the options pick, made self-consistent (counts
+ *   non-decreasing, +Inf = count).
+ */
+import { isCgroupFamily, type Metric, type ViewSample } from '../stats/keys.js';
+import { type ExportOptions, pickBuckets } from './options.js';
+import type { CgroupSnap, Snapshot } from './snapshot.js';
+
+export type Kind = 'counter' | 'gauge' | 'histogram' | 'info';
+
+/** One series of a family: its label text (`a="x",b="y"`, no braces) and pairs, and its value or histogram. */
+export interface Series {
+  /** Kept renderings (text.ts, protobuf.ts): a series is reused while its numbers stay the same. */
+  text?: Buffer;
+  proto?: Buffer;
+  labels: string;
+  pairs: ReadonlyArray<readonly [string, string]>;
+  value: number;
+  /** Histograms: selected bounds (in the metric's unit), cumulative counts, count, sum (metric unit). */
+  hist?: {
+    le: number[];
+    cum: number[];
+    count: number;
+    sum: number | undefined;
+    scale: number;
+    all: Metric['hist'];
+  };
+}
+
+export interface Family {
+  /** Full name as in the text format: counters end in `_total`, info in `_info`. */
+  name: string;
+  kind: Kind;
+  help: string;
+  /** OpenMetrics unit ('seconds') when the name ends with it. */
+  unit: string;
+  view: string;
+  series: Series[];
+}
+
+/** Help texts of the fixed names (DESIGN 3.1); other metrics get one that names their view line. */
+const HELP: Record<string, string> = {
+  cgview_cgroup_info: 'A mirrored cgroup with an info view: its id and level (value 1).',
+  cgview_sched_lat_wait_seconds: 'Time tasks of the cgroup waited runnable in a run queue, per wait.',
+  cgview_sched_lat_queue_self_seconds_total:
+    'Time tasks of the cgroup waited while a task of the same cgroup ran on their CPU.',
+  cgview_sched_lat_queue_other_seconds_total:
+    'Time tasks of the cgroup waited while a task of another cgroup ran on their CPU.',
+  cgview_sched_lat_queue_self_max_seconds: 'Longest single wait behind a task of the same cgroup.',
+  cgview_sched_lat_queue_other_max_seconds: 'Longest single wait behind a task of another cgroup.',
+};
+
+/** Escapes a label value (text format and OpenMetrics): backslash, double quote, newline. */
+export function escapeLabel(v: string): string {
+  if (!/[\\"\n]/.test(v)) return v;
+  return v.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
+}
+
+/** A label name from a key part: [a-zA-Z_][a-zA-Z0-9_]*. */
+function labelName(s: string): string {
+  const n = s.replace(/[^a-zA-Z0-9_]/g, '_');
+  return /^[0-9]/.test(n) ? `_${n}` : n;
+}
+
+/** The label pairs of a cgroup, in output order. */
+export function cgroupPairs(c: CgroupSnap): Array<[string, string]> {
+  const out: Array<[string, string]> = [
+    ['cgroup', c.path],
+    ['hierarchy', c.hierarchy],
+  ];
+  for (const k of ['unit', 'container_id', 'container_runtime', 'pod_uid', 'qos_class'])
+    if (c.labels[k] !== undefined) out.push([k, c.labels[k]!]);
+  return out;
+}
+
+export function pairsText(pairs: ReadonlyArray<readonly [string, string]>): string {
+  let s = '';
+  for (const [k, v] of pairs) s += `${s === '' ? '' : ','}${k}="${escapeLabel(v)}"`;
+  return s;
+}
+
+/** A byte-string name (latin1, as cgroupfs gives it) as the UTF-8 text labels carry. */
+export function utf8(bytes: string): string {
+  // Fast path: ASCII needs no conversion.
+  return /^[\x00-\x7f]*$/.test(bytes) ? bytes : Buffer.from(bytes, 'latin1').toString('utf8');
+}
+
+/** A view value in base units: ns / 1e9 rather than × 1e-9, so that 5002003500 ns is 5.0020035 s exactly as printed. */
+export function toBase(v: number, scale: number): number {
+  return scale === 1e-9 ? v / 1e9 : v * scale;
+}
+
+export interface Conversion {
+  families: Family[];
+  /** Series dropped because another view already made a family of that name. */
+  conflicts: number;
+}
+
+/** Label pairs and text of each cgroup, kept from one scrape to the next (labels are per path). */
+interface Base {
+  labels: Record<string, string>;
+  pairs: Array<[string, string]>;
+  text: string;
+  /** This cgroup's series of the last conversion, by view, name and labels: reused when their numbers are the same. */
+  series: Map<string, Series>;
+}
+let bases = new Map<string, Base>();
+
+/** Families of a snapshot, in a stable order (first seen), each with every cgroup's series. */
+export function toFamilies(snap: Snapshot, opts: ExportOptions): Conversion {
+  const fams = new Map<string, Family>();
+  let conflicts = 0;
+  // Ids of cgroups by hierarchy, for indexed families holding cgroup ids.
+  let ids: Map<string, string> | null = null;
+  const idPath = (hier: string, id: string): string | undefined => {
+    if (!ids) {
+      ids = new Map();
+      for (const c of snap.cgroups) ids.set(`${c.hierarchy}\0${c.id}`, c.path);
+    }
+    return ids.get(`${hier}\0${id}`);
+  };
+  const family = (name: string, kind: Kind, view: string, key: string, scale: number): Family | null => {
+    let f = fams.get(name);
+    if (!f) {
+      const unit = /_seconds(?:_total)?$/.test(name) ? 'seconds' : '';
+      const help =
+        HELP[name] ??
+        (kind === 'info' ? '' : `From the ${view} view's ${key} line${scale !== 1 ? 's (ns → s)' : ''}.`);
+      f = { name, kind, help, unit, view, series: [] };
+      fams.set(name, f);
+      return f;
+    }
+    if (f.view !== view || f.kind !== kind) {
+      conflicts++;
+      return null;
+    }
+    return f;
+  };
+  const oldBases = bases;
+  bases = new Map();
+  for (const c of snap.cgroups) {
+    const bk = `${c.hierarchy}\0${c.path}`;
+    let b = oldBases.get(bk);
+    if (!b || b.labels !== c.labels) {
+      const pairs = cgroupPairs(c);
+      b = { labels: c.labels, pairs, text: pairsText(pairs), series: new Map() };
+    }
+    bases.set(bk, b);
+    const base = b.pairs;
+    const baseText = b.text;
+    const prev = b.series;
+    const next = new Map<string, Series>();
+    for (const [view, sample] of c.views) {
+      if (view === 'info') {
+        const f = family('cgview_cgroup_info', 'info', view, '', 1);
+        if (!f) continue;
+        const k = 'info';
+        let s = prev.get(k);
+        const pl = s?.pairs;
+        if (!s || pl![pl!.length - 2]![1] !== c.id || pl![pl!.length - 1]![1] !== String(c.level)) {
+          const pairs: Array<[string, string]> = [...base, ['cgroup_id', c.id], ['level', String(c.level)]];
+          s = { labels: pairsText(pairs), pairs, value: 1 };
+        }
+        next.set(k, s);
+        f.series.push(s);
+        continue;
+      }
+      addView(c, view, sample, base, baseText, family, idPath, opts, prev, next);
+    }
+    b.series = next;
+  }
+  return { families: [...fams.values()], conflicts };
+}
+
+/** Names met in one view output (one set, cleared per output). */
+const seenNames = new Set<string>();
+
+/** Full names by view and metric name (no string building per sample). */
+const names = new Map<string, Map<string, string>>();
+function fullName(view: string, m: string): string {
+  let v = names.get(view);
+  if (!v) {
+    v = new Map();
+    names.set(view, v);
+  }
+  let n = v.get(m);
+  if (n === undefined) {
+    // Keys may hold '.' and '-' (src/views/parse.ts); metric names may not.
+    n = `cgview_${view}_${m}`.replace(/[^a-zA-Z0-9_:]/g, '_');
+    if (v.size < 4096) v.set(m, n);
+  }
+  return n;
+}
+
+/**
+ * The buckets a bound list keeps and their `le` values, per bound array:
+ * the classification shares one bounds array among all outputs of a view
+ * layout, so this is computed once per layout and bucket set.
+ */
+let pickCache = new WeakMap<
+  readonly number[],
+  { want: ExportOptions['buckets']; scale: number; idx: number[]; le: number[] }
+>();
+/** Canonical bound arrays: one per content, so that identity says "same bounds" across reads. */
+let canon = new WeakMap<readonly number[], readonly number[]>();
+const canonList: Array<readonly number[]> = [];
+function canonical(bounds: readonly number[]): readonly number[] {
+  const c = canon.get(bounds);
+  if (c) return c;
+  let found: readonly number[] | undefined;
+  for (const k of canonList)
+    if (k.length === bounds.length && k.every((b, i) => b === bounds[i])) {
+      found = k;
+      break;
+    }
+  if (!found) {
+    found = bounds;
+    canonList.push(bounds);
+    if (canonList.length > 64) canonList.shift();
+  }
+  canon.set(bounds, found);
+  return found;
+}
+
+function picked(raw: readonly number[], scale: number, want: ExportOptions['buckets']) {
+  const bounds = canonical(raw);
+  const have = pickCache.get(bounds);
+  if (have && have.want === want && have.scale === scale) return have;
+  const idx = scale === 1e-9 ? pickBuckets(bounds, scale, want) : bounds.map((_, i) => i);
+  const p = { want, scale, idx, le: idx.map((i) => toBase(bounds[i]!, scale)) };
+  pickCache.set(bounds, p);
+  return p;
+}
+/** Tests: forget cached bucket picks. */
+export function resetPickCache(): void {
+  pickCache = new WeakMap();
+  canon = new WeakMap();
+  canonList.length = 0;
+}
+
+function addView(
+  c: CgroupSnap,
+  view: string,
+  sample: ViewSample,
+  base: Array<[string, string]>,
+  baseText: string,
+  family: (name: string, kind: Kind, view: string, key: string, scale: number) => Family | null,
+  idPath: (hier: string, id: string) => string | undefined,
+  opts: ExportOptions,
+  prev: Map<string, Series>,
+  next: Map<string, Series>,
+): void {
+  // One series per name and labels: a view printing `x_ns` and `x_seconds` would name both x_seconds.
+  const seen = sample.metrics.length > 1 ? seenNames : null;
+  seen?.clear();
+  for (const m of sample.metrics) {
+    const name = fullName(view, m.name);
+    if (seen) {
+      const k = m.labels ? `${name}{${JSON.stringify(m.labels)}` : name;
+      if (seen.has(k)) continue;
+      seen.add(k);
+    }
+    const f = family(name, m.kind, view, m.key, m.scale);
+    if (!f) continue;
+    // The series of the last scrape, if its numbers are these (an idle cgroup): the formats keep
+    // its rendered form. Not for cgroup-id labels, whose path label may have changed.
+    let mk: string | null = fullName(view, m.name);
+    if (m.labels)
+      mk = Object.keys(m.labels).some(isCgroupFamily) ? null : `${mk}\0${JSON.stringify(m.labels)}`;
+    const old = mk === null ? undefined : prev.get(mk);
+    if (old && !m.hist && old.hist === undefined && old.value === toBase(m.value, m.scale)) {
+      next.set(mk!, old);
+      f.series.push(old);
+      continue;
+    }
+    let pairs: ReadonlyArray<readonly [string, string]> = base;
+    let labels = baseText;
+    if (m.labels) {
+      const extra: Array<[string, string]> = [];
+      for (const k of Object.keys(m.labels).sort()) {
+        const v = m.labels[k]!;
+        const ln = labelName(k);
+        extra.push([ln, v]);
+        if (isCgroupFamily(k) && /^[0-9]+$/.test(v)) {
+          const p = idPath(c.hierarchy, v);
+          if (p !== undefined) extra.push([`${ln}_path`, p]);
+        }
+      }
+      pairs = [...base, ...extra];
+      labels = pairsText(pairs);
+    }
+    if (m.kind !== 'histogram' || !m.hist) {
+      const ns: Series = { labels, pairs, value: toBase(m.value, m.scale) };
+      if (mk !== null) next.set(mk, ns);
+      f.series.push(ns);
+      continue;
+    }
+    const h = m.hist;
+    const { idx, le } = picked(h.bounds, m.scale, opts.buckets);
+    // Self-consistent: cumulative counts never fall, and +Inf is the count (the
+    // view reads per-CPU counters one after the other, so a wait that ends
+    // meanwhile can show in one line and not the next).
+    let count = h.count;
+    const n = h.cum.length;
+    if (n > 0 && h.cum[n - 1]! > count) count = h.cum[n - 1]!;
+    let last = 0;
+    const cum: number[] = new Array(idx.length);
+    for (let j = 0; j < idx.length; j++) {
+      let v = h.cum[idx[j]!]!;
+      if (v < last) v = last;
+      if (v > count) v = count;
+      cum[j] = v;
+      last = v;
+    }
+    const sum = h.sum === undefined ? undefined : toBase(h.sum, m.scale);
+    const oh = old?.hist;
+    if (oh?.all && oh.le === le && oh.count === count && oh.sum === sum) {
+      // Every view bucket, not only the exported ones: the native histogram carries them all.
+      const a = oh.all.cum;
+      let same = a.length === h.cum.length && oh.all.count === h.count;
+      for (let j = 0; same && j < a.length; j++) if (a[j] !== h.cum[j]) same = false;
+      if (same) {
+        next.set(mk!, old!);
+        f.series.push(old!);
+        continue;
+      }
+    }
+    const hs: Series = {
+      labels,
+      pairs,
+      value: count,
+      hist: {
+        le,
+        cum,
+        count,
+        sum,
+        scale: m.scale,
+        all: h,
+      },
+    };
+    if (mk !== null) next.set(mk, hs);
+    f.series.push(hs);
+  }
+}
