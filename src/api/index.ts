@@ -8,27 +8,19 @@
  */
 
 import type { Manager } from '../daemon/manager.js';
+import { collectSnapshot } from '../export/snapshot.js';
 import { CgroupFsReader } from '../history/cgroupfs.js';
 import { Sampler } from '../history/sampler.js';
 import { History, type HistoryOptions } from '../history/store.js';
-import type { SnapshotLike, SnapshotSource } from '../history/types.js';
+import type { SnapshotSource } from '../history/types.js';
 import type { EventLimits } from './events.js';
 import { type Api, assetsRoute, dashboardApi, type Route, WEB_DIR } from './routes.js';
 
 export { type Api, assetsRoute, dashboardApi, type Route, SECURITY_HEADERS, WEB_DIR } from './routes.js';
 
-/**
- * The daemon's snapshots: the exporter's collectSnapshot (bulk path where
- * there is one, view files otherwise). Loaded when first used, so that the
- * dashboard builds before the exporter (src/export/snapshot.ts) is there.
- */
+/** The daemon's snapshots: the exporter's collectSnapshot (bulk path where there is one, view files otherwise). */
 export function daemonSnapshots(m: Manager): SnapshotSource {
-  const spec = '../export/snapshot.js';
-  let mod: Promise<{ collectSnapshot(m: Manager): Promise<SnapshotLike> }> | null = null;
-  return async () => {
-    mod ??= import(spec);
-    return (await mod).collectSnapshot(m);
-  };
+  return () => collectSnapshot(m);
 }
 
 export interface DashboardOptions extends HistoryOptions {
