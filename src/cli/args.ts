@@ -42,6 +42,7 @@ export const OPTIONS: Record<string, FlagSpec> = {
       'listen',
       'web-config',
       'metrics-config',
+      'default-views',
       'sample-interval',
       'history',
       'private-dir',

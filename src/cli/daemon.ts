@@ -19,6 +19,7 @@ import { loadExportConfig } from '../export/options.js';
 import { configureExport, renderMetrics } from '../export/snapshot.js';
 import { requireSupportedArch } from '../kernel/abi.js';
 import { setLibbpfLogger } from '../kernel/index.js';
+import { builtinViews } from '../views/registry.js';
 import { fromBytes, OPTIONS, parseArgs, resolveBytes, usageError } from './args.js';
 
 export const DEFAULT_BPFFS = '/sys/fs/bpf/cgview';
@@ -92,6 +93,21 @@ export function webOptions(values: ReadonlyMap<string, string>): WebOptions {
   };
 }
 
+/** --default-views info,sched_lat: built-in view names, each once. */
+export function parseDefaultViews(list: string): { views: string[]; explicit: boolean } {
+  const views = list.split(',').map((v) => v.trim());
+  const known = new Set(builtinViews());
+  for (const v of views)
+    if (!known.has(v))
+      throw usageError(
+        `--default-views: ${JSON.stringify(v)} is not a built-in view`,
+        `built-in views: ${[...known].join(', ')}`,
+      );
+  if (new Set(views).size !== views.length)
+    throw usageError(`--default-views: a view is named twice in ${list}`);
+  return { views, explicit: true };
+}
+
 export async function daemon(argv: string[]): Promise<number> {
   const a = parseArgs(argv, OPTIONS['daemon']!);
   if (a.positional.length) throw usageError(`daemon takes no arguments (got ${a.positional.join(' ')})`);
@@ -105,6 +121,8 @@ export async function daemon(argv: string[]): Promise<number> {
   const log = makeLogger(parseLevel(a.values.get('log-level') ?? process.env['CGVIEW_LOG']));
   setLibbpfLogger((level, line) => log(level === 'warn' ? 'warn' : 'debug', line, { from: 'libbpf' }));
   const cgroupRoot = abs(a.values.get('cgroup-root'));
+  if (a.values.has('default-views') && a.bools.has('no-default-views'))
+    throw usageError('--default-views and --no-default-views exclude each other');
   const m = new Manager({
     bpffs,
     ...(cgroupRoot ? { cgroupRoot } : {}),
@@ -112,6 +130,9 @@ export async function daemon(argv: string[]): Promise<number> {
     privateDir:
       abs(a.values.get('private-dir')) ?? path.join(path.dirname(bpffs), `${path.basename(bpffs)}-private`),
     defaultViews: !a.bools.has('no-default-views'),
+    ...(a.values.has('default-views')
+      ? { defaultViewList: parseDefaultViews(a.values.get('default-views')!) }
+      : {}),
     indexFile: indexFileFor(socketPath(a.values.get('socket'))),
     log,
   });

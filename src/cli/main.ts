@@ -14,7 +14,8 @@ export const USAGE = `usage: cgview <command> [options]
 commands:
   daemon   [--bpffs DIR] [--cgroup-root DIR] [--state FILE] [--socket PATH] [--listen HOST:PORT]
            [--web-config FILE] [--metrics-config FILE] [--sample-interval SECONDS] [--history SECONDS]
-           [--no-default-views] [--private-dir DIR] [--log-level LEVEL] [--socket-mode OCTAL]
+           [--default-views VIEW,…] [--no-default-views] [--private-dir DIR] [--log-level LEVEL]
+           [--socket-mode OCTAL]
                                          run the manager in the foreground (root)
   pin VIEW DIR [--cgroup CGROUP_DIR] [--inherit] [--name NAME] [--mode auto|manual] [--file-mode OCTAL]
                                          pin a view (built-in name or file.bpf.o:program)

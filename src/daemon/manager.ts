@@ -51,6 +51,12 @@ export interface ManagerOptions {
   privateDir: string;
   /** Create the default tree (info inherited, auto mode) on first start. */
   defaultViews: boolean;
+  /**
+   * Built-in views the default tree inherits (default: info). Given
+   * explicitly (--default-views), a view missing from an existing default
+   * tree is added at start.
+   */
+  defaultViewList?: { views: string[]; explicit: boolean };
   log: Logger;
   /** Where to publish the index of trees for unprivileged `cgview cat` (none: not published). */
   indexFile?: string;
@@ -121,11 +127,14 @@ export class Manager {
             dir: this.opts.bpffs,
             cgroup: this.opts.cgroupRoot ?? cgroup2Root(),
             mode: 'auto',
-            inherit: [{ view: 'info', name: 'info', fileMode: DEFAULT_FILE_MODE }],
+            inherit: this.#defaultViews().map((v) => ({ view: v, name: v, fileMode: DEFAULT_FILE_MODE })),
             local: {},
           },
         };
-        this.log('info', 'created the default view tree', { dir: this.opts.bpffs, view: 'info' });
+        this.log('info', 'created the default view tree', {
+          dir: this.opts.bpffs,
+          views: this.#defaultViews().join(','),
+        });
       }
       this.store.commit(root);
     }
@@ -143,6 +152,7 @@ export class Manager {
     this.#stopUnusedCollectors();
     for (const rt of [...this.roots])
       this.#guard(rt, 'reconcile', () => this.#reconcile(rt, { rel: '', depth: 'deep' }));
+    this.#addDefaultViews();
     // One scoped reconcile (a no-op) per tree, so that V8 has compiled the
     // event path before the first real event: the first cgroups after a start
     // would otherwise wait several ms for it.
@@ -150,6 +160,25 @@ export class Manager {
       const leaf = this.#watches.rels(rt, 'cgroup').find((r) => r !== '');
       if (leaf !== undefined)
         this.#guard(rt, 'warm-up', () => this.#reconcile(rt, { rel: leaf, depth: 'deep' }));
+    }
+  }
+
+  #defaultViews(): string[] {
+    return this.opts.defaultViewList?.views ?? ['info'];
+  }
+
+  /** --default-views given: views of the list that the default tree does not inherit yet are added to it. */
+  #addDefaultViews(): void {
+    if (!this.opts.defaultViews || !this.opts.defaultViewList?.explicit) return;
+    const rt = this.roots.find((r) => r.cfg.dir === this.opts.bpffs && !r.cfg.untagging);
+    if (!rt) return;
+    for (const view of this.#defaultViews()) {
+      if (rt.cfg.inherit.some((e) => e.name === view)) continue;
+      try {
+        this.pin({ view, dir: this.opts.bpffs, inherit: true, name: view });
+      } catch (e) {
+        this.log('warn', 'cannot add a default view to the default tree', { view, error: e });
+      }
     }
   }
 
