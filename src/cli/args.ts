@@ -43,6 +43,7 @@ export const OPTIONS: Record<string, FlagSpec> = {
   cat: { values: ['socket'], bools: ['json'] },
   status: { values: ['socket'], bools: ['json'] },
   doctor: { bools: ['json'] },
+  top: { values: ['delay', 'sort', 'depth', 'iterations', 'socket'], bools: ['batch', 'json'] },
 };
 
 /** Errors in how a command was called: main exits 2 for these (1 for every other error). */

@@ -23,6 +23,8 @@ commands:
                                          print the views of a cgroup (or one view file)
   status                                 daemon, trees, counts, watches, collectors
   doctor [--json]                        check the kernel features cgview needs
+  top [CGROUP_OR_TREE_DIR] [--delay S] [--sort KEY] [--depth N] [--batch] [--iterations N] [--json]
+                                         live interval figures of every cgroup's views (q quits)
 
 Client commands take --socket PATH (default: $CGVIEW_SOCKET, else /run/cgview/cgview.sock);
 --json where it makes sense; --verbose (-v) for whole verifier logs and stacks; --help (-h).
@@ -41,6 +43,7 @@ const commands: Record<string, () => Promise<Command>> = {
   ls: async () => (await import('./client.js')).ls,
   cat: async () => (await import('./client.js')).cat,
   status: async () => (await import('./client.js')).status,
+  top: async () => (await import('./top.js')).top,
 };
 
 /**
