@@ -9,7 +9,8 @@
  * Output (key: value lines; format in docs/sched_lat.md):
  *   cgroup_id, queue_self, queue_other (the RFC's three lines, maxima in ns),
  *   wait_count, wait_ns_total, queue_self_ns_total, queue_other_ns_total,
- *   hist_lt_<2^k>ns (cumulative) ..., hist_lt_inf, p50_ns, p90_ns, p99_ns.
+ *   queue_self_max_ns, queue_other_max_ns,
+ *   wait_ns_lt_<2^k> (cumulative) ..., wait_ns_lt_inf, p50_ns, p90_ns, p99_ns.
  */
 #include "cgview.h"
 #include "sched_lat_view.h"

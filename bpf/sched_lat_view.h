@@ -10,7 +10,7 @@
 
 #include "sched_lat.h"
 
-/* Histogram lines printed: hist_lt_2^SL_PRINT_MIN_LOG2 .. hist_lt_2^SL_HIST_BUCKETS. */
+/* Histogram lines printed: wait_ns_lt_2^SL_PRINT_MIN_LOG2 .. wait_ns_lt_2^(SL_HIST_BUCKETS-1). */
 #define SL_PRINT_MIN_LOG2 8
 
 static const struct sl_stats sl_empty;
@@ -56,27 +56,33 @@ static __always_inline __u64 percentile(const struct sl_stats *s, __u64 total, _
 
 static __always_inline void print_stats(struct seq_file *seq, __u64 id, const struct sl_stats *s)
 {
-	__u64 cum = 0, v;
+	__u64 cum = 0, v, self_max, other_max;
 	int i;
 
 	BPF_SEQ_PRINTF(seq, "cgroup_id: %llu\n", id);
-	BPF_SEQ_PRINTF(seq, "queue_self: %llu\n", s->self_max_ns);
-	BPF_SEQ_PRINTF(seq, "queue_other: %llu\n", s->other_max_ns);
+	/* Read once: the collector may raise a maximum between two prints. */
+	self_max = s->self_max_ns;
+	other_max = s->other_max_ns;
+	BPF_SEQ_PRINTF(seq, "queue_self: %llu\n", self_max);
+	BPF_SEQ_PRINTF(seq, "queue_other: %llu\n", other_max);
 	BPF_SEQ_PRINTF(seq, "wait_count: %llu\n", s->wait_count);
 	BPF_SEQ_PRINTF(seq, "wait_ns_total: %llu\n", s->wait_ns_total);
 	BPF_SEQ_PRINTF(seq, "queue_self_ns_total: %llu\n", s->self_ns_total);
 	BPF_SEQ_PRINTF(seq, "queue_other_ns_total: %llu\n", s->other_ns_total);
+	/* The RFC's lines 2 and 3 again, named by the key conventions (docs/views.md). */
+	BPF_SEQ_PRINTF(seq, "queue_self_max_ns: %llu\n", self_max);
+	BPF_SEQ_PRINTF(seq, "queue_other_max_ns: %llu\n", other_max);
 
-	/* hist_lt_<2^k>ns: waits shorter than 2^k ns (cumulative). The last
-	 * bucket is open-ended, so it only shows in hist_lt_inf. */
+	/* wait_ns_lt_<2^k>: waits shorter than 2^k ns (cumulative). The last
+	 * bucket is open-ended, so it only shows in wait_ns_lt_inf. */
 	for (i = 0; i < SL_HIST_BUCKETS; i++) {
 		cum += s->hist[i];
 		if (i + 1 >= SL_PRINT_MIN_LOG2 && i < SL_HIST_BUCKETS - 1) {
 			v = 1ULL << (i + 1);
-			BPF_SEQ_PRINTF(seq, "hist_lt_%lluns: %llu\n", v, cum);
+			BPF_SEQ_PRINTF(seq, "wait_ns_lt_%llu: %llu\n", v, cum);
 		}
 	}
-	BPF_SEQ_PRINTF(seq, "hist_lt_inf: %llu\n", cum);
+	BPF_SEQ_PRINTF(seq, "wait_ns_lt_inf: %llu\n", cum);
 	BPF_SEQ_PRINTF(seq, "p50_ns: %llu\n", percentile(s, cum, 50));
 	BPF_SEQ_PRINTF(seq, "p90_ns: %llu\n", percentile(s, cum, 90));
 	BPF_SEQ_PRINTF(seq, "p99_ns: %llu\n", percentile(s, cum, 99));

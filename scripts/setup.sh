@@ -8,9 +8,14 @@ cd "$(dirname "$0")/.."
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 
-# What the main job and the tests need (python3 runs the gauntlet's unprivileged
-# attacker). Benchmark tools come from scripts/setup-bench.sh, through CGVIEW_EXTRA_PKGS.
-PKGS=(clang llvm libbpf-dev libbpf1 bpftool make python3-minimal)
+# What the main job and the tests need: the BPF tool chain; python3 runs the
+# gauntlet's unprivileged attacker; prometheus (with promtool) scrapes the
+# exporter; runc and busybox-static make a real container; chromium is the
+# dashboard tests' browser; tmux drives `cgview top`; systemd brings
+# systemd-cgtop (top's baseline); openssl makes the TLS tests' certificates.
+# Benchmark tools come from scripts/setup-bench.sh, through CGVIEW_EXTRA_PKGS.
+PKGS=(clang llvm libbpf-dev libbpf1 bpftool make python3-minimal
+  prometheus runc busybox-static chromium tmux systemd openssl)
 read -r -a extra <<<"${CGVIEW_EXTRA_PKGS:-}"
 PKGS+=("${extra[@]}")
 missing=()

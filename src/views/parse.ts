@@ -83,7 +83,7 @@ export const SCHED_LAT_KEYS = [
 ] as const;
 
 export interface SchedLatBucket {
-  /** Upper bound (exclusive) in ns; null for `hist_lt_inf`. */
+  /** Upper bound (exclusive) in ns; null for `wait_ns_lt_inf`. */
   ltNs: bigint | null;
   /** Waits shorter than ltNs (cumulative). */
   count: bigint;
@@ -98,7 +98,7 @@ export interface SchedLat {
   waitNsTotal: bigint;
   queueSelfNsTotal: bigint;
   queueOtherNsTotal: bigint;
-  /** Cumulative log2 buckets in printed order, the last one `hist_lt_inf`. */
+  /** Cumulative log2 buckets in printed order, the last one `wait_ns_lt_inf`. */
   hist: SchedLatBucket[];
   p50Ns: bigint;
   p90Ns: bigint;
@@ -108,8 +108,9 @@ export interface SchedLat {
 /**
  * A `sched_lat` / `sched_lat_tree` file: null for empty output (a removed
  * cgroup). Checks the structure (the seven first keys in order, histogram
- * lines with growing bounds, ending with hist_lt_inf, then p50/p90/p99) but
- * not the numbers' consistency.
+ * the two `_max_ns` lines equal to lines 2 and 3, histogram lines with
+ * growing bounds ending with wait_ns_lt_inf, then p50/p90/p99) but not the
+ * numbers' consistency.
  */
 export function parseSchedLat(text: string): SchedLat | null {
   const view = parseViewOutput(text);
@@ -121,11 +122,17 @@ export function parseSchedLat(text: string): SchedLat | null {
         'E_BAD_INPUT',
         `sched_lat line ${i + 1}: expected ${k}, got ${keys[i] ?? 'nothing'}`,
       );
+  const n = SCHED_LAT_KEYS.length;
+  if (keys[n] !== 'queue_self_max_ns' || keys[n + 1] !== 'queue_other_max_ns')
+    throw new CgviewError(
+      'E_BAD_INPUT',
+      `sched_lat line ${n + 1}: expected queue_self_max_ns, queue_other_max_ns after ${SCHED_LAT_KEYS[n - 1]}`,
+    );
   const hist: SchedLatBucket[] = [];
-  let i = SCHED_LAT_KEYS.length;
+  let i = n + 2;
   for (; i < keys.length; i++) {
     const k = keys[i]!;
-    const m = /^hist_lt_(?:([0-9]+)ns|inf)$/.exec(k);
+    const m = /^wait_ns_lt_(?:([0-9]+)|inf)$/.exec(k);
     if (!m) break;
     const ltNs = m[1] === undefined ? null : BigInt(m[1]);
     const prev = hist[hist.length - 1];
@@ -134,7 +141,7 @@ export function parseSchedLat(text: string): SchedLat | null {
     hist.push({ ltNs, count: viewUint(view, k) });
   }
   if (hist.length === 0 || hist[hist.length - 1]!.ltNs !== null)
-    throw new CgviewError('E_BAD_INPUT', 'sched_lat: histogram missing or not ended by hist_lt_inf');
+    throw new CgviewError('E_BAD_INPUT', 'sched_lat: histogram missing or not ended by wait_ns_lt_inf');
   const rest = keys.slice(i, i + 3);
   if (rest.join() !== 'p50_ns,p90_ns,p99_ns')
     throw new CgviewError(

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { isCgviewError } from '../../src/errors.js';
 import { parseSchedLat, SCHED_LAT_KEYS } from '../../src/views/parse.js';
 
-/** A file as the view prints it: hist_lt_256ns .. hist_lt_2^39ns, hist_lt_inf, percentiles. */
+/** A file as the view prints it: the max lines, wait_ns_lt_256 .. wait_ns_lt_2^39, wait_ns_lt_inf, percentiles. */
 function sample(over: Record<string, string> = {}): string {
   const lines: Array<[string, string]> = [
     ['cgroup_id', '1234'],
@@ -14,9 +14,11 @@ function sample(over: Record<string, string> = {}): string {
     ['wait_ns_total', '6136689773'],
     ['queue_self_ns_total', '6134509378'],
     ['queue_other_ns_total', '2180395'],
+    ['queue_self_max_ns', '12004055'],
+    ['queue_other_max_ns', '389524'],
   ];
-  for (let k = 8; k <= 39; k++) lines.push([`hist_lt_${2n ** BigInt(k)}ns`, k < 23 ? '0' : '770']);
-  lines.push(['hist_lt_inf', '770'], ['p50_ns', '6294169'], ['p90_ns', '8008787'], ['p99_ns', '10252743']);
+  for (let k = 8; k <= 39; k++) lines.push([`wait_ns_lt_${2n ** BigInt(k)}`, k < 23 ? '0' : '770']);
+  lines.push(['wait_ns_lt_inf', '770'], ['p50_ns', '6294169'], ['p90_ns', '8008787'], ['p99_ns', '10252743']);
   return lines.map(([k, v]) => `${k}: ${over[k] ?? v}\n`).join('');
 }
 
@@ -54,11 +56,16 @@ describe('parseSchedLat', () => {
     assert.deepEqual(SCHED_LAT_KEYS.slice(0, 3), ['cgroup_id', 'queue_self', 'queue_other']);
   });
 
-  it('wants a histogram ending with hist_lt_inf, bounds growing', () => {
-    const noInf = sample().replace(/hist_lt_inf: 770\n/, '');
-    assert.throws(() => parseSchedLat(noInf), badInput(/hist_lt_inf/));
-    const swapped = sample().replace('hist_lt_512ns', 'hist_lt_128ns');
-    assert.throws(() => parseSchedLat(swapped), badInput(/hist_lt_128ns out of order/));
+  it('wants a histogram ending with wait_ns_lt_inf, bounds growing', () => {
+    const noInf = sample().replace(/wait_ns_lt_inf: 770\n/, '');
+    assert.throws(() => parseSchedLat(noInf), badInput(/wait_ns_lt_inf/));
+    const swapped = sample().replace('wait_ns_lt_512:', 'wait_ns_lt_128:');
+    assert.throws(() => parseSchedLat(swapped), badInput(/wait_ns_lt_128 out of order/));
+  });
+
+  it('wants the two max lines after the seven first', () => {
+    const noMax = sample().replace(/queue_other_max_ns: 389524\n/, '');
+    assert.throws(() => parseSchedLat(noMax), badInput(/line 8: expected queue_self_max_ns/));
   });
 
   it('wants p50, p90, p99 after the histogram', () => {

@@ -226,10 +226,10 @@ function byId<T>(kind: 'link' | 'prog', ids: number[]): Map<number, T> {
 function checkHistogram(s: SchedLat, what: string): void {
   let prev = 0n;
   for (const b of s.hist) {
-    assert.ok(b.count >= prev, `${what}: histogram not cumulative at hist_lt_${b.ltNs ?? 'inf'}`);
+    assert.ok(b.count >= prev, `${what}: histogram not cumulative at wait_ns_lt_${b.ltNs ?? 'inf'}`);
     prev = b.count;
   }
-  assert.equal(prev, s.waitCount, `${what}: hist_lt_inf = wait_count`);
+  assert.equal(prev, s.waitCount, `${what}: wait_ns_lt_inf = wait_count`);
   assert.ok(s.p50Ns <= s.p90Ns && s.p90Ns <= s.p99Ns, `${what}: p50 <= p90 <= p99`);
   if (s.waitCount === 0n) return;
   for (const [pct, v] of [
