@@ -5,7 +5,7 @@
 import os from 'node:os';
 import { type Frame, frame, type Row } from './model.js';
 import { type Key, Screen, type Styles, styles, wantColour } from './screen.js';
-import { type Snapshot, sample, type Target } from './source.js';
+import { Sampler, type Snapshot, type Target } from './source.js';
 import {
   columnsOf,
   cut,
@@ -132,12 +132,13 @@ export function frameJson(f: Frame, sort: string): Record<string, unknown> {
 
 /** Batch and JSON: a baseline sample, then one output per interval. */
 export async function runBatch(o: TopOptions, write: (s: string) => void): Promise<void> {
-  let prev = sample(o.targets, o.depth);
+  const sampler = new Sampler(o.targets, o.depth);
+  let prev = sampler.sample();
   let next = Date.now();
   for (let i = 0; o.iterations === undefined || i < o.iterations; i++) {
     next += o.delaySec * 1000;
     await sleep(next - Date.now());
-    const cur = sample(o.targets, o.depth);
+    const cur = sampler.sample();
     const f = frame(prev, cur);
     prev = cur;
     write(o.output === 'json' ? `${JSON.stringify(frameJson(f, o.sort))}\n` : batchText(f, o.sort));
@@ -178,6 +179,7 @@ export class TopScreen {
   readonly screen: Screen;
   readonly st: Styles;
   readonly ellipsis: string;
+  readonly sampler: Sampler;
   prev: Snapshot | undefined;
   f: Frame | undefined;
   mode: 'flat' | 'tree' = 'flat';
@@ -199,6 +201,7 @@ export class TopScreen {
     this.o = o;
     this.screen = screen;
     this.sort = o.sort;
+    this.sampler = new Sampler(o.targets, o.depth);
     this.st = styles(wantColour(process.env, process.stdout.isTTY === true));
     const loc = `${process.env['LC_ALL'] || process.env['LC_CTYPE'] || process.env['LANG'] || ''}`;
     this.ellipsis = /utf-?8/i.test(loc) ? '…' : '~';
@@ -211,7 +214,7 @@ export class TopScreen {
         (keys) => this.keys(keys),
         () => this.render(),
       );
-      this.prev = sample(this.o.targets, this.o.depth);
+      this.prev = this.sampler.sample();
       this.render();
       // The first figures after a short interval, so the screen fills at once; then every delay.
       this.schedule(Math.min(this.o.delaySec, 1) * 1000);
@@ -225,7 +228,7 @@ export class TopScreen {
 
   tick(): void {
     if (this.paused) return;
-    const cur = sample(this.o.targets, this.o.depth);
+    const cur = this.sampler.sample();
     this.f = frame(this.prev, cur);
     this.prev = cur;
     this.render();
@@ -290,7 +293,7 @@ export class TopScreen {
         this.paused = !this.paused;
         if (!this.paused) {
           // A fresh baseline: the next figures are of an interval after the pause.
-          this.prev = sample(this.o.targets, this.o.depth);
+          this.prev = this.sampler.sample();
           this.schedule(Math.min(this.o.delaySec, 1) * 1000);
         }
       } else if (c === '/') this.editing = this.filter;

@@ -16,7 +16,7 @@
  */
 
 import { counterDelta, type MetricDelta, type ViewDelta, viewDelta } from '../stats/interval.js';
-import type { Histogram, ViewSample } from '../stats/keys.js';
+import type { Histogram, Metric, ViewSample } from '../stats/keys.js';
 import { cpuPct, type SchedFigures, schedFigures } from '../stats/sched.js';
 import type { CgroupSample, ReadError, Snapshot } from './source.js';
 
@@ -79,7 +79,8 @@ export interface Frame {
   missing: ReadError[];
 }
 
-function isSchedShaped(v: ViewSample): boolean {
+/** A view with sched_lat's shape: the `wait_ns` histogram and the queue_self/queue_other counters. */
+export function isSchedShaped(v: ViewSample): boolean {
   let h = false;
   let self = false;
   let other = false;
@@ -116,8 +117,10 @@ function schedRow(view: string, d: ViewDelta, cur: ViewSample): SchedRow | undef
   const byKey = new Map(d.metrics.map((m) => [m.metric.key, m]));
   const hist = byKey.get('wait_ns')?.hist;
   const totals: SchedRow['totals'] = {};
-  const val = (k: string) => cur.metrics.find((m) => m.key === k && !m.labels)?.value;
-  const h = cur.metrics.find((m) => m.key === 'wait_ns' && m.kind === 'histogram');
+  const byCur = new Map<string, Metric>();
+  for (const m of cur.metrics) if (!m.labels) byCur.set(m.key, m);
+  const val = (k: string) => byCur.get(k)?.value;
+  const h = byCur.get('wait_ns');
   if (h?.hist) {
     totals.waits = h.hist.count;
     if (h.hist.sum !== undefined) totals.waitNs = h.hist.sum;
@@ -130,6 +133,32 @@ function schedRow(view: string, d: ViewDelta, cur: ViewSample): SchedRow | undef
   set('selfMaxNs', val('queue_self_max_ns'));
   set('otherMaxNs', val('queue_other_max_ns'));
   return { view, fig, hist, totals, first: d.first };
+}
+
+/** The delta of a sample against itself: nothing happened (no parse, no subtraction of histograms). */
+function zeroDelta(v: ViewSample, seconds: number): ViewDelta {
+  return {
+    seconds,
+    first: false,
+    reset: false,
+    metrics: v.metrics.map((metric): MetricDelta => {
+      if (metric.kind === 'gauge') return { metric, delta: metric.value, rate: metric.value, reset: false };
+      if (metric.kind === 'counter' || !metric.hist) return { metric, delta: 0, rate: 0, reset: false };
+      const h = metric.hist;
+      return {
+        metric,
+        delta: 0,
+        rate: 0,
+        reset: false,
+        hist: {
+          bounds: h.bounds,
+          cum: h.cum.map(() => 0),
+          count: 0,
+          sum: h.sum === undefined ? undefined : 0,
+        },
+      };
+    }),
+  };
 }
 
 /** The cgroup id its views print (the first view that prints one). */
@@ -148,66 +177,87 @@ export function frame(prev: Snapshot | undefined, cur: Snapshot): Frame {
   const rows: Row[] = [];
   for (const c of cur.cgroups) {
     const p = before.get(c.key);
-    const sv = schedViewOf(c.views);
-    // The cgroup's id as its views print it; another id than last time means it was recreated.
-    const cgroupId = idOf(c);
-    const pid = p && idOf(p);
-    const recreated = p !== undefined && pid !== undefined && cgroupId !== undefined && pid !== cgroupId;
-    const row: Row = {
-      key: c.key,
-      parent: c.parent,
-      path: c.path,
-      depth: c.depth,
-      tree: c.target.tree.dir,
-      hierarchy: c.target.hierarchy,
-      cgroupId,
-      tasks: c.procs,
-      threads: c.threads,
-      cpuPct: undefined,
-      sched: undefined,
-      series: [],
-      columns: new Map(),
-      errors: c.errors,
-    };
-    if (c.cpuUsec !== undefined && seconds > 0) {
-      const d = counterDelta(recreated ? undefined : p?.cpuUsec, c.cpuUsec);
-      // No previous value: a cgroup born in the interval; its whole usage is the interval's.
-      row.cpuPct = cpuPct(d.delta, seconds);
-    }
-    if (seconds > 0) {
-      for (const [name, v] of c.views) {
-        const d = viewDelta(p?.views.get(name), v, seconds);
-        if (name === sv) {
-          row.sched = schedRow(name, d, v);
-          continue;
-        }
-        for (const m of d.metrics) {
-          const s: Series = {
-            view: name,
-            name: seriesName(m),
-            kind: m.metric.kind,
-            value:
-              m.metric.kind === 'gauge'
-                ? m.metric.value * m.metric.scale
-                : m.metric.kind === 'histogram'
-                  ? (m.hist?.count ?? 0) / seconds
-                  : m.rate * m.metric.scale,
-            column: m.metric.kind !== 'gauge' && !m.metric.labels,
-            ...(m.metric.labels ? { labels: m.metric.labels } : {}),
-          };
-          row.series.push(s);
-          if (s.column) {
-            const id = `${name}:${s.name}`;
-            row.columns.set(id, s.value);
-            if (!seenCol.has(id)) {
-              seenCol.add(id);
-              columns.push(id);
-            }
-          }
-        }
+    // The same sample object: the sampler kept an idle subtree as it was; its row is all zeros, made once.
+    if (p === c && seconds > 0) {
+      let z = zeroRows.get(c);
+      if (!z) {
+        z = rowOf(c, c, seconds);
+        zeroRows.set(c, z);
       }
+      for (const id of z.columns.keys())
+        if (!seenCol.has(id)) {
+          seenCol.add(id);
+          columns.push(id);
+        }
+      rows.push(z);
+      continue;
     }
+    const row = rowOf(c, p, seconds);
+    for (const id of row.columns.keys())
+      if (!seenCol.has(id)) {
+        seenCol.add(id);
+        columns.push(id);
+      }
     rows.push(row);
   }
   return { at: cur.at, seconds, rows, columns, missing: cur.missing };
+}
+
+/** Rows of samples that did not change, by sample (they are all zeros whatever the interval). */
+const zeroRows = new WeakMap<CgroupSample, Row>();
+
+function rowOf(c: CgroupSample, p: CgroupSample | undefined, seconds: number): Row {
+  const sv = schedViewOf(c.views);
+  // The cgroup's id as its views print it; another id than last time means it was recreated.
+  const cgroupId = idOf(c);
+  const pid = p && idOf(p);
+  const recreated = p !== undefined && pid !== undefined && cgroupId !== undefined && pid !== cgroupId;
+  const row: Row = {
+    key: c.key,
+    parent: c.parent,
+    path: c.path,
+    depth: c.depth,
+    tree: c.target.tree.dir,
+    hierarchy: c.target.hierarchy,
+    cgroupId,
+    tasks: c.procs,
+    threads: c.threads,
+    cpuPct: undefined,
+    sched: undefined,
+    series: [],
+    columns: new Map(),
+    errors: c.errors,
+  };
+  if (c.cpuUsec !== undefined && seconds > 0) {
+    const d = counterDelta(recreated ? undefined : p?.cpuUsec, c.cpuUsec);
+    // No previous value: a cgroup born in the interval; its whole usage is the interval's.
+    row.cpuPct = cpuPct(d.delta, seconds);
+  }
+  if (seconds > 0) {
+    for (const [name, v] of c.views) {
+      const pv = recreated ? undefined : p?.views.get(name);
+      // The same sample object: the view printed the same text as last time; every delta is zero.
+      const d = pv === v ? zeroDelta(v, seconds) : viewDelta(pv, v, seconds);
+      if (name === sv) {
+        row.sched = schedRow(name, d, v);
+        continue;
+      }
+      for (const m of d.metrics) {
+        const s: Series = {
+          view: name,
+          name: seriesName(m),
+          kind: m.metric.kind,
+          value:
+            m.metric.kind === 'gauge'
+              ? m.metric.value * m.metric.scale
+              : m.rate * (m.metric.kind === 'histogram' ? 1 : m.metric.scale),
+          column: m.metric.kind !== 'gauge' && !m.metric.labels,
+          ...(m.metric.labels ? { labels: m.metric.labels } : {}),
+        };
+        row.series.push(s);
+        if (s.column) row.columns.set(`${name}:${s.name}`, s.value);
+      }
+    }
+  }
+  return row;
 }

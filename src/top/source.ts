@@ -25,6 +25,7 @@ import {
 } from '../tree/paths.js';
 import type { RootsIndex } from '../tree/state.js';
 import { parseViewOutput } from '../views/parse.js';
+import { isSchedShaped } from './model.js';
 
 /** A tagged tree: its bpffs directory and the cgroup directory it mirrors (null: not known). */
 export interface TreeRoot {
@@ -265,32 +266,51 @@ function countLines(p: string): number {
 
 const code = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? 'EIO';
 
-/** One view file as a sample; null when it printed nothing (its cgroup is gone). */
-function readView(file: string): ViewSample | null {
-  const text = readSmall(file);
-  if (text === '') return null;
-  // View output is UTF-8 by convention; numbers and keys are ASCII, text values stay bytes for display.
-  return classifyView(parseViewOutput(text));
+/** A view file's last text and what it parsed to. */
+interface Cached {
+  text: string;
+  sample: ViewSample;
+  /** Only gauges and text (no counter, no histogram): read again only every STATIC_EVERY refreshes. */
+  static: boolean;
 }
 
+/** Views without counters (`info`) hold what rarely changes: re-read every this many refreshes. */
+export const STATIC_EVERY = 10;
+
+const isStatic = (v: ViewSample): boolean => v.metrics.every((m) => m.kind === 'gauge');
 function readCgroupFiles(s: CgroupSample, t: Target): void {
   const cg = s.cgroup;
   if (cg === null) return;
   const v2 = t.hierarchy === 'v2';
   try {
-    s.procs = countLines(`${cg}/cgroup.procs`);
-  } catch (e) {
-    s.errors.push({ what: 'cgroup.procs', code: code(e) });
-  }
-  try {
     s.threads = countLines(`${cg}/${v2 ? 'cgroup.threads' : 'tasks'}`);
   } catch (e) {
     s.errors.push({ what: v2 ? 'cgroup.threads' : 'tasks', code: code(e) });
   }
+  // No thread, no process: most cgroups of a big host are inner or empty ones, and this read is a third of their cost.
+  if (s.threads === 0) s.procs = 0;
+  else {
+    try {
+      s.procs = countLines(`${cg}/cgroup.procs`);
+    } catch (e) {
+      s.errors.push({ what: 'cgroup.procs', code: code(e) });
+    }
+  }
+  if (s.cpuUsec === undefined) readCpu(s, t);
+}
+
+/** Cumulative CPU of a cgroup and its descendants (v2 cpu.stat usage_usec, v1 cpuacct.usage), into `s`. */
+function readCpu(s: CgroupSample, t: Target): void {
+  const cg = s.cgroup;
+  if (cg === null) return;
+  const v2 = t.hierarchy === 'v2';
   try {
     if (v2) {
       const text = readSmall(`${cg}/cpu.stat`);
-      const m = /^usage_usec (\d+)$/m.exec(text);
+      // usage_usec is the first line (kernel/cgroup/rstat.c); a search keeps working if that changes.
+      const m = text.startsWith('usage_usec ')
+        ? /^usage_usec (\d+)/.exec(text)
+        : /^usage_usec (\d+)$/m.exec(text);
       if (m) s.cpuUsec = Number(m[1]);
     } else if (t.cpuacct) s.cpuUsec = Number(readSmall(`${cg}/cpuacct.usage`).trim()) / 1000;
   } catch (e) {
@@ -309,74 +329,172 @@ function displayPath(t: Target, treeDir: string, cgroup: string | null): string 
 }
 
 /**
- * One refresh: every directory of every target down to `maxDepth` levels
- * below its start, with its views and cgroup files.
+ * Takes the refreshes: every directory of every target down to `maxDepth`
+ * levels below its start, with its views and cgroup files. It keeps each
+ * view file's last text: an unchanged text gives the same ViewSample object
+ * (the model then knows the interval's deltas are zero without parsing).
  */
-export function sample(targets: readonly Target[], maxDepth = Number.POSITIVE_INFINITY): Snapshot {
-  const snap: Snapshot = { monoNs: process.hrtime.bigint(), at: Date.now(), cgroups: [], missing: [] };
-  const seen = new Set<string>();
-  for (const t of targets) {
-    const startCg =
-      t.tree.cgroup === null ? null : cgroupForTreeDir(t.tree as { dir: string; cgroup: string }, t.start);
-    // Breadth-first with an explicit stack: a deep tree costs no recursion.
-    const stack: Array<{ dir: string; cg: string | null; depth: number; parent: string | undefined }> = [
-      { dir: t.start, cg: startCg, depth: 0, parent: undefined },
-    ];
-    while (stack.length) {
-      const { dir, cg, depth, parent } = stack.pop()!;
-      if (seen.has(dir)) continue; // two trees of the index can overlap on bpffs only by a bug; show it once
-      seen.add(dir);
-      let entries: fs.Dirent<Buffer>[];
-      try {
-        entries = fs.readdirSync(bp(dir), { withFileTypes: true, encoding: 'buffer' });
-      } catch (e) {
-        if (depth === 0) snap.missing.push({ what: dir, code: code(e) });
-        continue; // a directory removed meanwhile (its cgroup went away)
-      }
-      const s: CgroupSample = {
-        key: dir,
-        parent,
-        target: t,
-        cgroup: cg,
-        path: displayPath(t, dir, cg),
-        depth,
-        views: new Map(),
-        errors: [],
-      };
-      const children: string[] = [];
-      for (const e of entries) {
-        const name = e.name.toString('latin1');
-        if (e.isDirectory()) children.push(name);
-        else if (e.isFile()) {
-          try {
-            const v = readView(`${dir}/${name}`);
-            if (v) s.views.set(name, v);
-          } catch (err) {
-            s.errors.push({ what: name, code: err instanceof CgviewError ? 'E_BAD_INPUT' : code(err) });
-          }
-        }
-      }
-      readCgroupFiles(s, t);
-      // A cgroup gone while we read it: every file says ENOENT/ENODEV; drop the row.
-      if (
-        s.errors.length &&
-        s.errors.every((x) => x.code === 'ENOENT' || x.code === 'ENODEV') &&
-        !s.views.size
-      )
-        continue;
-      snap.cgroups.push(s);
-      if (depth >= maxDepth) continue;
-      for (const c of children.sort().reverse()) {
-        const real = decodeName(c);
-        if (real === null) continue; // not a mirrored cgroup (manual mode leftovers are the daemon's business)
-        stack.push({
-          dir: join(dir, c),
-          cg: cg === null ? null : join(cg, real),
-          depth: depth + 1,
-          parent: dir,
-        });
-      }
+export class Sampler {
+  readonly targets: readonly Target[];
+  readonly maxDepth: number;
+  #cache = new Map<string, Cached>();
+  #refreshes = 0;
+  /** The last refresh's samples and, per directory, its children's keys (for reusing idle subtrees). */
+  #prev = new Map<string, CgroupSample>();
+  #kids = new Map<string, string[]>();
+  /** Directories read in the last refresh, and reused (statistics for the benchmark and docs). */
+  readonly stats = { read: 0, reused: 0 };
+
+  /** Reuse idle subtrees (see #reusable); CGVIEW_TOP_NO_REUSE=1 turns it off (benchmarks: the cost of reading everything). */
+  readonly reuse: boolean;
+
+  constructor(
+    targets: readonly Target[],
+    maxDepth = Number.POSITIVE_INFINITY,
+    reuse = process.env['CGVIEW_TOP_NO_REUSE'] !== '1',
+  ) {
+    this.targets = targets;
+    this.maxDepth = maxDepth;
+    this.reuse = reuse;
+  }
+
+  /** One view file (null: it printed nothing, its cgroup is gone). */
+  #view(file: string, readStatic: boolean, next: Map<string, Cached>): ViewSample | null {
+    const old = this.#cache.get(file);
+    if (old?.static && !readStatic) {
+      next.set(file, old);
+      return old.sample;
+    }
+    const text = readSmall(file);
+    if (text === '') return null;
+    if (old && old.text === text) {
+      next.set(file, old);
+      return old.sample;
+    }
+    // View output is UTF-8 by convention; keys and numbers are ASCII, text values stay bytes for display.
+    const sample = classifyView(parseViewOutput(text));
+    next.set(file, { text, sample, static: isStatic(sample) });
+    return sample;
+  }
+
+  /**
+   * An idle subtree: the directory's cumulative CPU (which counts its
+   * descendants) has not moved since the last refresh, so no task in it ran,
+   * so no wait in it ended and no counter of a sched-shaped view moved. Its
+   * last samples are kept as they are (no directory listed, no file read),
+   * if every view of the directory is sched-shaped or static (a view of
+   * another kind may count what moves without a task running). Every
+   * STATIC_EVERY-th refresh reads everything.
+   */
+  #reusable(ps: CgroupSample): boolean {
+    if (ps.cpuUsec === undefined || ps.errors.length) return false;
+    for (const v of ps.views.values()) if (!isStatic(v) && !isSchedShaped(v)) return false;
+    return true;
+  }
+
+  #reuse(key: string, into: CgroupSample[], next: Map<string, Cached>, kids: Map<string, string[]>): void {
+    const ps = this.#prev.get(key);
+    if (!ps) return;
+    into.push(ps);
+    this.stats.reused++;
+    for (const name of ps.views.keys()) {
+      const c = this.#cache.get(`${key}/${name}`);
+      if (c) next.set(`${key}/${name}`, c);
+    }
+    const ks = this.#kids.get(key);
+    if (ks) {
+      kids.set(key, ks);
+      for (const k of ks) this.#reuse(k, into, next, kids);
     }
   }
-  return snap;
+
+  sample(): Snapshot {
+    const snap: Snapshot = { monoNs: process.hrtime.bigint(), at: Date.now(), cgroups: [], missing: [] };
+    const full = this.#refreshes++ % STATIC_EVERY === 0 || !this.reuse;
+    const readStatic = full;
+    const next = new Map<string, Cached>();
+    const kids = new Map<string, string[]>();
+    const seen = new Set<string>();
+    this.stats.read = 0;
+    this.stats.reused = 0;
+    for (const t of this.targets) {
+      const startCg =
+        t.tree.cgroup === null ? null : cgroupForTreeDir(t.tree as { dir: string; cgroup: string }, t.start);
+      // Depth-first with an explicit stack: a deep tree costs no recursion.
+      const stack: Array<{ dir: string; cg: string | null; depth: number; parent: string | undefined }> = [
+        { dir: t.start, cg: startCg, depth: 0, parent: undefined },
+      ];
+      while (stack.length) {
+        const { dir, cg, depth, parent } = stack.pop()!;
+        if (seen.has(dir)) continue; // trees of the index that overlap: each directory once
+        seen.add(dir);
+        const ps = this.#prev.get(dir);
+        let cpuNow: CgroupSample | undefined;
+        if (!full && ps && cg !== null && ps.cgroup === cg && ps.depth === depth && this.#reusable(ps)) {
+          cpuNow = { ...ps, views: new Map(), errors: [], cpuUsec: undefined };
+          readCpu(cpuNow, t);
+          if (cpuNow.cpuUsec === ps.cpuUsec) {
+            this.#reuse(dir, snap.cgroups, next, kids);
+            continue;
+          }
+        }
+        this.stats.read++;
+        let entries: fs.Dirent<Buffer>[];
+        try {
+          entries = fs.readdirSync(bp(dir), { withFileTypes: true, encoding: 'buffer' });
+        } catch (e) {
+          if (depth === 0) snap.missing.push({ what: dir, code: code(e) });
+          continue; // a directory removed meanwhile (its cgroup went away)
+        }
+        const s: CgroupSample = {
+          key: dir,
+          parent,
+          target: t,
+          cgroup: cg,
+          path: displayPath(t, dir, cg),
+          depth,
+          views: new Map(),
+          errors: [],
+          ...(cpuNow?.cpuUsec !== undefined ? { cpuUsec: cpuNow.cpuUsec } : {}),
+        };
+        const children: string[] = [];
+        for (const e of entries) {
+          const name = e.name.toString('latin1');
+          if (e.isDirectory()) children.push(name);
+          else if (e.isFile()) {
+            try {
+              const v = this.#view(`${dir}/${name}`, readStatic, next);
+              if (v) s.views.set(name, v);
+            } catch (err) {
+              s.errors.push({ what: name, code: err instanceof CgviewError ? 'E_BAD_INPUT' : code(err) });
+            }
+          }
+        }
+        readCgroupFiles(s, t);
+        // A cgroup gone while it was read: its files say ENOENT/ENODEV; no row.
+        if (
+          s.errors.length &&
+          !s.views.size &&
+          s.errors.every((x) => x.code === 'ENOENT' || x.code === 'ENODEV')
+        )
+          continue;
+        snap.cgroups.push(s);
+        if (depth >= this.maxDepth) continue;
+        children.sort();
+        const ks: string[] = [];
+        for (let i = children.length - 1; i >= 0; i--) {
+          const real = decodeName(children[i]!);
+          if (real === null) continue; // not a mirrored cgroup's name
+          const child = join(dir, children[i]!);
+          ks.push(child);
+          stack.push({ dir: child, cg: cg === null ? null : join(cg, real), depth: depth + 1, parent: dir });
+        }
+        kids.set(dir, ks.reverse());
+      }
+    }
+    this.#cache = next;
+    this.#kids = kids;
+    this.#prev = new Map(snap.cgroups.map((c) => [c.key, c]));
+    return snap;
+  }
 }

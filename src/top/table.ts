@@ -13,6 +13,21 @@ import type { Row } from './model.js';
  * written as \xNN, so that a cgroup name cannot send escape sequences.
  */
 export function printable(bytes: string): string {
+  let t = shown.get(bytes);
+  if (t === undefined) {
+    if (shown.size > 200_000) shown.clear();
+    t = toPrintable(bytes);
+    shown.set(bytes, t);
+  }
+  return t;
+}
+
+/** Paths come back every refresh: each is decoded once. */
+const shown = new Map<string, string>();
+
+function toPrintable(bytes: string): string {
+  // ASCII without control characters is its own text.
+  if (/^[\x20-\x7e]*$/.test(bytes)) return bytes;
   return Buffer.from(bytes, 'latin1')
     .toString('utf8')
     .replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => {
