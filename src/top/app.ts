@@ -364,7 +364,7 @@ export class TopScreen {
       f ? '' : 'collecting…',
       '? help',
     ].filter(Boolean);
-    out.push(fit(flags.join('  ')));
+    out.push(st.info(fit(flags.join('  '))));
     if (this.help) {
       for (const l of HELP) out.push(fit(l));
       while (out.length < H) out.push('');

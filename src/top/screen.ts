@@ -84,6 +84,7 @@ export interface Styles {
   /** Colours: identity functions when colour is off. */
   warn(s: string): string;
   dim(s: string): string;
+  info(s: string): string;
 }
 
 export function styles(colour: boolean): Styles {
@@ -92,6 +93,7 @@ export function styles(colour: boolean): Styles {
     bold: (s) => `\x1b[1m${s}\x1b[22m`,
     warn: colour ? (s) => `\x1b[33m${s}\x1b[39m` : (s) => s,
     dim: colour ? (s) => `\x1b[2m${s}\x1b[22m` : (s) => s,
+    info: colour ? (s) => `\x1b[36m${s}\x1b[39m` : (s) => s,
   };
 }
 

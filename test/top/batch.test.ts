@@ -143,7 +143,9 @@ describe('top --json --iterations 3 --delay 1', () => {
       );
       // The interval's histogram holds the interval's waits.
       const h = r.sched!.histogram!;
-      assert.ok(Math.abs(h.count - r.sched!.waits_per_second * frames[i]!.interval_seconds) < 1e-6 * h.count + 1e-9);
+      assert.ok(
+        Math.abs(h.count - r.sched!.waits_per_second * frames[i]!.interval_seconds) < 1e-6 * h.count + 1e-9,
+      );
       assert.ok(h.cumulative.every((c, j) => c <= h.count && (j === 0 || c >= h.cumulative[j - 1]!)));
     }
 
