@@ -319,10 +319,12 @@ export class TopScreen {
     return Math.max(1, this.tableRows());
   }
 
+  /** Lines for the table: all of the body, or with the detail pane open, what the rows need up to half of it. */
   tableRows(): number {
     const h = this.screen.rows;
     const body = h - 4; // two header lines, the column header, the footer
-    return this.detail ? Math.max(3, Math.floor(body / 2)) : Math.max(1, body);
+    if (!this.detail) return Math.max(1, body);
+    return Math.max(3, Math.min(this.#ordered.length + 1, Math.floor(body / 2)));
   }
 
   move(d: number): void {
