@@ -3,7 +3,8 @@
  * object per interval) and the interactive screen (state, keys, drawing).
  */
 import os from 'node:os';
-import { type Frame, frame, type Row } from './model.js';
+import { isCgroupFamily } from '../stats/keys.js';
+import { type Frame, frame, type Row, type Series } from './model.js';
 import { type Key, Screen, type Styles, styles, wantColour } from './screen.js';
 import { Sampler, type Snapshot, type Target } from './source.js';
 import {
@@ -53,6 +54,32 @@ export function unreadableLine(rows: readonly Row[]): string {
   return `${n} cgroup${n === 1 ? '' : 's'} unreadable (marked !): ${parts.join(', ')}`;
 }
 
+/** Paths of the cgroups of a frame by id (for labels that hold cgroup ids). */
+export function idPaths(rows: readonly Row[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const r of rows) if (r.cgroupId !== undefined) m.set(r.cgroupId, printable(r.path));
+  return m;
+}
+
+/**
+ * A series' labels that hold cgroup ids (family `culprit` or `…_cgroup`,
+ * the key conventions) as paths: `{ culprit: '/system.slice' }`; undefined
+ * when it has none. An id top did not see (another hierarchy, gone) stays an id.
+ */
+export function labelPaths(
+  s: Series,
+  paths: ReadonlyMap<string, string>,
+): Record<string, string> | undefined {
+  if (!s.labels) return undefined;
+  let out: Record<string, string> | undefined;
+  for (const [k, v] of Object.entries(s.labels))
+    if (isCgroupFamily(k) && /^[0-9]+$/.test(v)) {
+      out ??= {};
+      out[k] = paths.get(v) ?? `id ${v}`;
+    }
+  return out;
+}
+
 // --- batch ----------------------------------------------------------------------------------------
 
 /** A frame as a plain table: whole paths, every column, no escapes. */
@@ -76,6 +103,7 @@ export function batchText(f: Frame, sort: string, hostname = os.hostname()): str
 /** A frame as one JSON object (docs/top.md has the schema). */
 export function frameJson(f: Frame, sort: string): Record<string, unknown> {
   const cols = columnsOf(f.columns);
+  const paths = idPaths(f.rows);
   const ordered = orderRows(f.rows, cols, { mode: 'flat', sort });
   return {
     time: new Date(f.at).toISOString(),
@@ -120,7 +148,13 @@ export function frameJson(f: Frame, sort: string): Record<string, unknown> {
       for (const s of r.series) {
         const v = views[s.view] ?? {};
         views[s.view] = v;
-        v[s.name] = { kind: s.kind, [s.kind === 'gauge' ? 'value' : 'per_second']: s.value };
+        const e: Record<string, unknown> = {
+          kind: s.kind,
+          [s.kind === 'gauge' ? 'value' : 'per_second']: s.value,
+        };
+        const cgs = labelPaths(s, paths);
+        if (cgs) e['cgroups'] = cgs;
+        v[s.name] = e;
       }
       o['views'] = views;
       o['unreadable'] = r.errors.map((e) => ({ file: e.what, error: e.code }));
@@ -451,8 +485,12 @@ export class TopScreen {
       d.push('wait histogram of the interval:');
       d.push(...histogramBars(s.hist, W));
     } else d.push('no sched_lat view in this directory');
-    for (const x of r.series)
-      d.push(`${x.view}: ${x.name} ${fmtNum(x.value)}${x.kind === 'gauge' ? '' : '/s'}`);
+    const paths = idPaths(this.f?.rows ?? []);
+    for (const x of r.series) {
+      const cgs = labelPaths(x, paths);
+      const who = cgs ? `  (${Object.values(cgs).join(', ')})` : '';
+      d.push(`${x.view}: ${x.name} ${fmtNum(x.value)}${x.kind === 'gauge' ? '' : '/s'}${who}`);
+    }
     for (const e of r.errors) d.push(this.st.warn(`cannot read ${printable(e.what)}: ${e.code}`));
     return d;
   }

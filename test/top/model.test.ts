@@ -182,6 +182,19 @@ describe('top model', () => {
     assert.equal(byName.get('culprit_seconds{culprit="42"}')!.column, false);
   });
 
+  it('labels that hold cgroup ids (culprit) are shown as the paths of those cgroups', () => {
+    const v = (n: number) =>
+      ['cgroup_id: 7', `culprit_8_ns_total: ${n}`, `culprit_99_ns_total: ${n}`].join('\n');
+    const a0 = cg('a', { culprits: v(0) });
+    const b = cg('b', { info: 'cgroup_id: 8\nlevel: 1' });
+    const f = frame(snap(0, [a0, b]), snap(1, [cg('a', { culprits: v(5e8) }), b]));
+    const j = frameJson(f, 'path') as { cgroups: Array<{ views: Record<string, Record<string, unknown>> }> };
+    assert.deepEqual(j.cgroups[0]!.views['culprits'], {
+      'culprit_seconds{culprit="8"}': { kind: 'counter', per_second: 0.5, cgroups: { culprit: '/x/b' } },
+      'culprit_seconds{culprit="99"}': { kind: 'counter', per_second: 0.5, cgroups: { culprit: 'id 99' } },
+    });
+  });
+
   it('the sched view: the file sched_lat, else the first file with its shape', () => {
     const s = view(schedLat(1, { waitNs: 0, self: 0, other: 0, cum: [0, 0, 0], count: 0 }));
     const info = view('cgroup_id: 1\nlevel: 0\nname: x');
