@@ -13,7 +13,11 @@
  * their CPU time (user + system, children's `times` of a shell), so that
  * start-up is not counted.
  *
- * Run as root: node dist/bench/top.js [--cgroups 1000,10000] [--refreshes 5] [--delay 1]
+ * With --active K, K leaves (each under another parent) get a shell that
+ * wakes once a second (`sleep 1` in a loop), in the v2 and the v1 cgroup
+ * alike: those cgroups and their parents are not idle, so top reads them.
+ *
+ * Run as root: node dist/bench/top.js [--cgroups 1000,10000] [--refreshes 10] [--delay 1] [--active 0]
  */
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -28,6 +32,7 @@ const arg = (name: string, dflt: string) => {
 const SIZES = arg('cgroups', '1000,10000').split(',').map(Number);
 const M = Number(arg('refreshes', '10'));
 const DELAY = arg('delay', '1');
+const ACTIVE = Number(arg('active', '0'));
 const V2 = '/sys/fs/cgroup/unified';
 const V1 = '/sys/fs/cgroup/cpuacct';
 const tag = `cgvb-top-${process.pid}`;
@@ -124,6 +129,23 @@ async function main(): Promise<void> {
         made.push(p);
         for (const r of rels) fs.mkdirSync(path.join(p, r));
       }
+      const shells: ReturnType<typeof spawn>[] = [];
+      const k = Math.ceil(Math.sqrt(n));
+      for (let i = 0; i < Math.min(ACTIVE, k); i++) {
+        const leaf = `g${i}/c0`;
+        const sh = spawn(
+          'sh',
+          [
+            '-c',
+            'echo $$ > "$1/cgroup.procs" && echo $$ > "$2/cgroup.procs" && while :; do sleep 1; done',
+            'sh',
+            path.join(parent, leaf),
+            path.join(parent1, leaf),
+          ],
+          { stdio: 'ignore' },
+        );
+        shells.push(sh);
+      }
       const tree = path.join(bpffs, `t${n}`);
       const sock = path.join(work, `s${n}.sock`);
       daemon = await startDaemon(tree, parent, sock, path.join(work, `st${n}.json`));
@@ -179,9 +201,28 @@ async function main(): Promise<void> {
       const full = perRefresh(top);
       delete process.env['CGVIEW_TOP_NO_REUSE'];
       const b = perRefresh(cgtop);
-      const line = `| ${n.toLocaleString('en')} | ${rowsTop} | ${a.ms.toFixed(1)} ms | ${rowsCg} | ${b.ms.toFixed(1)} ms | ${(a.ms / b.ms).toFixed(2)} | ${full.ms.toFixed(1)} ms (${(full.ms / b.ms).toFixed(2)}) | ${a.base.toFixed(0)} / ${b.base.toFixed(0)} ms |`;
+      const line = `| ${n.toLocaleString('en')}${ACTIVE ? ` (${Math.min(ACTIVE, k)} active)` : ''} | ${rowsTop} | ${a.ms.toFixed(1)} ms | ${rowsCg} | ${b.ms.toFixed(1)} ms | ${(a.ms / b.ms).toFixed(2)} | ${full.ms.toFixed(1)} ms (${(full.ms / b.ms).toFixed(2)}) | ${a.base.toFixed(0)} / ${b.base.toFixed(0)} ms |`;
       console.log(line);
       results.push(line);
+      for (const sh of shells) {
+        sh.kill('SIGKILL');
+        await new Promise((r) =>
+          sh.exitCode !== null || sh.signalCode !== null ? r(null) : sh.once('exit', r),
+        );
+      }
+      // Their last `sleep` children: killed by the cgroups' own lists (they are in our cgroups only).
+      for (const p of [parent, parent1])
+        for (const r of rels)
+          for (const pid of fs
+            .readFileSync(path.join(p, r, 'cgroup.procs'), 'utf8')
+            .split('\n')
+            .filter(Boolean))
+            try {
+              process.kill(Number(pid), 'SIGKILL');
+            } catch {
+              /* gone */
+            }
+      await new Promise((r) => setTimeout(r, 200));
       for (const p of [parent1, parent]) {
         rmTree(p);
         made.splice(made.indexOf(p), 1);

@@ -72,6 +72,8 @@ export interface CgroupSample {
   /** Parsed view files by file name. */
   views: Map<string, ViewSample>;
   errors: ReadError[];
+  /** The sampler's: each view file's last text and sample. */
+  [FILES]?: Map<string, Cached>;
 }
 
 export interface Snapshot {
@@ -274,6 +276,9 @@ interface Cached {
   static: boolean;
 }
 
+/** Where a sample keeps its view files' last texts (the sampler's cache lives in the samples it kept). */
+const FILES = Symbol('files');
+
 /** Views without counters (`info`) hold what rarely changes: re-read every this many refreshes. */
 export const STATIC_EVERY = 10;
 
@@ -300,7 +305,7 @@ function readCgroupFiles(s: CgroupSample, t: Target): void {
 }
 
 /** Cumulative CPU of a cgroup and its descendants (v2 cpu.stat usage_usec, v1 cpuacct.usage), into `s`. */
-function readCpu(s: CgroupSample, t: Target): void {
+function readCpu(s: { cgroup: string | null; errors: ReadError[]; cpuUsec?: number }, t: Target): void {
   const cg = s.cgroup;
   if (cg === null) return;
   const v2 = t.hierarchy === 'v2';
@@ -337,7 +342,6 @@ function displayPath(t: Target, treeDir: string, cgroup: string | null): string 
 export class Sampler {
   readonly targets: readonly Target[];
   readonly maxDepth: number;
-  #cache = new Map<string, Cached>();
   #refreshes = 0;
   /** The last refresh's samples and, per directory, its children's keys (for reusing idle subtrees). */
   #prev = new Map<string, CgroupSample>();
@@ -359,21 +363,27 @@ export class Sampler {
   }
 
   /** One view file (null: it printed nothing, its cgroup is gone). */
-  #view(file: string, readStatic: boolean, next: Map<string, Cached>): ViewSample | null {
-    const old = this.#cache.get(file);
+  #view(
+    dir: string,
+    name: string,
+    readStatic: boolean,
+    prev: Map<string, Cached> | undefined,
+    next: Map<string, Cached>,
+  ): ViewSample | null {
+    const old = prev?.get(name);
     if (old?.static && !readStatic) {
-      next.set(file, old);
+      next.set(name, old);
       return old.sample;
     }
-    const text = readSmall(file);
+    const text = readSmall(`${dir}/${name}`);
     if (text === '') return null;
     if (old && old.text === text) {
-      next.set(file, old);
+      next.set(name, old);
       return old.sample;
     }
     // View output is UTF-8 by convention; keys and numbers are ASCII, text values stay bytes for display.
     const sample = classifyView(parseViewOutput(text));
-    next.set(file, { text, sample, static: isStatic(sample) });
+    next.set(name, { text, sample, static: isStatic(sample) });
     return sample;
   }
 
@@ -392,19 +402,15 @@ export class Sampler {
     return true;
   }
 
-  #reuse(key: string, into: CgroupSample[], next: Map<string, Cached>, kids: Map<string, string[]>): void {
+  #reuse(key: string, into: CgroupSample[], kids: Map<string, string[]>): void {
     const ps = this.#prev.get(key);
     if (!ps) return;
     into.push(ps);
     this.stats.reused++;
-    for (const name of ps.views.keys()) {
-      const c = this.#cache.get(`${key}/${name}`);
-      if (c) next.set(`${key}/${name}`, c);
-    }
     const ks = this.#kids.get(key);
     if (ks) {
       kids.set(key, ks);
-      for (const k of ks) this.#reuse(k, into, next, kids);
+      for (const k of ks) this.#reuse(k, into, kids);
     }
   }
 
@@ -412,7 +418,6 @@ export class Sampler {
     const snap: Snapshot = { monoNs: process.hrtime.bigint(), at: Date.now(), cgroups: [], missing: [] };
     const full = this.#refreshes++ % STATIC_EVERY === 0 || !this.reuse;
     const readStatic = full;
-    const next = new Map<string, Cached>();
     const kids = new Map<string, string[]>();
     const seen = new Set<string>();
     this.stats.read = 0;
@@ -429,12 +434,12 @@ export class Sampler {
         if (seen.has(dir)) continue; // trees of the index that overlap: each directory once
         seen.add(dir);
         const ps = this.#prev.get(dir);
-        let cpuNow: CgroupSample | undefined;
+        let cpuNow: { cgroup: string | null; errors: ReadError[]; cpuUsec?: number } | undefined;
         if (!full && ps && cg !== null && ps.cgroup === cg && ps.depth === depth && this.#reusable(ps)) {
-          cpuNow = { ...ps, views: new Map(), errors: [], cpuUsec: undefined };
+          cpuNow = { cgroup: cg, errors: [] };
           readCpu(cpuNow, t);
           if (cpuNow.cpuUsec === ps.cpuUsec) {
-            this.#reuse(dir, snap.cgroups, next, kids);
+            this.#reuse(dir, snap.cgroups, kids);
             continue;
           }
         }
@@ -457,13 +462,15 @@ export class Sampler {
           errors: [],
           ...(cpuNow?.cpuUsec !== undefined ? { cpuUsec: cpuNow.cpuUsec } : {}),
         };
+        const files = new Map<string, Cached>();
+        s[FILES] = files;
         const children: string[] = [];
         for (const e of entries) {
           const name = e.name.toString('latin1');
           if (e.isDirectory()) children.push(name);
           else if (e.isFile()) {
             try {
-              const v = this.#view(`${dir}/${name}`, readStatic, next);
+              const v = this.#view(dir, name, readStatic, ps?.[FILES], files);
               if (v) s.views.set(name, v);
             } catch (err) {
               s.errors.push({ what: name, code: err instanceof CgviewError ? 'E_BAD_INPUT' : code(err) });
@@ -492,7 +499,6 @@ export class Sampler {
         kids.set(dir, ks.reverse());
       }
     }
-    this.#cache = next;
     this.#kids = kids;
     this.#prev = new Map(snap.cgroups.map((c) => [c.key, c]));
     return snap;

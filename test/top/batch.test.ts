@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Daemon, DaemonEnv } from '../daemon.js';
+import { cgview, type Daemon, type DaemonEnv } from '../daemon.js';
 import { CGROUP2, sleep } from '../helpers.js';
 import { child, rates, type SchedStat, schedstat, schedTree, shownPath, spinners } from './workload.js';
 
@@ -75,6 +75,7 @@ async function topJson(
   return { frames, b: rates(b0, b1), s: rates(s0, s1) };
 }
 
+const cgviewAt = (socket: string) => cgview(['top', '--batch', '--iterations', '1', '--socket', socket]);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const near = (got: number, want: number, abs: number, rel: number, what: string) =>
   assert.ok(
@@ -195,6 +196,17 @@ describe('top --json --iterations 3 --delay 1', () => {
     );
     const r = frames[0]!.cgroups.find((c) => c.path === busyPath)!;
     near(r.sched!.wait_per_second, b.wait, 0.2, 0.2, 'busy wait/s with the daemon stopped');
+  });
+
+  it('without an argument and without an index of trees beside the socket: says so and what to do', async () => {
+    const r = await d.cli(['top', '--batch', '--iterations', '1'], { env: {} });
+    assert.equal(r.code, 0, r.stderr); // the test's index exists: every tree in it
+    const none = await cgviewAt('/nonexistent-cgvt/cgview.sock');
+    assert.equal(none.code, 1);
+    assert.match(
+      none.stderr,
+      /^cgview: no index of trees at \/nonexistent-cgvt\/roots\.json\n {2}hint: the daemon writes it/,
+    );
   });
 
   it('refuses bad options with exit status 2', async () => {
