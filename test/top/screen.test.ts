@@ -185,6 +185,35 @@ describe('cgview top under tmux', () => {
     assert.match(at80, /^CGROUP +TASKS +THR +CPU%\*WAIT\/s WAITS\/s +P50 +P99 SELF%$/m);
   });
 
+  it('SIGTERM: the terminal is given back before top dies of it', async () => {
+    tmux('new-window', '-d', '-t', 'top', '-n', 'term', `${cmd}; echo TOP-EXITED $?; sleep 600`);
+    const win = 'top:term';
+    await waitFor(() => /cgroups in 1 tree/.test(tmux('capture-pane', '-p', '-t', win)), 10000, 'second top');
+    const shell = tmux('display-message', '-p', '-t', win, '#{pane_pid}').trim();
+    const tree = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,args='], { encoding: 'utf8' });
+    const pid = tree
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .find(([, ppid, ...args]) => ppid === shell && args.join(' ').includes(' top '))?.[0];
+    assert.ok(
+      pid,
+      `top under pane ${shell}:\n${tree
+        .split('\n')
+        .filter((l) => l.includes(shell))
+        .join('\n')}`,
+    );
+    assert.equal(tmux('display-message', '-p', '-t', win, '#{alternate_on}').trim(), '1');
+    process.kill(Number(pid), 'SIGTERM');
+    await waitFor(
+      () => tmux('capture-pane', '-p', '-t', win).includes('TOP-EXITED 143'),
+      10000,
+      'exit by SIGTERM',
+    );
+    assert.equal(tmux('display-message', '-p', '-t', win, '#{alternate_on}').trim(), '0');
+    assert.equal(tmux('display-message', '-p', '-t', win, '#{cursor_flag}').trim(), '1');
+    tmux('kill-window', '-t', win);
+  });
+
   it('q quits and gives the terminal back', async () => {
     tmux('send-keys', '-t', 'top', 'q');
     const s = await until('exit', (x) => x.includes('TOP-EXITED 0'));
