@@ -443,32 +443,27 @@ export class TopScreen {
       const r = ordered.find((o) => o.row.key === this.selected)?.row;
       const d = r ? this.detailLines(r, W) : ['(nothing selected)'];
       const room = H - out.length - 1;
-      for (let i = 0; i < room; i++) out.push(i < d.length ? fit(d[i]!) : '');
+      // Styles go on after fitting: escape codes take no columns.
+      for (let i = 0; i < room; i++) {
+        const l = i < d.length ? fit(d[i]!) : '';
+        out.push(i === 0 ? st.bold(l) : l.startsWith('cannot read ') ? st.warn(l) : l);
+      }
     }
     while (out.length < H - 1) out.push('');
-    let foot: string;
-    if (this.editing !== undefined) foot = `/${this.editing}_   (Enter keeps the filter, Esc clears it)`;
-    else
-      foot =
-        (f && unreadableLine(f.rows)) || 'q quit  s sort  t tree  / filter  Enter details  p pause  ? help';
-    out.push(
-      foot === ''
-        ? ''
-        : f && unreadableLine(f.rows) && this.editing === undefined
-          ? st.warn(fit(foot))
-          : fit(foot),
-    );
+    const unread = f ? unreadableLine(f.rows) : '';
+    if (this.editing !== undefined)
+      out.push(fit(`/${this.editing}_   (Enter keeps the filter, Esc clears it)`));
+    else if (unread) out.push(st.warn(fit(unread)));
+    else out.push(fit('q quit  s sort  t tree  / filter  Enter details  p pause  ? help'));
     return out.slice(0, H);
   }
 
   detailLines(r: Row, W: number): string[] {
     const d: string[] = [];
     d.push(
-      this.st.bold(
-        cut(
-          `${shortenMiddle(printable(r.path), W - 30, this.ellipsis)}  (${r.hierarchy}, id ${r.cgroupId ?? '?'})`,
-          W,
-        ),
+      cut(
+        `${shortenMiddle(printable(r.path), W - 30, this.ellipsis)}  (${r.hierarchy}, id ${r.cgroupId ?? '?'})`,
+        W,
       ),
     );
     d.push(`tree dir ${printable(r.key)}`);
@@ -491,7 +486,7 @@ export class TopScreen {
       const who = cgs ? `  (${Object.values(cgs).join(', ')})` : '';
       d.push(`${x.view}: ${x.name} ${fmtNum(x.value)}${x.kind === 'gauge' ? '' : '/s'}${who}`);
     }
-    for (const e of r.errors) d.push(this.st.warn(`cannot read ${printable(e.what)}: ${e.code}`));
+    for (const e of r.errors) d.push(`cannot read ${printable(e.what)}: ${e.code}`);
     return d;
   }
 

@@ -327,7 +327,8 @@ function readCpu(s: { cgroup: string | null; errors: ReadError[]; cpuUsec?: numb
 function displayPath(t: Target, treeDir: string, cgroup: string | null): string {
   if (cgroup !== null && t.mount !== null) {
     const rel = relativeTo(t.mount, cgroup);
-    if (rel !== null) return `/${rel}`;
+    // A v1 hierarchy's cgroups carry its controllers, so that they are not taken for v2 ones of the same path.
+    if (rel !== null) return t.hierarchy === 'v2' ? `/${rel}` : `${t.hierarchy}:/${rel}`;
   }
   const rel = relativeTo(t.tree.dir, treeDir) ?? '';
   return `/${decodeRel(rel) ?? rel}`;
@@ -367,11 +368,13 @@ export class Sampler {
     dir: string,
     name: string,
     readStatic: boolean,
+    idle: boolean,
     prev: Map<string, Cached> | undefined,
     next: Map<string, Cached>,
   ): ViewSample | null {
     const old = prev?.get(name);
-    if (old?.static && !readStatic) {
+    // A full refresh reads an idle directory's listing, counts and static views, not its sched views (see #reusable).
+    if (old && ((old.static && !readStatic) || (idle && !old.static && isSchedShaped(old.sample)))) {
       next.set(name, old);
       return old.sample;
     }
@@ -435,10 +438,12 @@ export class Sampler {
         seen.add(dir);
         const ps = this.#prev.get(dir);
         let cpuNow: { cgroup: string | null; errors: ReadError[]; cpuUsec?: number } | undefined;
-        if (!full && ps && cg !== null && ps.cgroup === cg && ps.depth === depth && this.#reusable(ps)) {
+        let idle = false;
+        if (this.reuse && ps && cg !== null && ps.cgroup === cg && ps.depth === depth && this.#reusable(ps)) {
           cpuNow = { cgroup: cg, errors: [] };
           readCpu(cpuNow, t);
-          if (cpuNow.cpuUsec === ps.cpuUsec) {
+          idle = cpuNow.cpuUsec === ps.cpuUsec;
+          if (idle && !full) {
             this.#reuse(dir, snap.cgroups, kids);
             continue;
           }
@@ -470,7 +475,7 @@ export class Sampler {
           if (e.isDirectory()) children.push(name);
           else if (e.isFile()) {
             try {
-              const v = this.#view(dir, name, readStatic, ps?.[FILES], files);
+              const v = this.#view(dir, name, readStatic, idle, ps?.[FILES], files);
               if (v) s.views.set(name, v);
             } catch (err) {
               s.errors.push({ what: name, code: err instanceof CgviewError ? 'E_BAD_INPUT' : code(err) });
