@@ -209,6 +209,27 @@ describe('top --json --iterations 3 --delay 1', () => {
     );
   });
 
+  it('--depth 0 shows only the cgroup named, --depth 1 its children too', async () => {
+    for (const [depth, n] of [
+      ['0', 1],
+      ['1', 4],
+    ] as const) {
+      const r = await d.cli([
+        'top',
+        env.cgroupRoot,
+        '--json',
+        '--iterations',
+        '1',
+        '--delay',
+        '0.2',
+        '--depth',
+        depth,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((JSON.parse(r.stdout) as JFrame).cgroups.length, n);
+    }
+  });
+
   it('refuses bad options with exit status 2', async () => {
     for (const a of [
       ['--delay', '0'],

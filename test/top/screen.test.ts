@@ -142,6 +142,18 @@ describe('cgview top under tmux', () => {
     await until('sort wait again', (x) => /sort wait {2}/.test(x));
   });
 
+  it('t shows the tree: the tree cgroup first, its children indented under it, foldable', async () => {
+    tmux('send-keys', '-t', 'top', 't');
+    const s = await until('tree mode', (x) => /sort wait {2}tree/.test(x) && tableRows(x).length === 4);
+    const rows = tableRows(s);
+    assert.ok(rows[0]!.startsWith(`-${shownPath(CGROUP2, env.cgroupRoot)} `), rows[0]);
+    assert.ok(rows[1]!.startsWith('   busy '), rows[1]); // first by wait/s among the children
+    tmux('send-keys', '-t', 'top', 'Home', 'Space');
+    await until('folded', (x) => tableRows(x).length === 1 && tableRows(x)[0]!.startsWith('+'));
+    tmux('send-keys', '-t', 'top', 'Space', 't');
+    await until('flat again', (x) => /sort wait {2}flat/.test(x) && tableRows(x).length === 4);
+  });
+
   it('/ filters by a substring of the path', async () => {
     tmux('send-keys', '-t', 'top', '/', 'q', 'u', 'i');
     await until('the filter line', (x) => x.includes('/qui_'));
