@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The `info` view: identity of the cgroup a view file is bound to. */
-#include "cgview.h"
+/* The `info` view: identity of the cgroup a view file is bound to (on the view kit). */
+#include <cgview/cgview.h>
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -14,9 +14,9 @@ int info(struct bpf_iter__cgroup *ctx)
 	if (!cgrp)
 		return 0;
 
-	BPF_SEQ_PRINTF(seq, "cgroup_id: %llu\n", cgrp->kn->id);
-	BPF_SEQ_PRINTF(seq, "level: %d\n", cgrp->level);
-	BPF_SEQ_PRINTF(seq, "name: %s\n", cgrp->kn->name);
-	BPF_SEQ_PRINTF(seq, "hierarchy_id: %d\n", cgrp->root->hierarchy_id);
+	cgv_print_cgroup_id(seq, cgrp);
+	cgv_print_int(seq, "level", cgrp->level);
+	cgv_print_str(seq, "name", cgrp->kn->name);
+	cgv_print_int(seq, "hierarchy_id", cgrp->root->hierarchy_id);
 	return 0;
 }

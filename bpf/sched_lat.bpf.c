@@ -12,7 +12,7 @@
  *   queue_self_max_ns, queue_other_max_ns,
  *   wait_ns_lt_<2^k> (cumulative) ..., wait_ns_lt_inf, p50_ns, p90_ns, p99_ns.
  */
-#include "cgview.h"
+#include <cgview/cgview.h>
 #include "sched_lat_view.h"
 
 char LICENSE[] SEC("license") = "GPL";

@@ -19,6 +19,8 @@
 #ifndef SCHED_LAT_H
 #define SCHED_LAT_H
 
+#include <cgview/storage.h>
+
 /*
  * Per-CPU slots in the per-cgroup run-time array and in sl_cpu. Equal to
  * this kernel's CONFIG_NR_CPUS (256). The loader refuses to start the
@@ -56,6 +58,17 @@ struct sl_stats {
 	__u64 self_max_ns;    /* largest queue_self of one wait */
 	__u64 other_max_ns;   /* largest queue_other of one wait */
 	__u64 hist[SL_HIST_BUCKETS];
+};
+
+/*
+ * The fast read path (sched_lat_bulk.bpf.c, bulk.h, src/views/bulk.ts): one
+ * record per cgroup of a hierarchy walk. Layout in src/kernel/abi.ts
+ * (SL_BULK_REC), checked by check-abi.
+ */
+struct sl_bulk_rec {
+	__u64 id;        /* cgrp->kn->id */
+	__u64 parent_id; /* the parent cgroup's kn->id; 0 for a hierarchy root */
+	struct sl_stats st;
 };
 
 /*
@@ -105,19 +118,12 @@ struct sl_cpu {
 
 /* ---- maps shared by both objects (reused by name) ---- */
 
-struct {
-	__uint(type, BPF_MAP_TYPE_CGRP_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sl_cgroup);
-} sl_cgrp SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, SL_V1_MAX_CGROUPS);
-	__type(key, __u64); /* cgrp->kn->id */
-	__type(value, struct sl_cgroup);
-} sl_cg_v1 SEC(".maps");
+/*
+ * The per-cgroup storage of the view kit (bpf/include/cgview/storage.h):
+ * sl_cgrp, a CGRP_STORAGE (cgroup v2, and any cgroup the collector can get
+ * a trusted pointer to), and sl_cg_v1, a hash keyed by cgroup id, used only
+ * when the collector follows a v1 hierarchy.
+ */
+CGV_STORAGE_MAPS(sl_cgrp, sl_cg_v1, struct sl_cgroup, SL_V1_MAX_CGROUPS);
 
 #endif

@@ -16,7 +16,7 @@
  *   sl_wakeup      tp_btf/sched_wakeup       a wait starts
  *   sl_wakeup_new  tp_btf/sched_wakeup_new   a wait starts (new task)
  */
-#include "cgview.h"
+#include <cgview/cgview.h>
 #include "sched_lat.h"
 
 char LICENSE[] SEC("license") = "GPL";

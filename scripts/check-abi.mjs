@@ -47,6 +47,13 @@ const HEADERS = {
   ],
   // vmlinux.h is the whole kernel's types: no libc header may come beside it.
   btf: ['#include "vmlinux.h"', 'int printf(const char *, ...);'],
+  // cgview's BPF headers (the structs its objects share with TypeScript), on vmlinux.h as in bpf/.
+  cgview: [
+    '#include <cgview/cgview.h>',
+    '#include "sched_lat.h"',
+    '#include "bulk.h"',
+    'int printf(const char *, ...);',
+  ],
 };
 
 /** Compiles and runs the program for one source; returns index -> value. */
@@ -57,8 +64,18 @@ function evaluate(src, list) {
   const file = path.join(tmp, `${src}.c`);
   const exe = path.join(tmp, src);
   fs.writeFileSync(file, lines.join('\n'));
-  const include = src === 'btf' ? [`-I${path.join(repo, 'build/bpf')}`] : [];
-  if (src === 'btf' && !fs.existsSync(path.join(repo, 'build/bpf/vmlinux.h'))) {
+  const include =
+    src === 'btf'
+      ? [`-I${path.join(repo, 'build/bpf')}`]
+      : src === 'cgview'
+        ? [
+            '-D__TARGET_ARCH_x86',
+            `-I${path.join(repo, 'build/bpf')}`,
+            `-I${path.join(repo, 'bpf')}`,
+            `-I${path.join(repo, 'bpf/include')}`,
+          ]
+        : [];
+  if (src !== 'uapi' && !fs.existsSync(path.join(repo, 'build/bpf/vmlinux.h'))) {
     console.error('check-abi: build/bpf/vmlinux.h is missing; run `make -C bpf` first');
     process.exit(1);
   }
@@ -73,7 +90,8 @@ function evaluate(src, list) {
       if (entry) bad.add(`${entry.c} (${src})`);
     }
     console.error(`check-abi: the ${src} program does not compile:`);
-    for (const b of bad) console.error(`  not in the ${src === 'btf' ? 'kernel BTF' : 'installed headers'}: ${b}`);
+    const where = { uapi: 'installed headers', btf: 'kernel BTF', cgview: "project's BPF headers" }[src];
+    for (const b of bad) console.error(`  not in the ${where}: ${b}`);
     if (!bad.size || verbose) console.error(err);
     process.exit(1);
   }
@@ -85,7 +103,7 @@ function evaluate(src, list) {
   return out;
 }
 
-const bySource = { uapi: [], btf: [] };
+const bySource = { uapi: [], btf: [], cgview: [] };
 const unchecked = [];
 checks.forEach((c, i) => {
   if (typeof c.src === 'object') unchecked.push(c);
@@ -93,7 +111,7 @@ checks.forEach((c, i) => {
 });
 
 let bad = 0;
-for (const src of ['uapi', 'btf']) {
+for (const src of ['uapi', 'btf', 'cgview']) {
   const got = evaluate(src, bySource[src]);
   for (const { i } of bySource[src]) {
     const want = checks[i].value;
@@ -105,7 +123,7 @@ for (const src of ['uapi', 'btf']) {
   }
 }
 fs.rmSync(tmp, { recursive: true, force: true });
-const summary = `${bySource.uapi.length} against the installed headers, ${bySource.btf.length} against the kernel's BTF, ${unchecked.length} unchecked (${unchecked.map((c) => `${c.c}: ${c.src.none}`).join('; ')})`;
+const summary = `${bySource.uapi.length} against the installed headers, ${bySource.btf.length} against the kernel's BTF, ${bySource.cgview.length} against cgview's BPF headers, ${unchecked.length} unchecked (${unchecked.map((c) => `${c.c}: ${c.src.none}`).join('; ')})`;
 if (bad) {
   console.error(`check-abi: ${bad} of ${checks.length} ABI values differ: ${summary}`);
   process.exit(1);

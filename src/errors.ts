@@ -6,6 +6,7 @@
 export type ErrorCode =
   | 'E_VERIFIER' // the kernel rejected a BPF program; `log` holds the whole verifier log
   | 'E_LOAD' // a BPF object could not be opened or loaded for another reason
+  | 'E_BUILD' // a view source did not compile (cgview build); the message has clang's diagnostics
   | 'E_NOT_SUPPORTED' // the kernel lacks a feature cgview needs
   | 'E_NOT_BPFFS' // a path that must be on bpffs is not
   | 'E_SYMLINK' // a path contains a symlink where none is allowed

@@ -29,12 +29,25 @@ export interface Parsed {
 
 /** Flags every command takes: main reads them, the command may ignore them. */
 const COMMON_BOOLS = ['verbose', 'help'];
-const SHORT: Record<string, string> = { v: 'verbose', h: 'help' };
+const SHORT: Record<string, string> = { v: 'verbose', h: 'help', o: 'out' };
 
 /** The options of each command (DESIGN.md section 3; `cgview --help`). */
 export const OPTIONS: Record<string, FlagSpec> = {
   daemon: {
-    values: ['bpffs', 'cgroup-root', 'state', 'socket', 'listen', 'private-dir', 'log-level', 'socket-mode'],
+    values: [
+      'bpffs',
+      'cgroup-root',
+      'state',
+      'socket',
+      'listen',
+      'web-config',
+      'metrics-config',
+      'sample-interval',
+      'history',
+      'private-dir',
+      'log-level',
+      'socket-mode',
+    ],
     bools: ['no-default-views'],
   },
   pin: { values: ['cgroup', 'name', 'mode', 'file-mode', 'socket'], bools: ['inherit', 'json'] },
@@ -42,6 +55,8 @@ export const OPTIONS: Record<string, FlagSpec> = {
   ls: { values: ['socket'], bools: ['json'] },
   cat: { values: ['socket'], bools: ['json'] },
   status: { values: ['socket'], bools: ['json'] },
+  build: { values: ['out'], bools: ['json'] },
+  'new-view': { bools: ['with-collector'] },
   doctor: { bools: ['json'] },
   top: { values: ['delay', 'sort', 'depth', 'iterations', 'socket'], bools: ['batch', 'json'] },
 };
@@ -92,7 +107,7 @@ export function parseArgs(argv: string[], spec: FlagSpec): Parsed {
   for (const v of values) options[v] = { type: 'string' };
   for (const b of bools) options[b] = { type: 'boolean' };
   for (const [s, long] of Object.entries(SHORT))
-    if (options[long]) options[long] = { type: 'boolean', short: s };
+    if (options[long]) options[long] = { ...options[long], short: s };
   let r: ReturnType<typeof nodeParseArgs>;
   try {
     r = nodeParseArgs({

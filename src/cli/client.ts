@@ -6,6 +6,7 @@ import { CgviewError, isCgviewError } from '../errors.js';
 import { BPF_FS_MAGIC } from '../kernel/magic.js';
 import { treeDirForCgroup } from '../tree/paths.js';
 import type { RootsIndex } from '../tree/state.js';
+import { buildView, isSourceSpec } from '../views/build.js';
 import { parseViewOutput } from '../views/parse.js';
 import { bytePath, fromBytes, OPTIONS, parseArgs, resolveBytes, usageError, writeText } from './args.js';
 
@@ -39,9 +40,26 @@ function out(v: unknown, json: boolean, human: () => string): void {
   else writeText(process.stdout, human());
 }
 
-/** Resolves a view spec's object path against the current directory. */
-function resolveView(spec: string): string {
+/**
+ * Resolves a view spec's object path against the current directory. A C
+ * source (`./x.bpf.c:prog`) is built here, with the caller's rights, into
+ * the build cache (src/views/build.ts): the daemon only gets the object.
+ */
+function resolveView(spec: string, quiet: boolean): string {
   const i = spec.lastIndexOf(':');
+  if (isSourceSpec(spec)) {
+    const src = fromBytes(resolveBytes(spec.slice(0, i)));
+    const r = buildView(src);
+    if (r.diagnostics) process.stderr.write(r.diagnostics);
+    if (!quiet)
+      process.stderr.write(
+        r.cached
+          ? `cgview: ${src} unchanged, built before: ${r.object}\n`
+          : `cgview: built ${src} into ${r.object}\n`,
+      );
+    // The object's path as a byte string, as the daemon speaks (src/cli/args.ts).
+    return `${Buffer.from(r.object, 'utf8').toString('latin1')}:${spec.slice(i + 1)}`;
+  }
   if (i > 0 && spec.slice(0, i).endsWith('.o'))
     return `${resolveBytes(spec.slice(0, i))}:${spec.slice(i + 1)}`;
   return spec;
@@ -64,7 +82,7 @@ export async function pin(argv: string[]): Promise<number> {
   const res = (await call(sock(a.values), {
     op: 'pin',
     args: {
-      view: resolveView(view),
+      view: resolveView(view, a.bools.has('json')),
       dir: resolveBytes(dir),
       ...(cgroup ? { cgroup: resolveBytes(cgroup) } : {}),
       inherit: a.bools.has('inherit'),
@@ -276,6 +294,8 @@ interface CollectorStatus {
   reasons?: string[];
   carried?: string[];
   programs?: Record<string, { runCnt?: number; runTimeNs?: number } | string>;
+  /** A user collector: the stored object it comes from. */
+  object?: string;
 }
 
 /** One collector in words: how it started, and what its programs cost (when bpf_stats_enabled is on). */
@@ -288,6 +308,7 @@ function collectorLines(name: string, v: CollectorStatus): string[] {
   const out = [
     `collector ${name}: ${v.start ?? 'running'} ${v.since ?? ''}; programs: ${progs.join(', ') || '-'}`,
   ];
+  if (v.object) out.push(`  user view object ${v.object}`);
   if (v.start === 'replaced')
     out.push(
       `  replaced because: ${(v.reasons ?? []).join('; ') || '-'}; counters carried in: ${(v.carried ?? []).join(', ') || 'none'}`,

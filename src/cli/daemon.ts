@@ -1,18 +1,21 @@
 /** cgview daemon: the manager in the foreground. SIGTERM/SIGINT stop it and leave every pin in place. */
+import fs from 'node:fs';
 import path from 'node:path';
+import { type HttpServer, parseListen, serveHttp } from '../daemon/http.js';
 import { makeLogger, parseLevel } from '../daemon/log.js';
 import { Manager } from '../daemon/manager.js';
+// TEMPORARY: until src/export/snapshot.ts lands in main; then import renderMetrics from '../export/snapshot.js'.
+import { renderMetrics } from '../daemon/metrics-shim.js';
 import {
   ensureSocketFree,
   httpLimits,
   indexFileFor,
   newControlStats,
-  parseListen,
-  serveMetrics,
   serveSocket,
   socketLimits,
   socketPath,
 } from '../daemon/server.js';
+import { loadWebConfig, type WebConfig } from '../daemon/webconfig.js';
 import { CgviewError } from '../errors.js';
 import { requireSupportedArch } from '../kernel/abi.js';
 import { setLibbpfLogger } from '../kernel/index.js';
@@ -24,6 +27,70 @@ const BYTE_PATHS = new Set(['bpffs', 'cgroup-root', 'private-dir']);
 
 /** Exit status after an uncaught exception (EX_SOFTWARE of sysexits.h). */
 export const EXIT_CRASH = 70;
+
+/**
+ * What the dashboard's history takes (issue 11: src/history/store.ts
+ * HistoryOptions, startDashboard({ ...history, source, addRoute })):
+ * --sample-interval, --history.
+ */
+export interface HistoryOptions {
+  intervalMs: number;
+  retentionMs: number;
+}
+/** What the exporter takes (src/export/options.ts parses the file): --metrics-config. */
+export interface ExportOptions {
+  configFile: string | undefined;
+}
+export interface WebOptions {
+  listen: string | undefined;
+  webConfigFile: string | undefined;
+  history: HistoryOptions;
+  export: ExportOptions;
+}
+
+export const DEFAULT_SAMPLE_INTERVAL_S = 5;
+export const DEFAULT_HISTORY_S = 3600;
+export const MIN_SAMPLE_INTERVAL_S = 1;
+export const MAX_SAMPLE_INTERVAL_S = 3600;
+/** A week; the dashboard bounds the memory of what it keeps (docs/dashboard.md). */
+export const MAX_HISTORY_S = 7 * 86400;
+
+function seconds(flag: string, raw: string, min: number, max: number): number {
+  const n = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw) || !Number.isFinite(n) || n < min || n > max)
+    throw usageError(`--${flag} wants seconds from ${min} to ${max}, got ${raw}`);
+  return n;
+}
+
+/**
+ * The --listen, --web-config, --metrics-config, --sample-interval and
+ * --history values, checked (usage errors, exit 2); files are read later.
+ */
+export function webOptions(values: ReadonlyMap<string, string>): WebOptions {
+  const listen = values.get('listen');
+  if (listen !== undefined) parseListen(listen);
+  const webConfigFile = values.get('web-config');
+  const metricsConfig = values.get('metrics-config');
+  if (webConfigFile !== undefined && listen === undefined) throw usageError('--web-config needs --listen');
+  const interval = seconds(
+    'sample-interval',
+    values.get('sample-interval') ?? String(DEFAULT_SAMPLE_INTERVAL_S),
+    MIN_SAMPLE_INTERVAL_S,
+    MAX_SAMPLE_INTERVAL_S,
+  );
+  const history = seconds(
+    'history',
+    values.get('history') ?? String(DEFAULT_HISTORY_S),
+    interval,
+    MAX_HISTORY_S,
+  );
+  return {
+    listen,
+    webConfigFile: webConfigFile === undefined ? undefined : path.resolve(webConfigFile),
+    history: { intervalMs: Math.round(interval * 1000), retentionMs: Math.round(history * 1000) },
+    export: { configFile: metricsConfig === undefined ? undefined : path.resolve(metricsConfig) },
+  };
+}
 
 export async function daemon(argv: string[]): Promise<number> {
   const a = parseArgs(argv, OPTIONS['daemon']!);
@@ -64,8 +131,23 @@ export async function daemon(argv: string[]): Promise<number> {
     process.exit(EXIT_CRASH);
   });
   // Bad options fail before anything is done.
-  const listen = a.values.get('listen');
-  if (listen) parseListen(listen);
+  const web = webOptions(a.values);
+  const listen = web.listen;
+  const webConfig: WebConfig | undefined = web.webConfigFile ? loadWebConfig(web.webConfigFile) : undefined;
+  if (web.export.configFile !== undefined) {
+    // Until src/export/options.ts parses it: at least a typo in the path stops start-up.
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(web.export.configFile);
+    } catch (e) {
+      throw new CgviewError(
+        'E_NOT_FOUND',
+        `--metrics-config ${web.export.configFile}: ${(e as NodeJS.ErrnoException).code}`,
+      );
+    }
+    if (!st.isFile())
+      throw new CgviewError('E_BAD_INPUT', `--metrics-config ${web.export.configFile}: not a regular file`);
+  }
   const socketMode = Number.parseInt(a.values.get('socket-mode') ?? '600', 8);
   if (!Number.isInteger(socketMode) || socketMode < 0 || socketMode > 0o777)
     throw new CgviewError(
@@ -85,11 +167,34 @@ export async function daemon(argv: string[]): Promise<number> {
   }
   const sock = socketPath(a.values.get('socket'));
   let server: Awaited<ReturnType<typeof serveSocket>> | null = null;
-  let metrics: Awaited<ReturnType<typeof serveMetrics>> | null = null;
+  let metrics: HttpServer | null = null;
   try {
     const control = newControlStats();
     server = await serveSocket(m, sock, log, socketMode, limits, control);
-    if (listen) metrics = await serveMetrics(m, listen, webLimits, control);
+    if (listen) {
+      let stats: HttpServer['stats'] | undefined;
+      metrics = await serveHttp({
+        listen,
+        limits: webLimits,
+        web: webConfig,
+        log,
+        render: (req) => renderMetrics(m, req, { control, ...(stats ? { http: stats } : {}) }),
+      });
+      stats = metrics.stats;
+      // The dashboard (issue 11) registers here, behind the same TLS and auth:
+      // startDashboard({ ...web.history, source, addRoute }) from src/api/index.ts.
+      log('info', 'listening', {
+        url: metrics.url,
+        loopbackOnly: metrics.loopbackOnly,
+        tls: webConfig?.tls !== undefined,
+        basicAuth: (webConfig?.users.size ?? 0) > 0,
+      });
+      const a = metrics.address.address;
+      if (!webConfig && !(a.startsWith('127.') || a === '::1'))
+        log('warn', 'listening beyond loopback without --web-config: whoever reaches it reads every metric', {
+          url: metrics.url,
+        });
+    }
   } catch (e) {
     server?.close();
     m.stop();
@@ -98,12 +203,11 @@ export async function daemon(argv: string[]): Promise<number> {
   const st = m.status() as {
     roots: Array<{ dir: string; cgroup: string; dirs: number; inherit: Array<{ name: string }> }>;
   };
-  const addr = metrics?.address();
   log('info', 'ready', {
     socket: sock,
     roots: st.roots.length,
     ms: Math.round(performance.now() - t0),
-    ...(addr && typeof addr === 'object' ? { metrics: `http://${addr.address}:${addr.port}/metrics` } : {}),
+    ...(metrics ? { metrics: `${metrics.url}/metrics` } : {}),
   });
   // Test hook: an exception nobody catches, thrown from the event loop once ready.
   if (process.env['CGVIEW_TEST_UNCAUGHT'] === '1')
@@ -122,6 +226,16 @@ export async function daemon(argv: string[]): Promise<number> {
   }
   if (st.roots.length === 0)
     process.stdout.write('cgview: no view trees yet; try: cgview pin info /sys/fs/bpf/cgview --inherit\n');
+  if (metrics) {
+    const how = [webConfig?.tls ? 'TLS' : '', (webConfig?.users.size ?? 0) > 0 ? 'basic auth' : '']
+      .filter(Boolean)
+      .join(', ');
+    process.stdout.write(
+      `cgview: metrics at ${metrics.url}/metrics${how ? ` (${how})` : ''}${
+        metrics.loopbackOnly ? '; loopback only (give --listen HOST:PORT to serve other hosts)' : ''
+      }\n`,
+    );
+  }
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       log('info', 'stopping; pins stay in place', { signal: sig });

@@ -13,6 +13,7 @@ export const USAGE = `usage: cgview <command> [options]
 
 commands:
   daemon   [--bpffs DIR] [--cgroup-root DIR] [--state FILE] [--socket PATH] [--listen HOST:PORT]
+           [--web-config FILE] [--metrics-config FILE] [--sample-interval SECONDS] [--history SECONDS]
            [--no-default-views] [--private-dir DIR] [--log-level LEVEL] [--socket-mode OCTAL]
                                          run the manager in the foreground (root)
   pin VIEW DIR [--cgroup CGROUP_DIR] [--inherit] [--name NAME] [--mode auto|manual] [--file-mode OCTAL]
@@ -22,6 +23,9 @@ commands:
   cat CGROUP_OR_VIEW_PATH [VIEW] [--json]
                                          print the views of a cgroup (or one view file)
   status                                 daemon, trees, counts, watches, collectors
+  build FILE.bpf.c [-o OUT] [--json]     compile a view (and its collector) with the kit; list its
+                                         programs and maps (pin ./x.bpf.c:prog builds on the fly)
+  new-view NAME [--with-collector]       write a view skeleton NAME.bpf.c in the current directory
   doctor [--json]                        check the kernel features cgview needs
   top [CGROUP_OR_TREE_DIR] [--delay S] [--sort KEY] [--depth N] [--batch] [--iterations N] [--json]
                                          live interval figures of every cgroup's views (q quits)
@@ -37,6 +41,8 @@ type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, () => Promise<Command>> = {
   doctor: async () => (await import('./doctor.js')).doctor,
+  build: async () => (await import('./build.js')).build,
+  'new-view': async () => (await import('./new-view.js')).newView,
   daemon: async () => (await import('./daemon.js')).daemon,
   pin: async () => (await import('./client.js')).pin,
   unpin: async () => (await import('./client.js')).unpin,

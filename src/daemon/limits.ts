@@ -70,6 +70,23 @@ export interface HttpLimits {
    * otherwise make Node queue a request and a response for each line it sent.
    */
   maxPipelined: number;
+  /**
+   * Connections accepted past maxConnections when none can make room (every
+   * one has a request in progress, or came less than 250 ms ago): they wait,
+   * not read (their bytes stay in the kernel), for a free slot, oldest first,
+   * at most headersTimeoutMs; past this many the one waiting longest is closed.
+   */
+  maxWaiting: number;
+  /** A connection whose answer has not moved for this long (the client stopped reading) is closed. */
+  writeStallMs: number;
+  /**
+   * Bytes of answers queued behind the one being sent, per connection: past
+   * it the connection is closed (a route that writes without minding
+   * backpressure to a client that does not read).
+   */
+  maxQueuedWriteBytes: number;
+  /** /metrics answers rendered at once; more scrapes wait their turn. */
+  maxScrapes: number;
   backlog: number;
 }
 
@@ -97,6 +114,10 @@ export const HTTP_LIMITS: HttpLimits = {
   maxConnectionsPerAddress: 8,
   firstRequestMs: 5_000,
   maxPipelined: 16,
+  maxWaiting: 64,
+  writeStallMs: 10_000,
+  maxQueuedWriteBytes: 4 << 20,
+  maxScrapes: 2,
   backlog: 4096,
 };
 
@@ -124,6 +145,10 @@ const HTTP_ENV: Record<keyof HttpLimits, string> = {
   maxConnectionsPerAddress: 'CGVIEW_HTTP_MAX_CONNECTIONS_PER_ADDRESS',
   firstRequestMs: 'CGVIEW_HTTP_FIRST_REQUEST_MS',
   maxPipelined: 'CGVIEW_HTTP_MAX_PIPELINED',
+  maxWaiting: 'CGVIEW_HTTP_MAX_WAITING',
+  writeStallMs: 'CGVIEW_HTTP_WRITE_STALL_MS',
+  maxQueuedWriteBytes: 'CGVIEW_HTTP_MAX_QUEUED_WRITE_BYTES',
+  maxScrapes: 'CGVIEW_HTTP_MAX_SCRAPES',
   backlog: 'CGVIEW_BACKLOG',
 };
 

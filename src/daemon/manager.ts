@@ -27,9 +27,10 @@ import {
 import { pinsFor } from '../tree/reconcile.js';
 import type { State } from '../tree/state.js';
 import { type ExpectedDir, scanTree, TagCache } from '../tree/treefs.js';
-import { Collectors, collectorInstance } from '../views/collectors.js';
+import { type Collectors, collectorInstance } from '../views/collectors.js';
 import { objectStoreDir, storeUserView } from '../views/objstore.js';
 import { parseViewSpec, ViewSet } from '../views/registry.js';
+import { CollectorsWithUser } from '../views/user-collectors.js';
 import type { Logger } from './log.js';
 import { type ReconcileResult, Reconciler } from './reconciler.js';
 import { DEFAULT_FILE_MODE, type PinRequest, planPin, planUnpin, type RequestContext } from './requests.js';
@@ -91,7 +92,7 @@ export class Manager {
     this.opts = opts;
     this.log = opts.log;
     this.store = new StateStore(opts.stateFile, opts.indexFile, opts.log);
-    this.collectors = new Collectors(opts.privateDir, bpfBuildDir(), opts.log);
+    this.collectors = new CollectorsWithUser(opts.privateDir, bpfBuildDir(), opts.log);
     this.views = new ViewSet(this.collectors);
   }
 

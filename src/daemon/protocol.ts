@@ -13,7 +13,7 @@ export interface Request {
 
 export type Response =
   | { ok: true; result: unknown }
-  | { ok: false; error: { code: string; message: string; hint?: string } };
+  | { ok: false; error: { code: string; message: string; hint?: string; log?: string } };
 
 export function toJson(v: unknown): string {
   return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x));
@@ -89,7 +89,12 @@ export function checkRequest(v: unknown): Request {
 }
 
 export function errorResponse(e: CgviewError): Response {
-  return { ok: false, error: { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } };
+  // The whole verifier log goes to the client (shown with --verbose); pins are root's requests only.
+  const log = e.code === 'E_VERIFIER' && e.log ? { log: e.log } : {};
+  return {
+    ok: false,
+    error: { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}), ...log },
+  };
 }
 
 /** Client side: one request, one response. E_NO_DAEMON when nothing listens. */
@@ -124,11 +129,10 @@ export function request(file: string, req: Request, timeoutMs = 60000): Promise<
       if (res.ok) resolve(res.result);
       else
         reject(
-          new CgviewError(
-            res.error.code as 'E_BAD_INPUT',
-            res.error.message,
-            res.error.hint ? { hint: res.error.hint } : {},
-          ),
+          new CgviewError(res.error.code as 'E_BAD_INPUT', res.error.message, {
+            ...(res.error.hint ? { hint: res.error.hint } : {}),
+            ...(typeof res.error.log === 'string' ? { log: res.error.log } : {}),
+          }),
         );
       return true;
     };

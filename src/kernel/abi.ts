@@ -16,10 +16,12 @@ import { CgviewError } from '../errors.js';
 /**
  * Where the build-time check finds the C side: 'uapi' the installed
  * headers (libc, linux-libc-dev, libbpf-dev); 'btf' the running kernel's
- * BTF, for what the installed headers are too old to have; 'none' neither
- * (the reason is given).
+ * BTF, for what the installed headers are too old to have; 'cgview' the
+ * project's own BPF headers (the view kit, bpf/sched_lat.h, bpf/bulk.h), for the
+ * structs its BPF objects share with TypeScript; 'none' neither (the
+ * reason is given).
  */
-export type AbiSource = 'uapi' | 'btf' | { none: string };
+export type AbiSource = 'uapi' | 'btf' | 'cgview' | { none: string };
 
 export interface AbiCheck {
   /** A C expression with an integer value. */
@@ -398,6 +400,56 @@ export const ATTR_LINK_ID = struct('union bpf_attr', null, {
 
 /** union bpf_attr, BPF_ENABLE_STATS. */
 export const ATTR_ENABLE_STATS = struct('union bpf_attr', null, { type: ['enable_stats.type', 0, 4] });
+
+// --- cgview's own BPF structs (bpf/sched_lat.h, bpf/bulk.h), read by src/views/bulk.ts ---
+
+/** Number of log2 buckets of struct sl_stats' wait histogram (SL_HIST_BUCKETS). */
+export const SL_HIST_BUCKETS = k(40, 'SL_HIST_BUCKETS', 'cgview');
+
+/** struct sl_stats: one cgroup's sched_lat counters (all __u64). */
+export const SL_STATS = struct(
+  'struct sl_stats',
+  368,
+  {
+    waitCount: ['wait_count', 0, 8],
+    waitNsTotal: ['wait_ns_total', 8, 8],
+    selfNsTotal: ['self_ns_total', 16, 8],
+    otherNsTotal: ['other_ns_total', 24, 8],
+    selfMaxNs: ['self_max_ns', 32, 8],
+    otherMaxNs: ['other_max_ns', 40, 8],
+    hist: ['hist', 48, 8 * 40],
+  },
+  'cgview',
+);
+
+/** struct sl_bulk_rec: one cgroup of a sched_lat_bulk walk. */
+export const SL_BULK_REC = struct(
+  'struct sl_bulk_rec',
+  384,
+  { id: ['id', 0, 8], parentId: ['parent_id', 8, 8], st: ['st', 16, 368] },
+  'cgview',
+);
+
+/** struct info_bulk_rec (bpf/bulk.h): one cgroup of an info_bulk walk. */
+export const INFO_BULK_REC = struct(
+  'struct info_bulk_rec',
+  272,
+  {
+    id: ['id', 0, 8],
+    level: ['level', 8, 4],
+    hierarchyId: ['hierarchy_id', 12, 4],
+    name: ['name', 16, 256],
+  },
+  'cgview',
+);
+
+/** struct cgv_bulk_hdr (bpf/bulk.h): what a bulk walk saw. */
+export const CGV_BULK_HDR = struct(
+  'struct cgv_bulk_hdr',
+  16,
+  { count: ['count', 0, 8], done: ['done', 8, 8] },
+  'cgview',
+);
 
 /** union bpf_iter_link_info, its cgroup member. */
 export const ITER_LINK_INFO_CGROUP = struct('union bpf_iter_link_info', 16, {

@@ -73,6 +73,7 @@ import {
   mapName,
   mapReuseFd,
   mapSetInitialValue,
+  mapSetMaxEntries,
   objBtf,
   objClose,
   objFindMap,
@@ -165,6 +166,8 @@ export interface OpenOptions {
   rodata?: Record<string, Buffer>;
   /** Pinned or shared maps (an Fd, or a map of another loaded object) to use instead of creating new ones, by map name. */
   reuseMaps?: Record<string, { readonly fd: number }>;
+  /** max_entries to set before load, by map name (a map the loader sizes, e.g. an output array). */
+  maxEntries?: Record<string, number>;
   /**
    * Load only these programs (others are kept out of the kernel, so that one
    * the kernel cannot take does not spoil them). Each must be in the object:
@@ -254,6 +257,12 @@ export class BpfObject {
       if (!m) throw new CgviewError('E_NOT_FOUND', `map ${name} not in ${this.path}`, { path: this.path });
       const r = mapReuseFd(m, fd.fd) as number;
       if (r < 0) throw sysError(`reuse map ${name} for`, this.path, -r);
+    }
+    for (const [name, n] of Object.entries(opts.maxEntries ?? {})) {
+      const m = objFindMap(this.#obj, name) as Ptr;
+      if (!m) throw new CgviewError('E_NOT_FOUND', `map ${name} not in ${this.path}`, { path: this.path });
+      const r = mapSetMaxEntries(m, n) as number;
+      if (r < 0) throw sysError(`set max_entries of map ${name} in`, this.path, -r);
     }
     const r = objLoad(this.#obj) as number;
     if (r < 0) {
@@ -572,6 +581,44 @@ export class BpfMap {
       outBatch.copy(inBatch);
       first = false;
     }
+  }
+
+  /**
+   * Values of keys 0 .. n-1 of an ARRAY map into `values` (n * value size
+   * bytes, reused by the caller), by one BPF_MAP_LOOKUP_BATCH (Linux 5.6+)
+   * when the kernel copies all n at once, more calls otherwise. `keys` is
+   * scratch of n * 4 bytes. Returns the number of values copied (n unless
+   * the map is smaller). Throws E_SYSCALL.
+   */
+  lookupArrayBatch(n: number, keys: Buffer, values: Buffer): number {
+    const { valueSize, maxEntries } = this.info();
+    n = Math.min(n, maxEntries);
+    if (values.length < n * valueSize || keys.length < n * 4)
+      throw new CgviewError(
+        'E_BAD_INPUT',
+        `lookupArrayBatch: buffers too small for ${n} values of map ${this.name}`,
+      );
+    const inBatch = Buffer.alloc(8);
+    const outBatch = Buffer.alloc(8);
+    let done = 0;
+    while (done < n) {
+      const count = [n - done];
+      const r = bpfMapLookupBatch(
+        this.fd,
+        done === 0 ? null : inBatch,
+        outBatch,
+        keys.subarray(done * 4),
+        values.subarray(done * valueSize),
+        count,
+        null,
+      ) as number;
+      const e = r < 0 ? errno() : 0;
+      if (r < 0 && e !== ENOENT) throw sysError(`batch lookup in map ${this.name}`, undefined, e);
+      done += count[0]!;
+      if (e === ENOENT || count[0] === 0) break; // the array ends
+      outBatch.copy(inBatch);
+    }
+    return done;
   }
 
   #entriesOneByOne(): Array<[Buffer, Buffer]> {

@@ -87,6 +87,7 @@ export const linkDestroy = libbpf.func('int bpf_link__destroy(void *link)');
 export const mapName = libbpf.func('const char *bpf_map__name(void *map)');
 export const mapFd = libbpf.func('int bpf_map__fd(void *map)');
 export const mapReuseFd = libbpf.func('int bpf_map__reuse_fd(void *map, int fd)');
+export const mapSetMaxEntries = libbpf.func('int bpf_map__set_max_entries(void *map, uint32_t max_entries)');
 export const mapInitialValue = libbpf.func('void *bpf_map__initial_value(void *map, _Out_ size_t *psize)');
 export const mapSetInitialValue = libbpf.func(
   'int bpf_map__set_initial_value(void *map, const void *data, size_t size)',

@@ -187,6 +187,22 @@ export class Collectors implements CollectorHost {
     return this.#running.has(instance);
   }
 
+  /**
+   * The shared (counter) maps of an instance running in this daemon, without
+   * starting it; undefined when it does not run. The Fd objects stay the same
+   * while the instance runs, so a reader can tell a restarted collector by
+   * identity (src/views/bulk.ts). Not to be closed by the caller.
+   */
+  sharedMaps(instance: string): Readonly<Record<string, Fd>> | undefined {
+    return this.#running.get(instance)?.maps;
+  }
+
+  readonly #stopListeners: Array<(instance: string) => void> = [];
+  /** Called with the instance name whenever one is stopped here (bulk readers let go of its maps). */
+  onStop(fn: (instance: string) => void): void {
+    this.#stopListeners.push(fn);
+  }
+
   /** See CollectorHost.release: stops what this daemon started, lets go of what it adopted. */
   release(instance: string): void {
     const r = this.#running.get(instance);
@@ -439,6 +455,7 @@ export class Collectors implements CollectorHost {
     const r = this.#running.get(instance);
     if (r) for (const fd of Object.values(r.maps)) fd.close();
     this.#running.delete(instance);
+    for (const fn of this.#stopListeners) fn(instance);
     try {
       const priv = openDir(this.privateDir);
       try {

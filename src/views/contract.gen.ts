@@ -10,6 +10,14 @@ export const CONTRACT = {
     rodata: {},
     kfuncs: [],
   },
+  'info_bulk.bpf.o': {
+    programs: {
+      info_bulk: 'iter/cgroup',
+    },
+    maps: ['bulk_hdr', 'bulk_out'],
+    rodata: {},
+    kfuncs: [],
+  },
   'probe_cgrp_storage.bpf.o': {
     programs: {
       probe_cgrp_storage_switch: 'tp_btf/sched_switch',
@@ -23,6 +31,14 @@ export const CONTRACT = {
       sched_lat: 'iter/cgroup',
     },
     maps: ['sl_cg_v1', 'sl_cgrp'],
+    rodata: {},
+    kfuncs: [],
+  },
+  'sched_lat_bulk.bpf.o': {
+    programs: {
+      sched_lat_bulk: 'iter/cgroup',
+    },
+    maps: ['bulk_hdr', 'bulk_out', 'sl_cg_v1', 'sl_cgrp'],
     rodata: {},
     kfuncs: [],
   },
@@ -64,6 +80,18 @@ export const CONTRACT = {
     maps: ['fixture_hash'],
     rodata: {
       fixture_magic: 8,
+    },
+    kfuncs: [],
+  },
+  'test_kit.bpf.o': {
+    programs: {
+      kit_switch: 'tp_btf/sched_switch',
+      kit_rmdir: 'tp_btf/cgroup_rmdir',
+      kit_view: 'iter/cgroup',
+    },
+    maps: ['kit_last', 'kit_store', 'kit_store_v1'],
+    rodata: {
+      v1_hierarchy_id: 4,
     },
     kfuncs: [],
   },

@@ -13,6 +13,7 @@ import type { ViewIdentity } from '../tree/reconcile.js';
 import { collectorInstance, nullProto } from './collectors.js';
 import { CONTRACT, type ObjectFile } from './contract.gen.js';
 import { checkStoredObject } from './objstore.js';
+import { userCollectorOf } from './user-collectors.js';
 
 export interface ViewDef {
   /** The spec as given: built-in name or "path.bpf.o:program". */
@@ -79,6 +80,8 @@ export function parseViewSpec(spec: string): ViewDef {
       defaultName: program,
       object,
       program,
+      // Its programs that are not iter/cgroup are its collector (user-collectors.ts).
+      ...userCollectorOf(object),
       description: `user view ${program} from ${object}`,
     };
   }

@@ -1,0 +1,237 @@
+/**
+ * --web-config: the exporter-toolkit YAML subset cgview takes (strict: file,
+ * line and what is wrong), and basic authentication against bcrypt hashes
+ * (remembered right passwords, unknown users checked as dearly as known ones,
+ * a bounded bcrypt queue).
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { BasicAuth, loadWebConfig, parseWebConfig } from '../../src/daemon/webconfig.js';
+import { CgviewError } from '../../src/errors.js';
+import { hashOf, makePki, tmpDir, writeFile } from './http-util.js';
+
+const HASH = hashOf('s3cret');
+
+function rejects(text: string, re: RegExp, file = '/etc/cgview/web.yml'): void {
+  assert.throws(
+    () => parseWebConfig(text, file),
+    (e: unknown) => {
+      assert.ok(e instanceof CgviewError, String(e));
+      assert.equal(e.code, 'E_BAD_INPUT');
+      assert.match(e.message, re);
+      return true;
+    },
+  );
+}
+
+describe('web config parsing', () => {
+  it('takes TLS (paths relative to the file), users and headers', () => {
+    const pki = makePki();
+    const file = path.join(pki.dir, 'web.yml');
+    const cfg = parseWebConfig(
+      [
+        '# a comment',
+        'tls_server_config:',
+        '  cert_file: server.pem',
+        `  key_file: ${pki.keyFile}`,
+        '  client_auth_type: RequireAndVerifyClientCert',
+        '  client_ca_file: "ca.pem"',
+        '  min_version: TLS13',
+        'basic_auth_users:',
+        `  prometheus: ${HASH}`,
+        `  "other user": '${HASH.replace('$2b$', '$2y$')}'`,
+        'http_server_config:',
+        '  http2: false',
+        '  headers:',
+        '    x-frame-options: deny',
+        '    Strict-Transport-Security: max-age=31536000',
+        '',
+      ].join('\n'),
+      file,
+    );
+    assert.deepEqual(cfg.tls, {
+      certFile: pki.certFile,
+      keyFile: pki.keyFile,
+      clientAuth: 'RequireAndVerifyClientCert',
+      clientCaFile: pki.caFile,
+      minVersion: 'TLSv1.3',
+      maxVersion: undefined,
+    });
+    assert.deepEqual([...cfg.users.keys()], ['prometheus', 'other user']);
+    assert.deepEqual(cfg.headers, {
+      'X-Frame-Options': 'deny',
+      'Strict-Transport-Security': 'max-age=31536000',
+    });
+  });
+
+  it('a user name of digits is a name', () => {
+    const cfg = parseWebConfig(`basic_auth_users:\n  1234: ${HASH}\n`, '/x/web.yml');
+    assert.deepEqual([...cfg.users.keys()], ['1234']);
+  });
+
+  it('an empty file, or empty sections, configure nothing', () => {
+    for (const text of ['', '# nothing\n', 'basic_auth_users:\ntls_server_config:\n']) {
+      const cfg = parseWebConfig(text, '/x/web.yml');
+      assert.equal(cfg.tls, undefined);
+      assert.equal(cfg.users.size, 0);
+    }
+  });
+
+  it('names the file, the line and what is wrong', () => {
+    const f = '/etc/cgview/web.yml';
+    rejects(
+      `basic_auth_users:\n  a: ${HASH}\ntls_config:\n  cert_file: x\n`,
+      /^--web-config \/etc\/cgview\/web.yml:3: unknown key "tls_config"/,
+      f,
+    );
+    rejects(
+      'tls_server_config:\n  cert_file: a\n  key_file: b\n  certfile: c\n',
+      /:4: unknown key "tls_server_config.certfile"/,
+    );
+    rejects(
+      'tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: [TLS_AES_128_GCM_SHA256]\n',
+      /:4: tls_server_config.cipher_suites is an exporter-toolkit option cgview does not support/,
+    );
+    rejects('basic_auth_users:\n  prom: plaintext\n', /:2: basic_auth_users.prom is not a bcrypt hash/);
+    rejects('basic_auth_users:\n  prom: [a, b]\n', /:2: basic_auth_users.prom must be a non-empty string/);
+    rejects(
+      'tls_server_config:\n  cert_file: a.pem\n',
+      /:1: tls_server_config needs both cert_file and key_file/,
+    );
+    rejects(
+      'tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: Sometimes\n',
+      /:4: tls_server_config.client_auth_type must be one of NoClientCert, /,
+    );
+    rejects(
+      'tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: SSL3\n',
+      /:4: .*min_version must be one of TLS10/,
+    );
+    rejects(
+      'tls_server_config:\n  cert_file: a\n  key_file: b\n  client_ca_file: c\n',
+      /client_ca_file but client_auth_type NoClientCert/,
+    );
+    rejects(
+      'tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAndVerifyClientCert\n',
+      /needs client_ca_file/,
+    );
+    rejects(
+      'http_server_config:\n  headers:\n    Set-Cookie: a=b\n',
+      /:3: http_server_config.headers: Set-Cookie cannot be set/,
+    );
+    rejects('http_server_config:\n  timeout: 5\n', /:2: unknown key "http_server_config.timeout"/);
+    rejects('- a\n- b\n', /the file must be a mapping/);
+    // YAML errors: with their line.
+    rejects(`basic_auth_users:\n  a: ${HASH}\n  a: ${HASH}\n`, /:3: not valid YAML: .*unique/i);
+    rejects('basic_auth_users:\n  a: "unclosed\n', /:[23]: not valid YAML: .*quote/);
+    rejects('tls_server_config:\n\tcert_file: a\n', /:2: not valid YAML/);
+  });
+
+  it('reads the certificate and key at start-up: missing files, a key of another certificate', () => {
+    const pki = makePki();
+    rejects(
+      `tls_server_config:\n  cert_file: ${pki.certFile}\n  key_file: /nonexistent/k.pem\n`,
+      /key_file \/nonexistent\/k.pem: ENOENT/,
+    );
+    rejects(
+      `tls_server_config:\n  cert_file: ${pki.certFile}\n  key_file: ${pki.clientKey}\n`,
+      /cert_file .* key_file .*: .*(key values mismatch|KEY_VALUES_MISMATCH)/i,
+    );
+  });
+
+  it('loadWebConfig: a missing file is E_NOT_FOUND with its path; a directory is refused', () => {
+    const d = tmpDir('webcfg');
+    assert.throws(() => loadWebConfig(path.join(d, 'nope.yml')), /--web-config .*nope.yml: ENOENT/);
+    assert.throws(() => loadWebConfig(d), /not a regular file/);
+    const f = writeFile(d, 'web.yml', `basic_auth_users:\n  u: ${HASH}\n`);
+    assert.equal(loadWebConfig(f).users.get('u'), HASH);
+  });
+});
+
+const basic = (user: string, password: string) =>
+  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+describe('basic authentication', () => {
+  it('right, wrong, unknown, missing and malformed credentials', async () => {
+    const auth = new BasicAuth(new Map([['prom', HASH]]));
+    assert.equal(await auth.check(basic('prom', 's3cret')), 'ok');
+    assert.equal(await auth.check(basic('prom', 'wrong')), 'wrong');
+    assert.equal(await auth.check(basic('prom', '')), 'wrong');
+    assert.equal(await auth.check(basic('nobody', 's3cret')), 'wrong');
+    assert.equal(await auth.check(undefined), 'missing');
+    assert.equal(await auth.check('Bearer abc'), 'malformed');
+    assert.equal(await auth.check('Basic !!!'), 'malformed');
+    assert.equal(await auth.check(`Basic ${Buffer.from('nocolon').toString('base64')}`), 'malformed');
+    // A password with a colon: only the first one separates.
+    const auth2 = new BasicAuth(new Map([['u', hashOf('a:b')]]));
+    assert.equal(await auth2.check(basic('u', 'a:b')), 'ok');
+  });
+
+  it('htpasswd -B hashes ($2y$) verify', async () => {
+    const auth = new BasicAuth(new Map([['prom', HASH.replace(/^\$2b\$/, '$2y$')]]));
+    assert.equal(await auth.check(basic('prom', 's3cret')), 'ok');
+  });
+
+  it('a right password is remembered; wrong ones and unknown users pay bcrypt each time', async () => {
+    const auth = new BasicAuth(new Map([['prom', HASH]]));
+    assert.equal(await auth.verify('prom', 's3cret'), 'ok');
+    assert.equal(auth.bcryptRuns, 1);
+    for (let i = 0; i < 5; i++) assert.equal(await auth.verify('prom', 's3cret'), 'ok');
+    assert.equal(auth.bcryptRuns, 1, 'remembered: no bcrypt for the same user and password');
+    assert.equal(await auth.verify('prom', 's3cre'), 'wrong');
+    assert.equal(auth.bcryptRuns, 2, 'a wrong password is checked by bcrypt');
+    assert.equal(await auth.verify('nobody', 's3cret'), 'wrong');
+    assert.equal(auth.bcryptRuns, 3, 'an unknown user costs a bcrypt check as well');
+    assert.equal(await auth.verify('nobody', 's3cret'), 'wrong');
+    assert.equal(auth.bcryptRuns, 4);
+    // The remembered pair is the user's: the same password under another name is no key.
+    assert.equal(await auth.verify('prom', 's3cret'), 'ok');
+    assert.equal(auth.bcryptRuns, 4);
+  });
+
+  it('an unknown user is checked against the costliest configured hash', async () => {
+    const cheap = hashOf('x', 4);
+    const dear = hashOf('y', 6);
+    const auth = new BasicAuth(
+      new Map([
+        ['a', cheap],
+        ['b', dear],
+      ]),
+    );
+    // Verified against `dear`: its own password still fails for a user that is not there.
+    assert.equal(await auth.verify('c', 'y'), 'wrong');
+    assert.equal(await auth.verify('b', 'y'), 'ok');
+  });
+
+  it('bcrypt runs one at a time with a bounded queue; past it the answer is busy', async () => {
+    const auth = new BasicAuth(new Map([['prom', hashOf('pw', 8)]]), {
+      maxCached: 4,
+      maxQueued: 2,
+      concurrency: 1,
+    });
+    const all = await Promise.all(Array.from({ length: 6 }, () => auth.verify('prom', 'nope')));
+    assert.deepEqual(
+      all.slice().sort(),
+      ['busy', 'busy', 'busy', 'wrong', 'wrong', 'wrong'],
+      'one running, two queued, three refused',
+    );
+    // A remembered password does not queue behind bcrypt.
+    assert.equal(await auth.verify('prom', 'pw'), 'ok');
+    const during = Promise.all([auth.verify('x', 'a'), auth.verify('x', 'b'), auth.verify('x', 'c')]);
+    assert.equal(await auth.verify('prom', 'pw'), 'ok');
+    await during;
+  });
+
+  it('remembers a bounded number of right passwords', async () => {
+    const users = new Map(
+      Array.from({ length: 4 }, (_, i) => [`u${i}`, hashOf(`p${i}`)] as [string, string]),
+    );
+    const auth = new BasicAuth(users, { maxCached: 2, maxQueued: 8, concurrency: 1 });
+    for (let i = 0; i < 4; i++) assert.equal(await auth.verify(`u${i}`, `p${i}`), 'ok');
+    const runs = auth.bcryptRuns;
+    assert.equal(await auth.verify('u3', 'p3'), 'ok');
+    assert.equal(auth.bcryptRuns, runs, 'the newest is remembered');
+    assert.equal(await auth.verify('u0', 'p0'), 'ok');
+    assert.equal(auth.bcryptRuns, runs + 1, 'the oldest was forgotten');
+  });
+});
