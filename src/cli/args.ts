@@ -59,6 +59,7 @@ export const OPTIONS: Record<string, FlagSpec> = {
   build: { values: ['out'], bools: ['json'] },
   'new-view': { bools: ['with-collector'] },
   doctor: { bools: ['json'] },
+  top: { values: ['delay', 'sort', 'depth', 'iterations', 'socket'], bools: ['batch', 'json'] },
 };
 
 /** Errors in how a command was called: main exits 2 for these (1 for every other error). */

@@ -28,6 +28,8 @@ commands:
                                          programs and maps (pin ./x.bpf.c:prog builds on the fly)
   new-view NAME [--with-collector]       write a view skeleton NAME.bpf.c in the current directory
   doctor [--json]                        check the kernel features cgview needs
+  top [CGROUP_OR_TREE_DIR] [--delay S] [--sort KEY] [--depth N] [--batch] [--iterations N] [--json]
+                                         live interval figures of every cgroup's views (q quits)
 
 Client commands take --socket PATH (default: $CGVIEW_SOCKET, else /run/cgview/cgview.sock);
 --json where it makes sense; --verbose (-v) for whole verifier logs and stacks; --help (-h).
@@ -48,6 +50,7 @@ const commands: Record<string, () => Promise<Command>> = {
   ls: async () => (await import('./client.js')).ls,
   cat: async () => (await import('./client.js')).cat,
   status: async () => (await import('./client.js')).status,
+  top: async () => (await import('./top.js')).top,
 };
 
 /**
