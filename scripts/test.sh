@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-npx biome check src test bench
+npx biome check src test bench web
 CGVIEW_TEST_RUN="r$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
 export CGVIEW_TEST_RUN
 mapfile -t files < <(find dist/test -name '*.test.js' | sort)
