@@ -17,7 +17,9 @@
  *   its whole life: not quantities (the histogram carries them).
  * - `<family>_<N>_<rest>` with N decimal digits or `rest` is an indexed key:
  *   the quantity `<family>_<rest>` (by the rules above) with the label
- *   `<family>="<N>"`. A family `culprit` or `…_cgroup` holds cgroup ids.
+ *   `<family>="<N>"` (`view_<family>` when the exporter sets a label of that
+ *   name itself: RESERVED_LABELS). A family `culprit` or `…cgroup` (one word,
+ *   `[a-z][a-z0-9]*`) holds cgroup ids.
  * - Any other key with a decimal number is a gauge; other values are text.
  * - The RFC's `queue_self`, `queue_other` (maxima without a unit suffix,
  *   printed again as `queue_…_max_ns`) and `wait_count` are skipped.
@@ -62,9 +64,36 @@ export interface ViewSample {
 /** Keys of the fixed RFC lines that the conventions cannot name (see the module comment). */
 export const LEGACY_KEYS: ReadonlySet<string> = new Set(['queue_self', 'queue_other', 'wait_count']);
 
-/** Families whose index is a cgroup id (cat, top and the exporter show its path). */
+/** Families whose index is a cgroup id (cat, top and the exporter show its path): `culprit`, and names ending in `cgroup` (`wakercgroup`). */
 export function isCgroupFamily(family: string): boolean {
-  return family === 'culprit' || family.endsWith('_cgroup');
+  return family === 'culprit' || (family.endsWith('cgroup') && family !== 'cgroup');
+}
+
+/**
+ * Label names the exporter sets itself (and Prometheus reserves): an
+ * indexed key's family with one of these names is labelled `view_<family>`
+ * instead, so that no series has a label twice.
+ */
+export const RESERVED_LABELS: ReadonlySet<string> = new Set([
+  'cgroup',
+  'hierarchy',
+  'unit',
+  'container_id',
+  'container_runtime',
+  'pod_uid',
+  'qos_class',
+  'cgroup_id',
+  'level',
+  'name',
+  'le',
+  'quantile',
+  'job',
+  'instance',
+]);
+
+/** The label an indexed key's family gets. */
+export function familyLabel(family: string): string {
+  return RESERVED_LABELS.has(family) || family.endsWith('_path') ? `view_${family}` : family;
 }
 
 const NUMBER = /^-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?$/;
@@ -191,7 +220,7 @@ function withIndex(m: Metric): Metric {
   if (!ix) return m;
   const [, family, index, rest] = ix as unknown as [string, string, string, string];
   const name = m.kind === 'histogram' ? histName(rest).name : unitName(rest).name;
-  return { ...m, name: `${family}_${name}`, labels: { [family]: index } };
+  return { ...m, name: `${family}_${name}`, labels: { [familyLabel(family)]: index } };
 }
 
 /** The identity of a series inside one view: its name and its labels. */

@@ -81,7 +81,7 @@ export function encodeName(name: string): string {
   return name.replace(/[%.]/g, (c) => (c === '%' ? '%25' : '%2E'));
 }
 
-/** Cgroup name of a tree name; null when it is not a valid encoding (no cgroup can match it). */
+/** Cgroup name of a tree name; null when it is not a valid encoding or not a possible name (no cgroup can match it). */
 export function decodeName(name: string): string | null {
   if (name.includes('.')) return null;
   let bad = false;
@@ -91,6 +91,10 @@ export function decodeName(name: string): string | null {
     bad = true;
     return '';
   });
+  // `%2E%2E` would be "..": a path component that leaves the directory, never
+  // a cgroup's name (nor "." or ""); a user who can mkdir in a delegated tree
+  // directory must not make the daemon join it to a cgroup path.
+  if (out === '' || out === '.' || out === '..' || out.includes('/') || out.includes('\0')) return null;
   return bad || encodeName(out) !== name ? null : out;
 }
 

@@ -117,6 +117,38 @@ describe('tampering in a delegated directory', () => {
   });
 });
 
+describe('a tree name that decodes to ..', () => {
+  it('is no cgroup: the daemon does not mirror the parent again inside a delegated directory', async () => {
+    const env = daemonEnv();
+    const cg = env.cgroupRoot;
+    mkCgroups(cg, ['deleg', 'sib', 'sib/x']);
+    fs.chownSync(path.join(cg, 'deleg'), NOBODY, NOBODY);
+    const d = await Daemon.start(env);
+    await d.ok(['pin', 'info', env.bpffs, '--inherit', '--cgroup', cg]);
+    const tree = env.bpffs;
+    await waitForEqual(
+      () => treeListing(tree),
+      () => expectedListing(cg, [{ name: 'info' }]),
+      5000,
+      'mirror',
+    );
+    // nobody owns tree/deleg: "%2E%2E" would decode to "..", i.e. the parent cgroup.
+    const evil = path.join(tree, 'deleg', '%2E%2E');
+    const mk = await runAs(NOBODY, NOBODY, 'mkdir', [evil]);
+    assert.equal(mk.code, 0, mk.stderr);
+    onCleanup(() => removeTree(evil));
+    // A real change after it, so that the daemon has surely looked at the directory.
+    mkCgroups(cg, ['deleg/late']);
+    await waitFor(() => fs.existsSync(path.join(tree, 'deleg/late/info')), 5000, 'deleg/late mirrored');
+    await d.ok(['status']);
+    // Nothing of the parent (sib, sib/x, deleg itself) appears below it, and no view file.
+    const inside = fs.existsSync(evil) ? fs.readdirSync(evil) : [];
+    assert.deepEqual(inside, [], `the daemon filled ${evil}: ${inside.join(', ')}`);
+    assert.ok(!fs.existsSync(path.join(evil, 'sib')));
+    await d.stop();
+  });
+});
+
 describe('non-ASCII names through the CLI', () => {
   it('ls and cat work on cgroups named é and 日本', async () => {
     const env = daemonEnv();

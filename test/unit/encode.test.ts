@@ -20,7 +20,7 @@ describe('tree name encoding', () => {
   });
 
   it('round-trips every byte string', () => {
-    for (const n of ['a.b.c', '%2E', '%%..%', '.', '..x', 'caf\xe9.scope', 'x'.repeat(200)])
+    for (const n of ['a.b.c', '%2E', '%%..%', '...', '..x', 'caf\xe9.scope', 'x'.repeat(200)])
       assert.equal(decodeName(encodeName(n)), n);
     assert.equal(decodeRel(encodeRel('a.b/c%d/e')), 'a.b/c%d/e');
     assert.equal(encodeRel(''), '');
@@ -32,6 +32,14 @@ describe('tree name encoding', () => {
     assert.equal(decodeName('%41'), null);
     assert.equal(decodeName('%2e'), null, 'lower-case hex is not what encodeName makes');
     assert.equal(decodeRel('ok/%zz'), null);
+  });
+
+  it('rejects the tree names of . and ..: a user mkdir must not walk the daemon out of a directory', () => {
+    assert.equal(decodeName('%2E%2E'), null);
+    assert.equal(decodeName('%2E'), null);
+    assert.equal(decodeName(''), null);
+    assert.equal(decodeRel('deleg/%2E%2E/x'), null);
+    assert.equal(childKey('%2E%2E'), '\0%2E%2E');
   });
 
   it('carries undecodable tree names as \\0 + raw, and encodes them back to the raw name', () => {
