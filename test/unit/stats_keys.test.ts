@@ -85,7 +85,10 @@ describe('classifyView', () => {
 
   it('renames an indexed label the exporter sets itself', () => {
     const m = byName('cgroup_id: 1\ncgroup_3_foo: 1\nle_2_x_total: 4\nunit_1_y: 2\n');
-    assert.deepEqual([...m.keys()], ['cgroup_foo{view_cgroup=3}', 'le_x_total{view_le=2}', 'unit_y{view_unit=1}']);
+    assert.deepEqual(
+      [...m.keys()],
+      ['cgroup_foo{view_cgroup=3}', 'le_x_total{view_le=2}', 'unit_y{view_unit=1}'],
+    );
   });
 
   it('takes a histogram without a unit, its sum and count lines', () => {
