@@ -117,6 +117,20 @@ describe('dashboard API', () => {
       assert.deepEqual(JSON.parse(zlib.gunzipSync(z.body).toString()), j);
   });
 
+  it('gzip only when Accept-Encoding allows it: q=0 refuses it', async () => {
+    // A body past the 1 KiB gzip threshold.
+    const u = '/api/v1/history?path=/';
+    const plain = await get(u);
+    assert.ok(plain.body.length > 1024, `history body ${plain.body.length} B`);
+    assert.equal((await get(u, { 'accept-encoding': 'gzip' })).headers['content-encoding'], 'gzip');
+    for (const ae of ['gzip;q=0', 'gzip; q=0.0, identity', 'deflate, br', 'x-gzip;q=0']) {
+      const r = await get(u, { 'accept-encoding': ae });
+      assert.equal(r.headers['content-encoding'], undefined, ae);
+      assert.deepEqual(JSON.parse(r.body.toString()), JSON.parse(plain.body.toString()), ae);
+    }
+    assert.equal((await get(u, { 'accept-encoding': 'gzip;q=0.5' })).headers['content-encoding'], 'gzip');
+  });
+
   it('history: by path or key, since a seq; 404 and 400 name the problem', async () => {
     ingest(3, 3000);
     const r = JSON.parse((await get('/api/v1/history?path=/svc1.service')).body.toString());
