@@ -132,6 +132,7 @@ export function dashboardApi(opts: ApiOptions): Api {
         lastSampleAt: history.seq ? history.timeOf(history.seq) : null,
         memory: mem,
         budgetDrops: history.budgetDrops,
+        dropped: history.drops,
         sampler: opts.sampler?.stats ?? null,
         events: { clients: events.clientCount, dropped: events.dropped, refused: events.refused },
         metricPrefix: 'cgview_',

@@ -101,6 +101,18 @@ describe('dashboard API', () => {
     assert.equal(j.samplesKept, 720);
     assert.equal(j.seq, 2);
     assert.equal(j.memory.series, 3);
+    assert.equal(j.memory.maxSeries, 50_000);
+    assert.equal(j.memory.endedSeries, 0);
+    assert.ok(j.memory.overheadBytes > 0);
+    assert.deepEqual(j.dropped, {
+      budgetRecords: 0,
+      endedSeries: 0,
+      emptyEndedSeries: 0,
+      untrackedCgroups: 0,
+      refusedSeries: 0,
+      freedColumns: 0,
+      refusedColumnValues: 0,
+    });
   });
 
   it('tree: columns of the live cgroups with figures; gzip when asked', async () => {
