@@ -134,7 +134,13 @@ export function dashboardApi(opts: ApiOptions): Api {
         budgetDrops: history.budgetDrops,
         dropped: history.drops,
         sampler: opts.sampler?.stats ?? null,
-        events: { clients: events.clientCount, dropped: events.dropped, refused: events.refused },
+        events: {
+          clients: events.clientCount,
+          dropped: events.dropped,
+          refused: events.refused,
+          evicted: events.evicted,
+          expired: events.expired,
+        },
         metricPrefix: 'cgview_',
       });
     }
