@@ -305,7 +305,7 @@ describe('event streams: per-address share, eviction, lifetime, HEAD', () => {
     });
   }
 
-  it('HEAD: the headers only, no stream held', async () => {
+  it('HEAD: the headers only, no stream held', { timeout: 15_000 }, async () => {
     const r = await stream('127.0.0.9', 'HEAD');
     assert.equal(r.status, 200);
     assert.equal(hub.events.clientCount, 0);
@@ -329,7 +329,9 @@ describe('event streams: per-address share, eviction, lifetime, HEAD', () => {
     assert.equal(hub.events.clientCount, 0);
   });
 
-  it('two streams an address: a third from it replaces its oldest; a newcomer takes from the busiest address', async () => {
+  it('two streams an address: a third from it replaces its oldest; a newcomer takes from the busiest address', {
+    timeout: 15_000,
+  }, async () => {
     const a1 = await stream('127.0.0.2');
     const a2 = await stream('127.0.0.2');
     assert.equal(a1.status, 200);
@@ -359,7 +361,7 @@ describe('event streams: per-address share, eviction, lifetime, HEAD', () => {
 });
 
 describe('event streams: a stream ends at its lifetime', () => {
-  it('ends by itself (EventSource reconnects) and frees its slot', async () => {
+  it('ends by itself (EventSource reconnects) and frees its slot', { timeout: 15_000 }, async () => {
     const h = new History({ intervalMs: 5000, retentionMs: 60_000 });
     const hub = dashboardApi({
       history: h,
