@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { wantsGzip } from '../export/negotiate.js';
 import type { Sampler } from '../history/sampler.js';
 import type { History } from '../history/store.js';
 import { EventHub, type EventLimits } from './events.js';
@@ -56,7 +57,8 @@ function send(
   gz?: Buffer,
 ): true {
   const buf = typeof body === 'string' ? Buffer.from(body) : body;
-  const wantGzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+  // q=0 refuses gzip (RFC 9110 12.5.3): the same parser as /metrics.
+  const wantGzip = wantsGzip(req.headers['accept-encoding']);
   const zipped = wantGzip && buf.length > 1024 ? (gz ?? zlib.gzipSync(buf, { level: 4 })) : undefined;
   const out = zipped ?? buf;
   res.writeHead(status, {
@@ -130,8 +132,15 @@ export function dashboardApi(opts: ApiOptions): Api {
         lastSampleAt: history.seq ? history.timeOf(history.seq) : null,
         memory: mem,
         budgetDrops: history.budgetDrops,
+        dropped: history.drops,
         sampler: opts.sampler?.stats ?? null,
-        events: { clients: events.clientCount, dropped: events.dropped, refused: events.refused },
+        events: {
+          clients: events.clientCount,
+          dropped: events.dropped,
+          refused: events.refused,
+          evicted: events.evicted,
+          expired: events.expired,
+        },
         metricPrefix: 'cgview_',
       });
     }

@@ -10,10 +10,15 @@
  *   counter delta, per non-zero histogram bucket delta, per gauge change. An
  *   idle cgroup costs no records at all, only its last sample (for the next delta).
  * - Columns (view, metric, bucket) are interned once for all series.
- * - Budget: when the records of all series outgrow `budgetBytes`, the series
- *   holding most records lose their oldest ones first (water-filling), and say
- *   from which sample on they are whole (`firstSeq`): busy cgroups get a
- *   shorter history, idle ones keep the whole retention.
+ * - Budget: when the records plus the per-series overhead (last samples, maps,
+ *   labels: `seriesBytes`) of all series outgrow `budgetBytes`, ended series go
+ *   first (oldest ended first); then the series holding most records lose their
+ *   oldest ones (water-filling), and say from which sample on they are whole
+ *   (`firstSeq`): busy cgroups get a shorter history, idle ones keep the whole
+ *   retention. An ended series with no record left goes at once. At most
+ *   `maxSeries` series (ended ones make room first; past it a new cgroup is not
+ *   tracked, and /api/v1/info says how many). Columns no record, gauge or
+ *   sample refers to any more are collected (`gcColumns`) when the table is full.
  *
  * Pure: no I/O, no timers; the sampler (sampler.ts) feeds it.
  */
@@ -34,8 +39,28 @@ export interface HistoryOptions {
   retentionMs?: number;
   /** Bytes the records of all series may hold (default 32 MiB: the daemon at 10,000 cgroups stays under 200 MB). */
   budgetBytes?: number;
-  /** Most distinct columns (view × metric × bucket) kept; past it new ones are not recorded. */
+  /** Most distinct columns (view × metric × bucket) at once; unused ones are collected when it is reached. */
   maxColumns?: number;
+  /** Most series (live and ended) kept (default 50,000). */
+  maxSeries?: number;
+}
+
+/** What the bounds dropped, since start (/api/v1/info `dropped`). */
+export interface HistoryDrops {
+  /** Records removed by the budget (not by age). */
+  budgetRecords: number;
+  /** Ended series removed by the budget or the series cap before they aged out. */
+  endedSeries: number;
+  /** Ended series removed because no record of theirs was left in the retained window. */
+  emptyEndedSeries: number;
+  /** Cgroups of the last sample not tracked: the series cap was reached with no ended series to evict. */
+  untrackedCgroups: number;
+  /** Cgroup sightings refused by the series cap, since start. */
+  refusedSeries: number;
+  /** Columns freed by the collector (their ids reused). */
+  freedColumns: number;
+  /** Values not recorded because the column table was full even after collecting. */
+  refusedColumnValues: number;
 }
 
 export type ColumnKind = 'counter' | 'gauge' | 'bucket' | 'sum' | 'cover';
@@ -105,8 +130,21 @@ export interface Series {
   version: number;
 }
 
-/** Bytes a series costs besides its records (object, maps, last samples): an estimate for the accounting. */
+/** Bytes a series costs besides its records and what seriesBytes() counts (object, map headers): an estimate. */
 const SERIES_OVERHEAD = 1024;
+/** Estimated bytes of one Map entry (number → number) and of one label / last-sample entry. */
+const ENTRY_BYTES = 48;
+
+/** What a series costs besides its records: the accounting the budget enforces (an estimate, deterministic). */
+export function seriesBytes(s: Series): number {
+  let b = SERIES_OVERHEAD + (s.gaugeBase.size + s.lastGauge.size) * ENTRY_BYTES;
+  for (const [k, pv] of s.prev) b += pv.packed.byteLength + ENTRY_BYTES + k.length * 2;
+  for (const [k, v] of Object.entries(s.labels)) b += ENTRY_BYTES + (k.length + v.length) * 2;
+  return b + (s.path.length + s.key.length) * 2;
+}
+
+/** A freed column slot (nothing refers to it; its id is reused). */
+const FREE_COLUMN: Column = Object.freeze({ id: -1, view: '', kind: 'cover', mkey: '' }) as Column;
 
 const hierPathKey = (hierarchy: string, p: string) => `${hierarchy}\0${p}`;
 
@@ -117,6 +155,7 @@ export class History {
   /** Samples kept: retention / interval. */
   readonly capacity: number;
   readonly maxColumns: number;
+  readonly maxSeries: number;
   private times: Float64Array;
   private durs: Float64Array;
   /** Seq of the newest sample; 0 = none yet (seqs start at 1). */
@@ -127,11 +166,31 @@ export class History {
   private byPath = new Map<string, string>();
   readonly columns: Column[] = [];
   private colIndex = new Map<string, number>();
-  droppedColumns = 0;
+  /** Ids of freed columns, for reuse. */
+  private freeCols: number[] = [];
+  /** Column collection is allowed from this seq on (not again at once when it freed little). */
+  private gcFrom = 0;
+  /** Ended series, in the order they ended (oldest first). */
+  private endedQ = new Map<string, Series>();
+  readonly drops: HistoryDrops = {
+    budgetRecords: 0,
+    endedSeries: 0,
+    emptyEndedSeries: 0,
+    untrackedCgroups: 0,
+    refusedSeries: 0,
+    freedColumns: 0,
+    refusedColumnValues: 0,
+  };
+  /** Values not recorded because the column table was full (= drops.refusedColumnValues). */
+  get droppedColumns(): number {
+    return this.drops.refusedColumnValues;
+  }
   /** Finite bucket bounds of each histogram (view + metricKey). */
   private histBounds = new Map<string, number[]>();
-  /** Records removed by the budget (not by age), since start. */
-  budgetDrops = 0;
+  /** Records removed by the budget (not by age), since start (= drops.budgetRecords). */
+  get budgetDrops(): number {
+    return this.drops.budgetRecords;
+  }
   /** Listeners called after each sample. */
   private listeners = new Set<(seq: number) => void>();
 
@@ -140,6 +199,7 @@ export class History {
     this.retentionMs = opts.retentionMs ?? 3600_000;
     this.budgetBytes = opts.budgetBytes ?? 32 * 1024 * 1024;
     this.maxColumns = opts.maxColumns ?? 65536;
+    this.maxSeries = Math.max(1, opts.maxSeries ?? 50_000);
     this.capacity = Math.max(2, Math.ceil(this.retentionMs / this.intervalMs));
     this.times = new Float64Array(this.capacity);
     this.durs = new Float64Array(this.capacity);
@@ -166,14 +226,65 @@ export class History {
     const k = `${view}\0${kind}\0${mkey}\0${extra.bucket ?? ''}`;
     let id = this.colIndex.get(k);
     if (id !== undefined) return id;
-    if (this.columns.length >= this.maxColumns) {
-      this.droppedColumns++;
+    if (
+      this.columns.length - this.freeCols.length >= this.maxColumns &&
+      this.collecting &&
+      this.seq >= this.gcFrom
+    )
+      this.gcColumns();
+    if (this.freeCols.length > 0) id = this.freeCols.pop()!;
+    else if (this.columns.length < this.maxColumns) id = this.columns.length;
+    else {
+      this.drops.refusedColumnValues++;
       return -1;
     }
-    id = this.columns.length;
-    this.columns.push({ id, view, kind, mkey, ...extra });
+    this.columns[id] = { id, view, kind, mkey, ...extra };
     this.colIndex.set(k, id);
     return id;
+  }
+
+  /** Column ids are only held by the store's own structures while ingesting (query holds some across calls). */
+  private collecting = false;
+
+  /**
+   * Frees the columns nothing refers to (no record in any ring, no gauge value
+   * kept): e.g. `culprit_<id>` columns of culprits long gone. Counter and
+   * histogram columns of a view's shape are made again when queried. Also drops
+   * sample shapes no series uses and bounds of histograms with no column left.
+   */
+  gcColumns(): number {
+    const used = new Uint8Array(this.columns.length);
+    const shapes = new Set<Shape>();
+    const hists = new Set<string>();
+    for (const s of this.series.values()) {
+      const r = s.ring;
+      if (r) for (let k = 0; k < r.length; k++) used[r.colAt(k)] = 1;
+      for (const c of s.gaugeBase.keys()) used[c] = 1;
+      for (const c of s.lastGauge.keys()) used[c] = 1;
+      for (const [v, pv] of s.prev) {
+        shapes.add(pv.shape);
+        for (const m of pv.shape.metrics) if (m.bounds) hists.add(`${v}\0${metricKey(m as Metric)}`);
+      }
+    }
+    let freed = 0;
+    for (let id = 0; id < this.columns.length; id++) {
+      const c = this.columns[id]!;
+      if (c === FREE_COLUMN) continue;
+      if (used[id]) {
+        if (c.kind === 'bucket') hists.add(`${c.view}\0${c.mkey}`);
+        continue;
+      }
+      this.colIndex.delete(`${c.view}\0${c.kind}\0${c.mkey}\0${c.bucket ?? ''}`);
+      this.columns[id] = FREE_COLUMN;
+      this.freeCols.push(id);
+      freed++;
+    }
+    for (const [sig, sh] of this.shapes) if (!shapes.has(sh)) this.shapes.delete(sig);
+    for (const k of this.histBounds.keys()) if (!hists.has(k)) this.histBounds.delete(k);
+    this.drops.freedColumns += freed;
+    // Little to free: not again before a minute of samples (every new column would scan everything).
+    if (freed < this.maxColumns / 8) this.gcFrom = this.seq + 12;
+    return freed;
   }
 
   private coverColumn(view: string): number {
@@ -187,34 +298,70 @@ export class History {
     this.times[slot] = snap.at;
     this.durs[slot] = this.lastAt === undefined ? 0 : Math.max(0, (snap.at - this.lastAt) / 1000);
     this.lastAt = snap.at;
-    const seen = new Set<string>();
+    const seen = new Map<string, CgroupSnapLike>();
     for (const c of snap.cgroups) {
       const key = `${c.hierarchy}:${c.id}`;
-      if (seen.has(key)) continue; // the same cgroup in a second tree: the first one read wins
-      seen.add(key);
-      this.ingestCgroup(seq, snap.at, key, c);
+      // The same cgroup in a second tree: the first one read wins.
+      if (!seen.has(key)) seen.set(key, c);
     }
+    // Gone ones end first: under the series cap, their room goes to the new ones of this sample.
     for (const s of this.series.values())
       if (!s.ended && !seen.has(s.key)) {
-        s.ended = true;
+        this.end(s);
         const pk = hierPathKey(s.hierarchy, s.path);
         if (this.byPath.get(pk) === s.key) this.byPath.delete(pk);
       }
+    this.drops.untrackedCgroups = 0;
+    this.collecting = true;
+    try {
+      for (const [key, c] of seen) this.ingestCgroup(seq, snap.at, key, c);
+    } finally {
+      this.collecting = false;
+    }
     this.expire();
     this.enforceBudget();
     for (const f of this.listeners) f(seq);
     return seq;
   }
 
+  private end(s: Series): void {
+    if (s.ended) return;
+    s.ended = true;
+    this.endedQ.set(s.key, s);
+  }
+
+  private remove(s: Series): void {
+    this.series.delete(s.key);
+    this.endedQ.delete(s.key);
+    const pk = hierPathKey(s.hierarchy, s.path);
+    if (this.byPath.get(pk) === s.key) this.byPath.delete(pk);
+  }
+
+  /** Removes the series that ended first; false when none has. */
+  private evictOldestEnded(): boolean {
+    for (const s of this.endedQ.values()) {
+      this.remove(s);
+      this.drops.endedSeries++;
+      return true;
+    }
+    return false;
+  }
+
   private ingestCgroup(seq: number, at: number, key: string, c: CgroupSnapLike): void {
     let s = this.series.get(key);
+    if (!s && this.series.size >= this.maxSeries && !this.evictOldestEnded()) {
+      // The cap: no room, and every series is live. Not tracked (counted, /api/v1/info).
+      this.drops.untrackedCgroups++;
+      this.drops.refusedSeries++;
+      return;
+    }
     if (!s || s.path !== c.path || s.ended) {
       const pk = hierPathKey(c.hierarchy, c.path);
       const before = this.byPath.get(pk);
       if (before !== undefined && before !== key) {
         // Recreated under the same name: the old series ends, this one starts.
         const old = this.series.get(before);
-        if (old) old.ended = true;
+        if (old) this.end(old);
       }
       if (s && s.path !== c.path) {
         const op = hierPathKey(s.hierarchy, s.path);
@@ -245,7 +392,10 @@ export class History {
       };
       this.series.set(key, s);
     }
-    s.ended = false;
+    if (s.ended) {
+      s.ended = false;
+      this.endedQ.delete(s.key);
+    }
     if (s.path !== c.path) s.version++;
     s.path = c.path; // a rename keeps the id
     s.lastSeq = seq;
@@ -393,7 +543,7 @@ export class History {
 
   private expire(): void {
     const oldest = this.oldestSeq;
-    for (const [key, s] of this.series) {
+    for (const s of this.series.values()) {
       if (s.ring) {
         s.ring.dropBefore(oldest, (col, val) => {
           if (this.columns[col]?.kind === 'gauge') s.gaugeBase.set(col, val);
@@ -401,12 +551,15 @@ export class History {
         if (s.ring.length === 0 && s.ended) s.ring = null;
       }
       if (s.firstSeq < oldest) s.firstSeq = oldest;
-      if (s.ended && s.lastSeq < oldest) {
-        this.series.delete(key);
-        const pk = hierPathKey(s.hierarchy, s.path);
-        if (this.byPath.get(pk) === key) this.byPath.delete(pk);
+      if (s.ended && s.lastSeq < oldest) this.remove(s);
+      else if (s.ended && !s.ring) {
+        // Ended with nothing recorded in the retained window: nothing to show but zeros, so it goes now.
+        this.remove(s);
+        this.drops.emptyEndedSeries++;
       }
     }
+    // Shapes (one per distinct set of printed keys, e.g. per set of culprits) would grow without bound.
+    if (this.shapes.size > 4096 + this.series.size / 4 && this.seq >= this.gcFrom) this.gcColumns();
   }
 
   /** Bytes of all records (typed arrays, by capacity). */
@@ -416,22 +569,46 @@ export class History {
     return b;
   }
 
+  /** Bytes the series cost besides their records (seriesBytes, summed). */
+  overheadBytes(): number {
+    let b = 0;
+    for (const s of this.series.values()) b += seriesBytes(s);
+    return b;
+  }
+
+  /** What the budget counts: records and series overhead. */
+  budgetedBytes(): number {
+    return this.recordBytes() + this.overheadBytes();
+  }
+
   /** What the history holds: records and an estimate of the rest. */
   memory(): {
     recordBytes: number;
     records: number;
     series: number;
+    endedSeries: number;
+    maxSeries: number;
+    overheadBytes: number;
+    columns: number;
+    maxColumns: number;
     estimateBytes: number;
     budgetBytes: number;
   } {
     let records = 0;
     for (const s of this.series.values()) if (s.ring) records += s.ring.length;
     const recordBytes = this.recordBytes();
+    const overheadBytes = this.overheadBytes();
+    const columns = this.columns.length - this.freeCols.length;
     return {
       recordBytes,
       records,
       series: this.series.size,
-      estimateBytes: recordBytes + this.series.size * SERIES_OVERHEAD + this.capacity * 16,
+      endedSeries: this.endedQ.size,
+      maxSeries: this.maxSeries,
+      overheadBytes,
+      columns,
+      maxColumns: this.maxColumns,
+      estimateBytes: recordBytes + overheadBytes + this.capacity * 16 + columns * 160,
       budgetBytes: this.budgetBytes,
     };
   }
@@ -442,9 +619,21 @@ export class History {
    * 70% of the budget, so that it is not hit again at the next sample.
    */
   private enforceBudget(): void {
-    if (this.recordBytes() <= this.budgetBytes) return;
+    let total = this.budgetedBytes();
+    if (total <= this.budgetBytes) return;
+    const goal = this.budgetBytes * 0.7;
+    // Ended series first, those that ended first first: they are what nobody watches live.
+    while (total > goal && this.endedQ.size > 0) {
+      const s = this.endedQ.values().next().value!;
+      total -= seriesBytes(s) + (s.ring ? s.ring.bytes : 0);
+      this.remove(s);
+      this.drops.endedSeries++;
+    }
+    if (total <= this.budgetBytes) return;
+    const overhead = this.overheadBytes();
     const rings = [...this.series.values()].filter((s) => s.ring && s.ring.length > 0);
-    const target = Math.floor((this.budgetBytes * 0.7) / (RECORD_BYTES * 1.25));
+    // Records get 70% of what the series leave of the budget (hysteresis: not hit again at the next sample).
+    const target = Math.max(0, Math.floor(((this.budgetBytes - overhead) * 0.7) / (RECORD_BYTES * 1.25)));
     const counts = rings.map((s) => s.ring!.length);
     let lo = 0;
     let hi = Math.max(0, ...counts);
@@ -462,7 +651,7 @@ export class History {
       const from = ring.trimTo(lo, (col, val) => {
         if (this.columns[col]?.kind === 'gauge') s.gaugeBase.set(col, val);
       });
-      this.budgetDrops += before - ring.length;
+      this.drops.budgetRecords += before - ring.length;
       s.truncated = true;
       if (from !== undefined && from > s.firstSeq) s.firstSeq = from;
       else if (ring.length === 0) s.firstSeq = this.seq + 1;

@@ -101,6 +101,18 @@ describe('dashboard API', () => {
     assert.equal(j.samplesKept, 720);
     assert.equal(j.seq, 2);
     assert.equal(j.memory.series, 3);
+    assert.equal(j.memory.maxSeries, 50_000);
+    assert.equal(j.memory.endedSeries, 0);
+    assert.ok(j.memory.overheadBytes > 0);
+    assert.deepEqual(j.dropped, {
+      budgetRecords: 0,
+      endedSeries: 0,
+      emptyEndedSeries: 0,
+      untrackedCgroups: 0,
+      refusedSeries: 0,
+      freedColumns: 0,
+      refusedColumnValues: 0,
+    });
   });
 
   it('tree: columns of the live cgroups with figures; gzip when asked', async () => {
@@ -115,6 +127,20 @@ describe('dashboard API', () => {
     const z = await get('/api/v1/tree', { 'accept-encoding': 'gzip' });
     if (z.headers['content-encoding'] === 'gzip')
       assert.deepEqual(JSON.parse(zlib.gunzipSync(z.body).toString()), j);
+  });
+
+  it('gzip only when Accept-Encoding allows it: q=0 refuses it', async () => {
+    // A body past the 1 KiB gzip threshold.
+    const u = '/api/v1/history?path=/';
+    const plain = await get(u);
+    assert.ok(plain.body.length > 1024, `history body ${plain.body.length} B`);
+    assert.equal((await get(u, { 'accept-encoding': 'gzip' })).headers['content-encoding'], 'gzip');
+    for (const ae of ['gzip;q=0', 'gzip; q=0.0, identity', 'deflate, br', 'x-gzip;q=0']) {
+      const r = await get(u, { 'accept-encoding': ae });
+      assert.equal(r.headers['content-encoding'], undefined, ae);
+      assert.deepEqual(JSON.parse(r.body.toString()), JSON.parse(plain.body.toString()), ae);
+    }
+    assert.equal((await get(u, { 'accept-encoding': 'gzip;q=0.5' })).headers['content-encoding'], 'gzip');
   });
 
   it('history: by path or key, since a seq; 404 and 400 name the problem', async () => {
@@ -163,10 +189,14 @@ describe('dashboard API', () => {
   });
 
   it('events: past maxClients a newcomer gets 503; a client that does not read is dropped', async () => {
-    // Two raw clients that never read what they are sent.
+    // Two raw clients that never read what they are sent, from two addresses (one stream each: no eviction).
     const socks: net.Socket[] = [];
     for (let i = 0; i < 2; i++) {
-      const s = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+      const s = net.connect({
+        port: (server.address() as net.AddressInfo).port,
+        host: '127.0.0.1',
+        localAddress: `127.0.0.${2 + i}`,
+      });
       s.write('GET /api/v1/events HTTP/1.1\r\nhost: x\r\n\r\n');
       s.pause();
       socks.push(s);
@@ -210,5 +240,157 @@ describe('dashboard API', () => {
       req.end();
     });
     assert.equal(post, 405);
+  });
+});
+
+describe('event streams: per-address share, eviction, lifetime, HEAD', () => {
+  let srv: http.Server;
+  let hub: ReturnType<typeof dashboardApi>;
+  let h: History;
+  const open: net.Socket[] = [];
+  before(async () => {
+    h = new History({ intervalMs: 5000, retentionMs: 60_000 });
+    hub = dashboardApi({
+      history: h,
+      eventLimits: {
+        maxClients: 3,
+        maxPerAddress: 2,
+        maxLifetimeMs: 60_000,
+        maxQueueBytes: 64 * 1024,
+        heartbeatMs: 60_000,
+      },
+    });
+    srv = http.createServer(async (req, res) => {
+      if (!(await hub.route(req, res, new URL(req.url ?? '/', 'http://x')))) res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  });
+  after(() => {
+    for (const s of open) s.destroy();
+    hub.close();
+    srv.closeAllConnections();
+    srv.close();
+  });
+
+  /** A raw stream from a local address: resolves with its status line and a promise of its end. */
+  function stream(from: string, method = 'GET'): Promise<{ status: number; ended: Promise<string> }> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect({
+        port: (srv.address() as net.AddressInfo).port,
+        host: '127.0.0.1',
+        localAddress: from,
+      });
+      open.push(s);
+      let buf = '';
+      let done: (v: string) => void = () => {};
+      const ended = new Promise<string>((r) => {
+        done = r;
+      });
+      let status = 0;
+      s.on('data', (c: Buffer) => {
+        buf += c.toString();
+        if (!status && buf.includes('\r\n\r\n')) {
+          status = Number(/^HTTP\/1\.1 (\d+)/.exec(buf)?.[1]);
+          // A GET stream is "in" once its first event-stream bytes came; HEAD and refusals have none.
+          if (status !== 200 || method === 'HEAD') resolve({ status, ended });
+        }
+        if (status === 200 && method === 'GET' && buf.includes('retry: 3000')) resolve({ status, ended });
+        // The chunked body's terminator: the server ended the stream.
+        if (buf.endsWith('0\r\n\r\n')) done(buf);
+      });
+      s.on('end', () => done(buf));
+      s.on('close', () => done(buf));
+      s.on('error', reject);
+      s.write(`${method} /api/v1/events HTTP/1.1\r\nhost: x\r\n\r\n`);
+    });
+  }
+
+  it('HEAD: the headers only, no stream held', { timeout: 15_000 }, async () => {
+    const r = await stream('127.0.0.9', 'HEAD');
+    assert.equal(r.status, 200);
+    assert.equal(hub.events.clientCount, 0);
+    const all = await new Promise<string>((resolve) => {
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port: (srv.address() as net.AddressInfo).port,
+          path: '/api/v1/events',
+          method: 'HEAD',
+        },
+        (res) => {
+          res.resume();
+          // The response completes (before the fix it never did).
+          res.on('end', () => resolve(String(res.headers['content-type'])));
+        },
+      );
+      req.end();
+    });
+    assert.equal(all, 'text/event-stream; charset=utf-8');
+    assert.equal(hub.events.clientCount, 0);
+  });
+
+  it('two streams an address: a third from it replaces its oldest; a newcomer takes from the busiest address', {
+    timeout: 15_000,
+  }, async () => {
+    const a1 = await stream('127.0.0.2');
+    const a2 = await stream('127.0.0.2');
+    assert.equal(a1.status, 200);
+    assert.equal(a2.status, 200);
+    const a3 = await stream('127.0.0.2');
+    assert.equal(a3.status, 200);
+    await a1.ended; // its own oldest went
+    assert.equal(hub.events.addressCount('127.0.0.2'), 2);
+    assert.equal(hub.events.evicted, 1);
+    const b1 = await stream('127.0.0.3');
+    assert.equal(b1.status, 200);
+    assert.equal(hub.events.clientCount, 3);
+    // Full: a newcomer from an address with none takes the oldest of the address holding two.
+    const c1 = await stream('127.0.0.4');
+    assert.equal(c1.status, 200);
+    await a2.ended;
+    assert.equal(hub.events.addressCount('127.0.0.2'), 1);
+    assert.equal(hub.events.evicted, 2);
+    // Full, one each: equals do not evict each other; the newcomer is refused.
+    const d1 = await stream('127.0.0.5');
+    assert.equal(d1.status, 503);
+    assert.equal(hub.events.clientCount, 3);
+    hub.close();
+    await Promise.all([a3.ended, b1.ended, c1.ended]);
+    assert.equal(hub.events.clientCount, 0);
+  });
+});
+
+describe('event streams: a stream ends at its lifetime', () => {
+  it('ends by itself (EventSource reconnects) and frees its slot', { timeout: 15_000 }, async () => {
+    const h = new History({ intervalMs: 5000, retentionMs: 60_000 });
+    const hub = dashboardApi({
+      history: h,
+      eventLimits: { maxClients: 1, maxLifetimeMs: 200, maxQueueBytes: 64 * 1024, heartbeatMs: 60_000 },
+    });
+    const srv = http.createServer(async (req, res) => {
+      if (!(await hub.route(req, res, new URL(req.url ?? '/', 'http://x')))) res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    try {
+      const body = await new Promise<string>((resolve, reject) => {
+        http
+          .get(`http://127.0.0.1:${(srv.address() as net.AddressInfo).port}/api/v1/events`, (res) => {
+            assert.equal(res.statusCode, 200);
+            let b = '';
+            res.on('data', (c: Buffer) => {
+              b += c.toString();
+            });
+            res.on('end', () => resolve(b));
+          })
+          .on('error', reject);
+      });
+      assert.match(body, /^retry: 3000\n/);
+      assert.equal(hub.events.expired, 1);
+      assert.equal(hub.events.clientCount, 0);
+    } finally {
+      hub.close();
+      srv.closeAllConnections();
+      srv.close();
+    }
   });
 });

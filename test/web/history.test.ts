@@ -8,8 +8,16 @@ import { describe, it } from 'node:test';
 import { RecordRing } from '../../src/history/ring.js';
 import { History, type SeriesHistory } from '../../src/history/store.js';
 import type { CgroupSnapLike } from '../../src/history/types.js';
-import type { ViewSample } from '../../src/stats/keys.js';
+import { classifyView, type ViewSample } from '../../src/stats/keys.js';
+import { parseViewOutput } from '../../src/views/parse.js';
 import { schedLat } from './fixtures.js';
+
+/** A sched_culprits-like sample: one counter per culprit id. */
+function culprits(id: string, byCulprit: Record<string, number>): ViewSample {
+  const lines = [`cgroup_id: ${id}`];
+  for (const [c, v] of Object.entries(byCulprit)) lines.push(`culprit_${c}_ns_total: ${v}`);
+  return classifyView(parseViewOutput(`${lines.join('\n')}\n`));
+}
 
 function cg(id: string, path: string, views: Record<string, ViewSample>): CgroupSnapLike {
   return {
@@ -200,18 +208,15 @@ describe('History', () => {
   });
 
   it('stays within its budget at 10,000 cgroups: the busiest lose their oldest samples, idle ones keep theirs', () => {
-    const budget = 2 * 1024 * 1024;
-    const h = new History({ intervalMs: 1000, retentionMs: 720_000, budgetBytes: budget });
     const n = 10_000;
     const busy = 200;
-    let peak = 0;
     // Idle cgroups print the same every time (one sample object each, so that the test is quick).
     const idle = new Map<number, CgroupSnapLike>();
     for (let c = busy + 1; c < n; c++) {
       const id = String(1000 + c);
       idle.set(c, cg(id, `/c${c}`, { sched_lat: schedLat(id, { self: 0, other: 0, buckets: [] }) }));
     }
-    for (let i = 0; i < 120; i++) {
+    const sample = (i: number): CgroupSnapLike[] => {
       const cgroups: CgroupSnapLike[] = [];
       for (let c = 0; c < n; c++) {
         const id = String(1000 + c);
@@ -224,8 +229,19 @@ describe('History', () => {
             }),
         );
       }
-      h.ingest({ at: i * 1000, cgroups });
-      peak = Math.max(peak, h.recordBytes());
+      return cgroups;
+    };
+    // The budget counts the series' own cost too: 2 MiB of records on top of what 10,000 series cost.
+    const probe = new History({ intervalMs: 1000, retentionMs: 720_000 });
+    for (let i = 0; i < 2; i++) probe.ingest({ at: i * 1000, cgroups: sample(i) });
+    const overhead = probe.overheadBytes();
+    assert.equal(probe.memory().overheadBytes, overhead);
+    const budget = overhead + 2 * 1024 * 1024;
+    const h = new History({ intervalMs: 1000, retentionMs: 720_000, budgetBytes: budget });
+    let peak = 0;
+    for (let i = 0; i < 120; i++) {
+      h.ingest({ at: i * 1000, cgroups: sample(i) });
+      peak = Math.max(peak, h.budgetedBytes());
     }
     assert.ok(peak <= budget, `records peaked at ${peak} bytes, budget ${budget}`);
     assert.ok(h.budgetDrops > 0);
@@ -240,5 +256,124 @@ describe('History', () => {
     // Before the cut: no data (null), never a made-up zero.
     assert.equal(self[0], null);
     assert.equal(self[self.length - 1], 1000);
+  });
+
+  it('churn: ended series without records go at once; the cap evicts the oldest ended first, then refuses', () => {
+    const h = new History({ intervalMs: 1000, retentionMs: 3600_000, maxSeries: 150 });
+    let at = 0;
+    const tick = () => {
+      at += 1000;
+      return at;
+    };
+    let next = 10_000;
+    // 5 rounds of 100 idle cgroups made and removed (the review's case: 511 series kept for the hour).
+    for (let r = 0; r < 5; r++) {
+      const round: CgroupSnapLike[] = [];
+      for (let i = 0; i < 100; i++) {
+        const id = String(next++);
+        round.push(cg(id, `/churn${i}`, { sched_lat: schedLat(id, { self: 0, other: 0, buckets: [] }) }));
+      }
+      h.ingest({ at: tick(), cgroups: round });
+      h.ingest({ at: tick(), cgroups: round });
+      h.ingest({ at: tick(), cgroups: [] });
+      assert.equal(h.series.size, 0, `round ${r}: ${h.series.size} series left`);
+    }
+    assert.equal(h.drops.emptyEndedSeries, 500);
+    // Busy cgroups (records kept): each lives two samples; 100 fresh ones per sample.
+    const ids: string[] = [];
+    for (let k = 0; k < 10; k++) {
+      const cgroups: CgroupSnapLike[] = [];
+      for (let i = 0; i < 100; i++) {
+        const id = String(20_000 + k * 100 + i);
+        if (k === 0) ids.push(id);
+        cgroups.push(
+          cg(id, `/busy${k}_${i}`, { sched_lat: schedLat(id, { self: 0, other: 0, buckets: [] }) }),
+        );
+      }
+      h.ingest({ at: tick(), cgroups });
+      for (const c of cgroups)
+        c.views.set('sched_lat', schedLat(c.id, { self: 500, other: 0, buckets: [1] }));
+      h.ingest({ at: tick(), cgroups });
+      assert.ok(h.series.size <= 150, `sample ${k}: ${h.series.size} series, cap 150`);
+    }
+    // The first ones ended first and were evicted first; the last ended are still readable.
+    assert.equal(h.find({ key: `v2:${ids[0]}` }), undefined);
+    assert.equal(h.find({ key: 'v2:20899' })?.ended, true);
+    assert.ok(h.drops.endedSeries >= 800, `evicted ${h.drops.endedSeries}`);
+    assert.equal(h.drops.untrackedCgroups, 0);
+    // 200 live cgroups with a cap of 150: 150 tracked, 50 not, and it says so.
+    const live: CgroupSnapLike[] = [];
+    for (let i = 0; i < 200; i++) live.push(cg(String(30_000 + i), `/live${i}`, {}));
+    h.ingest({ at: tick(), cgroups: live });
+    assert.equal(h.rows().length, 150);
+    assert.equal(h.drops.untrackedCgroups, 50);
+    assert.equal(h.memory().series, 150);
+  });
+
+  it('the budget counts what a series costs besides its records, and takes ended series first', () => {
+    const budget = 512 * 1024;
+    const h = new History({ intervalMs: 1000, retentionMs: 3600_000, budgetBytes: budget });
+    let at = 0;
+    const tick = () => {
+      at += 1000;
+      return at;
+    };
+    const self = new Map<string, number>();
+    const busyOf = (id: string, v: number) =>
+      cg(id, `/k${id}`, { sched_lat: schedLat(id, { self: v * 100, other: v, buckets: [v, v] }) });
+    // Ten long-lived busy cgroups, and 50 fresh busy ones a sample that live 3 samples each.
+    let peak = 0;
+    for (let k = 0; k < 200; k++) {
+      const cgroups: CgroupSnapLike[] = [];
+      for (let i = 0; i < 10; i++) cgroups.push(busyOf(String(i), k));
+      for (const g of [k, k - 1, k - 2])
+        if (g >= 0)
+          for (let i = 0; i < 50; i++) {
+            const id = String(1000 + g * 50 + i);
+            const v = (self.get(id) ?? 0) + 1;
+            self.set(id, v);
+            cgroups.push(busyOf(id, v));
+          }
+      h.ingest({ at: tick(), cgroups });
+      const m = h.memory();
+      assert.equal(m.recordBytes + m.overheadBytes, h.budgetedBytes());
+      peak = Math.max(peak, h.budgetedBytes());
+    }
+    assert.ok(peak <= budget, `series + records peaked at ${peak} B, budget ${budget}`);
+    assert.ok(h.drops.endedSeries > 0);
+    // Ended series went, not the live ones' history: the long-lived ones are whole.
+    const keep = h.find({ path: '/k0' })!;
+    assert.equal(keep.truncated, false);
+    assert.equal(keep.firstSeq, 2);
+    const q = counter(h.query(keep), 'sched_lat', 'queue_self_ns_total')!;
+    assert.equal(q.length, 200);
+    assert.equal(q[0], null);
+    assert.ok(q.slice(1).every((v) => v === 100));
+  });
+
+  it('columns nothing refers to any more are collected: new culprits are recorded after maxColumns', () => {
+    const h = new History({ intervalMs: 1000, retentionMs: 10_000, maxColumns: 64 });
+    let at = 0;
+    const tick = () => {
+      at += 1000;
+      return at;
+    };
+    // Every other sample the cgroup's culprits are new ones (short-lived processes' cgroups): 4 new columns.
+    for (let k = 0; k < 200; k++) {
+      const by: Record<string, number> = {};
+      for (let i = 0; i < 4; i++) by[String(k * 4 + i)] = 0;
+      h.ingest({ at: tick(), cgroups: [cg('5', '/c', { sched_culprits: culprits('5', by) })] });
+      // The same culprits again, moved: one record each.
+      for (const c of Object.keys(by)) by[c] = 1000 + k;
+      h.ingest({ at: tick(), cgroups: [cg('5', '/c', { sched_culprits: culprits('5', by) })] });
+      assert.ok(h.memory().columns <= 64);
+    }
+    assert.equal(h.drops.refusedColumnValues, 0, 'a value went unrecorded');
+    assert.ok(h.drops.freedColumns > 600, `freed ${h.drops.freedColumns}`);
+    // The newest culprit's increase is there.
+    const last = h.query(h.find({ path: '/c' })!);
+    const vals = view(last, 'sched_culprits').counters.find((c) => c.labels?.culprit === '796')?.values;
+    assert.ok(vals, 'culprit 796 recorded');
+    assert.equal(vals[vals.length - 1], 1199);
   });
 });

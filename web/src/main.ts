@@ -126,7 +126,12 @@ async function loadTree(): Promise<void> {
 function connect(): void {
   const es = new EventSource('/api/v1/events');
   es.addEventListener('open', () => setStatus());
-  es.addEventListener('error', () => setStatus('reconnecting…'));
+  es.addEventListener('error', () => {
+    setStatus('reconnecting…');
+    // A stream that ended (its lifetime, an eviction) is reopened by EventSource itself; a refused one (503:
+    // too many streams) is not: try again later.
+    if (es.readyState === EventSource.CLOSED) setTimeout(connect, 10_000);
+  });
   es.addEventListener('sample', (ev) => {
     const d = JSON.parse((ev as MessageEvent).data) as {
       seq: number;
