@@ -293,7 +293,8 @@ export async function collectSnapshot(
                 b =
                   bulkReader(m.collectors, prog.program, rt.hierarchyId, { root: rt.cfg.cgroup })?.read() ??
                   null;
-              } catch {
+              } catch (e) {
+                if (process.env["CGVB_DEBUG"]) console.error("bulk", e);
                 b = null; // the files, then
               }
               bulk.set(bk, b);

@@ -4,7 +4,8 @@
  * formatted the way Prometheus' own Go code does (strconv 'g', shortest), so
  * the `le` of a classic bucket is the same string in every format.
  */
-import type { Family } from './families.js';
+import type { Family, Series } from './families.js';
+import { joinPieces, type Piece } from './pieces.js';
 
 /** Go's strconv.FormatFloat(v, 'g', -1, 64), as Prometheus formats `le` and values. */
 export function goFloat(v: number): string {
@@ -44,17 +45,70 @@ export function renderText(families: readonly Family[], om: boolean): string {
   return renderTextBuffer(families, om).toString('utf8');
 }
 
-/** renderText as the UTF-8 body: the pieces are kept per series as bytes, so a body is one copy of them. */
+/** renderText as the UTF-8 body: one copy of the kept pieces (see renderTextPieces). */
 export function renderTextBuffer(families: readonly Family[], om: boolean): Buffer {
-  const parts: Buffer[] = [];
-  let total = 0;
-  const out = {
-    push(x: string | Buffer): void {
-      const b = typeof x === 'string' ? Buffer.from(x, 'utf8') : x;
-      parts.push(b);
-      total += b.length;
-    },
-  };
+  return joinPieces(renderTextPieces(families, om));
+}
+
+/** Series per block: a block whose series are the same objects as at the last scrape is the same piece. */
+export const BLOCK = 128;
+
+interface Block {
+  series: Series[];
+  piece: Piece;
+}
+/** Blocks of the last render, by family (name and kind): the series lines are the same in both text formats. */
+let blocks = new Map<string, Block[]>();
+/** Header pieces (# HELP, # TYPE, # UNIT), by their text. */
+let heads = new Map<string, Piece>();
+
+/** The lines of one series, kept on it (Series.text). */
+function seriesLines(f: Family, s: Series, le: { for: number[] | null; text: string[] }): Buffer {
+  const have = s.text;
+  if (have !== undefined) return have;
+  let b: Buffer;
+  if (f.kind !== 'histogram') {
+    b = Buffer.from(
+      s.labels === '' ? `${f.name} ${num(s.value)}\n` : `${f.name}{${s.labels}} ${num(s.value)}\n`,
+      'utf8',
+    );
+  } else {
+    const h = s.hist!;
+    // The le="…" suffix of each bound, computed once per family and bound list.
+    if (le.for !== h.le) {
+      le.for = h.le;
+      le.text = h.le.map((x) => `,le="${goFloat(x)}"} `);
+    }
+    const sep = s.labels === '' ? '' : ',';
+    const l = `${f.name}_bucket{${s.labels}`;
+    let chunk = '';
+    for (let j = 0; j < h.cum.length; j++)
+      chunk += `${l}${sep === '' ? le.text[j]!.slice(1) : le.text[j]}${h.cum[j]}\n`;
+    chunk += `${l}${sep}le="+Inf"} ${h.count}\n`;
+    if (s.labels === '') {
+      if (h.sum !== undefined) chunk += `${f.name}_sum ${num(h.sum)}\n`;
+      chunk += `${f.name}_count ${h.count}\n`;
+    } else {
+      if (h.sum !== undefined) chunk += `${f.name}_sum{${s.labels}} ${num(h.sum)}\n`;
+      chunk += `${f.name}_count{${s.labels}} ${h.count}\n`;
+    }
+    b = Buffer.from(chunk, 'utf8');
+  }
+  s.text = b;
+  return b;
+}
+
+/**
+ * The body as pieces: per family its header, then its series in blocks of
+ * BLOCK; a block whose series are all the objects of the last render's block
+ * at that place (the conversion hands out the same Series while its numbers
+ * stay the same) is the last render's piece, with its compressed form.
+ */
+export function renderTextPieces(families: readonly Family[], om: boolean): Piece[] {
+  const out: Piece[] = [];
+  const nextBlocks = new Map<string, Block[]>();
+  const nextHeads = new Map<string, Piece>();
+  const le = { for: null as number[] | null, text: [] as string[] };
   for (const f of families) {
     if (f.series.length === 0) continue;
     // OpenMetrics names the family without the suffixes its samples carry.
@@ -65,58 +119,39 @@ export function renderTextBuffer(families: readonly Family[], om: boolean): Buff
           ? f.name.replace(/_info$/, '')
           : f.name;
     const type = f.kind === 'info' ? (om ? 'info' : 'gauge') : f.kind;
-    out.push(`# HELP ${fam} ${escapeHelp(f.help || f.name, om)}\n# TYPE ${fam} ${type}\n`);
-    if (om && f.unit) out.push(`# UNIT ${fam} ${f.unit}\n`);
-    if (f.kind !== 'histogram') {
-      const head = `${f.name}{`;
-      for (const s of f.series) {
-        let line = s.text;
-        if (line === undefined) {
-          line = Buffer.from(
-            s.labels === '' ? `${f.name} ${num(s.value)}\n` : `${head}${s.labels}} ${num(s.value)}\n`,
-            'utf8',
-          );
-          s.text = line;
-        }
-        out.push(line);
-      }
-      continue;
-    }
-    const bucket = `${f.name}_bucket{`;
-    const sum = `${f.name}_sum{`;
-    const count = `${f.name}_count{`;
-    // The le="…" suffix of each bound, computed once per family and bound list.
-    let leFor: number[] | null = null;
-    let leText: string[] = [];
-    for (const s of f.series) {
-      const h = s.hist!;
-      const have = s.text;
-      if (have !== undefined) {
-        out.push(have);
+    let head = `# HELP ${fam} ${escapeHelp(f.help || f.name, om)}\n# TYPE ${fam} ${type}\n`;
+    if (om && f.unit) head += `# UNIT ${fam} ${f.unit}\n`;
+    const hp = heads.get(head) ?? { buf: Buffer.from(head, 'utf8') };
+    nextHeads.set(head, hp);
+    out.push(hp);
+    const fk = `${f.kind}\0${f.name}`;
+    const old = blocks.get(fk) ?? nextBlocks.get(fk);
+    const mine: Block[] = [];
+    for (let at = 0, k = 0; at < f.series.length; at += BLOCK, k++) {
+      const end = Math.min(at + BLOCK, f.series.length);
+      const ob = old?.[k];
+      let same = ob !== undefined && ob.series.length === end - at;
+      for (let i = at; same && i < end; i++) same = ob!.series[i - at] === f.series[i];
+      if (same) {
+        mine.push(ob!);
+        out.push(ob!.piece);
         continue;
       }
-      if (leFor !== h.le) {
-        leFor = h.le;
-        leText = h.le.map((b) => `,le="${goFloat(b)}"} `);
-      }
-      const sep = s.labels === '' ? '' : ',';
-      const l = `${bucket}${s.labels}`;
-      let chunk = '';
-      for (let j = 0; j < h.cum.length; j++)
-        chunk += `${l}${sep === '' ? leText[j]!.slice(1) : leText[j]}${h.cum[j]}\n`;
-      chunk += `${l}${sep}le="+Inf"} ${h.count}\n`;
-      if (s.labels === '') {
-        if (h.sum !== undefined) chunk += `${f.name}_sum ${num(h.sum)}\n`;
-        chunk += `${f.name}_count ${h.count}\n`;
-      } else {
-        if (h.sum !== undefined) chunk += `${sum}${s.labels}} ${num(h.sum)}\n`;
-        chunk += `${count}${s.labels}} ${h.count}\n`;
-      }
-      const b = Buffer.from(chunk, 'utf8');
-      out.push(b);
-      s.text = b;
+      const series = f.series.slice(at, end);
+      const bufs = series.map((s) => seriesLines(f, s, le));
+      const b: Block = { series, piece: { buf: Buffer.concat(bufs) } };
+      mine.push(b);
+      out.push(b.piece);
     }
+    nextBlocks.set(fk, mine);
   }
-  if (om) out.push('# EOF\n');
-  return Buffer.concat(parts, total);
+  if (om) out.push(EOF);
+  // Both text formats share the blocks: keep what either rendered last.
+  for (const [k, v] of blocks) if (!nextBlocks.has(k) && nextBlocks.size < 4096) nextBlocks.set(k, v);
+  blocks = nextBlocks;
+  for (const [k, v] of heads) if (!nextHeads.has(k) && nextHeads.size < 4096) nextHeads.set(k, v);
+  heads = nextHeads;
+  return out;
 }
+
+const EOF: Piece = { buf: Buffer.from('# EOF\n') };
