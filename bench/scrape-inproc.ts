@@ -17,9 +17,9 @@ import zlib from 'node:zlib';
 import { Manager } from '../src/daemon/manager.js';
 import { toFamilies } from '../src/export/families.js';
 import { defaultExportOptions } from '../src/export/options.js';
+import { gzipPieces } from '../src/export/pieces.js';
 import { renderProtobuf } from '../src/export/protobuf.js';
 import { collectSnapshot } from '../src/export/snapshot.js';
-import { gzipPieces } from '../src/export/pieces.js';
 import { renderTextBuffer, renderTextPieces } from '../src/export/text.js';
 import { openDir } from '../src/kernel/index.js';
 import { cpath, readFileAt } from '../src/kernel/readat.js';
@@ -145,7 +145,10 @@ async function main(): Promise<void> {
         continue; // warm-up
       }
       add('snapshot (read + classify)', snap);
-      add('  bulk read alone: sched_lat', await timed(() => bulkReader(m.collectors, 'sched_lat', 0, { root: parent })?.read()));
+      add(
+        '  bulk read alone: sched_lat',
+        await timed(() => bulkReader(m.collectors, 'sched_lat', 0, { root: parent })?.read()),
+      );
       add('  reads alone: sched_lat files', await timed(() => readAll('sched_lat')));
       add('  reads alone: info files', await timed(() => readAll('info')));
       add('conversion (families)', conv);
@@ -159,10 +162,20 @@ async function main(): Promise<void> {
       // The kept paths give the bytes a fresh conversion gives: samples cloned (new objects) vs kept.
       const snap = await collectSnapshot(m, opts);
       const a = renderTextBuffer(toFamilies(snap, opts).families, false);
-      const clone = { ...snap, cgroups: snap.cgroups.map((c) => ({ ...c, views: structuredClone(c.views) })) };
+      const clone = {
+        ...snap,
+        cgroups: snap.cgroups.map((c) => ({ ...c, views: structuredClone(c.views) })),
+      };
       const b = renderTextBuffer(toFamilies(clone, opts).families, false);
       const gz = zlib.gunzipSync(gzipPieces(renderTextPieces(toFamilies(snap, opts).families, false)));
-      console.log(`check: kept = fresh ${a.equals(b)}, gunzip(pieces) = text ${gz.equals(a)}, ${a.length} bytes`);
+      const r = bulkReader(m.collectors, 'sched_lat', 0, { root: parent })!;
+      const t1 = performance.now();
+      toFamilies(snap, opts);
+      const t2 = performance.now();
+      console.log(`check: reused ${r.reused} samples; conversion again ${(t2 - t1).toFixed(1)} ms`);
+      console.log(
+        `check: kept = fresh ${a.equals(b)}, gunzip(pieces) = text ${gz.equals(a)}, ${a.length} bytes`,
+      );
     }
     if (prof) {
       const { profile } = await prof.post('Profiler.stop');

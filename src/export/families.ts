@@ -109,6 +109,8 @@ export interface Conversion {
 /** Label pairs and text of each cgroup, kept from one scrape to the next (labels are per path). */
 interface Base {
   labels: Record<string, string>;
+  hierarchy: string;
+  path: string;
   pairs: Array<[string, string]>;
   text: string;
   /** This cgroup's series of the last conversion, by view, name and labels: reused when their numbers are the same. */
@@ -137,7 +139,16 @@ interface Emitted {
   scale: number;
   s: Series;
 }
-let bases = new Map<string, Base>();
+/**
+ * Bases by the cgroup's labels object (the snapshot keeps one per cgroup while
+ * it lives: src/export/snapshot.ts CgStatic), then by hierarchy and path; a
+ * removed cgroup's base goes with its labels object. No map is rebuilt per scrape.
+ */
+let bases = new WeakMap<object, Map<string, Base>>();
+/** Tests: forget every kept base (as if the daemon had just started). */
+export function resetBases(): void {
+  bases = new WeakMap();
+}
 
 /** Whether a cgroup's views are the samples (by identity) of the last conversion; `info` by id and level (checked apart). */
 function sameSamples(last: NonNullable<Base['last']>, views: ReadonlyMap<string, ViewSample>): boolean {
@@ -181,16 +192,33 @@ export function toFamilies(snap: Snapshot, opts: ExportOptions): Conversion {
     }
     return f;
   };
-  const oldBases = bases;
-  bases = new Map();
+  // The family of the j-th series of a kept cgroup, as found for the cgroup before (they come in the same order).
+  const famAt: Array<Family | null> = [];
   for (const c of snap.cgroups) {
-    const bk = `${c.hierarchy}\0${c.path}`;
-    let b = oldBases.get(bk);
-    if (!b || b.labels !== c.labels) {
-      const pairs = cgroupPairs(c);
-      b = { labels: c.labels, pairs, text: pairsText(pairs), series: new Map() };
+    let byPath = bases.get(c.labels);
+    if (!byPath) {
+      byPath = new Map();
+      bases.set(c.labels, byPath);
     }
-    bases.set(bk, b);
+    let b = byPath.size === 1 ? byPath.values().next().value : undefined;
+    if (!b || b.hierarchy !== c.hierarchy || b.path !== c.path) {
+      const bk = `${c.hierarchy}\0${c.path}`;
+      b = byPath.get(bk);
+      if (!b) {
+        const pairs = cgroupPairs(c);
+        b = {
+          labels: c.labels,
+          hierarchy: c.hierarchy,
+          path: c.path,
+          pairs,
+          text: pairsText(pairs),
+          series: new Map(),
+        };
+        // One labels object shared by many cgroups (not the snapshot's way): bounded.
+        if (byPath.size >= 1024) byPath.clear();
+        byPath.set(bk, b);
+      }
+    }
     const last = b.last;
     if (
       last &&
@@ -200,8 +228,14 @@ export function toFamilies(snap: Snapshot, opts: ExportOptions): Conversion {
       sameSamples(last, c.views)
     ) {
       // Nothing moved: the same series objects (and their kept renderings), no number looked at.
-      for (const e of last.out) {
-        const f = family(e.name, e.kind, e.view, e.key, e.scale);
+      const out = last.out;
+      for (let j = 0; j < out.length; j++) {
+        const e = out[j]!;
+        let f = famAt[j];
+        if (f === undefined || f === null || f.name !== e.name || f.kind !== e.kind || f.view !== e.view) {
+          f = family(e.name, e.kind, e.view, e.key, e.scale);
+          famAt[j] = f;
+        }
         if (f) f.series.push(e.s);
       }
       continue;

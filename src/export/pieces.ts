@@ -38,7 +38,10 @@ function times(mat: Readonly<Uint32Array<ArrayBufferLike>>, v: number): number {
 }
 
 /** a ∘ b: apply b, then a. */
-function compose(a: Uint32Array<ArrayBufferLike>, b: Uint32Array<ArrayBufferLike>): Uint32Array<ArrayBufferLike> {
+function compose(
+  a: Uint32Array<ArrayBufferLike>,
+  b: Uint32Array<ArrayBufferLike>,
+): Uint32Array<ArrayBufferLike> {
   const r = new Uint32Array(32);
   for (let i = 0; i < 32; i++) r[i] = times(a, b[i]!);
   return r;
@@ -61,7 +64,8 @@ function shiftOf(len: number): Uint32Array<ArrayBufferLike> {
   let op = shifts.get(len);
   if (op) return op;
   let r: Uint32Array<ArrayBufferLike> | null = null;
-  for (let k = 0, l = len; l > 0; k++, l = Math.floor(l / 2)) if (l % 2) r = r ? compose(POW[k]!, r) : POW[k]!;
+  for (let k = 0, l = len; l > 0; k++, l = Math.floor(l / 2))
+    if (l % 2) r = r ? compose(POW[k]!, r) : POW[k]!;
   op = r ?? new Uint32Array(32).map((_, i) => (1 << i) >>> 0);
   if (shifts.size >= 8192) shifts.clear();
   shifts.set(len, op);

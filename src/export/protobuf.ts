@@ -5,6 +5,8 @@
  * two, a native histogram of schema 0 (docs/metrics.md "Native histograms").
  */
 import { type Family, type Series, toBase } from './families.js';
+import { joinPieces, type Piece } from './pieces.js';
+import { BLOCK } from './text.js';
 
 /** A growable protobuf writer. */
 class W {
@@ -123,51 +125,100 @@ export function nativeOf(s: Series): Native | null {
 
 /** Encodes families as delimited MetricFamily messages. */
 export function renderProtobuf(families: readonly Family[]): Buffer {
-  const out = new W(1 << 16);
-  const fam = new W();
+  return joinPieces(renderProtobufPieces(families));
+}
+
+interface PBlock {
+  series: Series[];
+  piece: Piece;
+}
+/** Blocks of the last render by family (see text.ts): a block of the same Series objects is the same piece. */
+let pblocks = new Map<string, PBlock[]>();
+
+/** The metric field (4) of one series, kept on it (Series.proto holds the Metric message). */
+function metricOf(f: Family, s: Series, met: W, sub: W, item: W): Buffer {
+  const have = s.proto; // kept: the conversion reuses unchanged series
+  if (have) return have;
+  met.reset();
+  for (const [k, v] of s.pairs) {
+    item.reset();
+    item.string(1, k);
+    item.string(2, v);
+    met.message(1, item);
+  }
+  sub.reset();
+  if (f.kind === 'histogram') {
+    histogram(sub, item, s);
+    met.message(7, sub);
+  } else {
+    sub.double(1, s.value);
+    met.message(f.kind === 'counter' ? 3 : 2, sub);
+  }
+  const b = Buffer.from(met.buf.subarray(0, met.pos));
+  s.proto = b;
+  return b;
+}
+
+/**
+ * Delimited MetricFamily messages as pieces: per family its length prefix
+ * and header fields, then its Metric fields in blocks of BLOCK series (a
+ * repeated field is the concatenation of its entries, so a family's message
+ * may be cut anywhere between them); a block of the same Series objects as
+ * the last render's at that place is the last render's piece.
+ */
+export function renderProtobufPieces(families: readonly Family[]): Piece[] {
+  const out: Piece[] = [];
+  const head = new W(256);
+  const pre = new W(16);
+  const blk = new W(1 << 16);
   const met = new W(1024);
   const sub = new W(1024);
   const item = new W(64);
+  const next = new Map<string, PBlock[]>();
   for (const f of families) {
     if (f.series.length === 0) continue;
-    fam.reset();
-    fam.string(1, f.name);
-    if (f.help) fam.string(2, f.help);
-    fam.uint(3, f.kind === 'counter' ? COUNTER : f.kind === 'histogram' ? HISTOGRAM : GAUGE);
-    for (const s of f.series) {
-      const have = s.proto; // kept: the conversion reuses unchanged series
-      if (have) {
-        fam.tag(4, 2);
-        fam.varint(have.length);
-        fam.need(have.length);
-        have.copy(fam.buf, fam.pos);
-        fam.pos += have.length;
+    head.reset();
+    head.string(1, f.name);
+    if (f.help) head.string(2, f.help);
+    head.uint(3, f.kind === 'counter' ? COUNTER : f.kind === 'histogram' ? HISTOGRAM : GAUGE);
+    const fk = `${f.kind}\0${f.name}`;
+    const old = pblocks.get(fk);
+    const mine: PBlock[] = [];
+    let len = head.pos;
+    for (let at = 0, k = 0; at < f.series.length; at += BLOCK, k++) {
+      const end = Math.min(at + BLOCK, f.series.length);
+      const ob = old?.[k];
+      let same = ob !== undefined && ob.series.length === end - at;
+      for (let i = at; same && i < end; i++) same = ob!.series[i - at] === f.series[i];
+      if (same) {
+        mine.push(ob!);
+        len += ob!.piece.buf.length;
         continue;
       }
-      met.reset();
-      for (const [k, v] of s.pairs) {
-        item.reset();
-        item.string(1, k);
-        item.string(2, v);
-        met.message(1, item);
+      blk.reset();
+      for (let i = at; i < end; i++) {
+        const m = metricOf(f, f.series[i]!, met, sub, item);
+        blk.tag(4, 2);
+        blk.varint(m.length);
+        blk.need(m.length);
+        m.copy(blk.buf, blk.pos);
+        blk.pos += m.length;
       }
-      sub.reset();
-      if (f.kind === 'histogram') {
-        histogram(sub, item, s);
-        met.message(7, sub);
-      } else {
-        sub.double(1, s.value);
-        met.message(f.kind === 'counter' ? 3 : 2, sub);
-      }
-      fam.message(4, met);
-      s.proto = Buffer.from(met.buf.subarray(0, met.pos));
+      const b: PBlock = {
+        series: f.series.slice(at, end),
+        piece: { buf: Buffer.from(blk.buf.subarray(0, blk.pos)) },
+      };
+      mine.push(b);
+      len += b.piece.buf.length;
     }
-    out.varint(fam.pos);
-    out.need(fam.pos);
-    fam.buf.copy(out.buf, out.pos, 0, fam.pos);
-    out.pos += fam.pos;
+    pre.reset();
+    pre.varint(len);
+    out.push({ buf: Buffer.concat([pre.buf.subarray(0, pre.pos), head.buf.subarray(0, head.pos)]) });
+    for (const b of mine) out.push(b.piece);
+    next.set(fk, mine);
   }
-  return out.buf.subarray(0, out.pos);
+  pblocks = next;
+  return out;
 }
 
 function histogram(w: W, item: W, s: Series): void {
