@@ -30,7 +30,7 @@ import { type Family, toFamilies, utf8 } from './families.js';
 import { workloadLabels } from './labels.js';
 import { CONTENT_TYPE, type Format, negotiate, wantsGzip } from './negotiate.js';
 import { cgroupFilter, defaultExportOptions, type ExportOptions, viewFilter } from './options.js';
-import { gzipPieces, joinPieces, type Piece } from './pieces.js';
+import { gzipPieces, type Piece } from './pieces.js';
 import { renderProtobufPieces } from './protobuf.js';
 import { renderTextPieces } from './text.js';
 
@@ -340,7 +340,7 @@ interface ScrapeState {
   inflight: Promise<Snapshot> | null;
   last: Snapshot | null;
   /** Bodies rendered from `last`, by format and encoding. */
-  bodies: Map<string, Promise<Buffer>>;
+  bodies: Map<string, Promise<Body>>;
   scrapes: number;
   snapshots: number;
   lastMs: number;
@@ -407,6 +407,16 @@ function sharedSnapshot(m: Manager, s: ScrapeState): Promise<Snapshot> {
   return s.inflight;
 }
 
+/** A body as its parts (kept pieces: no copy of 23 MB per scrape at 10,000 cgroups), joined on demand. */
+class Body {
+  #joined: Buffer | undefined;
+  constructor(readonly parts: readonly Buffer[]) {}
+  joined(): Buffer {
+    this.#joined ??= this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
+    return this.#joined;
+  }
+}
+
 /** The body of a format as kept pieces (text.ts, protobuf.ts): joined for plain, compressed piece by piece for gzip. */
 function render(m: Manager, s: ScrapeState, snap: Snapshot, format: Format): Piece[] {
   const conv = toFamilies(snap, s.opts);
@@ -434,7 +444,7 @@ export async function renderMetrics(
   m: Manager,
   req: { accept?: string; acceptEncoding?: string },
   extra: { control?: ControlStats; http?: HttpFigures } = {},
-): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> {
+): Promise<{ status: number; headers: Record<string, string>; body: Buffer; parts?: readonly Buffer[] }> {
   const s = stateOf(m);
   s.scrapes++;
   if (extra.control) s.control = extra.control;
@@ -451,7 +461,8 @@ export async function renderMetrics(
       else {
         const pieces = render(m, s, snap, format);
         // gzip: one stream of the pieces' kept deflate outputs (pieces.ts): only changed pieces are compressed.
-        body = Promise.resolve(gz ? gzipPieces(pieces, 1) : joinPieces(pieces));
+        // Plain: the kept pieces themselves, joined only if someone asks for `body` (http.ts sends the parts).
+        body = Promise.resolve(gz ? new Body([gzipPieces(pieces, 1)]) : new Body(pieces.map((p) => p.buf)));
       }
       if (s.last === snap) s.bodies.set(key, body);
     }
@@ -460,7 +471,15 @@ export async function renderMetrics(
       vary: 'Accept, Accept-Encoding',
     };
     if (gz) headers['content-encoding'] = 'gzip';
-    return { status: 200, headers, body: await body };
+    const b = await body;
+    return {
+      status: 200,
+      headers,
+      get body(): Buffer {
+        return b.joined();
+      },
+      parts: b.parts,
+    };
   } catch (e) {
     return {
       status: 500,
