@@ -20,9 +20,12 @@ export type Kind = 'counter' | 'gauge' | 'histogram' | 'info';
 
 /** One series of a family: its label text (`a="x",b="y"`, no braces) and pairs, and its value or histogram. */
 export interface Series {
-  /** Kept renderings (text.ts, protobuf.ts): a series is reused while its numbers stay the same. */
-  text?: Buffer;
-  proto?: Buffer;
+  /**
+   * Whether a block of kept pieces ends after this series (text.ts
+   * blockEnds): from its labels, so that a cgroup added or removed moves
+   * only the block it is in. Computed once per series.
+   */
+  cut?: boolean;
   labels: string;
   pairs: ReadonlyArray<readonly [string, string]>;
   value: number;

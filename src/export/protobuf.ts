@@ -6,7 +6,7 @@
  */
 import { type Family, type Series, toBase } from './families.js';
 import { joinPieces, type Piece } from './pieces.js';
-import { BLOCK } from './text.js';
+import { type Block, blockEnd, keptBlock } from './text.js';
 
 /** A growable protobuf writer. */
 class W {
@@ -128,17 +128,11 @@ export function renderProtobuf(families: readonly Family[]): Buffer {
   return joinPieces(renderProtobufPieces(families));
 }
 
-interface PBlock {
-  series: Series[];
-  piece: Piece;
-}
-/** Blocks of the last render by family (see text.ts): a block of the same Series objects is the same piece. */
-let pblocks = new Map<string, PBlock[]>();
+/** The kept block starting with a series (see text.ts): a block of the same Series objects is the same piece. */
+const pblocks = new WeakMap<Series, Block>();
 
-/** The metric field (4) of one series, kept on it (Series.proto holds the Metric message). */
-function metricOf(f: Family, s: Series, met: W, sub: W, item: W): Buffer {
-  const have = s.proto; // kept: the conversion reuses unchanged series
-  if (have) return have;
+/** The Metric message of one series, in `met`. */
+function metricOf(f: Family, s: Series, met: W, sub: W, item: W): void {
   met.reset();
   for (const [k, v] of s.pairs) {
     item.reset();
@@ -154,9 +148,6 @@ function metricOf(f: Family, s: Series, met: W, sub: W, item: W): Buffer {
     sub.double(1, s.value);
     met.message(f.kind === 'counter' ? 3 : 2, sub);
   }
-  const b = Buffer.from(met.buf.subarray(0, met.pos));
-  s.proto = b;
-  return b;
 }
 
 /**
@@ -174,50 +165,35 @@ export function renderProtobufPieces(families: readonly Family[]): Piece[] {
   const met = new W(1024);
   const sub = new W(1024);
   const item = new W(64);
-  const next = new Map<string, PBlock[]>();
   for (const f of families) {
     if (f.series.length === 0) continue;
     head.reset();
     head.string(1, f.name);
     if (f.help) head.string(2, f.help);
     head.uint(3, f.kind === 'counter' ? COUNTER : f.kind === 'histogram' ? HISTOGRAM : GAUGE);
-    const fk = `${f.kind}\0${f.name}`;
-    const old = pblocks.get(fk);
-    const mine: PBlock[] = [];
+    const mine: Block[] = [];
     let len = head.pos;
-    for (let at = 0, k = 0; at < f.series.length; at += BLOCK, k++) {
-      const end = Math.min(at + BLOCK, f.series.length);
-      const ob = old?.[k];
-      let same = ob !== undefined && ob.series.length === end - at;
-      for (let i = at; same && i < end; i++) same = ob!.series[i - at] === f.series[i];
-      if (same) {
-        mine.push(ob!);
-        len += ob!.piece.buf.length;
-        continue;
+    for (let at = 0; at < f.series.length; ) {
+      const end = blockEnd(f.series, at);
+      let b = keptBlock(pblocks, f.series, at, end);
+      if (!b) {
+        blk.reset();
+        for (let i = at; i < end; i++) {
+          metricOf(f, f.series[i]!, met, sub, item);
+          blk.message(4, met);
+        }
+        b = { series: f.series.slice(at, end), piece: { buf: Buffer.from(blk.buf.subarray(0, blk.pos)) } };
+        pblocks.set(f.series[at]!, b);
       }
-      blk.reset();
-      for (let i = at; i < end; i++) {
-        const m = metricOf(f, f.series[i]!, met, sub, item);
-        blk.tag(4, 2);
-        blk.varint(m.length);
-        blk.need(m.length);
-        m.copy(blk.buf, blk.pos);
-        blk.pos += m.length;
-      }
-      const b: PBlock = {
-        series: f.series.slice(at, end),
-        piece: { buf: Buffer.from(blk.buf.subarray(0, blk.pos)) },
-      };
       mine.push(b);
       len += b.piece.buf.length;
+      at = end;
     }
     pre.reset();
     pre.varint(len);
     out.push({ buf: Buffer.concat([pre.buf.subarray(0, pre.pos), head.buf.subarray(0, head.pos)]) });
     for (const b of mine) out.push(b.piece);
-    next.set(fk, mine);
   }
-  pblocks = next;
   return out;
 }
 

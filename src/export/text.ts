@@ -36,9 +36,10 @@ function escapeHelp(s: string, om: boolean): string {
 }
 
 /*
- * A series' lines are kept on it (Series.text): the conversion hands out the
- * same Series object again while its numbers stay the same (an idle cgroup),
- * and its lines are the same in both text formats.
+ * The conversion hands out the same Series object again while its numbers
+ * stay the same (an idle cgroup); a block of series that are all the same
+ * objects is the same piece (its bytes and compressed bytes kept), and its
+ * lines are the same in both text formats.
  */
 /** Renders families as text 0.0.4 (`om` false) or OpenMetrics 1.0 (`om` true, ends with `# EOF`). */
 export function renderText(families: readonly Family[], om: boolean): string {
@@ -50,29 +51,61 @@ export function renderTextBuffer(families: readonly Family[], om: boolean): Buff
   return joinPieces(renderTextPieces(families, om));
 }
 
-/** Series per block: a block whose series are the same objects as at the last scrape is the same piece. */
+/** Series per block on average: a block whose series are the same objects as at the last scrape is the same piece. */
 export const BLOCK = 128;
+/** The most series in one block. */
+const MAX_BLOCK = 4 * BLOCK;
 
-interface Block {
+/** FNV-1a of a label text. */
+function hash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/**
+ * Where the block starting at `at` ends: after a series whose labels hash
+ * to a cut (1 in BLOCK), or after MAX_BLOCK series. Cuts come from the
+ * series' own labels, not their places: a series added or removed changes
+ * only its own block, the others are the same series and the same pieces.
+ */
+export function blockEnd(series: readonly Series[], at: number): number {
+  const n = Math.min(series.length, at + MAX_BLOCK);
+  for (let i = at; i < n; i++) {
+    const s = series[i]!;
+    s.cut ??= hash(s.labels) % BLOCK === 0;
+    if (s.cut) return i + 1;
+  }
+  return n;
+}
+
+export interface Block {
   series: Series[];
   piece: Piece;
 }
-/** Blocks of the last render, by family (name and kind): the series lines are the same in both text formats. */
-let blocks = new Map<string, Block[]>();
+/** The kept block starting with a series (text lines are the same in both text formats). */
+const blocks = new WeakMap<Series, Block>();
+
+/** The kept block of `first` if it holds exactly series[at, end). */
+export function keptBlock(
+  kept: WeakMap<Series, Block>,
+  series: readonly Series[],
+  at: number,
+  end: number,
+): Block | undefined {
+  const b = kept.get(series[at]!);
+  if (!b || b.series.length !== end - at) return undefined;
+  for (let i = at; i < end; i++) if (b.series[i - at] !== series[i]) return undefined;
+  return b;
+}
 /** Header pieces (# HELP, # TYPE, # UNIT), by their text. */
 let heads = new Map<string, Piece>();
 
 /** The lines of one series, kept on it (Series.text). */
-function seriesLines(f: Family, s: Series, le: { for: number[] | null; text: string[] }): Buffer {
-  const have = s.text;
-  if (have !== undefined) return have;
-  let b: Buffer;
-  if (f.kind !== 'histogram') {
-    b = Buffer.from(
-      s.labels === '' ? `${f.name} ${num(s.value)}\n` : `${f.name}{${s.labels}} ${num(s.value)}\n`,
-      'utf8',
-    );
-  } else {
+function seriesLines(f: Family, s: Series, le: { for: number[] | null; text: string[] }): string {
+  if (f.kind !== 'histogram')
+    return s.labels === '' ? `${f.name} ${num(s.value)}\n` : `${f.name}{${s.labels}} ${num(s.value)}\n`;
+  {
     const h = s.hist!;
     // The le="…" suffix of each bound, computed once per family and bound list.
     if (le.for !== h.le) {
@@ -92,10 +125,8 @@ function seriesLines(f: Family, s: Series, le: { for: number[] | null; text: str
       if (h.sum !== undefined) chunk += `${f.name}_sum{${s.labels}} ${num(h.sum)}\n`;
       chunk += `${f.name}_count{${s.labels}} ${h.count}\n`;
     }
-    b = Buffer.from(chunk, 'utf8');
+    return chunk;
   }
-  s.text = b;
-  return b;
 }
 
 /**
@@ -106,7 +137,6 @@ function seriesLines(f: Family, s: Series, le: { for: number[] | null; text: str
  */
 export function renderTextPieces(families: readonly Family[], om: boolean): Piece[] {
   const out: Piece[] = [];
-  const nextBlocks = new Map<string, Block[]>();
   const nextHeads = new Map<string, Piece>();
   const le = { for: null as number[] | null, text: [] as string[] };
   for (const f of families) {
@@ -124,31 +154,21 @@ export function renderTextPieces(families: readonly Family[], om: boolean): Piec
     const hp = heads.get(head) ?? { buf: Buffer.from(head, 'utf8') };
     nextHeads.set(head, hp);
     out.push(hp);
-    const fk = `${f.kind}\0${f.name}`;
-    const old = blocks.get(fk) ?? nextBlocks.get(fk);
-    const mine: Block[] = [];
-    for (let at = 0, k = 0; at < f.series.length; at += BLOCK, k++) {
-      const end = Math.min(at + BLOCK, f.series.length);
-      const ob = old?.[k];
-      let same = ob !== undefined && ob.series.length === end - at;
-      for (let i = at; same && i < end; i++) same = ob!.series[i - at] === f.series[i];
-      if (same) {
-        mine.push(ob!);
-        out.push(ob!.piece);
-        continue;
+    for (let at = 0; at < f.series.length; ) {
+      const end = blockEnd(f.series, at);
+      let b = keptBlock(blocks, f.series, at, end);
+      if (!b) {
+        const series = f.series.slice(at, end);
+        let text = '';
+        for (const s of series) text += seriesLines(f, s, le);
+        b = { series, piece: { buf: Buffer.from(text, 'utf8') } };
+        blocks.set(series[0]!, b);
       }
-      const series = f.series.slice(at, end);
-      const bufs = series.map((s) => seriesLines(f, s, le));
-      const b: Block = { series, piece: { buf: Buffer.concat(bufs) } };
-      mine.push(b);
       out.push(b.piece);
+      at = end;
     }
-    nextBlocks.set(fk, mine);
   }
   if (om) out.push(EOF);
-  // Both text formats share the blocks: keep what either rendered last.
-  for (const [k, v] of blocks) if (!nextBlocks.has(k) && nextBlocks.size < 4096) nextBlocks.set(k, v);
-  blocks = nextBlocks;
   for (const [k, v] of heads) if (!nextHeads.has(k) && nextHeads.size < 4096) nextHeads.set(k, v);
   heads = nextHeads;
   return out;
