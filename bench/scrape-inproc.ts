@@ -17,11 +17,13 @@ import zlib from 'node:zlib';
 import { Manager } from '../src/daemon/manager.js';
 import { toFamilies } from '../src/export/families.js';
 import { defaultExportOptions } from '../src/export/options.js';
+import { gzipPieces } from '../src/export/pieces.js';
 import { renderProtobuf } from '../src/export/protobuf.js';
 import { collectSnapshot } from '../src/export/snapshot.js';
-import { renderTextBuffer } from '../src/export/text.js';
+import { renderTextBuffer, renderTextPieces } from '../src/export/text.js';
 import { openDir } from '../src/kernel/index.js';
 import { cpath, readFileAt } from '../src/kernel/readat.js';
+import { bulkReader } from '../src/views/bulk.js';
 
 const CG2 = '/sys/fs/cgroup/unified';
 const arg = (name: string, dflt: number) => {
@@ -116,6 +118,13 @@ async function main(): Promise<void> {
     const readAll = (which: string) => {
       for (const x of paths) if (x.v === which) readFileAt(root, x.p, buf);
     };
+    // The daemon mirrors and loads its collectors in the background: wait until every cgroup
+    // is there and the bulk path serves them (else the first rounds measure the file path).
+    for (let t0 = Date.now(); Date.now() - t0 < 60000; ) {
+      const s = await collectSnapshot(m, opts);
+      if (s.cgroups.length >= N + 1 && s.stats.files === 0) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
     // CGVB_PROFILE=FILE: a V8 CPU profile of the rounds (started after the collectors loaded).
     const prof = process.env['CGVB_PROFILE'] ? new inspector.Session() : null;
     if (prof) {
@@ -129,19 +138,44 @@ async function main(): Promise<void> {
       const text = await timed(() => renderTextBuffer(conv.v.families, false));
       const om = await timed(() => renderTextBuffer(conv.v.families, true));
       const pb = await timed(() => renderProtobuf(conv.v.families));
-      const gz = await timed(() => zlib.gzipSync(text.v, { level: 1 }));
+      const gz = await timed(() => gzipPieces(renderTextPieces(conv.v.families, false), 1));
+      const gzWhole = await timed(() => zlib.gzipSync(text.v, { level: 1 }));
       if (r === 0) {
         sizes = `text ${(text.v.length / 1e6).toFixed(2)} MB, OpenMetrics ${(om.v.length / 1e6).toFixed(2)} MB, protobuf ${(pb.v.length / 1e6).toFixed(2)} MB, gzip ${(gz.v.length / 1e6).toFixed(2)} MB; ${snap.v.cgroups.length} cgroups, ${snap.v.stats.files} files read, ${snap.v.stats.readErrors} errors`;
         continue; // warm-up
       }
       add('snapshot (read + classify)', snap);
+      add(
+        '  bulk read alone: sched_lat',
+        await timed(() => bulkReader(m.collectors, 'sched_lat', 0, { root: parent })?.read()),
+      );
       add('  reads alone: sched_lat files', await timed(() => readAll('sched_lat')));
       add('  reads alone: info files', await timed(() => readAll('info')));
       add('conversion (families)', conv);
       add('text 0.0.4', text);
       add('OpenMetrics', om);
       add('protobuf', pb);
-      add('gzip level 1 (of text)', gz);
+      add('text + gzip (kept pieces)', gz);
+      add('  gzip of the whole text', gzWhole);
+    }
+    if (process.argv.includes('--check')) {
+      // The kept paths give the bytes a fresh conversion gives: samples cloned (new objects) vs kept.
+      const snap = await collectSnapshot(m, opts);
+      const a = renderTextBuffer(toFamilies(snap, opts).families, false);
+      const clone = {
+        ...snap,
+        cgroups: snap.cgroups.map((c) => ({ ...c, views: structuredClone(c.views) })),
+      };
+      const b = renderTextBuffer(toFamilies(clone, opts).families, false);
+      const gz = zlib.gunzipSync(gzipPieces(renderTextPieces(toFamilies(snap, opts).families, false)));
+      const r = bulkReader(m.collectors, 'sched_lat', 0, { root: parent })!;
+      const t1 = performance.now();
+      toFamilies(snap, opts);
+      const t2 = performance.now();
+      console.log(`check: reused ${r.reused} samples; conversion again ${(t2 - t1).toFixed(1)} ms`);
+      console.log(
+        `check: kept = fresh ${a.equals(b)}, gunzip(pieces) = text ${gz.equals(a)}, ${a.length} bytes`,
+      );
     }
     if (prof) {
       const { profile } = await prof.post('Profiler.stop');

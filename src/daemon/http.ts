@@ -132,6 +132,8 @@ export interface Rendered {
   status: number;
   headers: Record<string, string>;
   body: Buffer;
+  /** The body as parts, when the renderer has it so (sent as they are, no joined copy). */
+  parts?: readonly Buffer[];
 }
 /** GET /metrics: the exporter's renderMetrics (src/export/snapshot.ts), bound to the manager. */
 export type RenderMetrics = (req: { accept?: string; acceptEncoding?: string }) => Promise<Rendered>;
@@ -391,19 +393,20 @@ class Semaphore {
  * client that stops reading is closed by the Gate after writeStallMs. For
  * routes with big answers too.
  */
-export async function sendBody(res: http.ServerResponse, body: Buffer): Promise<void> {
-  for (let off = 0; off < body.length && !res.destroyed; off += SLICE) {
-    if (!res.write(body.subarray(off, off + SLICE)))
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          res.off('drain', done);
-          res.off('close', done);
-          resolve();
-        };
-        res.on('drain', done);
-        res.on('close', done);
-      });
-  }
+export async function sendBody(res: http.ServerResponse, body: Buffer | readonly Buffer[]): Promise<void> {
+  for (const part of Buffer.isBuffer(body) ? [body] : body)
+    for (let off = 0; off < part.length && !res.destroyed; off += SLICE) {
+      if (!res.write(part.subarray(off, off + SLICE)))
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            resolve();
+          };
+          res.on('drain', done);
+          res.on('close', done);
+        });
+    }
   if (!res.destroyed) res.end();
 }
 
@@ -615,9 +618,10 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
             : {}),
         }),
       );
-      res.writeHead(r.status, { ...r.headers, 'content-length': String(r.body.length) });
+      const length = r.parts ? r.parts.reduce((n, p) => n + p.length, 0) : r.body.length;
+      res.writeHead(r.status, { ...r.headers, 'content-length': String(length) });
       if (req.method === 'HEAD') res.end();
-      else await sendBody(res, r.body);
+      else await sendBody(res, r.parts ?? r.body);
       return;
     }
     for (const route of router.match(url.pathname)) if (await route(req, res, url)) return;

@@ -20,9 +20,12 @@ export type Kind = 'counter' | 'gauge' | 'histogram' | 'info';
 
 /** One series of a family: its label text (`a="x",b="y"`, no braces) and pairs, and its value or histogram. */
 export interface Series {
-  /** Kept renderings (text.ts, protobuf.ts): a series is reused while its numbers stay the same. */
-  text?: Buffer;
-  proto?: Buffer;
+  /**
+   * Whether a block of kept pieces ends after this series (text.ts
+   * blockEnds): from its labels, so that a cgroup added or removed moves
+   * only the block it is in. Computed once per series.
+   */
+  cut?: boolean;
   labels: string;
   pairs: ReadonlyArray<readonly [string, string]>;
   value: number;
@@ -109,12 +112,58 @@ export interface Conversion {
 /** Label pairs and text of each cgroup, kept from one scrape to the next (labels are per path). */
 interface Base {
   labels: Record<string, string>;
+  hierarchy: string;
+  path: string;
   pairs: Array<[string, string]>;
   text: string;
   /** This cgroup's series of the last conversion, by view, name and labels: reused when their numbers are the same. */
   series: Map<string, Series>;
+  /**
+   * What the last conversion made of this cgroup, when it can be made again
+   * without looking at the numbers: the views' samples (a bulk reader hands
+   * out the same object while a cgroup's numbers do not move, src/views/bulk.ts),
+   * the id and level, and the series in output order with their families' arguments.
+   */
+  last?: {
+    views: string[];
+    samples: ViewSample[];
+    id: string;
+    level: number;
+    buckets: ExportOptions['buckets'];
+    out: Emitted[];
+  };
 }
-let bases = new Map<string, Base>();
+/** One series as the conversion put it into its family (with what family() needs to find or make it). */
+interface Emitted {
+  name: string;
+  kind: Kind;
+  view: string;
+  key: string;
+  scale: number;
+  s: Series;
+}
+/**
+ * Bases by the cgroup's labels object (the snapshot keeps one per cgroup while
+ * it lives: src/export/snapshot.ts CgStatic), then by hierarchy and path; a
+ * removed cgroup's base goes with its labels object. No map is rebuilt per scrape.
+ */
+let bases = new WeakMap<object, Map<string, Base>>();
+/** Tests: forget every kept base (as if the daemon had just started). */
+export function resetBases(): void {
+  bases = new WeakMap();
+}
+
+/** Whether a cgroup's views are the samples (by identity) of the last conversion; `info` by id and level (checked apart). */
+function sameSamples(last: NonNullable<Base['last']>, views: ReadonlyMap<string, ViewSample>): boolean {
+  if (last.views.length !== views.size) return false;
+  let i = 0;
+  for (const [v, smp] of views) {
+    if (last.views[i] !== v) return false;
+    if (v !== 'info' && last.samples[i] !== smp) return false;
+    i++;
+  }
+  return true;
+}
 
 /** Families of a snapshot, in a stable order (first seen), each with every cgroup's series. */
 export function toFamilies(snap: Snapshot, opts: ExportOptions): Conversion {
@@ -146,20 +195,72 @@ export function toFamilies(snap: Snapshot, opts: ExportOptions): Conversion {
     }
     return f;
   };
-  const oldBases = bases;
-  bases = new Map();
+  // The family of the j-th series of a kept cgroup, as found for the cgroup before (they come in the same order).
+  const famAt: Array<Family | null> = [];
   for (const c of snap.cgroups) {
-    const bk = `${c.hierarchy}\0${c.path}`;
-    let b = oldBases.get(bk);
-    if (!b || b.labels !== c.labels) {
-      const pairs = cgroupPairs(c);
-      b = { labels: c.labels, pairs, text: pairsText(pairs), series: new Map() };
+    let byPath = bases.get(c.labels);
+    if (!byPath) {
+      byPath = new Map();
+      bases.set(c.labels, byPath);
     }
-    bases.set(bk, b);
+    let b = byPath.size === 1 ? byPath.values().next().value : undefined;
+    if (!b || b.hierarchy !== c.hierarchy || b.path !== c.path) {
+      const bk = `${c.hierarchy}\0${c.path}`;
+      b = byPath.get(bk);
+      if (!b) {
+        const pairs = cgroupPairs(c);
+        b = {
+          labels: c.labels,
+          hierarchy: c.hierarchy,
+          path: c.path,
+          pairs,
+          text: pairsText(pairs),
+          series: new Map(),
+        };
+        // One labels object shared by many cgroups (not the snapshot's way): bounded.
+        if (byPath.size >= 1024) byPath.clear();
+        byPath.set(bk, b);
+      }
+    }
+    const last = b.last;
+    if (
+      last &&
+      last.id === c.id &&
+      last.level === c.level &&
+      last.buckets === opts.buckets &&
+      sameSamples(last, c.views)
+    ) {
+      // Nothing moved: the same series objects (and their kept renderings), no number looked at.
+      const out = last.out;
+      for (let j = 0; j < out.length; j++) {
+        const e = out[j]!;
+        let f = famAt[j];
+        if (f === undefined || f === null || f.name !== e.name || f.kind !== e.kind || f.view !== e.view) {
+          f = family(e.name, e.kind, e.view, e.key, e.scale);
+          famAt[j] = f;
+        }
+        if (f) f.series.push(e.s);
+      }
+      continue;
+    }
     const base = b.pairs;
     const baseText = b.text;
     const prev = b.series;
     const next = new Map<string, Series>();
+    const out: Emitted[] = [];
+    let keepable = true;
+    const fam = (name: string, kind: Kind, view: string, key: string, scale: number) => {
+      const f = family(name, kind, view, key, scale);
+      if (!f) return null;
+      return {
+        f,
+        push(s: Series, kept: boolean): void {
+          f.series.push(s);
+          out.push({ name, kind, view, key, scale, s });
+          if (!kept) keepable = false;
+        },
+      };
+    };
     for (const [view, sample] of c.views) {
       if (view === 'info') {
         const f = family('cgview_cgroup_info', 'info', view, '', 1);
@@ -173,11 +274,22 @@ export function toFamilies(snap: Snapshot, opts: ExportOptions): Conversion {
         }
         next.set(k, s);
         f.series.push(s);
+        out.push({ name: f.name, kind: 'info', view, key: '', scale: 1, s });
         continue;
       }
-      addView(c, view, sample, base, baseText, family, idPath, opts, prev, next);
+      addView(c, view, sample, base, baseText, fam, idPath, opts, prev, next);
     }
     b.series = next;
+    b.last = keepable
+      ? {
+          views: [...c.views.keys()],
+          samples: [...c.views.values()],
+          id: c.id,
+          level: c.level,
+          buckets: opts.buckets,
+          out,
+        }
+      : undefined;
   }
   return { families: [...fams.values()], conflicts };
 }
@@ -254,7 +366,13 @@ function addView(
   sample: ViewSample,
   base: Array<[string, string]>,
   baseText: string,
-  family: (name: string, kind: Kind, view: string, key: string, scale: number) => Family | null,
+  family: (
+    name: string,
+    kind: Kind,
+    view: string,
+    key: string,
+    scale: number,
+  ) => { f: Family; push(s: Series, kept: boolean): void } | null,
   idPath: (hier: string, id: string) => string | undefined,
   opts: ExportOptions,
   prev: Map<string, Series>,
@@ -272,6 +390,8 @@ function addView(
     }
     const f = family(name, m.kind, view, m.key, m.scale);
     if (!f) continue;
+    // Series with a cgroup-id label carry that cgroup's path, which may change: never kept as they are.
+    const keep = !m.labels || !Object.keys(m.labels).some(isCgroupFamily);
     // The series of the last scrape, if its numbers are these (an idle cgroup): the formats keep
     // its rendered form. Not for cgroup-id labels, whose path label may have changed.
     let mk: string | null = fullName(view, m.name);
@@ -280,7 +400,7 @@ function addView(
     const old = mk === null ? undefined : prev.get(mk);
     if (old && !m.hist && old.hist === undefined && old.value === toBase(m.value, m.scale)) {
       next.set(mk!, old);
-      f.series.push(old);
+      f.push(old, keep);
       continue;
     }
     let pairs: ReadonlyArray<readonly [string, string]> = base;
@@ -302,7 +422,7 @@ function addView(
     if (m.kind !== 'histogram' || !m.hist) {
       const ns: Series = { labels, pairs, value: toBase(m.value, m.scale) };
       if (mk !== null) next.set(mk, ns);
-      f.series.push(ns);
+      f.push(ns, keep);
       continue;
     }
     const h = m.hist;
@@ -331,7 +451,7 @@ function addView(
       for (let j = 0; same && j < a.length; j++) if (a[j] !== h.cum[j]) same = false;
       if (same) {
         next.set(mk!, old!);
-        f.series.push(old!);
+        f.push(old!, keep);
         continue;
       }
     }
@@ -349,6 +469,6 @@ function addView(
       },
     };
     if (mk !== null) next.set(mk, hs);
-    f.series.push(hs);
+    f.push(hs, keep);
   }
 }

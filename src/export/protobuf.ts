@@ -5,6 +5,8 @@
  * two, a native histogram of schema 0 (docs/metrics.md "Native histograms").
  */
 import { type Family, type Series, toBase } from './families.js';
+import { joinPieces, type Piece } from './pieces.js';
+import { type Block, blockEnd, keptBlock } from './text.js';
 
 /** A growable protobuf writer. */
 class W {
@@ -123,51 +125,76 @@ export function nativeOf(s: Series): Native | null {
 
 /** Encodes families as delimited MetricFamily messages. */
 export function renderProtobuf(families: readonly Family[]): Buffer {
-  const out = new W(1 << 16);
-  const fam = new W();
+  return joinPieces(renderProtobufPieces(families));
+}
+
+/** The kept block starting with a series (see text.ts): a block of the same Series objects is the same piece. */
+const pblocks = new WeakMap<Series, Block>();
+
+/** The Metric message of one series, in `met`. */
+function metricOf(f: Family, s: Series, met: W, sub: W, item: W): void {
+  met.reset();
+  for (const [k, v] of s.pairs) {
+    item.reset();
+    item.string(1, k);
+    item.string(2, v);
+    met.message(1, item);
+  }
+  sub.reset();
+  if (f.kind === 'histogram') {
+    histogram(sub, item, s);
+    met.message(7, sub);
+  } else {
+    sub.double(1, s.value);
+    met.message(f.kind === 'counter' ? 3 : 2, sub);
+  }
+}
+
+/**
+ * Delimited MetricFamily messages as pieces: per family its length prefix
+ * and header fields, then its Metric fields in blocks of BLOCK series (a
+ * repeated field is the concatenation of its entries, so a family's message
+ * may be cut anywhere between them); a block of the same Series objects as
+ * the last render's at that place is the last render's piece.
+ */
+export function renderProtobufPieces(families: readonly Family[]): Piece[] {
+  const out: Piece[] = [];
+  const head = new W(256);
+  const pre = new W(16);
+  const blk = new W(1 << 16);
   const met = new W(1024);
   const sub = new W(1024);
   const item = new W(64);
   for (const f of families) {
     if (f.series.length === 0) continue;
-    fam.reset();
-    fam.string(1, f.name);
-    if (f.help) fam.string(2, f.help);
-    fam.uint(3, f.kind === 'counter' ? COUNTER : f.kind === 'histogram' ? HISTOGRAM : GAUGE);
-    for (const s of f.series) {
-      const have = s.proto; // kept: the conversion reuses unchanged series
-      if (have) {
-        fam.tag(4, 2);
-        fam.varint(have.length);
-        fam.need(have.length);
-        have.copy(fam.buf, fam.pos);
-        fam.pos += have.length;
-        continue;
+    head.reset();
+    head.string(1, f.name);
+    if (f.help) head.string(2, f.help);
+    head.uint(3, f.kind === 'counter' ? COUNTER : f.kind === 'histogram' ? HISTOGRAM : GAUGE);
+    const mine: Block[] = [];
+    let len = head.pos;
+    for (let at = 0; at < f.series.length; ) {
+      const end = blockEnd(f.series, at);
+      let b = keptBlock(pblocks, f.series, at, end);
+      if (!b) {
+        blk.reset();
+        for (let i = at; i < end; i++) {
+          metricOf(f, f.series[i]!, met, sub, item);
+          blk.message(4, met);
+        }
+        b = { series: f.series.slice(at, end), piece: { buf: Buffer.from(blk.buf.subarray(0, blk.pos)) } };
+        pblocks.set(f.series[at]!, b);
       }
-      met.reset();
-      for (const [k, v] of s.pairs) {
-        item.reset();
-        item.string(1, k);
-        item.string(2, v);
-        met.message(1, item);
-      }
-      sub.reset();
-      if (f.kind === 'histogram') {
-        histogram(sub, item, s);
-        met.message(7, sub);
-      } else {
-        sub.double(1, s.value);
-        met.message(f.kind === 'counter' ? 3 : 2, sub);
-      }
-      fam.message(4, met);
-      s.proto = Buffer.from(met.buf.subarray(0, met.pos));
+      mine.push(b);
+      len += b.piece.buf.length;
+      at = end;
     }
-    out.varint(fam.pos);
-    out.need(fam.pos);
-    fam.buf.copy(out.buf, out.pos, 0, fam.pos);
-    out.pos += fam.pos;
+    pre.reset();
+    pre.varint(len);
+    out.push({ buf: Buffer.concat([pre.buf.subarray(0, pre.pos), head.buf.subarray(0, head.pos)]) });
+    for (const b of mine) out.push(b.piece);
   }
-  return out.buf.subarray(0, out.pos);
+  return out;
 }
 
 function histogram(w: W, item: W, s: Series): void {

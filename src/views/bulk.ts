@@ -68,6 +68,8 @@ export interface BulkReader {
   read(): Map<string, ViewSample>;
   /** Unloads the helper object. read() loads it again. */
   close(): void;
+  /** How many samples the last read() handed out again unchanged (same object as the read before). */
+  readonly reused: number;
 }
 
 /** Collector maps the helper object reads (reused by name, as the views do). */
@@ -320,6 +322,80 @@ function twice(id: string): CgviewError {
   return new CgviewError('E_SYSCALL', `bulk read: cgroup ${id} twice in one walk`);
 }
 
+/**
+ * Samples kept from one read to the next: a cgroup whose bytes (its record,
+ * or for sched_lat_tree its subtree's summed words) are the same as at the
+ * last read gets the SAME frozen ViewSample object again, so decoding
+ * happens only for the cgroups that moved, and a consumer can tell an idle
+ * cgroup by identity (===). Not to be written to (frozen).
+ */
+export class Reuse {
+  #prev = Buffer.alloc(0);
+  #prevIdx = new Map<string, number>();
+  #prevS: ViewSample[] = [];
+  #cur = Buffer.alloc(0);
+  #curIdx = new Map<string, number>();
+  #curS: ViewSample[] = [];
+  #size = 0;
+  #w = 0;
+  /** Samples handed out again at the last read (tests, bench). */
+  reused = 0;
+
+  begin(n: number, size: number): void {
+    if (size !== this.#size) {
+      this.#prevIdx.clear();
+      this.#prevS = [];
+    }
+    this.#size = size;
+    if (this.#cur.length < n * size) this.#cur = Buffer.alloc(Math.max(n * size, this.#prev.length));
+    this.#curIdx = new Map();
+    this.#curS = [];
+    this.#w = 0;
+    this.reused = 0;
+  }
+
+  /** The kept sample of `id` if its bytes `src[off .. off+size)` are unchanged; the bytes are kept for the next read. */
+  get(id: string, src: Uint8Array, off: number): ViewSample | undefined {
+    const size = this.#size;
+    const at = this.#w * size;
+    this.#cur.set(src.subarray(off, off + size), at);
+    const j = this.#prevIdx.get(id);
+    if (j === undefined) return undefined;
+    if (this.#cur.compare(this.#prev, j * size, j * size + size, at, at + size) !== 0) return undefined;
+    this.reused++;
+    return this.#prevS[j];
+  }
+
+  /** The sample of the record just given to get() (call once per get()). */
+  put(id: string, s: ViewSample): ViewSample {
+    this.#curIdx.set(id, this.#w);
+    this.#curS[this.#w++] = s;
+    return s;
+  }
+
+  end(): void {
+    [this.#prev, this.#cur] = [this.#cur, this.#prev];
+    this.#prevIdx = this.#curIdx;
+    this.#prevS = this.#curS;
+    this.#curIdx = new Map();
+    this.#curS = [];
+  }
+}
+
+/** A sample as the reuse keeps it: frozen, so that no holder changes what the next read hands out. */
+function frozen(s: ViewSample): ViewSample {
+  for (const m of s.metrics) {
+    if (Object.isFrozen(m)) continue;
+    if (m.hist) {
+      Object.freeze(m.hist.cum);
+      Object.freeze(m.hist);
+    }
+    Object.freeze(m);
+  }
+  Object.freeze(s.metrics);
+  return Object.freeze(s);
+}
+
 /** Buffers a reader reuses from one read to the next. */
 export interface Scratch {
   /** Tree sums: each stats word as u32 halves, so that sums stay exact past 2^53 (each half below 2^53). */
@@ -349,6 +425,7 @@ export function decodeWalk(
   n: number,
   tree: boolean,
   sc: Scratch | undefined = undefined,
+  reuse: Reuse | undefined = undefined,
 ): Map<string, ViewSample> {
   sc = scratch(tree ? n : 0, sc);
   const R = SL_BULK_REC.size / 4;
@@ -359,15 +436,31 @@ export function decodeWalk(
   const stAt = SL_BULK_REC.st.off / 4;
   const out = new Map<string, ViewSample>();
   const v = sc.v;
+  const vb = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
   if (!tree) {
+    reuse?.begin(n, SL_BULK_REC.size);
+    const bytes = new Uint8Array(buf.buffer, buf.byteOffset, n * SL_BULK_REC.size);
     for (let i = 0; i < n; i++) {
       const st = i * R + stAt;
+      if (reuse) {
+        const id = String(u[i * R + idAt + 1]! * TWO32 + u[i * R + idAt]!);
+        if (out.has(id)) throw twice(id);
+        const kept = reuse.get(id, bytes, i * SL_BULK_REC.size);
+        if (kept) {
+          out.set(id, reuse.put(id, kept));
+          continue;
+        }
+        for (let w = 0; w < WORDS; w++) v[w] = u[st + 2 * w + 1]! * TWO32 + u[st + 2 * w]!;
+        out.set(id, reuse.put(id, frozen(sampleOf(id, v, 0))));
+        continue;
+      }
       // One rounding of the exact value: the same double as Number() of the printed decimal.
       for (let w = 0; w < WORDS; w++) v[w] = u[st + 2 * w + 1]! * TWO32 + u[st + 2 * w]!;
       const id = String(u[i * R + idAt + 1]! * TWO32 + u[i * R + idAt]!);
       if (out.has(id)) throw twice(id);
       out.set(id, sampleOf(id, v, 0));
     }
+    reuse?.end();
     return out;
   }
   const { hi, lo, parent } = sc;
@@ -409,12 +502,19 @@ export function decodeWalk(
       }
     }
   }
+  reuse?.begin(n, WORDS * 8);
   for (let i = 0; i < n; i++) {
     const d = i * WORDS;
     for (let w = 0; w < WORDS; w++) v[w] = hi[d + w]! * TWO32 + lo[d + w]!;
     const id = String(ids[i]);
-    out.set(id, sampleOf(id, v, 0));
+    if (!reuse) {
+      out.set(id, sampleOf(id, v, 0));
+      continue;
+    }
+    const kept = reuse.get(id, vb, 0);
+    out.set(id, reuse.put(id, kept ?? frozen(sampleOf(id, v, 0))));
   }
+  reuse?.end();
   return out;
 }
 
@@ -431,43 +531,60 @@ const NUMBER = /^-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?$/;
  * cgroup out (its file does not parse either); a name that reads as a number
  * goes through classifyView itself.
  */
-export function decodeInfo(buf: Buffer, n: number): Map<string, ViewSample> {
+export function decodeInfo(buf: Buffer, n: number, reuse?: Reuse): Map<string, ViewSample> {
   const I = INFO_BULK_REC;
   const out = new Map<string, ViewSample>();
-  for (let i = 0; i < n; i++) {
-    const o = i * I.size;
-    const hi = buf.readUInt32LE(o + I.id.off + 4);
-    if (hi >= 1 << 21) throw new CgviewError('E_NOT_SUPPORTED', 'bulk read: a cgroup id above 2^53');
-    const id = String(hi * TWO32 + buf.readUInt32LE(o + I.id.off));
-    const level = buf.readInt32LE(o + I.level.off);
-    const hid = buf.readInt32LE(o + I.hierarchyId.off);
-    const start = o + I.name.off;
-    let end = buf.indexOf(0, start);
-    if (end < 0 || end > start + I.name.size) end = start + I.name.size;
-    if (out.has(id)) throw twice(id);
-    const raw = buf.toString('latin1', start, end);
-    if (raw.includes('\n') || raw.includes('\r')) continue;
-    const name = raw.replace(/^ +/, '');
-    if (NUMBER.test(name)) {
-      const lines = new Map([
-        ['cgroup_id', id],
-        ['level', String(level)],
-        ['name', name],
-        ['hierarchy_id', String(hid)],
-      ]);
-      out.set(id, classifyView(lines));
-      continue;
+  reuse?.begin(n, I.size);
+  try {
+    for (let i = 0; i < n; i++) {
+      const o = i * I.size;
+      const hi = buf.readUInt32LE(o + I.id.off + 4);
+      if (hi >= 1 << 21) throw new CgviewError('E_NOT_SUPPORTED', 'bulk read: a cgroup id above 2^53');
+      const id = String(hi * TWO32 + buf.readUInt32LE(o + I.id.off));
+      if (out.has(id)) throw twice(id);
+      const kept = reuse?.get(id, buf, o);
+      if (kept) {
+        out.set(id, reuse!.put(id, kept));
+        continue;
+      }
+      const s = infoRecord(buf, o, id);
+      if (!s) continue;
+      out.set(id, reuse ? reuse.put(id, frozen(s)) : s);
     }
-    out.set(id, {
-      id,
-      metrics: [
-        { key: 'level', name: 'level', kind: 'gauge', scale: 1, value: level },
-        { key: 'hierarchy_id', name: 'hierarchy_id', kind: 'gauge', scale: 1, value: hid },
-      ],
-      text: new Map([['name', name]]),
-    });
+  } finally {
+    reuse?.end();
   }
   return out;
+}
+
+/** One info record's sample (null: a name the parser refuses). */
+function infoRecord(buf: Buffer, o: number, id: string): ViewSample | null {
+  const I = INFO_BULK_REC;
+  const level = buf.readInt32LE(o + I.level.off);
+  const hid = buf.readInt32LE(o + I.hierarchyId.off);
+  const start = o + I.name.off;
+  let end = buf.indexOf(0, start);
+  if (end < 0 || end > start + I.name.size) end = start + I.name.size;
+  const raw = buf.toString('latin1', start, end);
+  if (raw.includes('\n') || raw.includes('\r')) return null;
+  const name = raw.replace(/^ +/, '');
+  if (NUMBER.test(name)) {
+    const lines = new Map([
+      ['cgroup_id', id],
+      ['level', String(level)],
+      ['name', name],
+      ['hierarchy_id', String(hid)],
+    ]);
+    return classifyView(lines);
+  }
+  return {
+    id,
+    metrics: [
+      { key: 'level', name: 'level', kind: 'gauge', scale: 1, value: level },
+      { key: 'hierarchy_id', name: 'hierarchy_id', kind: 'gauge', scale: 1, value: hid },
+    ],
+    text: new Map([['name', name]]),
+  };
 }
 
 // --- the reader ---------------------------------------------------------------------------
@@ -494,7 +611,12 @@ interface BulkSpec {
   recSize: number;
   /** The collector whose maps the object reuses (by name), if any. */
   collector?: { name: string; maps: readonly string[] };
-  decode(buf: Buffer, n: number, scratch: { value: Scratch | undefined }): Map<string, ViewSample>;
+  decode(
+    buf: Buffer,
+    n: number,
+    scratch: { value: Scratch | undefined },
+    reuse: Reuse,
+  ): Map<string, ViewSample>;
 }
 
 const SPECS: Readonly<Record<string, BulkSpec>> = {
@@ -503,23 +625,23 @@ const SPECS: Readonly<Record<string, BulkSpec>> = {
     program: 'sched_lat_bulk',
     recSize: SL_BULK_REC.size,
     collector: { name: 'sched_lat', maps: SHARED },
-    decode: (buf, n) => decodeWalk(buf, n, false),
+    decode: (buf, n, _sc, reuse) => decodeWalk(buf, n, false, undefined, reuse),
   },
   sched_lat_tree: {
     object: 'sched_lat_bulk.bpf.o',
     program: 'sched_lat_bulk',
     recSize: SL_BULK_REC.size,
     collector: { name: 'sched_lat', maps: SHARED },
-    decode: (buf, n, sc) => {
+    decode: (buf, n, sc, reuse) => {
       sc.value = scratch(n, sc.value);
-      return decodeWalk(buf, n, true, sc.value);
+      return decodeWalk(buf, n, true, sc.value, reuse);
     },
   },
   info: {
     object: 'info_bulk.bpf.o',
     program: 'info_bulk',
     recSize: INFO_BULK_REC.size,
-    decode: (buf, n) => decodeInfo(buf, n),
+    decode: (buf, n, _sc, reuse) => decodeInfo(buf, n, reuse),
   },
 };
 
@@ -531,6 +653,12 @@ class IterBulk implements BulkReader {
   #values = Buffer.alloc(0);
   #keys = Buffer.alloc(0);
   readonly #scratch: { value: Scratch | undefined } = { value: undefined };
+  /** Samples kept from the last read (see Reuse): an unchanged cgroup's is handed out again. */
+  #reuse = new Reuse();
+  /** Samples of the last read handed out again (unchanged cgroups). */
+  get reused(): number {
+    return this.#reuse.reused;
+  }
   readonly #instance: string | undefined;
   /** The collector instance whose maps the helper object reuses, if any. */
   get instance(): string | undefined {
@@ -622,7 +750,7 @@ class IterBulk implements BulkReader {
       this.#keys = Buffer.alloc(this.#capacity * 4);
     }
     const got = this.#obj!.map('bulk_out').lookupArrayBatch(n, this.#keys, this.#values);
-    return this.spec.decode(this.#values, got, this.#scratch);
+    return this.spec.decode(this.#values, got, this.#scratch, this.#reuse);
   }
 
   close(): void {
@@ -632,6 +760,8 @@ class IterBulk implements BulkReader {
     this.#obj = undefined;
     this.#maps = undefined;
     this.#scratch.value = undefined;
+    // A collector started again counts from zero: nothing of the old one is kept.
+    this.#reuse = new Reuse();
   }
 }
 

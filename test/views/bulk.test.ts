@@ -35,6 +35,7 @@ import {
   bulkReader,
   decodeSlStatsBig,
   decodeWalk,
+  Reuse,
   type SlStatsBig,
   schedLatLines,
 } from '../../src/views/bulk.js';
@@ -167,6 +168,41 @@ describe('bulk decoding (records made here)', () => {
         classifyView(schedLatLines(ids[i]!, sums[i]!)),
         `node ${i}`,
       );
+  });
+
+  it('reuse: an unchanged record gives the same frozen sample object again, a changed one a new, equal to a fresh decode', () => {
+    const r = rng(7);
+    const n = 50;
+    for (const tree of [false, true]) {
+      const buf = Buffer.alloc(n * SL_BULK_REC.size);
+      const stats = Array.from({ length: n }, (_, i) => randomStats(r, i % 2 === 0));
+      // A chain for the tree: each record's parent is the one before, so a change moves every ancestor.
+      const parentOf = (i: number) => (tree ? BigInt(i === 0 ? 1 : i + 1) : 1n);
+      for (let i = 0; i < n; i++) writeRecord(buf, i, BigInt(i + 2), parentOf(i), stats[i]!);
+      const reuse = new Reuse();
+      const first = decodeWalk(buf, n, tree, undefined, reuse);
+      assert.equal(reuse.reused, 0);
+      const again = decodeWalk(buf, n, tree, undefined, reuse);
+      assert.equal(reuse.reused, n, `${tree}: every sample again`);
+      for (const [id, s] of first) {
+        assert.equal(again.get(id), s, `${tree} ${id}: the same object`);
+        assert.ok(Object.isFrozen(s) && Object.isFrozen(s.metrics), 'frozen');
+      }
+      // Record 30 moves: in the tree its ancestors 0..29 move with it, 31.. do not.
+      stats[30]!.waitNsTotal += 1000n;
+      stats[30]!.hist[12]! += 1n;
+      writeRecord(buf, 30, 32n, parentOf(30), stats[30]!);
+      const third = decodeWalk(buf, n, tree, undefined, reuse);
+      const fresh = decodeWalk(buf, n, tree);
+      for (let i = 0; i < n; i++) {
+        const id = String(i + 2);
+        const moved = i === 30 || (tree && i < 30);
+        if (moved) assert.notEqual(third.get(id), again.get(id), `${tree} ${id}: new sample`);
+        else assert.equal(third.get(id), again.get(id), `${tree} ${id}: kept`);
+        assert.deepStrictEqual(third.get(id), fresh.get(id), `${tree} ${id}: = a fresh decode`);
+      }
+      assert.equal(reuse.reused, tree ? n - 31 : n - 1);
+    }
   });
 });
 
@@ -335,6 +371,37 @@ describe('bulk reads on the real kernel (cgroup v2)', { concurrency: false }, ()
     const s = fileSample(path.join(e.bpffs, 'a/b', 'sched_lat'));
     assert.ok(s.metrics.find((m) => m.key === 'wait_ns')!.value > 0, 'a/b waited');
     compare(e, c, 0, cgs);
+  });
+
+  it('reads again: an idle cgroup gives the same sample object, a busy one a new one (= its file)', async () => {
+    const d = cgs.get('d')!;
+    const idle = cgs.get('idle')!;
+    const readers = ['sched_lat', 'sched_lat_tree', 'info'].map((v) => bulkReader(c, v)!);
+    const pids = await spinners(d, 1);
+    try {
+      const before = readers.map((r) => r.read());
+      const again = readers.map((r) => r.read());
+      for (let i = 0; i < readers.length; i++) {
+        const id = String(inode(idle));
+        assert.equal(again[i]!.get(id), before[i]!.get(id), `${readers[i]!.view}: idle cgroup, same object`);
+        assert.ok(readers[i]!.reused > 0, `${readers[i]!.view}: samples reused`);
+      }
+      await runFor(pids, 200);
+      const after = readers.map((r) => r.read());
+      for (const [i, r] of readers.entries()) {
+        const idOf = (cg: string) => String(inode(cg));
+        assert.equal(after[i]!.get(idOf(idle)), again[i]!.get(idOf(idle)), `${r.view}: idle kept`);
+        if (r.view === 'info') {
+          assert.equal(after[i]!.get(idOf(d)), again[i]!.get(idOf(d)), 'info does not move');
+          continue;
+        }
+        assert.notEqual(after[i]!.get(idOf(d)), again[i]!.get(idOf(d)), `${r.view}: busy cgroup, new sample`);
+        const want = fileSample(path.join(e.bpffs, treeRel('d'), r.view));
+        assert.deepStrictEqual(after[i]!.get(idOf(d)), want, `${r.view}: the new sample = the file`);
+      }
+    } finally {
+      for (const r of readers) r.close();
+    }
   });
 
   it("schedLatLines = the view's print, byte for byte (from the cgroup's map entry)", () => {
