@@ -444,6 +444,8 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
   const web = o.web;
   const auth = web && web.users.size > 0 ? new BasicAuth(web.users) : null;
   const refusals = new RateLimitedLog(log, 10);
+  /** Failures of request handling: a bug any client can trigger at every request must not flood the log. */
+  const failures = new RateLimitedLog(log, 10, 'error');
   const scrapes = new Semaphore(limits.maxScrapes);
   const stats: HttpStats = {
     connections: 0,
@@ -565,7 +567,7 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
       if (gate.pending === 0) gate.answered();
     });
     handle(req, res).catch((e: unknown) => {
-      log('error', 'HTTP request failed', { url: req.url?.slice(0, 200), error: e });
+      failures.write('HTTP request failed', { url: req.url?.slice(0, 200), error: e });
       if (!res.headersSent) tiny(res, 500, 'internal error', { connection: 'close' });
       else res.destroy();
     });

@@ -7,6 +7,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import tls from 'node:tls';
 import bcrypt from 'bcryptjs';
@@ -75,7 +76,11 @@ const UNSUPPORTED: Record<string, string[]> = {
   ],
   '': ['rate_limit'],
 };
-const BCRYPT = /^\$2[aby]?\$(\d\d)\$[./A-Za-z0-9]{53}$/;
+/** A bcrypt hash: $2a$, $2b$ or $2y$ (htpasswd -B), a cost of two digits, 22 characters of salt, 31 of hash. */
+const BCRYPT = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/;
+/** The costs bcrypt takes (bcryptjs refuses the others: such a hash would never match). */
+const MIN_COST = 4;
+const MAX_COST = 31;
 /** Configs larger than this are not web configs. */
 const MAX_FILE_BYTES = 1 << 20;
 
@@ -131,10 +136,13 @@ export function parseWebConfig(text: string, file: string): WebConfig {
     if (!isMap(node)) throw fail(node as Node, `${where} must be a mapping`);
     return (node as YAMLMap).items.map((p) => {
       const k = p.key as Node;
-      // YAML reads `123:` as a number; a user name of digits is still a name.
-      if (!isScalar(k) || (typeof k.value !== 'string' && typeof k.value !== 'number'))
-        throw fail(k, `${where}: keys must be strings`);
-      return { key: String(k.value), keyNode: k, value: p.value };
+      if (!isScalar(k)) throw fail(k, `${where}: keys must be strings`);
+      // YAML reads `0x10:` as 16 and `1.50:` as 1.5: a plain key is taken as written, a user name
+      // of digits is still that name. Quoted keys are strings already.
+      if (k.type === 'PLAIN' && typeof k.source === 'string' && k.source !== '')
+        return { key: k.source, keyNode: k, value: p.value };
+      if (typeof k.value !== 'string') throw fail(k, `${where}: keys must be strings`);
+      return { key: k.value, keyNode: k, value: p.value };
     });
   };
   const unknown = (section: string, key: string, node: Node) => {
@@ -226,7 +234,13 @@ export function parseWebConfig(text: string, file: string): WebConfig {
         if (!BCRYPT.test(hash))
           throw fail(
             p.value as Node,
-            `basic_auth_users.${p.key} is not a bcrypt hash ($2y$10$... of 60 characters)`,
+            `basic_auth_users.${p.key} is not a bcrypt hash ($2a$, $2b$ or $2y$, e.g. $2y$10$... of 60 characters)`,
+          );
+        const c = cost(hash);
+        if (c < MIN_COST || c > MAX_COST)
+          throw fail(
+            p.value as Node,
+            `basic_auth_users.${p.key}: bcrypt cost ${String(c).padStart(2, '0')} is outside ${String(MIN_COST).padStart(2, '0')}-${MAX_COST} (such a hash never matches)`,
           );
         cfg.users.set(p.key, hash);
       }
@@ -248,8 +262,18 @@ export function parseWebConfig(text: string, file: string): WebConfig {
               `http_server_config.headers: ${h.key} cannot be set (allowed: ${HEADERS.join(', ')})`,
             );
           const v = str(h.value, `http_server_config.headers.${h.key}`);
-          if (/[\r\n\0]/.test(v))
-            throw fail(h.value as Node, `http_server_config.headers.${h.key}: a line break`);
+          // What Node's HTTP server would refuse at every answer (a line break, a character past
+          // U+00FF such as an em dash) is refused here, at start-up.
+          try {
+            http.validateHeaderName(name);
+            http.validateHeaderValue(name, v);
+          } catch (e) {
+            throw fail(
+              h.value as Node,
+              `http_server_config.headers.${h.key}: not a valid header value (${(e as Error).message}; ` +
+                'use printable ASCII)',
+            );
+          }
           cfg.headers[name] = v;
         }
       }
@@ -383,23 +407,26 @@ function cost(hash: string): number {
   return Number(BCRYPT.exec(hash)?.[1] ?? 0);
 }
 
-/** Logs refused requests: at most `perMinute` lines a minute, the rest counted in one line. */
+/** Logs refused requests (or failures): at most `perMinute` lines a minute, the rest counted in one line. */
 export class RateLimitedLog {
   #windowStart = 0;
   #inWindow = 0;
   constructor(
     private readonly log: Logger,
     private readonly perMinute = 10,
+    private readonly level: 'warn' | 'error' = 'warn',
   ) {}
 
   write(msg: string, fields: Record<string, unknown>): void {
     const now = Date.now();
     if (now - this.#windowStart >= 60_000) {
       if (this.#inWindow > this.perMinute)
-        this.log('warn', `${msg}: more not logged (rate limit)`, { count: this.#inWindow - this.perMinute });
+        this.log(this.level, `${msg}: more not logged (rate limit)`, {
+          count: this.#inWindow - this.perMinute,
+        });
       this.#windowStart = now;
       this.#inWindow = 0;
     }
-    if (++this.#inWindow <= this.perMinute) this.log('warn', msg, fields);
+    if (++this.#inWindow <= this.perMinute) this.log(this.level, msg, fields);
   }
 }

@@ -70,6 +70,49 @@ describe('web config parsing', () => {
     assert.deepEqual([...cfg.users.keys()], ['1234']);
   });
 
+  it('user names that YAML would read as numbers keep their spelling (0x10, 1.50, 007, true)', () => {
+    const cfg = parseWebConfig(
+      `basic_auth_users:\n  0x10: ${HASH}\n  1.50: ${HASH}\n  007: ${HASH}\n  true: ${HASH}\n  "0x11": ${HASH}\n`,
+      '/x/web.yml',
+    );
+    assert.deepEqual([...cfg.users.keys()], ['0x10', '1.50', '007', 'true', '0x11']);
+  });
+
+  it('bcrypt hashes: only $2a$, $2b$, $2y$ with cost 04-31', () => {
+    const body = HASH.slice(7); // past "$2b$04$"
+    for (const bad of [`$2$04$${body}`, `$2x$04$${body}`])
+      rejects(`basic_auth_users:\n  prom: '${bad}'\n`, /:2: basic_auth_users.prom is not a bcrypt hash/);
+    for (const c of ['00', '03', '32', '99'])
+      rejects(
+        `basic_auth_users:\n  prom: '$2b$${c}$${body}'\n`,
+        new RegExp(`:2: basic_auth_users.prom: bcrypt cost ${c} is outside 04-31`),
+      );
+    for (const ok of [`$2a$04$${body}`, `$2y$31$${body}`, `$2b$10$${body}`])
+      assert.equal(parseWebConfig(`basic_auth_users:\n  prom: '${ok}'\n`, '/x/web.yml').users.size, 1);
+  });
+
+  it('header values Node would refuse at every answer are refused at start-up, with the line', () => {
+    rejects(
+      'http_server_config:\n  headers:\n    X-Frame-Options: deny\n    Content-Security-Policy: "default-src \u2014 self"\n',
+      /^--web-config \/etc\/cgview\/web.yml:4: http_server_config.headers.Content-Security-Policy: not a valid header value/,
+    );
+    rejects(
+      'http_server_config:\n  headers:\n    X-Frame-Options: "a\\x01b"\n',
+      /:3: http_server_config.headers.X-Frame-Options: not a valid header value/,
+    );
+    rejects(
+      'http_server_config:\n  headers:\n    X-Frame-Options: "a\\nb"\n',
+      /:3: http_server_config.headers.X-Frame-Options: not a valid header value/,
+    );
+    // Latin-1 and tabs are what Node sends.
+    assert.equal(
+      parseWebConfig('http_server_config:\n  headers:\n    X-Frame-Options: "d\\tény"\n', '/x/web.yml').headers[
+        'X-Frame-Options'
+      ],
+      'd\tény',
+    );
+  });
+
   it('an empty file, or empty sections, configure nothing', () => {
     for (const text of ['', '# nothing\n', 'basic_auth_users:\ntls_server_config:\n']) {
       const cfg = parseWebConfig(text, '/x/web.yml');
