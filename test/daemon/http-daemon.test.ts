@@ -71,8 +71,14 @@ describe('daemon --listen', () => {
 
   it('beyond loopback with a --web-config of neither TLS nor users it warns; with users it does not', async () => {
     const dir = tmpDir('webwarn');
-    const headersOnly = writeFile(dir, 'h.yml', 'http_server_config:\n  headers:\n    X-Frame-Options: deny\n');
-    const d = await Daemon.start(daemonEnv(), { args: ['--listen', '0.0.0.0:0', '--web-config', headersOnly] });
+    const headersOnly = writeFile(
+      dir,
+      'h.yml',
+      'http_server_config:\n  headers:\n    X-Frame-Options: deny\n',
+    );
+    const d = await Daemon.start(daemonEnv(), {
+      args: ['--listen', '0.0.0.0:0', '--web-config', headersOnly],
+    });
     await waitForAsync(() => d.logs().some((r) => r['msg'] === 'listening'), 10000, 'listening');
     assert.ok(
       d.logs().some((r) => String(r['msg']).startsWith('listening beyond loopback without --web-config')),

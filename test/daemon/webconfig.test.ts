@@ -106,9 +106,8 @@ describe('web config parsing', () => {
     );
     // Latin-1 and tabs are what Node sends.
     assert.equal(
-      parseWebConfig('http_server_config:\n  headers:\n    X-Frame-Options: "d\\tény"\n', '/x/web.yml').headers[
-        'X-Frame-Options'
-      ],
+      parseWebConfig('http_server_config:\n  headers:\n    X-Frame-Options: "d\\tény"\n', '/x/web.yml')
+        .headers['X-Frame-Options'],
       'd\tény',
     );
   });
