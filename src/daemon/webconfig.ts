@@ -10,9 +10,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import tls from 'node:tls';
-import bcrypt from 'bcryptjs';
+import { Worker } from 'node:worker_threads';
 import { isMap, isScalar, LineCounter, type Node, parseDocument, type YAMLMap } from 'yaml';
 import { CgviewError } from '../errors.js';
+import type { BcryptAnswer, BcryptJob } from './bcrypt-worker.js';
 import type { Logger } from './log.js';
 
 /** client_auth_type of the toolkit (Go's tls.ClientAuthType names). */
@@ -323,41 +324,79 @@ export function tlsContextOptions(t: TlsConfig): tls.TlsOptions {
 /** Why a request was not let in. */
 export type AuthResult = 'ok' | 'missing' | 'malformed' | 'wrong' | 'busy';
 
+/** How a check is made: `key` (the remote address) has at most one bcrypt check at a time; `signal` drops it. */
+export interface CheckOptions {
+  key?: string;
+  signal?: AbortSignal;
+}
+
+interface Queued {
+  start: (go: boolean) => void;
+  signal: AbortSignal | undefined;
+}
+
+/** A syntactically valid bcrypt hash of `cost` with random salt and digest: it matches no password. */
+function dummyHash(cost: number): string {
+  const abc = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  const r = randomBytes(53);
+  let out = '';
+  for (const b of r) out += abc[b % 64];
+  return `$2b$${String(cost).padStart(2, '0')}$${out}`;
+}
+
 /**
  * Checks `Authorization: Basic` against bcrypt hashes. A right password is
  * remembered (keyed by an HMAC of user and password under a key made at
  * start, compared in constant time) so that a scraper pays bcrypt once, not
- * at every scrape; an unknown user is checked against a real hash of the
- * same cost, so it costs what a known one does. bcrypt runs one at a time
- * with a short queue: past it the answer is 'busy' (503) rather than a
- * daemon whose CPU any client can take.
+ * at every scrape.
+ *
+ * bcrypt runs in a worker thread (bcrypt-worker.ts), never on the event
+ * loop, one check at a time with a short queue: past it the answer is
+ * 'busy' (503) rather than a daemon whose CPU any client can take; one
+ * remote address (`key`) has at most one check queued or running (more are
+ * 'busy'), and a check whose connection went away is dropped from the queue.
+ *
+ * Every check costs the same, whatever the user: the password is compared
+ * against one hash of each distinct cost configured, the user's own at its
+ * cost and dummies (random salt, matching nothing) at the others; an unknown
+ * user gets dummies only. So a check costs the sum of 2^cost over the
+ * distinct costs (at most twice the costliest), and neither an unknown user
+ * nor a user with a cheaper hash answers sooner.
  */
 export class BasicAuth {
   readonly #users: Map<string, string>;
   readonly #key = randomBytes(32);
   /** HMAC(user) → HMAC(user, password) of a verified pair, oldest first. */
   readonly #cache = new Map<string, Buffer>();
-  readonly #dummy: string;
+  /** The distinct costs configured, ascending, each with a dummy hash. */
+  readonly #costs: Array<{ cost: number; dummy: string }>;
   #running = 0;
-  /** bcrypt computations so far (tests: an unknown user costs one, a remembered password none). */
+  /** bcrypt checks so far (tests: an unknown user costs one, a remembered password none). */
   bcryptRuns = 0;
-  readonly #queue: Array<() => void> = [];
+  /** bcrypt work so far: 2^cost summed over every hash compared. */
+  bcryptRounds = 0;
+  /** The thread the last check ran in (tests: not the event loop's). */
+  lastThreadId: number | undefined;
+  readonly #queue: Queued[] = [];
+  /** Keys with a check queued or running. */
+  readonly #keys = new Set<string>();
+  #worker: Worker | null = null;
+  readonly #jobs = new Map<number, (ok: boolean | null) => void>();
+  #nextJob = 0;
   constructor(
     users: Map<string, string>,
     private readonly limits = { maxCached: 256, maxQueued: 32, concurrency: 1 },
   ) {
     this.#users = users;
-    // The costliest configured hash: an unknown user costs at least what any known one does.
-    let dummy = '';
-    for (const h of users.values()) if (dummy === '' || cost(h) > cost(dummy)) dummy = h;
-    this.#dummy = dummy;
+    const costs = [...new Set([...users.values()].map(cost))].sort((a, b) => a - b);
+    this.#costs = costs.map((c) => ({ cost: c, dummy: dummyHash(c) }));
   }
 
   get enabled(): boolean {
     return this.#users.size > 0;
   }
 
-  async check(header: string | undefined): Promise<AuthResult> {
+  async check(header: string | undefined, o: CheckOptions = {}): Promise<AuthResult> {
     if (header === undefined) return 'missing';
     const m = /^basic[ \t]+([A-Za-z0-9+/=]{1,4096})[ \t]*$/i.exec(header);
     if (!m) return 'malformed';
@@ -366,36 +405,117 @@ export class BasicAuth {
     if (colon < 0) return 'malformed';
     const user = pair.slice(0, colon);
     const password = pair.slice(colon + 1);
-    return this.verify(user, password);
+    return this.verify(user, password, o);
   }
 
   /** 'ok' if the password is the user's. */
-  async verify(user: string, password: string): Promise<AuthResult> {
+  async verify(user: string, password: string, o: CheckOptions = {}): Promise<AuthResult> {
     const hash = this.#users.get(user);
     const id = this.#mac(user).toString('base64');
     const want = this.#mac(`${user}\0${password}`);
     const cached = this.#cache.get(id);
     if (cached && hash !== undefined && timingSafeEqual(cached, want)) return 'ok';
+    if (o.signal?.aborted) return 'busy';
+    if (o.key !== undefined && this.#keys.has(o.key)) return 'busy';
     if (this.#running >= this.limits.concurrency && this.#queue.length >= this.limits.maxQueued)
       return 'busy';
-    if (this.#running >= this.limits.concurrency) await new Promise<void>((r) => this.#queue.push(r));
-    this.#running++;
-    this.bcryptRuns++;
-    let ok: boolean;
+    const key = o.key;
+    if (key !== undefined) this.#keys.add(key);
     try {
-      // bcryptjs hashes $2y$ as $2b$ (the same algorithm; htpasswd -B writes $2y$).
-      ok = await bcrypt.compare(password, hash ?? this.#dummy);
-    } catch {
-      ok = false;
+      if (this.#running >= this.limits.concurrency && !(await this.#wait(o.signal))) return 'busy';
+      this.#running++;
+      this.bcryptRuns++;
+      let ok: boolean | null;
+      try {
+        const c = hash === undefined ? -1 : cost(hash);
+        const hashes = this.#costs.map((k) => (k.cost === c ? hash! : k.dummy));
+        for (const k of this.#costs) this.bcryptRounds += 2 ** k.cost;
+        ok = await this.#compare(
+          password,
+          hashes,
+          this.#costs.findIndex((k) => k.cost === c),
+        );
+      } finally {
+        this.#running--;
+        this.#next();
+      }
+      if (ok === null) return 'busy'; // the worker died; the next check starts another
+      if (!ok || hash === undefined) return 'wrong';
     } finally {
-      this.#running--;
-      this.#queue.shift()?.();
+      if (key !== undefined) this.#keys.delete(key);
     }
-    if (!ok || hash === undefined) return 'wrong';
     this.#cache.delete(id);
     this.#cache.set(id, want);
     if (this.#cache.size > this.limits.maxCached) this.#cache.delete(this.#cache.keys().next().value!);
     return 'ok';
+  }
+
+  /** Stops the worker thread (the server's close). */
+  close(): void {
+    void this.#worker?.terminate();
+    this.#worker = null;
+    for (const done of this.#jobs.values()) done(null);
+    this.#jobs.clear();
+  }
+
+  /** Waits for a turn: true to run, false if the signal dropped it first. */
+  #wait(signal: AbortSignal | undefined): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const q: Queued = { start: resolve, signal };
+      this.#queue.push(q);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const i = this.#queue.indexOf(q);
+          if (i >= 0) {
+            this.#queue.splice(i, 1);
+            resolve(false);
+          }
+        },
+        { once: true },
+      );
+    });
+  }
+
+  #next(): void {
+    for (let q = this.#queue.shift(); q; q = this.#queue.shift()) {
+      if (q.signal?.aborted) {
+        q.start(false);
+        continue;
+      }
+      q.start(true);
+      return;
+    }
+  }
+
+  /** Compares in the worker thread; null if the worker failed. */
+  #compare(password: string, hashes: string[], real: number): Promise<boolean | null> {
+    if (!this.#worker) {
+      const w = new Worker(new URL('./bcrypt-worker.js', import.meta.url));
+      w.unref();
+      w.on('message', (a: BcryptAnswer) => {
+        this.lastThreadId = a.threadId;
+        const done = this.#jobs.get(a.id);
+        this.#jobs.delete(a.id);
+        if (this.#jobs.size === 0) w.unref();
+        done?.(a.ok);
+      });
+      const fail = () => {
+        if (this.#worker === w) this.#worker = null;
+        for (const done of this.#jobs.values()) done(null);
+        this.#jobs.clear();
+      };
+      w.on('error', fail);
+      w.on('exit', fail);
+      this.#worker = w;
+    }
+    const w = this.#worker;
+    const id = ++this.#nextJob;
+    return new Promise((resolve) => {
+      this.#jobs.set(id, resolve);
+      w.ref(); // a check in progress keeps the process alive
+      w.postMessage({ id, password, hashes, real } satisfies BcryptJob);
+    });
   }
 
   #mac(s: string): Buffer {

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { threadId } from 'node:worker_threads';
 import { BasicAuth, loadWebConfig, parseWebConfig } from '../../src/daemon/webconfig.js';
 import { CgviewError } from '../../src/errors.js';
 import { hashOf, makePki, tmpDir, writeFile } from './http-util.js';
@@ -262,6 +263,66 @@ describe('basic authentication', () => {
     const during = Promise.all([auth.verify('x', 'a'), auth.verify('x', 'b'), auth.verify('x', 'c')]);
     assert.equal(await auth.verify('prom', 'pw'), 'ok');
     await during;
+  });
+
+  it('bcrypt runs in a worker thread, not on the event loop', async () => {
+    const auth = new BasicAuth(new Map([['prom', HASH]]));
+    try {
+      assert.equal(await auth.verify('prom', 's3cret'), 'ok');
+      assert.equal(typeof auth.lastThreadId, 'number');
+      assert.notEqual(auth.lastThreadId, threadId);
+    } finally {
+      auth.close();
+    }
+  });
+
+  it('one check at a time per key (remote address); a dropped check leaves the queue', async () => {
+    const auth = new BasicAuth(new Map([['prom', hashOf('pw', 6)]]));
+    try {
+      const same = await Promise.all([
+        auth.verify('prom', 'a', { key: 'A' }),
+        auth.verify('prom', 'b', { key: 'A' }),
+        auth.verify('prom', 'c', { key: 'B' }),
+      ]);
+      assert.deepEqual(same, ['wrong', 'busy', 'wrong']);
+      const runs = auth.bcryptRuns;
+      const ac = new AbortController();
+      const first = auth.verify('prom', 'd', { key: 'C' });
+      const dropped = auth.verify('prom', 'e', { key: 'D', signal: ac.signal });
+      ac.abort();
+      assert.deepEqual(await Promise.all([first, dropped]), ['wrong', 'busy']);
+      assert.equal(auth.bcryptRuns, runs + 1, 'the dropped check never ran');
+    } finally {
+      auth.close();
+    }
+  });
+
+  it('every check costs the same: known users of any cost and unknown users', async () => {
+    const auth = new BasicAuth(
+      new Map([
+        ['a', hashOf('x', 4)],
+        ['b', hashOf('y', 6)],
+        ['b2', hashOf('z', 6)],
+      ]),
+    );
+    try {
+      const work: number[] = [];
+      for (const [u, p] of [
+        ['a', 'x'],
+        ['a', 'nope'],
+        ['b', 'nope'],
+        ['nobody', 'x'],
+      ] as const) {
+        const before = auth.bcryptRounds;
+        await auth.verify(u, p);
+        work.push(auth.bcryptRounds - before);
+      }
+      assert.deepEqual(work, [2 ** 4 + 2 ** 6, 2 ** 4 + 2 ** 6, 2 ** 4 + 2 ** 6, 2 ** 4 + 2 ** 6]);
+      assert.equal(await auth.verify('a', 'x'), 'ok', 'the padding does not change the answer');
+      assert.equal(await auth.verify('b', 'y'), 'ok');
+    } finally {
+      auth.close();
+    }
   });
 
   it('remembers a bounded number of right passwords', async () => {
