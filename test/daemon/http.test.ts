@@ -545,14 +545,18 @@ describe('TLS and basic authentication', () => {
       limits: { maxConnections: 2, maxWaiting: 8 },
     });
     const guess = { authorization: `Basic ${Buffer.from('prom:guess').toString('base64')}` };
-    const guesses = [
-      getFrom(`${s.url}/metrics`, '127.0.0.2', guess).catch(() => null),
-      getFrom(`${s.url}/metrics`, '127.0.0.3', guess).catch(() => null),
-    ];
+    let answered = 0;
+    const guesses = ['127.0.0.2', '127.0.0.3'].map((from) =>
+      getFrom(`${s.url}/metrics`, from, guess).then(
+        () => answered++,
+        () => null, // closed to make room
+      ),
+    );
     await waitForAsync(() => s.stats.connections === 2 && s.stats.requests === 2, 10000, 'two checks');
     // No credentials: no bcrypt, an answer as soon as it has a slot.
     const other = await getFrom(`${s.url}/metrics`, '127.0.0.1');
     assert.equal(other.status, 401);
+    assert.equal(answered, 0, 'served before either check was done');
     assert.ok(s.stats.evicted >= 1, JSON.stringify(s.stats));
     await Promise.all(guesses);
     // One address, two guesses at once: the second is not queued behind the first.
