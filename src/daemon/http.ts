@@ -581,9 +581,13 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
   };
 
   /**
-   * The waiting queue is full: closes the newest waiting connection of the
-   * address holding most (admitted + waiting, the newcomer counted), which
-   * may be the newcomer itself (then false: do not queue it).
+   * The waiting queue is full: closes the oldest waiting connection of the
+   * address holding most (admitted + waiting, the newcomer counted); false
+   * when that is the newcomer's address and none of it waits (the newcomer
+   * is closed). Across addresses: a flood from one address, however steady,
+   * cannot push another's connection out. Within one address (a scraper may
+   * share 127.0.0.1 with the flood) the oldest goes: after a burst of
+   * connections that never send, a scraper that comes next still gets in.
    */
   const dropWaiting = (raw: net.Socket, addr: string): boolean => {
     const held = (a: string) =>
@@ -591,14 +595,18 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
     let worst = addr;
     for (const a of waitingByAddr.keys()) if (held(a) > held(worst)) worst = a;
     stats.refused++;
-    if (worst === addr) {
+    let oldest: net.Socket | undefined;
+    for (const [sock, w] of waiting)
+      if (w.addr === worst) {
+        oldest = sock;
+        break;
+      }
+    if (!oldest) {
       raw.destroy();
       return false;
     }
-    let newest: net.Socket | undefined;
-    for (const [sock, w] of waiting) if (w.addr === worst) newest = sock;
-    unwait(newest!);
-    newest!.destroy();
+    unwait(oldest);
+    oldest.destroy();
     return true;
   };
 
@@ -867,9 +875,7 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
       return;
     }
     // Not read while it waits: its bytes stay in the kernel. A full queue
-    // drops the newest waiting connection of the address holding most: a
-    // flood of connections from one address, however steady, cannot push
-    // the scraper's out.
+    // drops the oldest waiting connection of the address holding most.
     const addr = raw.remoteAddress ?? '?';
     if (waiting.size >= limits.maxWaiting && !dropWaiting(raw, addr)) return;
     const timer = setTimeout(() => {

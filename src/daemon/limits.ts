@@ -76,7 +76,7 @@ export interface HttpLimits {
    * one has a request in progress, or came less than 250 ms ago): they wait,
    * not read (their bytes stay in the kernel), for a free slot, at most
    * headersTimeoutMs. The next admitted is the oldest of the address with
-   * fewest admitted; past this many waiting, the newest waiting connection
+   * fewest admitted; past this many waiting, the oldest waiting connection
    * of the address holding most (admitted + waiting) is closed.
    */
   maxWaiting: number;
