@@ -11,14 +11,14 @@
  *                 server closes them), from 127.0.0.1 (the scraper's own
  *                 address) or 127.0.0.2; a scraper from 127.0.0.1 makes 40
  *                 scrapes, one at a time, each given 5 s
- *   auth          TLS and basic auth (one user, bcrypt cost 10); 16 TLS
- *                 connections pipelining GETs with a wrong password,
+ *   auth          TLS and basic auth (one user, bcrypt cost --cost, 10); 16 TLS
+ *                 connections pipelining GETs with a wrong password (4, then one more per answer),
  *                 reconnecting when closed; the echo socket is pinged every
  *                 20 ms; the scraper (right password) makes 20 scrapes
  * For each: scrapes that failed, their p50, the ping p50/p99, and how many
  * connections the flood opened per second.
  *
- *   node dist/bench/http_lockout.js [--baseline /path/to/old/checkout] [--only idle1|idle2|auth] [--seconds 8]
+ *   node dist/bench/http_lockout.js [--baseline /path/to/old/checkout] [--only idle1|idle2|auth] [--seconds 8] [--cost 10]
  * No root needed.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -46,6 +46,9 @@ async function child(repo: string, webFile: string | undefined, sock: string): P
   const s = await h.serveHttp({
     listen: '127.0.0.1:0',
     limits: limits.httpLimits(),
+    ...(process.env['LOCKOUT_DEBUG']
+      ? { log: (level: string, msg: string, f: unknown) => console.error(level, msg, JSON.stringify(f)) }
+      : {}),
     ...(webFile ? { web: wc.loadWebConfig(webFile) } : {}),
     render: async () => ({
       status: 200,
@@ -59,6 +62,7 @@ async function child(repo: string, webFile: string | undefined, sock: string): P
       c.on('data', (b) => c.write(b));
     })
     .listen(sock, () => process.stdout.write(`${s.address.port}\n`));
+  if (process.env['LOCKOUT_DEBUG']) setInterval(() => console.error(JSON.stringify(s.stats)), 1000);
 }
 
 // --- the parent -----------------------------------------------------------------------------
@@ -67,7 +71,7 @@ interface Pki {
   ca: Buffer;
   web: string;
 }
-function pki(dir: string): Pki {
+function pki(dir: string, cost: number): Pki {
   const o = (...a: string[]) => execFileSync('openssl', a, { cwd: dir, stdio: 'pipe' });
   o(
     'req',
@@ -103,7 +107,7 @@ function pki(dir: string): Pki {
   );
   const hash = execFileSync(
     process.execPath,
-    ['-e', "process.stdout.write(require('bcryptjs').hashSync('right', 10))"],
+    ['-e', `process.stdout.write(require('bcryptjs').hashSync('right', ${cost}))`],
     { cwd: HERE },
   ).toString();
   const web = path.join(dir, 'web.yml');
@@ -166,11 +170,18 @@ function scrape(port: number, secure: Pki | null): Promise<number> {
       },
       (res) => {
         res.resume();
-        res.on('end', () => resolve(res.statusCode === 200 ? performance.now() - t0 : -1));
+        res.on('end', () => {
+          if (res.statusCode !== 200 && process.env.LOCKOUT_DEBUG)
+            console.error('status', res.statusCode, res.headers);
+          resolve(res.statusCode === 200 ? performance.now() - t0 : -1);
+        });
         res.on('error', () => resolve(-1));
       },
     );
-    req.on('error', () => resolve(-1));
+    req.on('error', (e) => {
+      if (process.env.LOCKOUT_DEBUG) console.error('error', e.message, performance.now() - t0);
+      resolve(-1);
+    });
     req.setTimeout(5000, () => req.destroy());
     req.end();
   });
@@ -193,10 +204,10 @@ async function run(repo: string, scenario: string, seconds: number, p: Pki) {
     if (secure) {
       const c = tls.connect(
         { host: '127.0.0.1', port: s.port, localAddress: from, ca: p.ca } as tls.ConnectionOptions,
-        () => c.write(wrong.repeat(8)),
+        () => c.write(wrong.repeat(4)),
       );
       c.on('data', () => {
-        if (c.writableLength === 0) c.write(wrong.repeat(4));
+        if (c.writableLength === 0) c.write(wrong);
       });
       c.on('error', () => {});
       c.on('close', () => on && open());
@@ -252,7 +263,7 @@ async function main(): Promise<void> {
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cgview-lockout-'));
   try {
-    const p = pki(dir);
+    const p = pki(dir, Number(arg('cost') ?? 10));
     const baseline = arg('baseline');
     const builds: Array<[string, string]> = [
       ...(baseline ? [['baseline', path.resolve(baseline)] as [string, string]] : []),

@@ -198,6 +198,8 @@ class Gate extends Duplex {
   /** A request head was handed to the parser and its answer is not finished. */
   #inFlight = false;
   #ended = false;
+  /** The answer said `Connection: close`: no more requests are handed over. */
+  #closing = false;
   #eofPushed = false;
   #stall: NodeJS.Timeout | null = null;
   /** Runs while part of a request head is held and not handed over: Node's headers timeout cannot see those bytes. */
@@ -256,9 +258,24 @@ class Gate extends Duplex {
     this.inner.setKeepAlive(enable, delay);
     return this;
   }
-  /** Node's HTTP server ends a `Connection: close` answer with this. */
+  /**
+   * Node's HTTP server ends a `Connection: close` answer with this: nothing
+   * more of the connection is parsed (what it pipelined is dropped), and the
+   * socket is closed once the answer is written, as net.Socket.destroySoon
+   * does, without waiting for the client's end (a paused socket would not
+   * see it, and would hold its slot).
+   */
   destroySoon(): void {
+    this.#closing = true;
+    this.#held = EMPTY;
     this.end();
+    if (this.writableFinished) this.#closeInner();
+    else this.once('finish', () => this.#closeInner());
+  }
+  #closeInner(): void {
+    const s = this.inner as net.Socket & { destroySoon?: () => void };
+    if (s.destroySoon) s.destroySoon();
+    else s.end(() => s.destroy());
   }
 
   /** The answer to the forwarded request is finished: hand over the next one. */
@@ -268,6 +285,7 @@ class Gate extends Duplex {
   }
 
   #onData(b: Buffer): void {
+    if (this.#closing) return;
     this.#held = this.#held.length ? Buffer.concat([this.#held, b]) : b;
     // Pipelining past the limit: close before any of it reaches the parser.
     let heads = this.#inFlight ? 1 : 0;
@@ -282,7 +300,7 @@ class Gate extends Duplex {
   }
 
   #pump(): void {
-    if (this.destroyed) return;
+    if (this.destroyed || this.#closing) return;
     if (!this.#inFlight && this.#held.length) {
       // Empty lines between requests are allowed (RFC 9112 2.2); drop them here so that they are no head.
       let s = 0;
@@ -524,8 +542,9 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
    * first; none that came less than GRACE_MS ago (a burst of newcomers must
    * not close each other before they are read). In this order: the oldest
    * idle one (no request in progress); one whose request waits for a bcrypt
-   * check (a client without the password must not hold slots with checks
-   * queued behind each other); the newest busy one of an address holding
+   * check, of an address holding more than `forAddr` (a client without the
+   * password must not hold slots with checks queued behind each other); the
+   * newest busy one of an address holding
    * more than its share and more than the newcomer's address `forAddr` (a
    * flood from one address cannot hold every slot with slow requests; the
    * connections of one address do not close each other). False if there is
@@ -540,13 +559,15 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
           evict(c);
           return true;
         }
-    for (const conns of addrs)
+    const mine = byAddr.get(forAddr)?.size ?? 0;
+    for (const conns of addrs) {
+      if (conns.size <= mine) break;
       for (const c of conns)
         if (c.auth && now - c.since >= GRACE_MS) {
           evict(c);
           return true;
         }
-    const mine = byAddr.get(forAddr)?.size ?? 0;
+    }
     for (const conns of addrs) {
       if (conns.size <= limits.maxConnectionsPerAddress || conns.size <= mine + 1) break;
       const past = [...conns].slice(limits.maxConnectionsPerAddress).reverse();
@@ -709,9 +730,9 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
       if (res.destroyed) return;
       if (r !== 'ok') {
         if (r === 'busy') {
-          // Closed: a client that keeps its connection would keep its slot while it retries.
+          // Kept open: answered without bcrypt, and a closed one would come back with a TLS handshake.
           stats.authBusy++;
-          tiny(res, 503, 'busy, try again', { 'retry-after': '1', connection: 'close' });
+          tiny(res, 503, 'busy, try again', { 'retry-after': '1' });
           return;
         }
         stats.unauthorized++;

@@ -352,9 +352,11 @@ function dummyHash(cost: number): string {
  *
  * bcrypt runs in a worker thread (bcrypt-worker.ts), never on the event
  * loop, one check at a time with a short queue: past it the answer is
- * 'busy' (503) rather than a daemon whose CPU any client can take; one
- * remote address (`key`) has at most one check queued or running (more are
- * 'busy'), and a check whose connection went away is dropped from the queue.
+ * 'busy' (503) rather than a daemon whose CPU any client can take. One
+ * remote address (`key`) has at most one check queued or running: its
+ * others wait their turn, in order, outside the queue (one per connection,
+ * so bounded by the connections admitted); a check whose connection went
+ * away is dropped, from its turn or from the queue.
  *
  * Every check costs the same, whatever the user: the password is compared
  * against one hash of each distinct cost configured, the user's own at its
@@ -378,8 +380,8 @@ export class BasicAuth {
   /** The thread the last check ran in (tests: not the event loop's). */
   lastThreadId: number | undefined;
   readonly #queue: Queued[] = [];
-  /** Keys with a check queued or running. */
-  readonly #keys = new Set<string>();
+  /** Per key, the turn of its last check (resolved when that check is done). */
+  readonly #keys = new Map<string, Promise<void>>();
   #worker: Worker | null = null;
   readonly #jobs = new Map<number, (ok: boolean | null) => void>();
   #nextJob = 0;
@@ -416,34 +418,60 @@ export class BasicAuth {
     const cached = this.#cache.get(id);
     if (cached && hash !== undefined && timingSafeEqual(cached, want)) return 'ok';
     if (o.signal?.aborted) return 'busy';
-    if (o.key !== undefined && this.#keys.has(o.key)) return 'busy';
+    const key = o.key;
+    if (key === undefined) return this.#run(user, password, id, want, o.signal);
+    // One check of a key at a time: the others wait their turn here, in order, outside the
+    // bounded queue, so that one address holds at most one place in it.
+    const prev = this.#keys.get(key);
+    let release!: () => void;
+    const mine = new Promise<void>((r) => {
+      release = r;
+    });
+    this.#keys.set(key, mine);
+    let turn = prev === undefined;
+    try {
+      if (prev) turn = await untilOrAbort(prev, o.signal);
+      if (!turn) return 'busy';
+      return await this.#run(user, password, id, want, o.signal);
+    } finally {
+      // A check dropped before its turn hands the turn on only when the one before it is done.
+      if (turn || !prev) release();
+      else void prev.then(release);
+      void mine.then(() => {
+        if (this.#keys.get(key) === mine) this.#keys.delete(key);
+      });
+    }
+  }
+
+  async #run(
+    user: string,
+    password: string,
+    id: string,
+    want: Buffer,
+    signal: AbortSignal | undefined,
+  ): Promise<AuthResult> {
+    const hash = this.#users.get(user);
     if (this.#running >= this.limits.concurrency && this.#queue.length >= this.limits.maxQueued)
       return 'busy';
-    const key = o.key;
-    if (key !== undefined) this.#keys.add(key);
+    if (this.#running >= this.limits.concurrency && !(await this.#wait(signal))) return 'busy';
+    this.#running++;
+    this.bcryptRuns++;
+    let ok: boolean | null;
     try {
-      if (this.#running >= this.limits.concurrency && !(await this.#wait(o.signal))) return 'busy';
-      this.#running++;
-      this.bcryptRuns++;
-      let ok: boolean | null;
-      try {
-        const c = hash === undefined ? -1 : cost(hash);
-        const hashes = this.#costs.map((k) => (k.cost === c ? hash! : k.dummy));
-        for (const k of this.#costs) this.bcryptRounds += 2 ** k.cost;
-        ok = await this.#compare(
-          password,
-          hashes,
-          this.#costs.findIndex((k) => k.cost === c),
-        );
-      } finally {
-        this.#running--;
-        this.#next();
-      }
-      if (ok === null) return 'busy'; // the worker died; the next check starts another
-      if (!ok || hash === undefined) return 'wrong';
+      const c = hash === undefined ? -1 : cost(hash);
+      const hashes = this.#costs.map((k) => (k.cost === c ? hash! : k.dummy));
+      for (const k of this.#costs) this.bcryptRounds += 2 ** k.cost;
+      ok = await this.#compare(
+        password,
+        hashes,
+        this.#costs.findIndex((k) => k.cost === c),
+      );
     } finally {
-      if (key !== undefined) this.#keys.delete(key);
+      this.#running--;
+      this.#next();
     }
+    if (ok === null) return 'busy'; // the worker died; the next check starts another
+    if (!ok || hash === undefined) return 'wrong';
     this.#cache.delete(id);
     this.#cache.set(id, want);
     if (this.#cache.size > this.limits.maxCached) this.#cache.delete(this.#cache.keys().next().value!);
@@ -521,6 +549,20 @@ export class BasicAuth {
   #mac(s: string): Buffer {
     return createHmac('sha256', this.#key).update(s, 'utf8').digest();
   }
+}
+
+/** True when `p` settles, false if `signal` aborts first. */
+function untilOrAbort(p: Promise<void>, signal: AbortSignal | undefined): Promise<boolean> {
+  if (!signal) return p.then(() => true);
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise<boolean>((resolve) => {
+    const onAbort = () => resolve(false);
+    signal.addEventListener('abort', onAbort, { once: true });
+    void p.then(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    });
+  });
 }
 
 function cost(hash: string): number {

@@ -276,22 +276,34 @@ describe('basic authentication', () => {
     }
   });
 
-  it('one check at a time per key (remote address); a dropped check leaves the queue', async () => {
-    const auth = new BasicAuth(new Map([['prom', hashOf('pw', 6)]]));
+  it('one check at a time per key (remote address): the others wait their turn outside the queue; dropped checks never run', async () => {
+    const auth = new BasicAuth(new Map([['prom', hashOf('pw', 6)]]), {
+      maxCached: 4,
+      maxQueued: 1,
+      concurrency: 1,
+    });
     try {
-      const same = await Promise.all([
-        auth.verify('prom', 'a', { key: 'A' }),
-        auth.verify('prom', 'b', { key: 'A' }),
-        auth.verify('prom', 'c', { key: 'B' }),
+      // A1 runs, A2 and A3 wait for A's turn (not in the queue), B takes the one queue place, C finds it full.
+      const all = await Promise.all([
+        auth.verify('prom', 'a1', { key: 'A' }),
+        auth.verify('prom', 'a2', { key: 'A' }),
+        auth.verify('prom', 'a3', { key: 'A' }),
+        auth.verify('prom', 'b', { key: 'B' }),
+        auth.verify('prom', 'c', { key: 'C' }),
       ]);
-      assert.deepEqual(same, ['wrong', 'busy', 'wrong']);
-      const runs = auth.bcryptRuns;
+      assert.deepEqual(all, ['wrong', 'wrong', 'wrong', 'wrong', 'busy']);
+      assert.equal(auth.bcryptRuns, 4);
+      // Dropped from the queue, and dropped while waiting for its key's turn: neither runs.
       const ac = new AbortController();
-      const first = auth.verify('prom', 'd', { key: 'C' });
-      const dropped = auth.verify('prom', 'e', { key: 'D', signal: ac.signal });
+      const ac2 = new AbortController();
+      const first = auth.verify('prom', 'd', { key: 'D' });
+      const queued = auth.verify('prom', 'e', { key: 'E', signal: ac.signal });
+      const turn = auth.verify('prom', 'd2', { key: 'D', signal: ac2.signal });
+      const after = auth.verify('prom', 'd3', { key: 'D' });
       ac.abort();
-      assert.deepEqual(await Promise.all([first, dropped]), ['wrong', 'busy']);
-      assert.equal(auth.bcryptRuns, runs + 1, 'the dropped check never ran');
+      ac2.abort();
+      assert.deepEqual(await Promise.all([first, queued, turn, after]), ['wrong', 'busy', 'busy', 'wrong']);
+      assert.equal(auth.bcryptRuns, 6, 'the dropped checks never ran');
     } finally {
       auth.close();
     }
