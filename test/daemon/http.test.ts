@@ -13,6 +13,7 @@ import { after, describe, it } from 'node:test';
 import { webOptions } from '../../src/cli/daemon.js';
 import { type HttpServer, parseListen, type Rendered, Router, serveHttp } from '../../src/daemon/http.js';
 import { HTTP_LIMITS, type HttpLimits } from '../../src/daemon/limits.js';
+import type { Logger } from '../../src/daemon/log.js';
 import { parseWebConfig } from '../../src/daemon/webconfig.js';
 import { CgviewError } from '../../src/errors.js';
 import { waitForAsync } from '../daemon.js';
@@ -37,9 +38,11 @@ async function start(
     render?: (req: { accept?: string }) => Promise<Rendered>;
     router?: Router;
     web?: string;
+    log?: Logger;
   } = {},
 ): Promise<HttpServer> {
   const s = await serveHttp({
+    ...(o.log ? { log: o.log } : {}),
     listen: o.listen ?? '127.0.0.1:0',
     limits: { ...HTTP_LIMITS, ...o.limits },
     render: o.render ?? (async () => text('cgview_up 1\n')),
@@ -199,6 +202,18 @@ describe('routes', () => {
     lf.sock.write('GET /metrics HTTP/1.1\nHost: x\n\n');
     await waitForAsync(() => lf.closed(), 5000, 'closed after bare LFs');
     assert.match(lf.data(), /^HTTP\/1.1 400 /);
+  });
+
+  it('a route that fails at every request: 500s, logged at most 10 lines a minute', async () => {
+    const router = new Router();
+    router.add('/boom', () => {
+      throw new Error('boom');
+    });
+    const lines: string[] = [];
+    const s = await start({ router, log: (_level, msg) => lines.push(msg) });
+    for (let i = 0; i < 30; i++) assert.equal((await get(`${s.url}/boom`)).status, 500);
+    const failed = lines.filter((m) => m.startsWith('HTTP request failed'));
+    assert.equal(failed.length, 10, lines.join('\n'));
   });
 
   it('addRoute: prefixes, the most specific first, false falls through to 404', async () => {
@@ -415,6 +430,27 @@ describe('pipelining and slow clients', () => {
     }
   });
 
+  it('an address holding every slot with requests in progress, past its share, makes room for another address', async () => {
+    const router = new Router();
+    router.add('/hang', () => true); // takes the request, never answers
+    const s = await start({ router, limits: { maxConnections: 4, maxConnectionsPerAddress: 2 } });
+    const hogs = Array.from({ length: 4 }, () => {
+      const c = tcp(s.address.port, '127.0.0.1', '127.0.0.2');
+      c.sock.write('GET /hang HTTP/1.1\r\nHost: x\r\n\r\n');
+      return c;
+    });
+    try {
+      await waitForAsync(() => s.stats.requests === 4, 10000, 'four requests in progress');
+      await sleep(300); // past the grace of newcomers
+      const a = await getFrom(`${s.url}/metrics`, '127.0.0.1');
+      assert.equal(a.status, 200);
+      assert.equal(s.stats.evicted, 1);
+      assert.equal(hogs.filter((c) => c.closed()).length, 1, 'one of the four closed');
+    } finally {
+      for (const c of hogs) c.sock.destroy();
+    }
+  });
+
   it('an answer not finished within CGVIEW_HTTP_ANSWER_TIMEOUT_MS closes its connection; event streams are exempt', async () => {
     const router = new Router();
     router.add('/hang', () => true); // takes the request, never answers
@@ -536,6 +572,26 @@ describe('TLS and basic authentication', () => {
     await waitForAsync(() => m.data().split('HTTP/1.1 401').length - 1 === 2, 10000, 'two 401s');
     assert.ok(!m.closed());
     m.sock.destroy();
+  });
+
+  it('after a Connection: close answer the slot is freed even if the client never ends its side', async () => {
+    const s = await start({ web: `basic_auth_users:\n  prom: ${hash}\n` });
+    const auth = `Basic ${Buffer.from('prom:guess').toString('base64')}`;
+    // Half-open client: it never sends its FIN; the rest of what it pipelined waits unread.
+    const c = net.connect({ port: s.address.port, host: '127.0.0.1', allowHalfOpen: true });
+    let data = '';
+    c.on('data', (b) => {
+      data += b;
+    });
+    c.on('error', () => {});
+    c.write(`GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\n\r\n`.repeat(4));
+    try {
+      await waitForAsync(() => data.includes('401'), 10000, 'the 401');
+      await waitForAsync(() => s.stats.connections === 0, 10000, 'the slot freed');
+      assert.equal(data.split('HTTP/1.1 ').length - 1, 1, 'nothing it pipelined after is answered');
+    } finally {
+      c.destroy();
+    }
   });
 
   it('connections waiting for a bcrypt check make room for others; one check at a time per address', async () => {
