@@ -544,11 +544,10 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
    * idle one (no request in progress); one whose request waits for a bcrypt
    * check, of an address holding more than `forAddr` (a client without the
    * password must not hold slots with checks queued behind each other); the
-   * newest busy one of an address holding
-   * more than its share and more than the newcomer's address `forAddr` (a
-   * flood from one address cannot hold every slot with slow requests; the
-   * connections of one address do not close each other). False if there is
-   * none.
+   * newest busy one of an address holding more than its share and more than
+   * `forAddr` + 1 (a flood from one address cannot hold every slot with slow
+   * requests; the connections of one address do not close each other).
+   * False if there is none.
    */
   const makeRoom = (forAddr: string): boolean => {
     const now = Date.now();
