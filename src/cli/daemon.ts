@@ -202,10 +202,14 @@ export async function daemon(argv: string[]): Promise<number> {
         basicAuth: (webConfig?.users.size ?? 0) > 0,
       });
       const a = metrics.address.address;
-      if (!webConfig && !(a.startsWith('127.') || a === '::1'))
-        log('warn', 'listening beyond loopback without --web-config: whoever reaches it reads every metric', {
-          url: metrics.url,
-        });
+      // A --web-config with neither TLS nor users protects nothing (headers only).
+      const guarded = webConfig !== undefined && (webConfig.tls !== undefined || webConfig.users.size > 0);
+      if (!guarded && !(a.startsWith('127.') || a === '::1'))
+        log(
+          'warn',
+          'listening beyond loopback without --web-config TLS or users: whoever reaches it reads every metric',
+          { url: metrics.url },
+        );
     }
   } catch (e) {
     dashboard?.stop();

@@ -115,8 +115,10 @@ export interface HttpStats {
   accepted: number;
   /** Closed on arrival (no slot, no room in the waiting queue), or closed while waiting. */
   refused: number;
-  /** Idle connections closed to make room for a newcomer. */
+  /** Connections closed to make room for a newcomer (idle ones, waiting on bcrypt, or past their address's share). */
   evicted: number;
+  /** Closed: the answer was not finished within answerTimeoutMs of its request. */
+  answerTimeouts: number;
   /** Closed: no request within firstRequestMs. */
   firstRequestTimeouts: number;
   /** Closed: pipelined more than maxPipelined, or queued more than maxQueuedWriteBytes, or stopped reading. */
@@ -198,6 +200,8 @@ class Gate extends Duplex {
   /** A request head was handed to the parser and its answer is not finished. */
   #inFlight = false;
   #ended = false;
+  /** The answer said `Connection: close`: no more requests are handed over. */
+  #closing = false;
   #eofPushed = false;
   #stall: NodeJS.Timeout | null = null;
   /** Runs while part of a request head is held and not handed over: Node's headers timeout cannot see those bytes. */
@@ -256,9 +260,24 @@ class Gate extends Duplex {
     this.inner.setKeepAlive(enable, delay);
     return this;
   }
-  /** Node's HTTP server ends a `Connection: close` answer with this. */
+  /**
+   * Node's HTTP server ends a `Connection: close` answer with this: nothing
+   * more of the connection is parsed (what it pipelined is dropped), and the
+   * socket is closed once the answer is written, as net.Socket.destroySoon
+   * does, without waiting for the client's end (a paused socket would not
+   * see it, and would hold its slot).
+   */
   destroySoon(): void {
+    this.#closing = true;
+    this.#held = EMPTY;
     this.end();
+    if (this.writableFinished) this.#closeInner();
+    else this.once('finish', () => this.#closeInner());
+  }
+  #closeInner(): void {
+    const s = this.inner as net.Socket & { destroySoon?: () => void };
+    if (s.destroySoon) s.destroySoon();
+    else s.end(() => s.destroy());
   }
 
   /** The answer to the forwarded request is finished: hand over the next one. */
@@ -268,6 +287,7 @@ class Gate extends Duplex {
   }
 
   #onData(b: Buffer): void {
+    if (this.#closing) return;
     this.#held = this.#held.length ? Buffer.concat([this.#held, b]) : b;
     // Pipelining past the limit: close before any of it reaches the parser.
     let heads = this.#inFlight ? 1 : 0;
@@ -282,7 +302,7 @@ class Gate extends Duplex {
   }
 
   #pump(): void {
-    if (this.destroyed) return;
+    if (this.destroyed || this.#closing) return;
     if (!this.#inFlight && this.#held.length) {
       // Empty lines between requests are allowed (RFC 9112 2.2); drop them here so that they are no head.
       let s = 0;
@@ -436,6 +456,14 @@ interface Conn {
   since: number;
   /** It had a request answered: idle now means keep-alive idle. */
   served: boolean;
+  /** Its request waits for a bcrypt check: may be closed to make room (the check is dropped if not begun). */
+  auth: AbortController | null;
+}
+
+/** A connection accepted past the total, not read yet. */
+interface Waiter {
+  addr: string;
+  timer: NodeJS.Timeout;
 }
 
 /** Starts the --listen server. Throws E_BAD_INPUT (address, web config), or the listen error. */
@@ -447,6 +475,8 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
   const web = o.web;
   const auth = web && web.users.size > 0 ? new BasicAuth(web.users) : null;
   const refusals = new RateLimitedLog(log, 10);
+  /** Failures of request handling: a bug any client can trigger at every request must not flood the log. */
+  const failures = new RateLimitedLog(log, 10, 'error');
   const scrapes = new Semaphore(limits.maxScrapes);
   const stats: HttpStats = {
     connections: 0,
@@ -460,6 +490,7 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
     unauthorized: 0,
     authBusy: 0,
     tlsErrors: 0,
+    answerTimeouts: 0,
   };
   const gateLimits: GateLimits = {
     headersTimeoutMs: limits.headersTimeoutMs,
@@ -473,7 +504,20 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
   const open = new Map<net.Socket, Conn>();
   const byAddr = new Map<string, Set<Conn>>();
   /** Accepted past the total when none could make room: not read, oldest first. */
-  const waiting = new Map<net.Socket, NodeJS.Timeout>();
+  const waiting = new Map<net.Socket, Waiter>();
+  /** Of `waiting`, per remote address. */
+  const waitingByAddr = new Map<string, number>();
+  const unwait = (sock: net.Socket): Waiter | undefined => {
+    const w = waiting.get(sock);
+    if (!w) return undefined;
+    clearTimeout(w.timer);
+    waiting.delete(sock);
+    const n = (waitingByAddr.get(w.addr) ?? 1) - 1;
+    if (n > 0) waitingByAddr.set(w.addr, n);
+    else waitingByAddr.delete(w.addr);
+    stats.waiting = waiting.size;
+    return w;
+  };
   const byGate = new WeakMap<Duplex, Conn>();
 
   const forget = (c: Conn) => {
@@ -489,38 +533,115 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
     pumpWaiting();
   };
 
+  const evict = (c: Conn) => {
+    stats.evicted++;
+    c.auth?.abort();
+    c.raw.destroy();
+    c.gate?.destroy();
+    forget(c);
+  };
   /**
-   * Closes the oldest idle connection of the address holding most: one
-   * without a request in progress that was served already or has had
-   * GRACE_MS to send its request (a burst of newcomers must not close each
-   * other before they are read). False if there is none.
+   * Closes one connection to make room, from the address holding most
+   * first; none that came less than GRACE_MS ago (a burst of newcomers must
+   * not close each other before they are read). In this order: the oldest
+   * idle one (no request in progress); one whose request waits for a bcrypt
+   * check, of an address holding more than `forAddr` (a client without the
+   * password must not hold slots with checks queued behind each other); the
+   * newest busy one of an address holding more than its share and more than
+   * `forAddr` + 1 (a flood from one address cannot hold every slot with slow
+   * requests; the connections of one address do not close each other).
+   * False if there is none.
    */
-  const makeRoom = (): boolean => {
+  const makeRoom = (forAddr: string): boolean => {
     const now = Date.now();
     const addrs = [...byAddr.values()].sort((x, y) => y.size - x.size);
     for (const conns of addrs)
       for (const c of conns)
         if (!c.gate?.busy && (c.served || now - c.since >= GRACE_MS)) {
-          stats.evicted++;
-          c.raw.destroy();
-          c.gate?.destroy();
-          forget(c);
+          evict(c);
           return true;
         }
+    const mine = byAddr.get(forAddr)?.size ?? 0;
+    for (const conns of addrs) {
+      if (conns.size <= mine) break;
+      for (const c of conns)
+        if (c.auth && now - c.since >= GRACE_MS) {
+          evict(c);
+          return true;
+        }
+    }
+    for (const conns of addrs) {
+      if (conns.size <= limits.maxConnectionsPerAddress || conns.size <= mine + 1) break;
+      const past = [...conns].slice(limits.maxConnectionsPerAddress).reverse();
+      for (const c of past)
+        if (now - c.since >= GRACE_MS) {
+          evict(c);
+          return true;
+        }
+    }
     return false;
   };
 
+  /**
+   * The waiting connection to admit next: the oldest of the address with
+   * fewest connections admitted (then fewest waiting), so that a flood from
+   * one address does not queue ahead of everyone else.
+   */
+  const nextWaiting = (): net.Socket | undefined => {
+    let best: net.Socket | undefined;
+    let bestKey = [Infinity, Infinity];
+    const seen = new Set<string>();
+    for (const [sock, w] of waiting) {
+      if (seen.has(w.addr)) continue; // the oldest of each address only
+      seen.add(w.addr);
+      const key = [byAddr.get(w.addr)?.size ?? 0, waitingByAddr.get(w.addr) ?? 0];
+      if (key[0]! < bestKey[0]! || (key[0] === bestKey[0] && key[1]! < bestKey[1]!)) {
+        best = sock;
+        bestKey = key;
+      }
+    }
+    return best;
+  };
+
+  /**
+   * The waiting queue is full: closes the oldest waiting connection of the
+   * address holding most (admitted + waiting, the newcomer counted); false
+   * when that is the newcomer's address and none of it waits (the newcomer
+   * is closed). Across addresses: a flood from one address, however steady,
+   * cannot push another's connection out. Within one address (a scraper may
+   * share 127.0.0.1 with the flood) the oldest goes: after a burst of
+   * connections that never send, a scraper that comes next still gets in.
+   */
+  const dropWaiting = (raw: net.Socket, addr: string): boolean => {
+    const held = (a: string) =>
+      (byAddr.get(a)?.size ?? 0) + (waitingByAddr.get(a) ?? 0) + (a === addr ? 1 : 0);
+    let worst = addr;
+    for (const a of waitingByAddr.keys()) if (held(a) > held(worst)) worst = a;
+    stats.refused++;
+    let oldest: net.Socket | undefined;
+    for (const [sock, w] of waiting)
+      if (w.addr === worst) {
+        oldest = sock;
+        break;
+      }
+    if (!oldest) {
+      raw.destroy();
+      return false;
+    }
+    unwait(oldest);
+    oldest.destroy();
+    return true;
+  };
+
   let pumpTimer: NodeJS.Timeout | null = null;
-  /** Admits waiting connections, oldest first, while there are slots or room can be made. */
+  /** Admits waiting connections (nextWaiting's order) while there are slots or room can be made. */
   function pumpWaiting(): void {
     while (waiting.size) {
-      if (open.size >= limits.maxConnections && !makeRoom()) break;
+      if (open.size >= limits.maxConnections && !makeRoom(waiting.get(nextWaiting()!)!.addr)) break;
       // makeRoom's forget() may have admitted some already.
       if (!waiting.size || open.size >= limits.maxConnections) continue;
-      const [sock, timer] = waiting.entries().next().value!;
-      clearTimeout(timer);
-      waiting.delete(sock);
-      stats.waiting = waiting.size;
+      const sock = nextWaiting()!;
+      unwait(sock);
       if (!sock.destroyed) admit(sock);
     }
     // Connections become idle enough to make room with time: look again soon.
@@ -563,31 +684,66 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
     }
     stats.requests++;
     gate.pending++;
+    // A total deadline per answer: authentication, rendering and sending included.
+    const deadline = setTimeout(() => {
+      // An event stream (the dashboard's /api/v1/events) is answered for as long as it is open; its
+      // route bounds it (clients, queued bytes). It is past authentication once its head is sent.
+      // (writeHead's headers are not kept for getHeader: the head as sent says it.)
+      const head = (res as http.ServerResponse & { _header?: string | null })._header ?? '';
+      if (res.headersSent && /^content-type:[ \t]*text\/event-stream/im.test(head)) return;
+      stats.answerTimeouts++;
+      refusals.write('HTTP answer not finished in time; connection closed', {
+        addr: req.socket.remoteAddress,
+        url: req.url?.slice(0, 200),
+        ms: limits.answerTimeoutMs,
+      });
+      if (conn) conn.auth?.abort();
+      res.destroy();
+      gate.destroy();
+    }, limits.answerTimeoutMs);
     res.once('close', () => {
+      clearTimeout(deadline);
       gate.pending--;
       if (gate.pending === 0) gate.answered();
     });
-    handle(req, res).catch((e: unknown) => {
-      log('error', 'HTTP request failed', { url: req.url?.slice(0, 200), error: e });
+    handle(req, res, conn).catch((e: unknown) => {
+      failures.write('HTTP request failed', { url: req.url?.slice(0, 200), error: e });
       if (!res.headersSent) tiny(res, 500, 'internal error', { connection: 'close' });
       else res.destroy();
     });
   });
 
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  async function handle(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    conn: Conn | undefined,
+  ): Promise<void> {
     for (const [k, v] of Object.entries(web?.headers ?? {})) res.setHeader(k, v);
     if (auth) {
-      const r: AuthResult = await auth.check(req.headers.authorization);
+      const addr = req.socket.remoteAddress ?? '?';
+      const ac = new AbortController();
+      if (conn) conn.auth = ac;
+      let r: AuthResult;
+      try {
+        r = await auth.check(req.headers.authorization, { key: addr, signal: ac.signal });
+      } finally {
+        if (conn) conn.auth = null;
+      }
+      if (res.destroyed) return;
       if (r !== 'ok') {
-        const addr = req.socket.remoteAddress;
         if (r === 'busy') {
+          // Kept open: answered without bcrypt, and a closed one would come back with a TLS handshake.
           stats.authBusy++;
           tiny(res, 503, 'busy, try again', { 'retry-after': '1' });
           return;
         }
         stats.unauthorized++;
         if (r !== 'missing') refusals.write('HTTP request refused: wrong credentials', { addr, reason: r });
-        tiny(res, 401, 'unauthorized', { 'www-authenticate': 'Basic realm="cgview", charset="UTF-8"' });
+        // A failed password closes the connection: no more guesses pipelined on it.
+        tiny(res, 401, 'unauthorized', {
+          'www-authenticate': 'Basic realm="cgview", charset="UTF-8"',
+          ...(r === 'wrong' ? { connection: 'close' } : {}),
+        });
         return;
       }
     }
@@ -712,6 +868,7 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
       gone: false,
       since: Date.now(),
       served: false,
+      auth: null,
     };
     // Not unref'd: the server keeps the process alive anyway; cleared on the first request or close.
     c.firstTimer = setTimeout(() => {
@@ -742,31 +899,18 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
       return;
     }
     // Not read while it waits: its bytes stay in the kernel. A full queue
-    // drops the connection that has waited longest: after a burst of
-    // connections that never send, a scraper that comes next still gets in.
-    if (waiting.size >= limits.maxWaiting) {
-      const [oldest, t] = waiting.entries().next().value!;
-      clearTimeout(t);
-      waiting.delete(oldest);
-      stats.refused++;
-      oldest.destroy();
-    }
+    // drops the oldest waiting connection of the address holding most.
+    const addr = raw.remoteAddress ?? '?';
+    if (waiting.size >= limits.maxWaiting && !dropWaiting(raw, addr)) return;
     const timer = setTimeout(() => {
-      waiting.delete(raw);
-      stats.waiting = waiting.size;
+      unwait(raw);
       stats.refused++;
       raw.destroy();
     }, limits.headersTimeoutMs);
-    waiting.set(raw, timer);
+    waiting.set(raw, { addr, timer });
+    waitingByAddr.set(addr, (waitingByAddr.get(addr) ?? 0) + 1);
     stats.waiting = waiting.size;
-    raw.once('close', () => {
-      const t = waiting.get(raw);
-      if (t) {
-        clearTimeout(t);
-        waiting.delete(raw);
-        stats.waiting = waiting.size;
-      }
-    });
+    raw.once('close', () => unwait(raw));
     pumpWaiting();
   });
   await new Promise<void>((resolve, reject) => {
@@ -786,10 +930,13 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
     close() {
       front.close();
       if (pumpTimer) clearTimeout(pumpTimer);
-      for (const [sock, t] of waiting) {
-        clearTimeout(t);
+      for (const [sock, w] of waiting) {
+        clearTimeout(w.timer);
         sock.destroy();
       }
+      waiting.clear();
+      waitingByAddr.clear();
+      auth?.close();
       for (const c of [...open.values()]) {
         c.raw.destroy();
         c.gate?.destroy();

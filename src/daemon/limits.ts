@@ -48,9 +48,10 @@ export interface HttpLimits {
   /** Bytes of request headers (431 beyond). */
   maxHeaderBytes: number;
   /**
-   * Connections at once. A newcomer past it makes room by closing the oldest
-   * connection with no request in progress of the address holding most
-   * connections; if there is none it is closed at once.
+   * Connections at once. A newcomer past it makes room by closing, of the
+   * address holding most connections, the oldest with no request in
+   * progress, else one whose request waits for a bcrypt check, else the
+   * newest past the address's share; if there is none it waits (maxWaiting).
    */
   maxConnections: number;
   /**
@@ -73,10 +74,14 @@ export interface HttpLimits {
   /**
    * Connections accepted past maxConnections when none can make room (every
    * one has a request in progress, or came less than 250 ms ago): they wait,
-   * not read (their bytes stay in the kernel), for a free slot, oldest first,
-   * at most headersTimeoutMs; past this many the one waiting longest is closed.
+   * not read (their bytes stay in the kernel), for a free slot, at most
+   * headersTimeoutMs. The next admitted is the oldest of the address with
+   * fewest admitted; past this many waiting, the oldest waiting connection
+   * of the address holding most (admitted + waiting) is closed.
    */
   maxWaiting: number;
+  /** Time from a request's head to the end of its answer (bcrypt, render and sending); then the connection is closed. */
+  answerTimeoutMs: number;
   /** A connection whose answer has not moved for this long (the client stopped reading) is closed. */
   writeStallMs: number;
   /**
@@ -110,11 +115,13 @@ export const HTTP_LIMITS: HttpLimits = {
   keepAliveTimeoutMs: 5_000,
   idleMs: 60_000,
   maxHeaderBytes: 16 << 10,
-  maxConnections: 16,
+  // An admitted idle connection holds a socket and at most one read chunk and one request head (16 KiB).
+  maxConnections: 64,
   maxConnectionsPerAddress: 8,
   firstRequestMs: 5_000,
   maxPipelined: 16,
   maxWaiting: 64,
+  answerTimeoutMs: 30_000,
   writeStallMs: 10_000,
   maxQueuedWriteBytes: 4 << 20,
   maxScrapes: 2,
@@ -146,6 +153,7 @@ const HTTP_ENV: Record<keyof HttpLimits, string> = {
   firstRequestMs: 'CGVIEW_HTTP_FIRST_REQUEST_MS',
   maxPipelined: 'CGVIEW_HTTP_MAX_PIPELINED',
   maxWaiting: 'CGVIEW_HTTP_MAX_WAITING',
+  answerTimeoutMs: 'CGVIEW_HTTP_ANSWER_TIMEOUT_MS',
   writeStallMs: 'CGVIEW_HTTP_WRITE_STALL_MS',
   maxQueuedWriteBytes: 'CGVIEW_HTTP_MAX_QUEUED_WRITE_BYTES',
   maxScrapes: 'CGVIEW_HTTP_MAX_SCRAPES',

@@ -7,11 +7,13 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import tls from 'node:tls';
-import bcrypt from 'bcryptjs';
+import { Worker } from 'node:worker_threads';
 import { isMap, isScalar, LineCounter, type Node, parseDocument, type YAMLMap } from 'yaml';
 import { CgviewError } from '../errors.js';
+import type { BcryptAnswer, BcryptJob } from './bcrypt-worker.js';
 import type { Logger } from './log.js';
 
 /** client_auth_type of the toolkit (Go's tls.ClientAuthType names). */
@@ -75,7 +77,11 @@ const UNSUPPORTED: Record<string, string[]> = {
   ],
   '': ['rate_limit'],
 };
-const BCRYPT = /^\$2[aby]?\$(\d\d)\$[./A-Za-z0-9]{53}$/;
+/** A bcrypt hash: $2a$, $2b$ or $2y$ (htpasswd -B), a cost of two digits, 22 characters of salt, 31 of hash. */
+const BCRYPT = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/;
+/** The costs bcrypt takes (bcryptjs refuses the others: such a hash would never match). */
+const MIN_COST = 4;
+const MAX_COST = 31;
 /** Configs larger than this are not web configs. */
 const MAX_FILE_BYTES = 1 << 20;
 
@@ -131,10 +137,13 @@ export function parseWebConfig(text: string, file: string): WebConfig {
     if (!isMap(node)) throw fail(node as Node, `${where} must be a mapping`);
     return (node as YAMLMap).items.map((p) => {
       const k = p.key as Node;
-      // YAML reads `123:` as a number; a user name of digits is still a name.
-      if (!isScalar(k) || (typeof k.value !== 'string' && typeof k.value !== 'number'))
-        throw fail(k, `${where}: keys must be strings`);
-      return { key: String(k.value), keyNode: k, value: p.value };
+      if (!isScalar(k)) throw fail(k, `${where}: keys must be strings`);
+      // YAML reads `0x10:` as 16 and `1.50:` as 1.5: a plain key is taken as written, a user name
+      // of digits is still that name. Quoted keys are strings already.
+      if (k.type === 'PLAIN' && typeof k.source === 'string' && k.source !== '')
+        return { key: k.source, keyNode: k, value: p.value };
+      if (typeof k.value !== 'string') throw fail(k, `${where}: keys must be strings`);
+      return { key: k.value, keyNode: k, value: p.value };
     });
   };
   const unknown = (section: string, key: string, node: Node) => {
@@ -226,7 +235,13 @@ export function parseWebConfig(text: string, file: string): WebConfig {
         if (!BCRYPT.test(hash))
           throw fail(
             p.value as Node,
-            `basic_auth_users.${p.key} is not a bcrypt hash ($2y$10$... of 60 characters)`,
+            `basic_auth_users.${p.key} is not a bcrypt hash ($2a$, $2b$ or $2y$, e.g. $2y$10$... of 60 characters)`,
+          );
+        const c = cost(hash);
+        if (c < MIN_COST || c > MAX_COST)
+          throw fail(
+            p.value as Node,
+            `basic_auth_users.${p.key}: bcrypt cost ${String(c).padStart(2, '0')} is outside ${String(MIN_COST).padStart(2, '0')}-${MAX_COST} (such a hash never matches)`,
           );
         cfg.users.set(p.key, hash);
       }
@@ -248,8 +263,18 @@ export function parseWebConfig(text: string, file: string): WebConfig {
               `http_server_config.headers: ${h.key} cannot be set (allowed: ${HEADERS.join(', ')})`,
             );
           const v = str(h.value, `http_server_config.headers.${h.key}`);
-          if (/[\r\n\0]/.test(v))
-            throw fail(h.value as Node, `http_server_config.headers.${h.key}: a line break`);
+          // What Node's HTTP server would refuse at every answer (a line break, a character past
+          // U+00FF such as an em dash) is refused here, at start-up.
+          try {
+            http.validateHeaderName(name);
+            http.validateHeaderValue(name, v);
+          } catch (e) {
+            throw fail(
+              h.value as Node,
+              `http_server_config.headers.${h.key}: not a valid header value (${(e as Error).message}; ` +
+                'use printable ASCII)',
+            );
+          }
           cfg.headers[name] = v;
         }
       }
@@ -299,41 +324,81 @@ export function tlsContextOptions(t: TlsConfig): tls.TlsOptions {
 /** Why a request was not let in. */
 export type AuthResult = 'ok' | 'missing' | 'malformed' | 'wrong' | 'busy';
 
+/** How a check is made: `key` (the remote address) has at most one bcrypt check at a time; `signal` drops it. */
+export interface CheckOptions {
+  key?: string;
+  signal?: AbortSignal;
+}
+
+interface Queued {
+  start: (go: boolean) => void;
+  signal: AbortSignal | undefined;
+}
+
+/** A syntactically valid bcrypt hash of `cost` with random salt and digest: it matches no password. */
+function dummyHash(cost: number): string {
+  const abc = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  const r = randomBytes(53);
+  let out = '';
+  for (const b of r) out += abc[b % 64];
+  return `$2b$${String(cost).padStart(2, '0')}$${out}`;
+}
+
 /**
  * Checks `Authorization: Basic` against bcrypt hashes. A right password is
  * remembered (keyed by an HMAC of user and password under a key made at
  * start, compared in constant time) so that a scraper pays bcrypt once, not
- * at every scrape; an unknown user is checked against a real hash of the
- * same cost, so it costs what a known one does. bcrypt runs one at a time
- * with a short queue: past it the answer is 'busy' (503) rather than a
- * daemon whose CPU any client can take.
+ * at every scrape.
+ *
+ * bcrypt runs in a worker thread (bcrypt-worker.ts), never on the event
+ * loop, one check at a time with a short queue: past it the answer is
+ * 'busy' (503) rather than a daemon whose CPU any client can take. One
+ * remote address (`key`) has at most one check queued or running: its
+ * others wait their turn, in order, outside the queue (one per connection,
+ * so bounded by the connections admitted); a check whose connection went
+ * away is dropped, from its turn or from the queue.
+ *
+ * Every check costs the same, whatever the user: the password is compared
+ * against one hash of each distinct cost configured, the user's own at its
+ * cost and dummies (random salt, matching nothing) at the others; an unknown
+ * user gets dummies only. So a check costs the sum of 2^cost over the
+ * distinct costs (at most twice the costliest), and neither an unknown user
+ * nor a user with a cheaper hash answers sooner.
  */
 export class BasicAuth {
   readonly #users: Map<string, string>;
   readonly #key = randomBytes(32);
   /** HMAC(user) → HMAC(user, password) of a verified pair, oldest first. */
   readonly #cache = new Map<string, Buffer>();
-  readonly #dummy: string;
+  /** The distinct costs configured, ascending, each with a dummy hash. */
+  readonly #costs: Array<{ cost: number; dummy: string }>;
   #running = 0;
-  /** bcrypt computations so far (tests: an unknown user costs one, a remembered password none). */
+  /** bcrypt checks so far (tests: an unknown user costs one, a remembered password none). */
   bcryptRuns = 0;
-  readonly #queue: Array<() => void> = [];
+  /** bcrypt work so far: 2^cost summed over every hash compared. */
+  bcryptRounds = 0;
+  /** The thread the last check ran in (tests: not the event loop's). */
+  lastThreadId: number | undefined;
+  readonly #queue: Queued[] = [];
+  /** Per key, the turn of its last check (resolved when that check is done). */
+  readonly #keys = new Map<string, Promise<void>>();
+  #worker: Worker | null = null;
+  readonly #jobs = new Map<number, (ok: boolean | null) => void>();
+  #nextJob = 0;
   constructor(
     users: Map<string, string>,
     private readonly limits = { maxCached: 256, maxQueued: 32, concurrency: 1 },
   ) {
     this.#users = users;
-    // The costliest configured hash: an unknown user costs at least what any known one does.
-    let dummy = '';
-    for (const h of users.values()) if (dummy === '' || cost(h) > cost(dummy)) dummy = h;
-    this.#dummy = dummy;
+    const costs = [...new Set([...users.values()].map(cost))].sort((a, b) => a - b);
+    this.#costs = costs.map((c) => ({ cost: c, dummy: dummyHash(c) }));
   }
 
   get enabled(): boolean {
     return this.#users.size > 0;
   }
 
-  async check(header: string | undefined): Promise<AuthResult> {
+  async check(header: string | undefined, o: CheckOptions = {}): Promise<AuthResult> {
     if (header === undefined) return 'missing';
     const m = /^basic[ \t]+([A-Za-z0-9+/=]{1,4096})[ \t]*$/i.exec(header);
     if (!m) return 'malformed';
@@ -342,31 +407,70 @@ export class BasicAuth {
     if (colon < 0) return 'malformed';
     const user = pair.slice(0, colon);
     const password = pair.slice(colon + 1);
-    return this.verify(user, password);
+    return this.verify(user, password, o);
   }
 
   /** 'ok' if the password is the user's. */
-  async verify(user: string, password: string): Promise<AuthResult> {
+  async verify(user: string, password: string, o: CheckOptions = {}): Promise<AuthResult> {
     const hash = this.#users.get(user);
     const id = this.#mac(user).toString('base64');
     const want = this.#mac(`${user}\0${password}`);
     const cached = this.#cache.get(id);
     if (cached && hash !== undefined && timingSafeEqual(cached, want)) return 'ok';
+    if (o.signal?.aborted) return 'busy';
+    const key = o.key;
+    if (key === undefined) return this.#run(user, password, id, want, o.signal);
+    // One check of a key at a time: the others wait their turn here, in order, outside the
+    // bounded queue, so that one address holds at most one place in it.
+    const prev = this.#keys.get(key);
+    let release!: () => void;
+    const mine = new Promise<void>((r) => {
+      release = r;
+    });
+    this.#keys.set(key, mine);
+    let turn = prev === undefined;
+    try {
+      if (prev) turn = await untilOrAbort(prev, o.signal);
+      if (!turn) return 'busy';
+      return await this.#run(user, password, id, want, o.signal);
+    } finally {
+      // A check dropped before its turn hands the turn on only when the one before it is done.
+      if (turn || !prev) release();
+      else void prev.then(release);
+      void mine.then(() => {
+        if (this.#keys.get(key) === mine) this.#keys.delete(key);
+      });
+    }
+  }
+
+  async #run(
+    user: string,
+    password: string,
+    id: string,
+    want: Buffer,
+    signal: AbortSignal | undefined,
+  ): Promise<AuthResult> {
+    const hash = this.#users.get(user);
     if (this.#running >= this.limits.concurrency && this.#queue.length >= this.limits.maxQueued)
       return 'busy';
-    if (this.#running >= this.limits.concurrency) await new Promise<void>((r) => this.#queue.push(r));
+    if (this.#running >= this.limits.concurrency && !(await this.#wait(signal))) return 'busy';
     this.#running++;
     this.bcryptRuns++;
-    let ok: boolean;
+    let ok: boolean | null;
     try {
-      // bcryptjs hashes $2y$ as $2b$ (the same algorithm; htpasswd -B writes $2y$).
-      ok = await bcrypt.compare(password, hash ?? this.#dummy);
-    } catch {
-      ok = false;
+      const c = hash === undefined ? -1 : cost(hash);
+      const hashes = this.#costs.map((k) => (k.cost === c ? hash! : k.dummy));
+      for (const k of this.#costs) this.bcryptRounds += 2 ** k.cost;
+      ok = await this.#compare(
+        password,
+        hashes,
+        this.#costs.findIndex((k) => k.cost === c),
+      );
     } finally {
       this.#running--;
-      this.#queue.shift()?.();
+      this.#next();
     }
+    if (ok === null) return 'busy'; // the worker died; the next check starts another
     if (!ok || hash === undefined) return 'wrong';
     this.#cache.delete(id);
     this.#cache.set(id, want);
@@ -374,32 +478,117 @@ export class BasicAuth {
     return 'ok';
   }
 
+  /** Stops the worker thread (the server's close). */
+  close(): void {
+    void this.#worker?.terminate();
+    this.#worker = null;
+    for (const done of this.#jobs.values()) done(null);
+    this.#jobs.clear();
+  }
+
+  /** Waits for a turn: true to run, false if the signal dropped it first. */
+  #wait(signal: AbortSignal | undefined): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const q: Queued = { start: resolve, signal };
+      this.#queue.push(q);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const i = this.#queue.indexOf(q);
+          if (i >= 0) {
+            this.#queue.splice(i, 1);
+            resolve(false);
+          }
+        },
+        { once: true },
+      );
+    });
+  }
+
+  #next(): void {
+    for (let q = this.#queue.shift(); q; q = this.#queue.shift()) {
+      if (q.signal?.aborted) {
+        q.start(false);
+        continue;
+      }
+      q.start(true);
+      return;
+    }
+  }
+
+  /** Compares in the worker thread; null if the worker failed. */
+  #compare(password: string, hashes: string[], real: number): Promise<boolean | null> {
+    if (!this.#worker) {
+      const w = new Worker(new URL('./bcrypt-worker.js', import.meta.url));
+      w.unref();
+      w.on('message', (a: BcryptAnswer) => {
+        this.lastThreadId = a.threadId;
+        const done = this.#jobs.get(a.id);
+        this.#jobs.delete(a.id);
+        if (this.#jobs.size === 0) w.unref();
+        done?.(a.ok);
+      });
+      const fail = () => {
+        if (this.#worker === w) this.#worker = null;
+        for (const done of this.#jobs.values()) done(null);
+        this.#jobs.clear();
+      };
+      w.on('error', fail);
+      w.on('exit', fail);
+      this.#worker = w;
+    }
+    const w = this.#worker;
+    const id = ++this.#nextJob;
+    return new Promise((resolve) => {
+      this.#jobs.set(id, resolve);
+      w.ref(); // a check in progress keeps the process alive
+      w.postMessage({ id, password, hashes, real } satisfies BcryptJob);
+    });
+  }
+
   #mac(s: string): Buffer {
     return createHmac('sha256', this.#key).update(s, 'utf8').digest();
   }
+}
+
+/** True when `p` settles, false if `signal` aborts first. */
+function untilOrAbort(p: Promise<void>, signal: AbortSignal | undefined): Promise<boolean> {
+  if (!signal) return p.then(() => true);
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise<boolean>((resolve) => {
+    const onAbort = () => resolve(false);
+    signal.addEventListener('abort', onAbort, { once: true });
+    void p.then(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    });
+  });
 }
 
 function cost(hash: string): number {
   return Number(BCRYPT.exec(hash)?.[1] ?? 0);
 }
 
-/** Logs refused requests: at most `perMinute` lines a minute, the rest counted in one line. */
+/** Logs refused requests (or failures): at most `perMinute` lines a minute, the rest counted in one line. */
 export class RateLimitedLog {
   #windowStart = 0;
   #inWindow = 0;
   constructor(
     private readonly log: Logger,
     private readonly perMinute = 10,
+    private readonly level: 'warn' | 'error' = 'warn',
   ) {}
 
   write(msg: string, fields: Record<string, unknown>): void {
     const now = Date.now();
     if (now - this.#windowStart >= 60_000) {
       if (this.#inWindow > this.perMinute)
-        this.log('warn', `${msg}: more not logged (rate limit)`, { count: this.#inWindow - this.perMinute });
+        this.log(this.level, `${msg}: more not logged (rate limit)`, {
+          count: this.#inWindow - this.perMinute,
+        });
       this.#windowStart = now;
       this.#inWindow = 0;
     }
-    if (++this.#inWindow <= this.perMinute) this.log('warn', msg, fields);
+    if (++this.#inWindow <= this.perMinute) this.log(this.level, msg, fields);
   }
 }

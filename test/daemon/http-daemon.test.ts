@@ -69,6 +69,29 @@ describe('daemon --listen', () => {
     await quiet.stop();
   });
 
+  it('beyond loopback with a --web-config of neither TLS nor users it warns; with users it does not', async () => {
+    const dir = tmpDir('webwarn');
+    const headersOnly = writeFile(
+      dir,
+      'h.yml',
+      'http_server_config:\n  headers:\n    X-Frame-Options: deny\n',
+    );
+    const d = await Daemon.start(daemonEnv(), {
+      args: ['--listen', '0.0.0.0:0', '--web-config', headersOnly],
+    });
+    await waitForAsync(() => d.logs().some((r) => r['msg'] === 'listening'), 10000, 'listening');
+    assert.ok(
+      d.logs().some((r) => String(r['msg']).startsWith('listening beyond loopback without --web-config')),
+      d.stderr,
+    );
+    await d.stop();
+    const users = writeFile(dir, 'u.yml', `basic_auth_users:\n  prom: ${hashOf('x')}\n`);
+    const quiet = await Daemon.start(daemonEnv(), { args: ['--listen', '0.0.0.0:0', '--web-config', users] });
+    await waitForAsync(() => quiet.logs().some((r) => r['msg'] === 'listening'), 10000, 'listening');
+    assert.ok(!quiet.stderr.includes('beyond loopback'), quiet.stderr);
+    await quiet.stop();
+  });
+
   it('bad flags and web configs stop start-up with a clear message', async () => {
     const dir = tmpDir('webcfg');
     const unknown = writeFile(

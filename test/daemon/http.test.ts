@@ -6,12 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import type http from 'node:http';
+import { request as httpRequest } from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import { after, describe, it } from 'node:test';
 import { webOptions } from '../../src/cli/daemon.js';
 import { type HttpServer, parseListen, type Rendered, Router, serveHttp } from '../../src/daemon/http.js';
 import { HTTP_LIMITS, type HttpLimits } from '../../src/daemon/limits.js';
+import type { Logger } from '../../src/daemon/log.js';
 import { parseWebConfig } from '../../src/daemon/webconfig.js';
 import { CgviewError } from '../../src/errors.js';
 import { waitForAsync } from '../daemon.js';
@@ -36,9 +38,11 @@ async function start(
     render?: (req: { accept?: string }) => Promise<Rendered>;
     router?: Router;
     web?: string;
+    log?: Logger;
   } = {},
 ): Promise<HttpServer> {
   const s = await serveHttp({
+    ...(o.log ? { log: o.log } : {}),
     listen: o.listen ?? '127.0.0.1:0',
     limits: { ...HTTP_LIMITS, ...o.limits },
     render: o.render ?? (async () => text('cgview_up 1\n')),
@@ -47,6 +51,28 @@ async function start(
   });
   servers.push(s);
   return s;
+}
+
+/** One plain GET from a chosen loopback address (127.0.0.0/8 is all loopback); rejects if closed unanswered. */
+function getFrom(
+  url: string,
+  localAddress: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { localAddress, agent: false, headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        body += d;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.setTimeout(15000, () => req.destroy(new Error(`no answer from ${url} within 15 s`)));
+    req.end();
+  });
 }
 
 describe('--listen addresses', () => {
@@ -176,6 +202,18 @@ describe('routes', () => {
     lf.sock.write('GET /metrics HTTP/1.1\nHost: x\n\n');
     await waitForAsync(() => lf.closed(), 5000, 'closed after bare LFs');
     assert.match(lf.data(), /^HTTP\/1.1 400 /);
+  });
+
+  it('a route that fails at every request: 500s, logged at most 10 lines a minute', async () => {
+    const router = new Router();
+    router.add('/boom', () => {
+      throw new Error('boom');
+    });
+    const lines: string[] = [];
+    const s = await start({ router, log: (_level, msg) => lines.push(msg) });
+    for (let i = 0; i < 30; i++) assert.equal((await get(`${s.url}/boom`)).status, 500);
+    const failed = lines.filter((m) => m.startsWith('HTTP request failed'));
+    assert.equal(failed.length, 10, lines.join('\n'));
   });
 
   it('addRoute: prefixes, the most specific first, false falls through to 404', async () => {
@@ -352,6 +390,88 @@ describe('pipelining and slow clients', () => {
     assert.ok(many.every((a) => a.status === 200));
     assert.equal(s.stats.refused, 0);
   });
+
+  it('a steady flood of idle connections from one address cannot push another address out of the waiting queue', async () => {
+    const s = await start({ limits: { maxConnections: 2, maxWaiting: 2 } });
+    const port = s.address.port;
+    const idle: Array<ReturnType<typeof tcp>> = [];
+    const flood = (n: number) => {
+      for (let i = 0; i < n; i++) idle.push(tcp(port, '127.0.0.1', '127.0.0.2'));
+    };
+    try {
+      flood(2);
+      await waitForAsync(() => s.stats.connections === 2, 10000, 'two idle connections admitted');
+      flood(2);
+      await waitForAsync(() => s.stats.waiting === 2, 10000, 'two idle connections waiting');
+      // The queue is full when the scraper comes, and fills again behind it.
+      const first = getFrom(`${s.url}/metrics`, '127.0.0.1');
+      await waitForAsync(() => s.stats.refused === 1, 10000, 'one refused for the scraper');
+      flood(4);
+      assert.equal((await first).status, 200);
+      // And with the flood kept up: 8 idle connections of 127.0.0.2, reopened as they are closed.
+      let on = true;
+      const keep = (async () => {
+        while (on) {
+          const live = idle.filter((c) => !c.closed()).length;
+          flood(Math.max(0, 8 - live));
+          await sleep(10);
+        }
+      })();
+      try {
+        for (let i = 0; i < 5; i++)
+          assert.equal((await getFrom(`${s.url}/metrics`, '127.0.0.1')).status, 200);
+      } finally {
+        on = false;
+        await keep;
+      }
+      assert.ok(s.stats.refused + s.stats.evicted > 4, JSON.stringify(s.stats));
+    } finally {
+      for (const c of idle) c.sock.destroy();
+    }
+  });
+
+  it('an address holding every slot with requests in progress, past its share, makes room for another address', async () => {
+    const router = new Router();
+    router.add('/hang', () => true); // takes the request, never answers
+    const s = await start({ router, limits: { maxConnections: 4, maxConnectionsPerAddress: 2 } });
+    const hogs = Array.from({ length: 4 }, () => {
+      const c = tcp(s.address.port, '127.0.0.1', '127.0.0.2');
+      c.sock.write('GET /hang HTTP/1.1\r\nHost: x\r\n\r\n');
+      return c;
+    });
+    try {
+      await waitForAsync(() => s.stats.requests === 4, 10000, 'four requests in progress');
+      await sleep(300); // past the grace of newcomers
+      const a = await getFrom(`${s.url}/metrics`, '127.0.0.1');
+      assert.equal(a.status, 200);
+      assert.equal(s.stats.evicted, 1);
+      assert.equal(hogs.filter((c) => c.closed()).length, 1, 'one of the four closed');
+    } finally {
+      for (const c of hogs) c.sock.destroy();
+    }
+  });
+
+  it('an answer not finished within CGVIEW_HTTP_ANSWER_TIMEOUT_MS closes its connection; event streams are exempt', async () => {
+    const router = new Router();
+    router.add('/hang', () => true); // takes the request, never answers
+    router.add('/events', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(':\n\n');
+      return true;
+    });
+    const s = await start({ router, limits: { answerTimeoutMs: 300, idleMs: 600_000 } });
+    const hang = tcp(s.address.port);
+    hang.sock.write('GET /hang HTTP/1.1\r\nHost: x\r\n\r\n');
+    const events = tcp(s.address.port);
+    events.sock.write('GET /events HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitForAsync(() => hang.closed(), 10000, 'the unanswered request closed');
+    assert.equal(hang.data(), '');
+    assert.equal(s.stats.answerTimeouts, 1);
+    await sleep(600);
+    assert.ok(!events.closed(), 'the event stream is still open');
+    assert.match(events.data(), /^HTTP\/1.1 200/);
+    events.sock.destroy();
+  });
 });
 
 describe('TLS and basic authentication', () => {
@@ -436,6 +556,76 @@ describe('TLS and basic authentication', () => {
         cert: other.clientCert,
         key: other.clientKey,
       }),
+    );
+  });
+
+  it('a failed password closes the connection after its 401: no guesses pipelined; a missing one keeps it', async () => {
+    const s = await start({ web: `basic_auth_users:\n  prom: ${hash}\n` });
+    const auth = `Basic ${Buffer.from('prom:guess').toString('base64')}`;
+    const c = tcp(s.address.port);
+    c.sock.write(`GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\n\r\n`.repeat(3));
+    await waitForAsync(() => c.closed(), 10000, 'closed after the first 401');
+    assert.equal(c.data().split('HTTP/1.1 401').length - 1, 1, c.data());
+    assert.match(c.data(), /\r\nconnection: close\r\n/i);
+    const m = tcp(s.address.port);
+    m.sock.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(2));
+    await waitForAsync(() => m.data().split('HTTP/1.1 401').length - 1 === 2, 10000, 'two 401s');
+    assert.ok(!m.closed());
+    m.sock.destroy();
+  });
+
+  it('after a Connection: close answer the slot is freed even if the client never ends its side', async () => {
+    const s = await start({ web: `basic_auth_users:\n  prom: ${hash}\n` });
+    const auth = `Basic ${Buffer.from('prom:guess').toString('base64')}`;
+    // Half-open client: it never sends its FIN; the rest of what it pipelined waits unread.
+    const c = net.connect({ port: s.address.port, host: '127.0.0.1', allowHalfOpen: true });
+    let data = '';
+    c.on('data', (b) => {
+      data += b;
+    });
+    c.on('error', () => {});
+    c.write(`GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\n\r\n`.repeat(4));
+    try {
+      await waitForAsync(() => data.includes('401'), 10000, 'the 401');
+      await waitForAsync(() => s.stats.connections === 0, 10000, 'the slot freed');
+      assert.equal(data.split('HTTP/1.1 ').length - 1, 1, 'nothing it pipelined after is answered');
+    } finally {
+      c.destroy();
+    }
+  });
+
+  it('connections waiting for a bcrypt check make room for others; one check at a time per address', async () => {
+    // Cost 13: long enough that the checks are still running when the newcomer comes.
+    const s = await start({
+      web: `basic_auth_users:\n  prom: ${hashOf('right', 13)}\n`,
+      limits: { maxConnections: 2, maxWaiting: 8 },
+    });
+    const guess = { authorization: `Basic ${Buffer.from('prom:guess').toString('base64')}` };
+    let answered = 0;
+    const guesses = ['127.0.0.2', '127.0.0.3'].map((from) =>
+      getFrom(`${s.url}/metrics`, from, guess).then(
+        () => answered++,
+        () => null, // closed to make room
+      ),
+    );
+    await waitForAsync(() => s.stats.connections === 2 && s.stats.requests === 2, 10000, 'two checks');
+    // No credentials: no bcrypt, an answer as soon as it has a slot.
+    const other = await getFrom(`${s.url}/metrics`, '127.0.0.1');
+    assert.equal(other.status, 401);
+    assert.equal(answered, 0, 'served before either check was done');
+    assert.ok(s.stats.evicted >= 1, JSON.stringify(s.stats));
+    await Promise.all(guesses);
+    // One address, two guesses at once: checked one after the other, each closed after its 401.
+    const two = await Promise.all([
+      getFrom(`${s.url}/metrics`, '127.0.0.4', guess),
+      getFrom(`${s.url}/metrics`, '127.0.0.4', guess),
+    ]);
+    assert.deepEqual(
+      two.map((a) => [a.status, a.headers.connection]),
+      [
+        [401, 'close'],
+        [401, 'close'],
+      ],
     );
   });
 

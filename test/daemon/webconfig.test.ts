@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { threadId } from 'node:worker_threads';
 import { BasicAuth, loadWebConfig, parseWebConfig } from '../../src/daemon/webconfig.js';
 import { CgviewError } from '../../src/errors.js';
 import { hashOf, makePki, tmpDir, writeFile } from './http-util.js';
@@ -68,6 +69,48 @@ describe('web config parsing', () => {
   it('a user name of digits is a name', () => {
     const cfg = parseWebConfig(`basic_auth_users:\n  1234: ${HASH}\n`, '/x/web.yml');
     assert.deepEqual([...cfg.users.keys()], ['1234']);
+  });
+
+  it('user names that YAML would read as numbers keep their spelling (0x10, 1.50, 007, true)', () => {
+    const cfg = parseWebConfig(
+      `basic_auth_users:\n  0x10: ${HASH}\n  1.50: ${HASH}\n  007: ${HASH}\n  true: ${HASH}\n  "0x11": ${HASH}\n`,
+      '/x/web.yml',
+    );
+    assert.deepEqual([...cfg.users.keys()], ['0x10', '1.50', '007', 'true', '0x11']);
+  });
+
+  it('bcrypt hashes: only $2a$, $2b$, $2y$ with cost 04-31', () => {
+    const body = HASH.slice(7); // past "$2b$04$"
+    for (const bad of [`$2$04$${body}`, `$2x$04$${body}`])
+      rejects(`basic_auth_users:\n  prom: '${bad}'\n`, /:2: basic_auth_users.prom is not a bcrypt hash/);
+    for (const c of ['00', '03', '32', '99'])
+      rejects(
+        `basic_auth_users:\n  prom: '$2b$${c}$${body}'\n`,
+        new RegExp(`:2: basic_auth_users.prom: bcrypt cost ${c} is outside 04-31`),
+      );
+    for (const ok of [`$2a$04$${body}`, `$2y$31$${body}`, `$2b$10$${body}`])
+      assert.equal(parseWebConfig(`basic_auth_users:\n  prom: '${ok}'\n`, '/x/web.yml').users.size, 1);
+  });
+
+  it('header values Node would refuse at every answer are refused at start-up, with the line', () => {
+    rejects(
+      'http_server_config:\n  headers:\n    X-Frame-Options: deny\n    Content-Security-Policy: "default-src \u2014 self"\n',
+      /^--web-config \/etc\/cgview\/web.yml:4: http_server_config.headers.Content-Security-Policy: not a valid header value/,
+    );
+    rejects(
+      'http_server_config:\n  headers:\n    X-Frame-Options: "a\\x01b"\n',
+      /:3: http_server_config.headers.X-Frame-Options: not a valid header value/,
+    );
+    rejects(
+      'http_server_config:\n  headers:\n    X-Frame-Options: "a\\nb"\n',
+      /:3: http_server_config.headers.X-Frame-Options: not a valid header value/,
+    );
+    // Latin-1 and tabs are what Node sends.
+    assert.equal(
+      parseWebConfig('http_server_config:\n  headers:\n    X-Frame-Options: "d\\tény"\n', '/x/web.yml')
+        .headers['X-Frame-Options'],
+      'd\tény',
+    );
   });
 
   it('an empty file, or empty sections, configure nothing', () => {
@@ -220,6 +263,78 @@ describe('basic authentication', () => {
     const during = Promise.all([auth.verify('x', 'a'), auth.verify('x', 'b'), auth.verify('x', 'c')]);
     assert.equal(await auth.verify('prom', 'pw'), 'ok');
     await during;
+  });
+
+  it('bcrypt runs in a worker thread, not on the event loop', async () => {
+    const auth = new BasicAuth(new Map([['prom', HASH]]));
+    try {
+      assert.equal(await auth.verify('prom', 's3cret'), 'ok');
+      assert.equal(typeof auth.lastThreadId, 'number');
+      assert.notEqual(auth.lastThreadId, threadId);
+    } finally {
+      auth.close();
+    }
+  });
+
+  it('one check at a time per key (remote address): the others wait their turn outside the queue; dropped checks never run', async () => {
+    const auth = new BasicAuth(new Map([['prom', hashOf('pw', 6)]]), {
+      maxCached: 4,
+      maxQueued: 1,
+      concurrency: 1,
+    });
+    try {
+      // A1 runs, A2 and A3 wait for A's turn (not in the queue), B takes the one queue place, C finds it full.
+      const all = await Promise.all([
+        auth.verify('prom', 'a1', { key: 'A' }),
+        auth.verify('prom', 'a2', { key: 'A' }),
+        auth.verify('prom', 'a3', { key: 'A' }),
+        auth.verify('prom', 'b', { key: 'B' }),
+        auth.verify('prom', 'c', { key: 'C' }),
+      ]);
+      assert.deepEqual(all, ['wrong', 'wrong', 'wrong', 'wrong', 'busy']);
+      assert.equal(auth.bcryptRuns, 4);
+      // Dropped from the queue, and dropped while waiting for its key's turn: neither runs.
+      const ac = new AbortController();
+      const ac2 = new AbortController();
+      const first = auth.verify('prom', 'd', { key: 'D' });
+      const queued = auth.verify('prom', 'e', { key: 'E', signal: ac.signal });
+      const turn = auth.verify('prom', 'd2', { key: 'D', signal: ac2.signal });
+      const after = auth.verify('prom', 'd3', { key: 'D' });
+      ac.abort();
+      ac2.abort();
+      assert.deepEqual(await Promise.all([first, queued, turn, after]), ['wrong', 'busy', 'busy', 'wrong']);
+      assert.equal(auth.bcryptRuns, 6, 'the dropped checks never ran');
+    } finally {
+      auth.close();
+    }
+  });
+
+  it('every check costs the same: known users of any cost and unknown users', async () => {
+    const auth = new BasicAuth(
+      new Map([
+        ['a', hashOf('x', 4)],
+        ['b', hashOf('y', 6)],
+        ['b2', hashOf('z', 6)],
+      ]),
+    );
+    try {
+      const work: number[] = [];
+      for (const [u, p] of [
+        ['a', 'x'],
+        ['a', 'nope'],
+        ['b', 'nope'],
+        ['nobody', 'x'],
+      ] as const) {
+        const before = auth.bcryptRounds;
+        await auth.verify(u, p);
+        work.push(auth.bcryptRounds - before);
+      }
+      assert.deepEqual(work, [2 ** 4 + 2 ** 6, 2 ** 4 + 2 ** 6, 2 ** 4 + 2 ** 6, 2 ** 4 + 2 ** 6]);
+      assert.equal(await auth.verify('a', 'x'), 'ok', 'the padding does not change the answer');
+      assert.equal(await auth.verify('b', 'y'), 'ok');
+    } finally {
+      auth.close();
+    }
   });
 
   it('remembers a bounded number of right passwords', async () => {
