@@ -156,5 +156,21 @@ export function writeFileAtomic(file: string, text: string, mode: number, dirMod
  * nothing the trees themselves do not show.
  */
 export interface RootsIndex {
-  roots: Array<{ dir: string; cgroup: string }>;
+  roots: Array<{
+    dir: string;
+    cgroup: string;
+    /**
+     * The tree's inherit list: pin file name and the view it is (built-in
+     * name or "path.bpf.o:program"), so that a reader knows which file of
+     * every directory is which built-in view. Optional: older daemons wrote
+     * no such field.
+     */
+    inherit?: Array<{ name: string; view: string }>;
+  }>;
+  /**
+   * The daemon's private bpffs directory (collectors' pinned maps), for
+   * root's `cgview top` to read sched_lat in bulk. Optional (older daemons,
+   * or a daemon without one); readers check it is root's and on bpffs.
+   */
+  privateDir?: string;
 }
