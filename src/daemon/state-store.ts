@@ -95,7 +95,10 @@ export class StateStore {
         .map((r) => ({
           dir: r.dir,
           cgroup: r.cgroup,
-          inherit: r.inherit.map((p) => ({ name: p.name, view: p.view })),
+          // Built-in views only: a user view's object path is not for everyone.
+          inherit: r.inherit
+            .filter((p) => /^[a-z0-9_]+$/.test(p.view))
+            .map((p) => ({ name: p.name, view: p.view })),
         })),
       ...(this.#privateDir !== undefined ? { privateDir: this.#privateDir } : {}),
     };

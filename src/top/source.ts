@@ -444,7 +444,7 @@ export class Sampler {
     }
     // Root's bulk path: the cgroup's sample from this refresh's one walk, by the id its file printed last time.
     const id = old?.sample.id;
-    if (t.bulk && id !== undefined) {
+    if (t.bulk?.want(name) && id !== undefined) {
       const b = t.bulk.sample(name, id);
       if (b) {
         this.stats.bulk++;
@@ -504,7 +504,7 @@ export class Sampler {
     this.stats.read = 0;
     this.stats.reused = 0;
     this.stats.bulk = 0;
-    for (const t of this.targets) t.bulk?.refresh();
+    for (const t of this.targets) t.bulk?.refresh(this.#prev.size);
     for (const t of this.targets) {
       const startCg =
         t.tree.cgroup === null ? null : cgroupForTreeDir(t.tree as { dir: string; cgroup: string }, t.start);

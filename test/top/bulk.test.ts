@@ -65,6 +65,8 @@ describe('cgview top: the bulk path as root', () => {
     const [tf] = discover(env.bpffs, index, { bulk: false });
     assert.ok(tb?.bulk, 'root gets the bulk path');
     assert.equal(tf?.bulk, undefined);
+    // Three directories: fewer than a walk pays for (see TreeBulk.refresh); made to walk anyway.
+    tb.bulk.always = true;
     // Every directory read on every refresh (no idle subtree kept), so each of them goes through bulk.
     const bulk = new Sampler([tb], Number.POSITIVE_INFINITY, false);
     const files = new Sampler([tf], Number.POSITIVE_INFINITY, false);
@@ -105,6 +107,7 @@ describe('cgview top: the bulk path as root', () => {
     }
     // Unpinning sched_lat stops its collector: its files go, and top reads no bulk (and no file) for it.
     const [t] = discover(env.bpffs, index);
+    t!.bulk!.always = true;
     const s = new Sampler([t!], Number.POSITIVE_INFINITY, false);
     s.sample();
     await d.ok(['unpin', path.join(env.bpffs, 'sched_lat')]);
