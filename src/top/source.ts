@@ -5,7 +5,9 @@
  * cgroup's own files in cgroupfs (cgroup.procs, cgroup.threads, cpu.stat, or
  * v1 tasks and cpuacct.usage). Nothing goes through the daemon, so top works
  * with the daemon stopped and for any user on what that user can read; what
- * it cannot read is recorded per cgroup, with the errno.
+ * it cannot read is recorded per cgroup, with the errno. As root, the
+ * sched_lat files of trees that inherit it may come from one bulk walk of
+ * the daemon's pinned collector maps instead (src/top/bulk.ts).
  *
  * Paths are byte strings (one char per byte), as everywhere in cgview.
  */
