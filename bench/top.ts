@@ -199,9 +199,13 @@ async function main(): Promise<void> {
       const a = perRefresh(top);
       process.env['CGVIEW_TOP_NO_REUSE'] = '1';
       const full = perRefresh(top);
+      // The same without root's bulk path (src/top/bulk.ts): every sched_lat file read.
+      process.env['CGVIEW_TOP_NO_BULK'] = '1';
+      const fullFiles = perRefresh(top);
+      delete process.env['CGVIEW_TOP_NO_BULK'];
       delete process.env['CGVIEW_TOP_NO_REUSE'];
       const b = perRefresh(cgtop);
-      const line = `| ${n.toLocaleString('en')}${ACTIVE ? ` (${Math.min(ACTIVE, k)} active)` : ''} | ${rowsTop} | ${a.ms.toFixed(1)} ms | ${rowsCg} | ${b.ms.toFixed(1)} ms | ${(a.ms / b.ms).toFixed(2)} | ${full.ms.toFixed(1)} ms (${(full.ms / b.ms).toFixed(2)}) | ${a.base.toFixed(0)} / ${b.base.toFixed(0)} ms |`;
+      const line = `| ${n.toLocaleString('en')}${ACTIVE ? ` (${Math.min(ACTIVE, k)} active)` : ''} | ${rowsTop} | ${a.ms.toFixed(1)} ms | ${rowsCg} | ${b.ms.toFixed(1)} ms | ${(a.ms / b.ms).toFixed(2)} | ${full.ms.toFixed(1)} ms (${(full.ms / b.ms).toFixed(2)}) | ${fullFiles.ms.toFixed(1)} ms (${(full.ms / fullFiles.ms).toFixed(2)}) | ${a.base.toFixed(0)} / ${b.base.toFixed(0)} ms |`;
       console.log(line);
       results.push(line);
       for (const sh of shells) {
@@ -230,9 +234,9 @@ async function main(): Promise<void> {
       rmTree(tree);
     }
     console.log(
-      `\n| cgroups | top rows | cgview top CPU/refresh | cgtop rows | systemd-cgtop CPU/refresh | ratio | every file read each refresh (ratio) | one-refresh run (start-up incl.) top / cgtop |`,
+      `\n| cgroups | top rows | cgview top CPU/refresh | cgtop rows | systemd-cgtop CPU/refresh | ratio | every file read each refresh (ratio) | same, no bulk path (bulk / files) | one-refresh run (start-up incl.) top / cgtop |`,
     );
-    console.log('|---|---|---|---|---|---|---|---|');
+    console.log('|---|---|---|---|---|---|---|---|---|');
     for (const l of results) console.log(l);
   } finally {
     daemon?.kill('SIGKILL');

@@ -97,7 +97,7 @@ export class Manager {
   constructor(opts: ManagerOptions) {
     this.opts = opts;
     this.log = opts.log;
-    this.store = new StateStore(opts.stateFile, opts.indexFile, opts.log);
+    this.store = new StateStore(opts.stateFile, opts.indexFile, opts.log, opts.privateDir);
     this.collectors = new CollectorsWithUser(opts.privateDir, bpfBuildDir(), opts.log);
     this.views = new ViewSet(this.collectors);
   }

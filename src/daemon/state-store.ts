@@ -36,10 +36,12 @@ export class StateStore {
   readonly #indexFile: string | undefined;
   readonly #log: Logger;
   readonly #state: State;
+  readonly #privateDir: string | undefined;
 
-  constructor(file: string, indexFile: string | undefined, log: Logger) {
+  constructor(file: string, indexFile: string | undefined, log: Logger, privateDir?: string) {
     this.#file = file;
     this.#indexFile = indexFile;
+    this.#privateDir = privateDir;
     this.#log = log;
     this.#state = loadState(file);
   }
@@ -88,7 +90,17 @@ export class StateStore {
   writeIndex(): void {
     if (!this.#indexFile) return;
     const index: RootsIndex = {
-      roots: this.#state.roots.filter((r) => !r.untagging).map((r) => ({ dir: r.dir, cgroup: r.cgroup })),
+      roots: this.#state.roots
+        .filter((r) => !r.untagging)
+        .map((r) => ({
+          dir: r.dir,
+          cgroup: r.cgroup,
+          // Built-in views only: a user view's object path is not for everyone.
+          inherit: r.inherit
+            .filter((p) => /^[a-z0-9_]+$/.test(p.view))
+            .map((p) => ({ name: p.name, view: p.view })),
+        })),
+      ...(this.#privateDir !== undefined ? { privateDir: this.#privateDir } : {}),
     };
     try {
       writeFileAtomic(this.#indexFile, `${JSON.stringify(index)}\n`, 0o644, 0o755);

@@ -5,7 +5,9 @@
  * cgroup's own files in cgroupfs (cgroup.procs, cgroup.threads, cpu.stat, or
  * v1 tasks and cpuacct.usage). Nothing goes through the daemon, so top works
  * with the daemon stopped and for any user on what that user can read; what
- * it cannot read is recorded per cgroup, with the errno.
+ * it cannot read is recorded per cgroup, with the errno. As root, the
+ * sched_lat files of trees that inherit it may come from one bulk walk of
+ * the daemon's pinned collector maps instead (src/top/bulk.ts).
  *
  * Paths are byte strings (one char per byte), as everywhere in cgview.
  */
@@ -25,12 +27,15 @@ import {
 } from '../tree/paths.js';
 import type { RootsIndex } from '../tree/state.js';
 import { parseViewOutput } from '../views/parse.js';
+import { PinnedCollectors, TOP_BULK_VIEWS, TreeBulk, trustedPrivateDir } from './bulk.js';
 import { isSchedShaped } from './model.js';
 
 /** A tagged tree: its bpffs directory and the cgroup directory it mirrors (null: not known). */
 export interface TreeRoot {
   dir: string;
   cgroup: string | null;
+  /** Its inherit list as the index gives it (pin name, view), when it does. */
+  inherit?: Array<{ name: string; view: string }>;
 }
 
 /** Where one run of top looks: a tree, and the directory inside it to start from. */
@@ -44,6 +49,8 @@ export interface Target {
   mount: string | null;
   /** v1 only: the hierarchy has cpuacct (cpuacct.usage). */
   cpuacct: boolean;
+  /** Root's bulk path for this tree's inherited sched_lat views (src/top/bulk.ts); files without it. */
+  bulk?: TreeBulk;
 }
 
 export interface ReadError {
@@ -99,12 +106,20 @@ export function readIndex(file: string): RootsIndex | null {
   try {
     const x = JSON.parse(text) as RootsIndex;
     if (!Array.isArray(x.roots)) return null;
-    return {
-      roots: x.roots.filter(
-        (r): r is { dir: string; cgroup: string } =>
-          typeof r?.dir === 'string' && typeof r?.cgroup === 'string',
-      ),
-    };
+    const roots = x.roots
+      .filter(
+        (r): r is RootsIndex['roots'][number] => typeof r?.dir === 'string' && typeof r?.cgroup === 'string',
+      )
+      .map((r) => {
+        const inherit = Array.isArray(r.inherit)
+          ? r.inherit.filter(
+              (p): p is { name: string; view: string } =>
+                typeof p?.name === 'string' && typeof p?.view === 'string',
+            )
+          : undefined;
+        return { dir: r.dir, cgroup: r.cgroup, ...(inherit ? { inherit } : {}) };
+      });
+    return { roots, ...(typeof x.privateDir === 'string' ? { privateDir: x.privateDir } : {}) };
   } catch {
     return null;
   }
@@ -138,8 +153,36 @@ function targetOf(tree: TreeRoot, start: string, mounts = cgroupMounts()): Targe
  * The targets for `cgview top [ARG]`: every tree in the index (no ARG), the
  * tree directory ARG, or the tree directories that mirror the cgroup ARG.
  */
-export function discover(arg: string | undefined, indexFile: string): Target[] {
+export function discover(
+  arg: string | undefined,
+  indexFile: string,
+  opts: { bulk?: boolean } = {},
+): Target[] {
   const index = readIndex(indexFile);
+  const targets = discoverIn(arg, indexFile, index);
+  if (opts.bulk !== false && process.env['CGVIEW_TOP_NO_BULK'] !== '1') attachBulk(targets, indexFile, index);
+  return targets;
+}
+
+/**
+ * Gives the targets whose tree inherits sched_lat or sched_lat_tree (as a
+ * built-in view) the bulk path, when top may read the daemon's collector
+ * maps (src/top/bulk.ts trustedPrivateDir: root, and a trusted private
+ * directory named in the index).
+ */
+function attachBulk(targets: Target[], indexFile: string, index: RootsIndex | null): void {
+  const priv = trustedPrivateDir(indexFile, index?.privateDir);
+  if (priv === undefined) return;
+  const collectors = new PinnedCollectors(priv);
+  for (const t of targets) {
+    if (t.tree.cgroup === null || t.hierarchy === '?') continue;
+    const files = new Map<string, string>();
+    for (const p of t.tree.inherit ?? []) if (TOP_BULK_VIEWS.has(p.view)) files.set(p.name, p.view);
+    if (files.size) t.bulk = new TreeBulk(collectors, t.tree.cgroup, files);
+  }
+}
+
+function discoverIn(arg: string | undefined, indexFile: string, index: RootsIndex | null): Target[] {
   const roots = index?.roots ?? [];
   const mounts = cgroupMounts();
   if (arg === undefined) {
@@ -165,7 +208,7 @@ export function discover(arg: string | undefined, indexFile: string): Target[] {
   if (!st.isDirectory()) throw new CgviewError('E_BAD_INPUT', `${p} is not a directory`);
   if (isBpffs(p)) {
     // The innermost tree of the index that holds it; without one, the directory is a tree of its own, its cgroup unknown.
-    let best: { dir: string; cgroup: string } | undefined;
+    let best: RootsIndex['roots'][number] | undefined;
     for (const r of roots)
       if (relativeTo(r.dir, p) !== null && (!best || r.dir.length > best.dir.length)) best = r;
     if (best) return [targetOf(best, p, mounts)];
@@ -276,6 +319,28 @@ interface Cached {
   static: boolean;
 }
 
+/** The text of a Cached that came from the bulk path (no file text: the next file read parses). */
+const FROM_BULK = '\0bulk';
+
+/** Same figures (the same view's layout, values, histogram buckets): the model may take the old object. */
+function sameSample(a: ViewSample, b: ViewSample): boolean {
+  if (a.id !== b.id || a.metrics.length !== b.metrics.length || a.text.size !== b.text.size) return false;
+  if (a.metrics === b.metrics) return true;
+  for (let i = 0; i < a.metrics.length; i++) {
+    const x = a.metrics[i]!;
+    const y = b.metrics[i]!;
+    if (x.key !== y.key || x.kind !== y.kind || x.value !== y.value || x.labels || y.labels) return false;
+    if (x.hist || y.hist) {
+      const h = x.hist;
+      const k = y.hist;
+      if (!h || !k || h.count !== k.count || h.sum !== k.sum || h.cum.length !== k.cum.length) return false;
+      for (let j = 0; j < h.cum.length; j++)
+        if (h.cum[j] !== k.cum[j] || h.bounds[j] !== k.bounds[j]) return false;
+    }
+  }
+  return true;
+}
+
 /** Where a sample keeps its view files' last texts (the sampler's cache lives in the samples it kept). */
 const FILES = Symbol('files');
 
@@ -348,7 +413,7 @@ export class Sampler {
   #prev = new Map<string, CgroupSample>();
   #kids = new Map<string, string[]>();
   /** Directories read in the last refresh, and reused (statistics for the benchmark and docs). */
-  readonly stats = { read: 0, reused: 0 };
+  readonly stats = { read: 0, reused: 0, bulk: 0 };
 
   /** Reuse idle subtrees (see #reusable); CGVIEW_TOP_NO_REUSE=1 turns it off (benchmarks: the cost of reading everything). */
   readonly reuse: boolean;
@@ -365,6 +430,7 @@ export class Sampler {
 
   /** One view file (null: it printed nothing, its cgroup is gone). */
   #view(
+    t: Target,
     dir: string,
     name: string,
     readStatic: boolean,
@@ -377,6 +443,20 @@ export class Sampler {
     if (old && ((old.static && !readStatic) || (idle && !old.static && isSchedShaped(old.sample)))) {
       next.set(name, old);
       return old.sample;
+    }
+    // Root's bulk path: the cgroup's sample from this refresh's one walk, by the id its file printed last time.
+    const id = old?.sample.id;
+    if (t.bulk?.want(name) && id !== undefined) {
+      const b = t.bulk.sample(name, id);
+      if (b) {
+        this.stats.bulk++;
+        if (sameSample(old!.sample, b)) {
+          next.set(name, old!);
+          return old!.sample;
+        }
+        next.set(name, { text: FROM_BULK, sample: b, static: false });
+        return b;
+      }
     }
     const text = readSmall(`${dir}/${name}`);
     if (text === '') return null;
@@ -425,6 +505,8 @@ export class Sampler {
     const seen = new Set<string>();
     this.stats.read = 0;
     this.stats.reused = 0;
+    this.stats.bulk = 0;
+    for (const t of this.targets) t.bulk?.refresh(this.#prev.size);
     for (const t of this.targets) {
       const startCg =
         t.tree.cgroup === null ? null : cgroupForTreeDir(t.tree as { dir: string; cgroup: string }, t.start);
@@ -475,7 +557,7 @@ export class Sampler {
           if (e.isDirectory()) children.push(name);
           else if (e.isFile()) {
             try {
-              const v = this.#view(dir, name, readStatic, idle, ps?.[FILES], files);
+              const v = this.#view(t, dir, name, readStatic, idle, ps?.[FILES], files);
               if (v) s.views.set(name, v);
             } catch (err) {
               s.errors.push({ what: name, code: err instanceof CgviewError ? 'E_BAD_INPUT' : code(err) });

@@ -152,9 +152,26 @@ export function writeFileAtomic(file: string, text: string, mode: number, dirMod
 
 /**
  * The public index of tagged trees (which tree mirrors which cgroup), for
- * `cgview cat CGROUP` run by users who may not talk to the daemon. It holds
- * nothing the trees themselves do not show.
+ * `cgview cat CGROUP` run by users who may not talk to the daemon, and for
+ * `cgview top` (which built-in view each inherited file is; root's bulk
+ * path reads the collectors in `privateDir`). It holds nothing secret.
  */
 export interface RootsIndex {
-  roots: Array<{ dir: string; cgroup: string }>;
+  roots: Array<{
+    dir: string;
+    cgroup: string;
+    /**
+     * The tree's inherited built-in views: pin file name and view name, so
+     * that a reader knows which file of every directory is which built-in
+     * view (user views are left out: their object paths are not for everyone). Optional: older daemons wrote
+     * no such field.
+     */
+    inherit?: Array<{ name: string; view: string }>;
+  }>;
+  /**
+   * The daemon's private bpffs directory (collectors' pinned maps), for
+   * root's `cgview top` to read sched_lat in bulk. Optional (older daemons,
+   * or a daemon without one); readers check it is root's and on bpffs.
+   */
+  privateDir?: string;
 }

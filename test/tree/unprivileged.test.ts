@@ -141,7 +141,10 @@ describe('cgview cat as the delegatee', () => {
       'job/info',
     );
     const index = JSON.parse(fs.readFileSync(path.join(path.dirname(env.socket), 'roots.json'), 'utf8'));
-    assert.deepEqual(index, { roots: [{ dir: env.bpffs, cgroup: cg }] });
+    assert.deepEqual(index, {
+      roots: [{ dir: env.bpffs, cgroup: cg, inherit: [{ name: 'info', view: 'info' }] }],
+      privateDir: env.privateDir,
+    });
     assert.equal(
       (fs.statSync(path.join(path.dirname(env.socket), 'roots.json')).mode & 0o777).toString(8),
       '644',
@@ -169,6 +172,7 @@ describe('cgview cat as the delegatee', () => {
     await d.ok(['unpin', path.join(env.bpffs, 'info')]);
     assert.deepEqual(JSON.parse(fs.readFileSync(path.join(path.dirname(env.socket), 'roots.json'), 'utf8')), {
       roots: [],
+      privateDir: env.privateDir,
     });
     await d.stop();
   });

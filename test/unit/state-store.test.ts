@@ -56,7 +56,7 @@ describe('StateStore', () => {
     s.commit({ kind: 'unpin', root, rel: 'b', name: 'mine', inherited: false });
     assert.deepEqual(onDisk(file).roots[0].local, {}, 'an empty list goes');
     assert.deepEqual(JSON.parse(fs.readFileSync(index, 'utf8')), {
-      roots: [{ dir: root.dir, cgroup: root.cgroup }],
+      roots: [{ dir: root.dir, cgroup: root.cgroup, inherit: [{ name: 'info', view: 'info' }] }],
     });
     assert.equal(fs.statSync(index).mode & 0o777, 0o644, 'readable by every user');
     assert.equal(fs.statSync(file).mode & 0o777, 0o600);
