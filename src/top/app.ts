@@ -471,7 +471,7 @@ export class TopScreen {
     const s = r.sched;
     if (s) {
       d.push(
-        `${s.view}: wait ${fmtNum(s.fig.waitPerSec)}/s  waits ${fmtNum(s.fig.waitsPerSec)}/s  p50 ${fmtNs(s.fig.p50Ns)}  p99 ${fmtNs(s.fig.p99Ns)}  self ${fmtPct(s.fig.selfPct)}%${s.first ? '  (new: since creation)' : ''}`,
+        `${printable(s.view)}: wait ${fmtNum(s.fig.waitPerSec)}/s  waits ${fmtNum(s.fig.waitsPerSec)}/s  p50 ${fmtNs(s.fig.p50Ns)}  p99 ${fmtNs(s.fig.p99Ns)}  self ${fmtPct(s.fig.selfPct)}%${s.first ? '  (new: since creation)' : ''}`,
       );
       const t = s.totals;
       d.push(
@@ -484,7 +484,9 @@ export class TopScreen {
     for (const x of r.series) {
       const cgs = labelPaths(x, paths);
       const who = cgs ? `  (${Object.values(cgs).join(', ')})` : '';
-      d.push(`${x.view}: ${x.name} ${fmtNum(x.value)}${x.kind === 'gauge' ? '' : '/s'}${who}`);
+      d.push(
+        `${printable(x.view)}: ${printable(x.name)} ${fmtNum(x.value)}${x.kind === 'gauge' ? '' : '/s'}${who}`,
+      );
     }
     for (const e of r.errors) d.push(`cannot read ${printable(e.what)}: ${e.code}`);
     return d;

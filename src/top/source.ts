@@ -274,7 +274,10 @@ function cgroupById(treeDir: string, mounts: ReturnType<typeof cgroupMounts>): s
 // --- reading ---------------------------------------------------------------------------------
 
 const BUF = Buffer.allocUnsafe(1 << 16);
-const O_VIEW = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW;
+// Non-blocking: a FIFO where a view or cgroup file should be never stalls top (as root too).
+const O_VIEW = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
+/** cgroup.procs of 4 million pids is under 32 MiB: more is no cgroupfs file. */
+const MAX_COUNTED_BYTES = 1 << 26;
 
 /** Reads a small file whole (as latin1 text); throws the errno error. */
 function readSmall(p: string): string {
@@ -299,9 +302,12 @@ function countLines(p: string): number {
   const fd = fs.openSync(bp(p), O_VIEW);
   try {
     let lines = 0;
-    for (;;) {
+    for (let total = 0; ; ) {
       const r = fs.readSync(fd, BUF, 0, BUF.length, null);
       if (r === 0) return lines;
+      total += r;
+      if (total > MAX_COUNTED_BYTES)
+        throw Object.assign(new Error(`${p}: more than ${MAX_COUNTED_BYTES} bytes`), { code: 'EFBIG' });
       for (let i = BUF.indexOf(10, 0); i >= 0 && i < r; i = BUF.indexOf(10, i + 1)) lines++;
     }
   } finally {

@@ -168,8 +168,9 @@ export const FIXED: readonly Column[] = [
 export function genericColumn(id: string, maxWidth = 16): Column {
   return {
     id,
-    header: id,
-    width: Math.max(7, Math.min(width(id), maxWidth)),
+    // id is `view:metric`: a view file's name, which need not be printable.
+    header: printable(id),
+    width: Math.max(7, Math.min(width(printable(id)), maxWidth)),
     value: (r) => r.columns.get(id),
     text: (r) => fmtNum(r.columns.get(id)),
   };

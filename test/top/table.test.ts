@@ -7,6 +7,7 @@ import {
   columnsOf,
   fmtNs,
   fmtNum,
+  genericColumn,
   headerLine,
   histogramBars,
   layout,
@@ -201,5 +202,13 @@ describe('keys', () => {
     assert.deepEqual(parseKeys('\x03'), ['ctrl-c']);
     assert.deepEqual(parseKeys('/ab\x7f'), [{ char: '/' }, { char: 'a' }, { char: 'b' }, 'backspace']);
     assert.deepEqual(parseKeys('\x1b[1;5Cq'), [{ char: 'q' }]); // an unknown sequence is dropped
+  });
+});
+
+describe('generic columns', () => {
+  it('show a view name with control bytes escaped, never raw', () => {
+    const c = genericColumn('ev\x1b]0;x\x07il:switches_total');
+    assert.ok(!/[\x00-\x1f]/.test(c.header), JSON.stringify(c.header));
+    assert.equal(c.header, printable('ev\x1b]0;x\x07il:switches_total'));
   });
 });
