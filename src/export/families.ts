@@ -92,10 +92,73 @@ export function pairsText(pairs: ReadonlyArray<readonly [string, string]>): stri
   return s;
 }
 
-/** A byte-string name (latin1, as cgroupfs gives it) as the UTF-8 text labels carry. */
+/** Length of the valid UTF-8 sequence at b[i] (latin1 string of bytes), 0 if none starts there. */
+function utf8Len(b: string, i: number): number {
+  const c = b.charCodeAt(i);
+  if (c < 0x80) return 1;
+  const at = (k: number, lo: number, hi: number) => {
+    const x = b.charCodeAt(i + k);
+    return x >= lo && x <= hi; // NaN past the end: false
+  };
+  if (c >= 0xc2 && c <= 0xdf) return at(1, 0x80, 0xbf) ? 2 : 0;
+  if (c >= 0xe0 && c <= 0xef) {
+    const lo = c === 0xe0 ? 0xa0 : 0x80;
+    const hi = c === 0xed ? 0x9f : 0xbf;
+    return at(1, lo, hi) && at(2, 0x80, 0xbf) ? 3 : 0;
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    const lo = c === 0xf0 ? 0x90 : 0x80;
+    const hi = c === 0xf4 ? 0x8f : 0xbf;
+    return at(1, lo, hi) && at(2, 0x80, 0xbf) && at(3, 0x80, 0xbf) ? 4 : 0;
+  }
+  return 0;
+}
+
+/**
+ * A byte-string name (latin1, as cgroupfs gives it) as the UTF-8 text labels
+ * carry, reversibly (docs/metrics.md "Labels"; unlabelPath is the inverse):
+ * a valid UTF-8 name that holds neither `\\` nor `\x` followed by two hex
+ * digits of 80…ff (any case) is itself; any other name is written with each
+ * `\` as `\\` and each byte that is not part of valid UTF-8 as `\xNN`
+ * (lower-case hex). So two different names never read the same.
+ */
 export function utf8(bytes: string): string {
-  // Fast path: ASCII needs no conversion.
-  return /^[\x00-\x7f]*$/.test(bytes) ? bytes : Buffer.from(bytes, 'latin1').toString('utf8');
+  // Fast path: ASCII with no backslash needs no conversion.
+  if (/^[\x00-\x5b\x5d-\x7f]*$/.test(bytes)) return bytes;
+  let valid = true;
+  for (let i = 0; i < bytes.length; ) {
+    const n = utf8Len(bytes, i);
+    if (n === 0) {
+      valid = false;
+      break;
+    }
+    i += n;
+  }
+  if (valid && !/\\\\|\\x[89a-f][0-9a-f]/i.test(bytes)) return Buffer.from(bytes, 'latin1').toString('utf8');
+  let out = '';
+  for (let i = 0; i < bytes.length; ) {
+    const n = utf8Len(bytes, i);
+    if (n === 0) {
+      out += `\\x${bytes.charCodeAt(i).toString(16).padStart(2, '0')}`;
+      i++;
+    } else if (n === 1) {
+      out += bytes[i] === '\\' ? '\\\\' : bytes[i];
+      i++;
+    } else {
+      out += Buffer.from(bytes.slice(i, i + n), 'latin1').toString('utf8');
+      i += n;
+    }
+  }
+  return out;
+}
+
+/** The inverse of utf8(): a `cgroup` label value back to the name's bytes (latin1 string). */
+export function unlabelPath(label: string): string {
+  const bytes = Buffer.from(label, 'utf8').toString('latin1');
+  if (!/\\\\|\\x[89a-f][0-9a-f]/i.test(bytes)) return bytes;
+  return bytes.replace(/\\(\\|x([0-9a-fA-F]{2}))/g, (_m: string, _e: string, h: string | undefined) =>
+    h === undefined ? '\\' : String.fromCharCode(Number.parseInt(h, 16)),
+  );
 }
 
 /** A view value in base units: ns / 1e9 rather than × 1e-9, so that 5002003500 ns is 5.0020035 s exactly as printed. */
