@@ -168,8 +168,59 @@ export function toBase(v: number, scale: number): number {
 
 export interface Conversion {
   families: Family[];
-  /** Series dropped because another view already made a family of that name. */
+  /** Series dropped because their family's names (any sample name it makes) were another family's. */
   conflicts: number;
+  /** The first few refused families of this conversion (for a rate-limited log): what, where, whose. */
+  refused: Array<{ name: string; view: string; key: string; cgroup: string; owner: string }>;
+}
+
+/**
+ * Every name a family makes in some format: its OpenMetrics base name (a
+ * counter's without `_total`, an info's without `_info`), the text format's
+ * family name, and every sample name (`_total`, `_created`, `_bucket`,
+ * `_count`, `_sum`, `_info`, the bare name). Two families whose sets meet
+ * would make one name mean two things (docs/metrics.md "Name clashes").
+ */
+export function familyNames(name: string, kind: Kind): string[] {
+  switch (kind) {
+    case 'counter': {
+      const base = name.endsWith('_total') ? name.slice(0, -6) : name;
+      return [base, `${base}_total`, `${base}_created`];
+    }
+    case 'info': {
+      const base = name.endsWith('_info') ? name.slice(0, -5) : name;
+      return [base, `${base}_info`];
+    }
+    case 'histogram':
+      return [name, `${name}_bucket`, `${name}_count`, `${name}_sum`, `${name}_created`];
+    default:
+      return [name];
+  }
+}
+
+/**
+ * Name prefixes that belong to the daemon (docs/metrics.md "Name clashes"):
+ * the built-in views' (`cgview_<built-in>_`), `cgview_cgroup_` (info) and
+ * `cgview_daemon_`.
+ */
+const RESERVED: readonly string[] = [
+  ...['info', 'sched_lat', 'sched_lat_tree', 'cpu', 'sched_culprits'].map((b) => `cgview_${b}_`),
+  'cgview_cgroup_',
+  'cgview_daemon_',
+];
+
+/**
+ * The view name a view's metrics are made with (`cgview_<it>_<metric>`):
+ * a built-in's program name; a user object's program name unless
+ * `cgview_<program>_` and a reserved prefix are one the other's prefix (the
+ * user view could make a built-in's or the daemon's names): then
+ * `user_<program>` (`./x.bpf.o:sched_lat` → `cgview_user_sched_lat_…`).
+ */
+export function exportViewName(program: string, builtin: boolean): string {
+  if (builtin) return program;
+  const p = `cgview_${program}_`.replace(/[^a-zA-Z0-9_:]/g, '_');
+  for (const r of RESERVED) if (p.startsWith(r) || r.startsWith(p)) return `user_${program}`;
+  return program;
 }
 
 /** Label pairs and text of each cgroup, kept from one scrape to the next (labels are per path). */
@@ -231,7 +282,11 @@ function sameSamples(last: NonNullable<Base['last']>, views: ReadonlyMap<string,
 /** Families of a snapshot, in a stable order (first seen), each with every cgroup's series. */
 export function toFamilies(snap: Snapshot, opts: ExportOptions): Conversion {
   const fams = new Map<string, Family>();
+  /** Each name a family of this conversion makes (familyNames) → that family's name. */
+  const claimed = new Map<string, string>();
   let conflicts = 0;
+  const refused: Conversion['refused'] = [];
+  let cgPath = '';
   // Ids of cgroups by hierarchy, for indexed families holding cgroup ids.
   let ids: Map<string, string> | null = null;
   const idPath = (hier: string, id: string): string | undefined => {
@@ -248,12 +303,25 @@ export function toFamilies(snap: Snapshot, opts: ExportOptions): Conversion {
       const help =
         HELP[name] ??
         (kind === 'info' ? '' : `From the ${view} view's ${key} line${scale !== 1 ? 's (ns → s)' : ''}.`);
+      const all = familyNames(name, kind);
+      let owner: string | undefined;
+      for (const n of all) {
+        owner = claimed.get(n);
+        if (owner !== undefined) break;
+      }
+      if (owner !== undefined) {
+        conflicts++;
+        if (refused.length < 16) refused.push({ name, view, key, cgroup: cgPath, owner });
+        return null;
+      }
+      for (const n of all) claimed.set(n, name);
       f = { name, kind, help, unit, view, series: [] };
       fams.set(name, f);
       return f;
     }
     if (f.view !== view || f.kind !== kind) {
       conflicts++;
+      if (refused.length < 16) refused.push({ name, view, key, cgroup: cgPath, owner: name });
       return null;
     }
     return f;
@@ -261,6 +329,7 @@ export function toFamilies(snap: Snapshot, opts: ExportOptions): Conversion {
   // The family of the j-th series of a kept cgroup, as found for the cgroup before (they come in the same order).
   const famAt: Array<Family | null> = [];
   for (const c of snap.cgroups) {
+    cgPath = c.path;
     let byPath = bases.get(c.labels);
     if (!byPath) {
       byPath = new Map();
@@ -354,7 +423,7 @@ export function toFamilies(snap: Snapshot, opts: ExportOptions): Conversion {
         }
       : undefined;
   }
-  return { families: [...fams.values()], conflicts };
+  return { families: [...fams.values()], conflicts, refused };
 }
 
 /** Names met in one view output (one set, cleared per output). */

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { toFamilies, unlabelPath, utf8 } from '../../src/export/families.js';
+import { exportViewName, toFamilies, unlabelPath, utf8 } from '../../src/export/families.js';
 import { negotiate, wantsGzip } from '../../src/export/negotiate.js';
 import { DEFAULT_BUCKETS_S, defaultExportOptions, parseExportConfig } from '../../src/export/options.js';
 import { nativeOf, renderProtobuf } from '../../src/export/protobuf.js';
@@ -510,5 +510,63 @@ describe('cgroup names that are not UTF-8', () => {
       assert.ok(other === undefined || other === name);
       seen.set(l, name);
     }
+  });
+});
+
+describe('name clashes', () => {
+  it('a family whose names (any sample name, OpenMetrics base name) meet an earlier one is left out and counted', () => {
+    const snap: Snapshot = {
+      at: 0,
+      monoNs: 0n,
+      stats: { ms: 0, files: 0, bulk: 0, readErrors: 0 },
+      cgroups: [
+        cg('/c', 9, {
+          myv: 'cgroup_id: 9\nx: 1\nx_total: 2\nlat_lt_10: 1\nlat_lt_inf: 3\nlat_bucket: 7\n',
+          aa: 'cgroup_id: 9\nbb_cc: 4\n',
+          aa_bb: 'cgroup_id: 9\ncc: 5\n',
+        }),
+      ],
+    };
+    const conv = toFamilies(snap, defaultExportOptions());
+    assert.equal(conv.conflicts, 3);
+    assert.deepEqual(
+      conv.refused.map((r) => [r.name, r.view, r.key, r.cgroup, r.owner]),
+      [
+        ['cgview_myv_x_total', 'myv', 'x_total', '/c', 'cgview_myv_x'],
+        ['cgview_myv_lat_bucket', 'myv', 'lat_bucket', '/c', 'cgview_myv_lat'],
+        ['cgview_aa_bb_cc', 'aa_bb', 'cc', '/c', 'cgview_aa_bb_cc'],
+      ],
+    );
+    const om = renderText(conv.families, true);
+    const types = [...om.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]);
+    assert.equal(new Set(types).size, types.length);
+    assert.deepEqual(types, ['cgview_myv_x', 'cgview_myv_lat', 'cgview_aa_bb_cc']);
+    const text = renderText(conv.families, false);
+    assert.equal(promtoolCheckMetrics(text).output, '');
+    // Every sample name belongs to one family only.
+    const s = parseExposition(text);
+    assert.deepEqual(
+      pick(s, 'cgview_myv_lat_bucket', {}).map((x) => x.labels['le']),
+      ['10', '+Inf'],
+    );
+    assert.equal(pick(s, 'cgview_aa_bb_cc', {})[0]!.value, 4);
+  });
+
+  it("a user object's view never makes a built-in's or the daemon's names", () => {
+    for (const [p, b, want] of [
+      ['sched_lat', true, 'sched_lat'],
+      ['info', true, 'info'],
+      ['sched_lat', false, 'user_sched_lat'],
+      ['sched', false, 'user_sched'],
+      ['sched_lat_x', false, 'user_sched_lat_x'],
+      ['cgroup', false, 'user_cgroup'],
+      ['daemon', false, 'user_daemon'],
+      ['cpu', false, 'user_cpu'],
+      ['info', false, 'user_info'],
+      ['test_export', false, 'test_export'],
+      ['ctxsw', false, 'ctxsw'],
+      ['cpux', false, 'cpux'],
+    ] as const)
+      assert.equal(exportViewName(p, b), want, `${p} ${b}`);
   });
 });

@@ -356,3 +356,36 @@ describe('cgroup names that are not UTF-8', () => {
     assert.equal(promtoolCheckMetrics(body).output, '');
   });
 });
+
+describe('name clashes on a real daemon', () => {
+  it("a user object's program named sched_lat is cgview_user_sched_lat_*, the built-in keeps cgview_sched_lat_*", async () => {
+    const env = daemonEnv();
+    fs.mkdirSync(path.join(env.cgroupRoot, 'w'));
+    const { d, url } = await listeningDaemon(env);
+    // The user object first: it must not take the built-in's names (nor its place in the cgroup's views).
+    await d.ok(['pin', `${BPF_BUILD}/sched_lat.bpf.o:sched_lat`, env.bpffs, '--inherit', '--name', 'mine']);
+    await d.ok(['pin', 'sched_lat', env.bpffs, '--inherit']);
+    const cgroup = rel(CGROUP2, path.join(env.cgroupRoot, 'w'));
+    let body = '';
+    await waitForAsync(
+      async () => {
+        body = await scrape(url);
+        const s = parseExposition(body);
+        return (
+          pick(s, 'cgview_sched_lat_wait_seconds_count', { cgroup }).length === 1 &&
+          pick(s, 'cgview_user_sched_lat_wait_seconds_count', { cgroup }).length === 1
+        );
+      },
+      10000,
+      'both views exported',
+    );
+    const s = parseExposition(body);
+    assert.equal(pick(s, 'cgview_daemon_name_conflicts', {})[0]!.value, 0);
+    assert.match(body, /^# HELP cgview_sched_lat_wait_seconds Time tasks of the cgroup waited/m);
+    assert.match(
+      body,
+      /^# HELP cgview_user_sched_lat_wait_seconds From the user_sched_lat view's wait_ns line/m,
+    );
+    assert.equal(promtoolCheckMetrics(body).output, '');
+  });
+});
