@@ -16,6 +16,7 @@ export interface HttpFigures {
   accepted?: number;
   refused?: number;
   evicted?: number;
+  answerTimeouts?: number;
   firstRequestTimeouts?: number;
   slowOrGreedy?: number;
   requests?: number;
@@ -37,6 +38,12 @@ const HTTP: Array<[keyof HttpFigures, string, Kind, string]> = [
     'cgview_daemon_http_connections_evicted_total',
     'counter',
     'Idle connections closed to make room.',
+  ],
+  [
+    'answerTimeouts',
+    'cgview_daemon_http_answer_timeouts_total',
+    'counter',
+    'Connections closed: an answer was not finished in time.',
   ],
   [
     'firstRequestTimeouts',

@@ -92,10 +92,73 @@ export function pairsText(pairs: ReadonlyArray<readonly [string, string]>): stri
   return s;
 }
 
-/** A byte-string name (latin1, as cgroupfs gives it) as the UTF-8 text labels carry. */
+/** Length of the valid UTF-8 sequence at b[i] (latin1 string of bytes), 0 if none starts there. */
+function utf8Len(b: string, i: number): number {
+  const c = b.charCodeAt(i);
+  if (c < 0x80) return 1;
+  const at = (k: number, lo: number, hi: number) => {
+    const x = b.charCodeAt(i + k);
+    return x >= lo && x <= hi; // NaN past the end: false
+  };
+  if (c >= 0xc2 && c <= 0xdf) return at(1, 0x80, 0xbf) ? 2 : 0;
+  if (c >= 0xe0 && c <= 0xef) {
+    const lo = c === 0xe0 ? 0xa0 : 0x80;
+    const hi = c === 0xed ? 0x9f : 0xbf;
+    return at(1, lo, hi) && at(2, 0x80, 0xbf) ? 3 : 0;
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    const lo = c === 0xf0 ? 0x90 : 0x80;
+    const hi = c === 0xf4 ? 0x8f : 0xbf;
+    return at(1, lo, hi) && at(2, 0x80, 0xbf) && at(3, 0x80, 0xbf) ? 4 : 0;
+  }
+  return 0;
+}
+
+/**
+ * A byte-string name (latin1, as cgroupfs gives it) as the UTF-8 text labels
+ * carry, reversibly (docs/metrics.md "Labels"; unlabelPath is the inverse):
+ * a valid UTF-8 name that holds neither `\\` nor `\x` followed by two hex
+ * digits of 80…ff (any case) is itself; any other name is written with each
+ * `\` as `\\` and each byte that is not part of valid UTF-8 as `\xNN`
+ * (lower-case hex). So two different names never read the same.
+ */
 export function utf8(bytes: string): string {
-  // Fast path: ASCII needs no conversion.
-  return /^[\x00-\x7f]*$/.test(bytes) ? bytes : Buffer.from(bytes, 'latin1').toString('utf8');
+  // Fast path: ASCII with no backslash needs no conversion.
+  if (/^[\x00-\x5b\x5d-\x7f]*$/.test(bytes)) return bytes;
+  let valid = true;
+  for (let i = 0; i < bytes.length; ) {
+    const n = utf8Len(bytes, i);
+    if (n === 0) {
+      valid = false;
+      break;
+    }
+    i += n;
+  }
+  if (valid && !/\\\\|\\x[89a-f][0-9a-f]/i.test(bytes)) return Buffer.from(bytes, 'latin1').toString('utf8');
+  let out = '';
+  for (let i = 0; i < bytes.length; ) {
+    const n = utf8Len(bytes, i);
+    if (n === 0) {
+      out += `\\x${bytes.charCodeAt(i).toString(16).padStart(2, '0')}`;
+      i++;
+    } else if (n === 1) {
+      out += bytes[i] === '\\' ? '\\\\' : bytes[i];
+      i++;
+    } else {
+      out += Buffer.from(bytes.slice(i, i + n), 'latin1').toString('utf8');
+      i += n;
+    }
+  }
+  return out;
+}
+
+/** The inverse of utf8(): a `cgroup` label value back to the name's bytes (latin1 string). */
+export function unlabelPath(label: string): string {
+  const bytes = Buffer.from(label, 'utf8').toString('latin1');
+  if (!/\\\\|\\x[89a-f][0-9a-f]/i.test(bytes)) return bytes;
+  return bytes.replace(/\\(\\|x([0-9a-fA-F]{2}))/g, (_m: string, _e: string, h: string | undefined) =>
+    h === undefined ? '\\' : String.fromCharCode(Number.parseInt(h, 16)),
+  );
 }
 
 /** A view value in base units: ns / 1e9 rather than × 1e-9, so that 5002003500 ns is 5.0020035 s exactly as printed. */
@@ -105,8 +168,59 @@ export function toBase(v: number, scale: number): number {
 
 export interface Conversion {
   families: Family[];
-  /** Series dropped because another view already made a family of that name. */
+  /** Series dropped because their family's names (any sample name it makes) were another family's. */
   conflicts: number;
+  /** The first few refused families of this conversion (for a rate-limited log): what, where, whose. */
+  refused: Array<{ name: string; view: string; key: string; cgroup: string; owner: string }>;
+}
+
+/**
+ * Every name a family makes in some format: its OpenMetrics base name (a
+ * counter's without `_total`, an info's without `_info`), the text format's
+ * family name, and every sample name (`_total`, `_created`, `_bucket`,
+ * `_count`, `_sum`, `_info`, the bare name). Two families whose sets meet
+ * would make one name mean two things (docs/metrics.md "Name clashes").
+ */
+export function familyNames(name: string, kind: Kind): string[] {
+  switch (kind) {
+    case 'counter': {
+      const base = name.endsWith('_total') ? name.slice(0, -6) : name;
+      return [base, `${base}_total`, `${base}_created`];
+    }
+    case 'info': {
+      const base = name.endsWith('_info') ? name.slice(0, -5) : name;
+      return [base, `${base}_info`];
+    }
+    case 'histogram':
+      return [name, `${name}_bucket`, `${name}_count`, `${name}_sum`, `${name}_created`];
+    default:
+      return [name];
+  }
+}
+
+/**
+ * Name prefixes that belong to the daemon (docs/metrics.md "Name clashes"):
+ * the built-in views' (`cgview_<built-in>_`), `cgview_cgroup_` (info) and
+ * `cgview_daemon_`.
+ */
+const RESERVED: readonly string[] = [
+  ...['info', 'sched_lat', 'sched_lat_tree', 'cpu', 'sched_culprits'].map((b) => `cgview_${b}_`),
+  'cgview_cgroup_',
+  'cgview_daemon_',
+];
+
+/**
+ * The view name a view's metrics are made with (`cgview_<it>_<metric>`):
+ * a built-in's program name; a user object's program name unless
+ * `cgview_<program>_` and a reserved prefix are one the other's prefix (the
+ * user view could make a built-in's or the daemon's names): then
+ * `user_<program>` (`./x.bpf.o:sched_lat` → `cgview_user_sched_lat_…`).
+ */
+export function exportViewName(program: string, builtin: boolean): string {
+  if (builtin) return program;
+  const p = `cgview_${program}_`.replace(/[^a-zA-Z0-9_:]/g, '_');
+  for (const r of RESERVED) if (p.startsWith(r) || r.startsWith(p)) return `user_${program}`;
+  return program;
 }
 
 /** Label pairs and text of each cgroup, kept from one scrape to the next (labels are per path). */
@@ -168,7 +282,11 @@ function sameSamples(last: NonNullable<Base['last']>, views: ReadonlyMap<string,
 /** Families of a snapshot, in a stable order (first seen), each with every cgroup's series. */
 export function toFamilies(snap: Snapshot, opts: ExportOptions): Conversion {
   const fams = new Map<string, Family>();
+  /** Each name a family of this conversion makes (familyNames) → that family's name. */
+  const claimed = new Map<string, string>();
   let conflicts = 0;
+  const refused: Conversion['refused'] = [];
+  let cgPath = '';
   // Ids of cgroups by hierarchy, for indexed families holding cgroup ids.
   let ids: Map<string, string> | null = null;
   const idPath = (hier: string, id: string): string | undefined => {
@@ -185,12 +303,25 @@ export function toFamilies(snap: Snapshot, opts: ExportOptions): Conversion {
       const help =
         HELP[name] ??
         (kind === 'info' ? '' : `From the ${view} view's ${key} line${scale !== 1 ? 's (ns → s)' : ''}.`);
+      const all = familyNames(name, kind);
+      let owner: string | undefined;
+      for (const n of all) {
+        owner = claimed.get(n);
+        if (owner !== undefined) break;
+      }
+      if (owner !== undefined) {
+        conflicts++;
+        if (refused.length < 16) refused.push({ name, view, key, cgroup: cgPath, owner });
+        return null;
+      }
+      for (const n of all) claimed.set(n, name);
       f = { name, kind, help, unit, view, series: [] };
       fams.set(name, f);
       return f;
     }
     if (f.view !== view || f.kind !== kind) {
       conflicts++;
+      if (refused.length < 16) refused.push({ name, view, key, cgroup: cgPath, owner: name });
       return null;
     }
     return f;
@@ -198,6 +329,7 @@ export function toFamilies(snap: Snapshot, opts: ExportOptions): Conversion {
   // The family of the j-th series of a kept cgroup, as found for the cgroup before (they come in the same order).
   const famAt: Array<Family | null> = [];
   for (const c of snap.cgroups) {
+    cgPath = c.path;
     let byPath = bases.get(c.labels);
     if (!byPath) {
       byPath = new Map();
@@ -291,7 +423,7 @@ export function toFamilies(snap: Snapshot, opts: ExportOptions): Conversion {
         }
       : undefined;
   }
-  return { families: [...fams.values()], conflicts };
+  return { families: [...fams.values()], conflicts, refused };
 }
 
 /** Names met in one view output (one set, cleared per output). */

@@ -26,7 +26,7 @@ import { bulkReader } from '../views/bulk.js';
 import { parseViewSpec } from '../views/registry.js';
 import { classifyCached } from './classify-cache.js';
 import { daemonFamilies, type HttpFigures } from './daemon-metrics.js';
-import { type Family, toFamilies, utf8 } from './families.js';
+import { exportViewName, type Family, toFamilies, utf8 } from './families.js';
 import { workloadLabels } from './labels.js';
 import { CONTENT_TYPE, type Format, negotiate, wantsGzip } from './negotiate.js';
 import { cgroupFilter, defaultExportOptions, type ExportOptions, viewFilter } from './options.js';
@@ -110,13 +110,16 @@ function treeInfo(rt: RootRuntime): TreeInfo | null {
 }
 
 /** Program name of a view spec ('sched_lat', 'my_view' of '/x/my.bpf.o:my_view'); null when it does not parse. */
-const programs = new Map<string, { program: string; builtin: boolean } | null>();
-function programOf(spec: string): { program: string; builtin: boolean } | null {
+/** `name`: the view's key in CgroupSnap.views and its metrics' view name (families.ts exportViewName). */
+type Program = { program: string; builtin: boolean; name: string };
+const programs = new Map<string, Program | null>();
+function programOf(spec: string): Program | null {
   let p = programs.get(spec);
   if (p !== undefined) return p;
   try {
     const d = parseViewSpec(spec);
-    p = { program: d.program, builtin: !spec.includes(':') };
+    const builtin = !spec.includes(':');
+    p = { program: d.program, builtin, name: exportViewName(d.program, builtin) };
   } catch {
     p = null;
   }
@@ -277,7 +280,7 @@ export async function collectSnapshot(
         for (const pin of pins) {
           if (!files.has(pin.name)) continue;
           const prog = programOf(pin.view);
-          if (!prog || !viewOk(prog.program) || cs.views.has(prog.program)) continue;
+          if (!prog || !viewOk(prog.program) || cs.views.has(prog.name)) continue;
           if (prog.builtin && prog.program === 'info') {
             st.info ??= Object.freeze(
               infoSample(cs.id, level, raw.slice(raw.lastIndexOf('/') + 1), rt.hierarchyId),
@@ -319,7 +322,7 @@ export async function collectSnapshot(
             s = 'error';
           }
           if (s === 'error') stats.readErrors++;
-          else if (s) cs.views.set(prog.program, s);
+          else if (s) cs.views.set(prog.name, s);
         }
       }
     }
@@ -345,6 +348,9 @@ interface ScrapeState {
   snapshots: number;
   lastMs: number;
   conflicts: number;
+  /** Rate limit of the name-clash log: window start (ms) and lines in it. */
+  logWindow: number;
+  logged: number;
 }
 const states = new WeakMap<Manager, ScrapeState>();
 
@@ -362,6 +368,8 @@ function stateOf(m: Manager): ScrapeState {
       snapshots: 0,
       lastMs: 0,
       conflicts: 0,
+      logWindow: 0,
+      logged: 0,
     };
     states.set(m, s);
   }
@@ -417,10 +425,32 @@ class Body {
   }
 }
 
+/** Refused families (name clashes): at most 10 log lines a minute, the rest counted in the next window's first line. */
+function logRefused(m: Manager, s: ScrapeState, refused: ReturnType<typeof toFamilies>['refused']): void {
+  if (refused.length === 0) return;
+  const now = Date.now();
+  if (now - s.logWindow >= 60_000) {
+    if (s.logged > 10)
+      m.log('warn', 'metric name clash: more not logged (rate limit)', { count: s.logged - 10 });
+    s.logWindow = now;
+    s.logged = 0;
+  }
+  for (const r of refused)
+    if (++s.logged <= 10)
+      m.log('warn', "metric name clash: family left out (its names are an earlier family's)", {
+        metric: r.name,
+        view: r.view,
+        key: r.key,
+        cgroup: r.cgroup,
+        taken_by: r.owner,
+      });
+}
+
 /** The body of a format as kept pieces (text.ts, protobuf.ts): joined for plain, compressed piece by piece for gzip. */
 function render(m: Manager, s: ScrapeState, snap: Snapshot, format: Format): Piece[] {
   const conv = toFamilies(snap, s.opts);
   s.conflicts = conv.conflicts;
+  logRefused(m, s, conv.refused);
   const fams: Family[] = conv.families;
   if (s.opts.daemon)
     fams.push(

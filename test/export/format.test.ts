@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { toFamilies } from '../../src/export/families.js';
+import { exportViewName, toFamilies, unlabelPath, utf8 } from '../../src/export/families.js';
 import { negotiate, wantsGzip } from '../../src/export/negotiate.js';
 import { DEFAULT_BUCKETS_S, defaultExportOptions, parseExportConfig } from '../../src/export/options.js';
 import { nativeOf, renderProtobuf } from '../../src/export/protobuf.js';
@@ -476,5 +476,97 @@ describe('series kept from one scrape to the next', () => {
     const n3 = delimited(renderProtobuf(a3));
     const h = n3.find((f) => (f.get(1)![0] as Buffer).toString() === 'cgview_sched_lat_wait_seconds')!;
     assert.equal(decode(decode(h.get(4)![0] as Buffer).get(7)![0] as Buffer).get(1)![0], 3);
+  });
+});
+
+describe('cgroup names that are not UTF-8', () => {
+  it('utf8() is reversible: no two names read the same; valid names without \\\\ or \\x80…\\xff read as they are', () => {
+    const latin1 = (b: number[]) => Buffer.from(b).toString('latin1');
+    assert.equal(utf8(latin1([0x62, 0x61, 0x64, 0xff])), 'bad\\xff');
+    assert.equal(utf8(latin1([0x62, 0x61, 0x64, 0xfe])), 'bad\\xfe');
+    assert.equal(utf8(latin1([0x62, 0x61, 0x64, 0xef, 0xbf, 0xbd])), 'bad\uFFFD');
+    assert.equal(utf8('system-systemd\\x2dfsck.slice'), 'system-systemd\\x2dfsck.slice');
+    assert.equal(utf8('odd "name\\'), 'odd "name\\');
+    assert.equal(utf8('bad\\xff'), 'bad\\\\xff');
+    assert.equal(utf8('a\\\\b'), 'a\\\\\\\\b');
+    assert.equal(utf8(latin1([0xc3, 0xa4])), 'ä');
+    // Random byte strings (biased to backslashes, x, hex digits and high bytes): inverse, and distinct.
+    let seed = 7;
+    const rnd = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed;
+    };
+    const alphabet = [
+      0x5c, 0x78, 0x66, 0x38, 0x61, 0xc3, 0xa4, 0xff, 0xe2, 0x82, 0xac, 0xed, 0xa0, 0x80, 0xf0, 0x2d,
+    ];
+    const seen = new Map<string, string>();
+    for (let i = 0; i < 20000; i++) {
+      const len = rnd() % 7;
+      const name = latin1(Array.from({ length: len }, () => alphabet[rnd() % alphabet.length]!));
+      const l = utf8(name);
+      assert.equal(unlabelPath(l), name, JSON.stringify(name));
+      assert.ok(Buffer.from(l, 'utf8').toString('utf8') === l && !l.includes('\uFFFD'));
+      const other = seen.get(l);
+      assert.ok(other === undefined || other === name);
+      seen.set(l, name);
+    }
+  });
+});
+
+describe('name clashes', () => {
+  it('a family whose names (any sample name, OpenMetrics base name) meet an earlier one is left out and counted', () => {
+    const snap: Snapshot = {
+      at: 0,
+      monoNs: 0n,
+      stats: { ms: 0, files: 0, bulk: 0, readErrors: 0 },
+      cgroups: [
+        cg('/c', 9, {
+          myv: 'cgroup_id: 9\nx: 1\nx_total: 2\nlat_lt_10: 1\nlat_lt_inf: 3\nlat_bucket: 7\n',
+          aa: 'cgroup_id: 9\nbb_cc: 4\n',
+          aa_bb: 'cgroup_id: 9\ncc: 5\n',
+        }),
+      ],
+    };
+    const conv = toFamilies(snap, defaultExportOptions());
+    assert.equal(conv.conflicts, 3);
+    assert.deepEqual(
+      conv.refused.map((r) => [r.name, r.view, r.key, r.cgroup, r.owner]),
+      [
+        ['cgview_myv_x_total', 'myv', 'x_total', '/c', 'cgview_myv_x'],
+        ['cgview_myv_lat_bucket', 'myv', 'lat_bucket', '/c', 'cgview_myv_lat'],
+        ['cgview_aa_bb_cc', 'aa_bb', 'cc', '/c', 'cgview_aa_bb_cc'],
+      ],
+    );
+    const om = renderText(conv.families, true);
+    const types = [...om.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]);
+    assert.equal(new Set(types).size, types.length);
+    assert.deepEqual(types, ['cgview_myv_x', 'cgview_myv_lat', 'cgview_aa_bb_cc']);
+    const text = renderText(conv.families, false);
+    assert.equal(promtoolCheckMetrics(text).output, '');
+    // Every sample name belongs to one family only.
+    const s = parseExposition(text);
+    assert.deepEqual(
+      pick(s, 'cgview_myv_lat_bucket', {}).map((x) => x.labels['le']),
+      ['10', '+Inf'],
+    );
+    assert.equal(pick(s, 'cgview_aa_bb_cc', {})[0]!.value, 4);
+  });
+
+  it("a user object's view never makes a built-in's or the daemon's names", () => {
+    for (const [p, b, want] of [
+      ['sched_lat', true, 'sched_lat'],
+      ['info', true, 'info'],
+      ['sched_lat', false, 'user_sched_lat'],
+      ['sched', false, 'user_sched'],
+      ['sched_lat_x', false, 'user_sched_lat_x'],
+      ['cgroup', false, 'user_cgroup'],
+      ['daemon', false, 'user_daemon'],
+      ['cpu', false, 'user_cpu'],
+      ['info', false, 'user_info'],
+      ['test_export', false, 'test_export'],
+      ['ctxsw', false, 'ctxsw'],
+      ['cpux', false, 'cpux'],
+    ] as const)
+      assert.equal(exportViewName(p, b), want, `${p} ${b}`);
   });
 });

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { unlabelPath } from '../../src/export/families.js';
 import {
   enableRunTimeStats,
   type Fd,
@@ -20,7 +21,7 @@ import {
   progFdById,
   progInfo,
 } from '../../src/kernel/index.js';
-import { Daemon, type DaemonEnv, daemonEnv } from '../daemon.js';
+import { Daemon, type DaemonEnv, daemonEnv, waitForAsync } from '../daemon.js';
 import {
   BPF_BUILD,
   CGROUP_V1_CPU,
@@ -30,6 +31,7 @@ import {
   tmpBpffsDir,
   waitFor,
 } from '../helpers.js';
+import { promtoolCheckMetrics } from '../prometheus.js';
 import { killTasks, listeningDaemon, parseExposition, pick, scrape, spinners } from './util.js';
 
 const rel = (root: string, cg: string) => `/${path.relative(root, cg)}`;
@@ -307,5 +309,83 @@ describe('--metrics-config', () => {
     const exit = await bad.exited;
     assert.notEqual(exit.code, 0);
     assert.match(bad.stderr, /unknown key "bukets"/);
+  });
+});
+
+describe('cgroup names that are not UTF-8', () => {
+  it('each is its own series, its label the reversible escape (\\xNN), promtool clean', async () => {
+    const env = daemonEnv();
+    // bad\xff, bad\xfe (invalid UTF-8), bad\xef\xbf\xbd (valid: U+FFFD), bad\xc3 with a literal backslash.
+    const names = [
+      Buffer.from([0x62, 0x61, 0x64, 0xff]),
+      Buffer.from([0x62, 0x61, 0x64, 0xfe]),
+      Buffer.from([0x62, 0x61, 0x64, 0xef, 0xbf, 0xbd]),
+      Buffer.from([0x62, 0x5c, 0xc3]),
+    ];
+    const ids: string[] = [];
+    for (const n of names) {
+      const p = Buffer.concat([Buffer.from(`${env.cgroupRoot}/`), n]);
+      fs.mkdirSync(p);
+      ids.push(String(fs.statSync(p, { bigint: true }).ino));
+    }
+    const { d, url } = await listeningDaemon(env);
+    await d.ok(['pin', 'info', env.bpffs, '--inherit', '--cgroup', env.cgroupRoot]);
+    await d.ok(['pin', 'sched_lat', env.bpffs, '--inherit']);
+    const want = ['bad\\xff', 'bad\\xfe', 'bad\uFFFD', 'b\\\\\\xc3'].map(
+      (n) => `${rel(CGROUP2, env.cgroupRoot)}/${n}`,
+    );
+    let body = '';
+    await waitForAsync(
+      async () => {
+        body = await scrape(url);
+        const s = parseExposition(body);
+        return want.every((c) => pick(s, 'cgview_sched_lat_wait_seconds_count', { cgroup: c }).length === 1);
+      },
+      10000,
+      'a sched_lat series for each cgroup',
+    );
+    const s = parseExposition(body);
+    for (let i = 0; i < names.length; i++) {
+      const info = pick(s, 'cgview_cgroup_info', { cgroup: want[i]! });
+      assert.equal(info.length, 1, want[i]);
+      assert.equal(info[0]!.labels['cgroup_id'], ids[i], want[i]);
+      // The label reads back as the name's bytes.
+      const back = unlabelPath(want[i]!.slice(want[i]!.lastIndexOf('/') + 1));
+      assert.deepEqual(Buffer.from(back, 'latin1'), names[i]);
+    }
+    assert.equal(promtoolCheckMetrics(body).output, '');
+  });
+});
+
+describe('name clashes on a real daemon', () => {
+  it("a user object's program named sched_lat is cgview_user_sched_lat_*, the built-in keeps cgview_sched_lat_*", async () => {
+    const env = daemonEnv();
+    fs.mkdirSync(path.join(env.cgroupRoot, 'w'));
+    const { d, url } = await listeningDaemon(env);
+    // The user object first: it must not take the built-in's names (nor its place in the cgroup's views).
+    await d.ok(['pin', `${BPF_BUILD}/sched_lat.bpf.o:sched_lat`, env.bpffs, '--inherit', '--name', 'mine']);
+    await d.ok(['pin', 'sched_lat', env.bpffs, '--inherit']);
+    const cgroup = rel(CGROUP2, path.join(env.cgroupRoot, 'w'));
+    let body = '';
+    await waitForAsync(
+      async () => {
+        body = await scrape(url);
+        const s = parseExposition(body);
+        return (
+          pick(s, 'cgview_sched_lat_wait_seconds_count', { cgroup }).length === 1 &&
+          pick(s, 'cgview_user_sched_lat_wait_seconds_count', { cgroup }).length === 1
+        );
+      },
+      10000,
+      'both views exported',
+    );
+    const s = parseExposition(body);
+    assert.equal(pick(s, 'cgview_daemon_name_conflicts', {})[0]!.value, 0);
+    assert.match(body, /^# HELP cgview_sched_lat_wait_seconds Time tasks of the cgroup waited/m);
+    assert.match(
+      body,
+      /^# HELP cgview_user_sched_lat_wait_seconds From the user_sched_lat view's wait_ns line/m,
+    );
+    assert.equal(promtoolCheckMetrics(body).output, '');
   });
 });
