@@ -177,32 +177,6 @@ export class Collectors implements CollectorHost {
   ) {}
 
   /** The private directory, made on first use (its parent must be bpffs). */
-  #privateFd(): Fd {
-    let fd: Fd;
-    try {
-      fd = openDir(this.privateDir);
-    } catch (e) {
-      if (!isCgviewError(e, 'E_NOT_FOUND')) throw e;
-      const parent = openDir(path.dirname(this.privateDir));
-      try {
-        requireBpffs(parent, path.dirname(this.privateDir));
-        mkdirAt(parent, path.basename(this.privateDir), 0o700);
-      } finally {
-        parent.close();
-      }
-      fd = openDir(this.privateDir);
-    }
-    try {
-      // Collectors' pins are root's alone: a directory someone else could
-      // write is refused, never adopted.
-      requireBpffs(fd, this.privateDir);
-      requireRootOwned(fd, this.privateDir);
-    } catch (e) {
-      fd.close();
-      throw e;
-    }
-    return fd;
-  }
 
   running(instance: string): boolean {
     return this.#running.has(instance);
@@ -254,7 +228,7 @@ export class Collectors implements CollectorHost {
     const priv = (() => {
       try {
         this.#checkCpus(obj, def, instance);
-        return this.#privateFd();
+        return openPrivateDir(this.privateDir);
       } catch (e) {
         obj.close();
         throw e;
@@ -584,4 +558,32 @@ export class Collectors implements CollectorHost {
     for (const r of this.#running.values()) for (const fd of Object.values(r.maps)) fd.close();
     this.#running.clear();
   }
+}
+
+/** The collectors' private bpffs directory, made (0700) if missing; refused unless on bpffs and root's alone. */
+export function openPrivateDir(privateDir: string): Fd {
+  let fd: Fd;
+  try {
+    fd = openDir(privateDir);
+  } catch (e) {
+    if (!isCgviewError(e, 'E_NOT_FOUND')) throw e;
+    const parent = openDir(path.dirname(privateDir));
+    try {
+      requireBpffs(parent, path.dirname(privateDir));
+      mkdirAt(parent, path.basename(privateDir), 0o700);
+    } finally {
+      parent.close();
+    }
+    fd = openDir(privateDir);
+  }
+  try {
+    // Collectors' pins are root's alone: a directory someone else could
+    // write is refused, never adopted.
+    requireBpffs(fd, privateDir);
+    requireRootOwned(fd, privateDir);
+  } catch (e) {
+    fd.close();
+    throw e;
+  }
+  return fd;
 }

@@ -31,12 +31,11 @@ import {
   openDirAt,
   progFdById,
   progInfo,
-  requireBpffs,
   requireRootOwned,
   unlinkAt,
 } from '../kernel/index.js';
 import { describeObjectFile } from './build.js';
-import { type CollectorStart, Collectors, type CollectorsOptions } from './collectors.js';
+import { type CollectorStart, Collectors, type CollectorsOptions, openPrivateDir } from './collectors.js';
 import { isStoredPath } from './objstore.js';
 
 /** `const volatile __u32 v1_hierarchy_id` in a user object: set to the tree's hierarchy id (0 for v2) before load. */
@@ -169,7 +168,7 @@ export class CollectorsWithUser extends Collectors {
       throw e;
     }
     try {
-      const priv = this.#privateFd();
+      const priv = openPrivateDir(this.privateDir);
       try {
         const adopted = this.#adopt(priv, instance, obj, programs);
         const r: UserRunning = {
@@ -195,30 +194,6 @@ export class CollectorsWithUser extends Collectors {
   }
 
   /** The private directory (as Collectors makes it: on bpffs, root's alone). */
-  #privateFd(): Fd {
-    let fd: Fd;
-    try {
-      fd = openDir(this.privateDir);
-    } catch (e) {
-      if (!isCgviewError(e, 'E_NOT_FOUND')) throw e;
-      const parent = openDir(path.dirname(this.privateDir));
-      try {
-        requireBpffs(parent, path.dirname(this.privateDir));
-        mkdirAt(parent, path.basename(this.privateDir), 0o700);
-      } finally {
-        parent.close();
-      }
-      fd = openDir(this.privateDir);
-    }
-    try {
-      requireBpffs(fd, this.privateDir);
-      requireRootOwned(fd, this.privateDir);
-    } catch (e) {
-      fd.close();
-      throw e;
-    }
-    return fd;
-  }
 
   /**
    * The maps pinned for `instance` by an earlier daemon, if its pins are
